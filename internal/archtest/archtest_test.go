@@ -1,0 +1,70 @@
+// Package archtest checks that BuildIt's packages import in the direction
+// the architecture says: the domain in the middle imports nothing of ours.
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/buildit-ci/buildit"
+
+// rules maps a package folder to the import paths it may not use. A rule
+// ending in "/" forbids every path under it.
+var rules = map[string]struct {
+	allowOurs []string // our packages it may import; nil = none
+	forbid    []string // third-party prefixes it may not import
+	stdOnly   bool     // only the standard library (plus allowOurs)
+}{
+	"kdl":      {stdOnly: true},
+	"pipeline": {stdOnly: true, allowOurs: []string{"kdl"}},
+}
+
+func TestImportDirection(t *testing.T) {
+	root := filepath.Join("..", "..")
+	for dir, rule := range rules {
+		files, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		if len(files) == 0 {
+			t.Errorf("%s: no Go files", dir)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			parsed, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range parsed.Imports {
+				path, _ := strconv.Unquote(imp.Path.Value)
+				ours := strings.HasPrefix(path, module+"/")
+				switch {
+				case ours:
+					rel := strings.TrimPrefix(path, module+"/")
+					allowed := false
+					for _, a := range rule.allowOurs {
+						allowed = allowed || rel == a
+					}
+					if !allowed {
+						t.Errorf("%s imports %s: %s may import only %v of ours", f, path, dir, rule.allowOurs)
+					}
+				case rule.stdOnly && strings.Contains(strings.Split(path, "/")[0], "."):
+					t.Errorf("%s imports %s: %s may import only the standard library", f, path, dir)
+				}
+				for _, bad := range rule.forbid {
+					if strings.HasPrefix(path, bad) {
+						t.Errorf("%s imports %s, which %s must not", f, path, dir)
+					}
+				}
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("repository root not found: %v", err)
+	}
+}

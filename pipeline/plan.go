@@ -1,0 +1,281 @@
+package pipeline
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout bounds a stage attempt when neither the stage nor the
+// pipeline's defaults set a timeout.
+const DefaultTimeout = time.Hour
+
+// DefaultShell runs a stage's commands, as `sh -e -c SCRIPT`.
+const DefaultShell = "sh"
+
+// Plan is what the engine executes: every stage instance with defaults,
+// templates and matrix values applied, in topological waves. It is a plain
+// value that round-trips through JSON.
+type Plan struct {
+	Pipeline    string       `json:"pipeline"`
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
+	// Steps are the stage instances, wave by wave, in file order within a
+	// wave.
+	Steps []Step `json:"steps"`
+	// Waves lists the step IDs of each wave. Every step's needs are in
+	// earlier waves, so a wave can run once those before it are done;
+	// the engine starts a step as soon as its own needs are met.
+	Waves [][]string `json:"waves"`
+	// Targets are the deployment targets by name.
+	Targets map[string]Target `json:"targets,omitempty"`
+}
+
+// Step is one instance of a stage: the stage itself, or one combination of
+// its matrix.
+type Step struct {
+	// ID names the instance: the stage name, followed for a matrix stage by
+	// its values, as in `test [os=linux, rust=1.75]`.
+	ID string `json:"id"`
+	// Stage is the name of the stage this is an instance of.
+	Stage string `json:"stage"`
+	// Matrix holds this instance's matrix values.
+	Matrix map[string]string `json:"matrix,omitempty"`
+	Kind   Kind              `json:"kind"`
+	Wave   int               `json:"wave"`
+	// Needs are the IDs of the steps this one waits for.
+	Needs []string `json:"needs,omitempty"`
+
+	Image   string   `json:"image,omitempty"`
+	Run     []string `json:"run,omitempty"`
+	Shell   string   `json:"shell"`
+	Workdir string   `json:"workdir,omitempty"`
+	// Env is the pipeline's environment, then the stage's, then the
+	// MATRIX_* variables.
+	Env          map[string]string `json:"env,omitempty"`
+	Secrets      []string          `json:"secrets,omitempty"`
+	When         *When             `json:"when,omitempty"`
+	Timeout      time.Duration     `json:"timeout"`
+	Retry        int               `json:"retry,omitempty"`
+	AllowFailure bool              `json:"allow_failure,omitempty"`
+	Services     []Service         `json:"services,omitempty"`
+	Cache        []Cache           `json:"cache,omitempty"`
+	Artifacts    []string          `json:"artifacts,omitempty"`
+	Approval     *Approval         `json:"approval,omitempty"`
+	Resources    *Resources        `json:"resources,omitempty"`
+	Deploy       *Deploy           `json:"deploy,omitempty"`
+}
+
+// Step returns the step with the given ID, or nil.
+func (p *Plan) Step(id string) *Step {
+	for i := range p.Steps {
+		if p.Steps[i].ID == id {
+			return &p.Steps[i]
+		}
+	}
+	return nil
+}
+
+// NewPlan expands a valid pipeline (one that Load returned) into its plan.
+func NewPlan(p *Pipeline) *Plan {
+	plan := &Plan{Pipeline: p.Name, Concurrency: p.Concurrency}
+	if len(p.Targets) > 0 {
+		plan.Targets = make(map[string]Target, len(p.Targets))
+		for name, t := range p.Targets {
+			plan.Targets[name] = *t
+		}
+	}
+
+	// Expand every stage into its instances, in file order.
+	instances := map[string][]string{}
+	var steps []Step
+	for _, s := range p.Stages {
+		for _, combo := range combinations(s.Matrix) {
+			st := expand(p, s, combo)
+			instances[s.Name] = append(instances[s.Name], st.ID)
+			steps = append(steps, st)
+		}
+	}
+	// Needs name stages; an instance waits for every instance of each.
+	byStage := stagesByName(p)
+	for i := range steps {
+		for _, need := range byStage[steps[i].Stage].Needs {
+			for _, id := range instances[need] {
+				if !contains(steps[i].Needs, id) {
+					steps[i].Needs = append(steps[i].Needs, id)
+				}
+			}
+		}
+	}
+	// A step's wave is one more than the latest wave among its needs.
+	wave := map[string]int{}
+	index := map[string]int{}
+	for i, st := range steps {
+		index[st.ID] = i
+	}
+	var waveOf func(id string) int
+	waveOf = func(id string) int {
+		if w, ok := wave[id]; ok {
+			return w
+		}
+		w := 0
+		for _, need := range steps[index[id]].Needs {
+			w = max(w, waveOf(need)+1)
+		}
+		wave[id] = w
+		return w
+	}
+	for i := range steps {
+		steps[i].Wave = waveOf(steps[i].ID)
+		for len(plan.Waves) <= steps[i].Wave {
+			plan.Waves = append(plan.Waves, nil)
+		}
+	}
+	for w := range plan.Waves {
+		for _, st := range steps {
+			if st.Wave == w {
+				plan.Steps = append(plan.Steps, st)
+				plan.Waves[w] = append(plan.Waves[w], st.ID)
+			}
+		}
+	}
+	return plan
+}
+
+// expand builds one instance of s for the matrix combination combo.
+func expand(p *Pipeline, s *Stage, combo []matrixValue) Step {
+	st := Step{
+		ID:           s.Name,
+		Stage:        s.Name,
+		Kind:         s.Kind,
+		Image:        firstNonEmpty(s.Image, p.Defaults.Image),
+		Run:          append([]string(nil), s.Run...),
+		Shell:        firstNonEmpty(s.Shell, p.Defaults.Shell, DefaultShell),
+		Workdir:      firstNonEmpty(s.Workdir, p.Defaults.Workdir),
+		Secrets:      append([]string(nil), s.Secrets...),
+		When:         s.When,
+		Timeout:      s.Timeout,
+		Retry:        p.Defaults.Retry,
+		AllowFailure: s.AllowFailure,
+		Cache:        s.Cache,
+		Artifacts:    s.Artifacts,
+		Approval:     s.Approval,
+		Resources:    s.Resources,
+	}
+	if st.Timeout == 0 {
+		st.Timeout = p.Defaults.Timeout
+	}
+	if st.Timeout == 0 {
+		st.Timeout = DefaultTimeout
+	}
+	if s.Retry != nil {
+		st.Retry = *s.Retry
+	}
+	if s.Kind != KindRun {
+		// Approval and deploy stages run no commands.
+		st.Image = ""
+	}
+	env := map[string]string{}
+	mergeInto(env, p.Env)
+	mergeInto(env, s.Env)
+	if len(combo) > 0 {
+		st.Matrix = map[string]string{}
+		parts := make([]string, len(combo))
+		for i, mv := range combo {
+			st.Matrix[mv.name] = mv.value
+			parts[i] = mv.name + "=" + mv.value
+			env["MATRIX_"+envSafe(mv.name)] = mv.value
+		}
+		st.ID = s.Name + " [" + strings.Join(parts, ", ") + "]"
+	}
+	sub := func(text string) string { return substituteMatrix(text, st.Matrix) }
+	st.Image = sub(st.Image)
+	for i := range st.Run {
+		st.Run[i] = sub(st.Run[i])
+	}
+	for k, v := range env {
+		env[k] = sub(v)
+	}
+	if len(env) > 0 {
+		st.Env = env
+	}
+	for _, svc := range s.Services {
+		svc.Image = sub(svc.Image)
+		if svc.Env != nil {
+			e := make(map[string]string, len(svc.Env))
+			for k, v := range svc.Env {
+				e[k] = sub(v)
+			}
+			svc.Env = e
+		}
+		st.Services = append(st.Services, svc)
+	}
+	if s.Deploy != nil {
+		dep := *s.Deploy
+		dep.Image = sub(dep.Image)
+		if dep.Strategy == "" {
+			dep.Strategy = StrategyRolling
+		}
+		if dep.Replicas == 0 {
+			dep.Replicas = 1
+		}
+		st.Deploy = &dep
+	}
+	return st
+}
+
+type matrixValue struct{ name, value string }
+
+// combinations returns the cartesian product of the axes, the first axis
+// varying slowest; a stage without a matrix has one empty combination.
+func combinations(axes []MatrixAxis) [][]matrixValue {
+	out := [][]matrixValue{nil}
+	for _, ax := range axes {
+		var next [][]matrixValue
+		for _, prefix := range out {
+			for _, v := range ax.Values {
+				c := append(append([]matrixValue(nil), prefix...), matrixValue{ax.Name, v})
+				next = append(next, c)
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+var matrixRef = regexp.MustCompile(`\$\{\{?\s*matrix\.([A-Za-z0-9_-]+)\s*\}?\}`)
+
+// substituteMatrix replaces ${matrix.NAME} (or ${{ matrix.NAME }}) with the
+// instance's value; unknown names are left as written.
+func substituteMatrix(s string, m map[string]string) string {
+	if len(m) == 0 || !strings.Contains(s, "matrix.") {
+		return s
+	}
+	return matrixRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := matrixRef.FindStringSubmatch(ref)[1]
+		if v, ok := m[name]; ok {
+			return v
+		}
+		return ref
+	})
+}
+
+func envSafe(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(name) {
+		if r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
