@@ -70,7 +70,7 @@ func TestLoadDiagnostics(t *testing.T) {
 		{
 			name: "stage and deploy share names",
 			src:  "pipeline \"p\"\nstage \"a\" { run \"x\"; }\ndeploy \"a\" { target \"k\"; image \"i\"; }\ntarget \"k\" kind=\"kubernetes\"\n",
-			want: []string{`3:1: duplicate stage name "a" (first defined at 2:1)`},
+			want: []string{`3:1: duplicate stage name "a" (first defined at 2:1)`, `4:1: warning: target "k" is never used`},
 		},
 		{
 			name: "needs an unknown stage as a property",
@@ -288,8 +288,8 @@ func TestParseDuration(t *testing.T) {
 
 func TestSuggest(t *testing.T) {
 	t.Parallel()
-	known := []string{"image", "run", "needs", "timeout", "retry", "allow-failure"}
-	for in, want := range map[string]string{"imgae": "image", "neds": "needs", "timeot": "timeout", "allow_failure": "allow-failure", "xyz": "", "zzzz": "", "r": "run"} {
+	known := []string{"image", "run", "needs", "timeout", "retry", "allow-failure", "failure"}
+	for in, want := range map[string]string{"imgae": "image", "neds": "needs", "timeot": "timeout", "allow_failure": "allow-failure", "xyz": "", "zzzz": "", "r": "", "failed": "failure"} {
 		if got := suggest(in, known); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}

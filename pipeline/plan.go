@@ -81,7 +81,7 @@ func NewPlan(p *Pipeline) *Plan {
 	if len(p.Targets) > 0 {
 		plan.Targets = make(map[string]Target, len(p.Targets))
 		for name, t := range p.Targets {
-			plan.Targets[name] = *t
+			plan.Targets[name] = Target{Name: t.Name, Kind: t.Kind, Settings: t.Settings}
 		}
 	}
 

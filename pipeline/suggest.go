@@ -4,10 +4,12 @@ package pipeline
 // none is close enough to be a likely misspelling.
 func suggest(name string, candidates []string) string {
 	best, bestDist := "", -1
-	limit := max(2, len([]rune(name))/3)
+	n := len([]rune(name))
+	limit := max(2, n/2)
 	for _, c := range candidates {
 		dist := editDistance(name, c)
-		if dist <= limit && (bestDist < 0 || dist < bestDist) {
+		// A suggestion must keep something of what was written.
+		if dist <= limit && dist < n && (bestDist < 0 || dist < bestDist) {
 			best, bestDist = c, dist
 		}
 	}

@@ -1,0 +1,291 @@
+// Package activities holds BuildIt's Temporal activities: methods on
+// Activities, which carries the executors, the log sink and the secret
+// source they need. worker/ registers them; workflows refer to them by name.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/buildit-ci/buildit/executor"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// SecretSource looks up secret values by name. Values never enter workflow
+// history: the workflow carries names, the activity resolves them.
+type SecretSource interface {
+	Secret(ctx context.Context, name string) (string, bool, error)
+}
+
+// MapSecrets is a SecretSource over a fixed map (a local run's --secret
+// values).
+type MapSecrets map[string]string
+
+// Secret implements SecretSource.
+func (m MapSecrets) Secret(_ context.Context, name string) (string, bool, error) {
+	v, ok := m[name]
+	return v, ok, nil
+}
+
+// Activities are the engine's activities and their dependencies.
+type Activities struct {
+	// Host runs stages without an image.
+	Host executor.Executor
+	// Docker runs stages with an image; nil when no engine is available.
+	Docker executor.Executor
+	// ForceHost runs every stage on the host, ignoring images.
+	ForceHost bool
+	// Sink receives every stage's log lines.
+	Sink executor.LogSink
+	// Secrets resolves the secrets stages ask for; nil means none exist.
+	Secrets SecretSource
+	// HeartbeatEvery is how often a running stage heartbeats; the worker's
+	// throttle decides how often that reaches the server.
+	HeartbeatEvery time.Duration
+	Logger         *slog.Logger
+}
+
+// heartbeat is what a stage activity records while its stage runs, so that
+// an attempt retried on another worker can attach to it.
+type heartbeat struct {
+	Handle executor.Handle `json:"handle"`
+}
+
+// RunStage runs one attempt of one command stage. A stage whose commands
+// fail or time out is a result, not an error; errors are for the machinery.
+func (a *Activities) RunStage(ctx context.Context, in workflows.StageInput) (workflows.StageResult, error) {
+	st := in.Step
+	exec, err := a.executorFor(in)
+	if err != nil {
+		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeConfig, nil)
+	}
+	secrets, err := a.resolveSecrets(ctx, st.Secrets)
+	if err != nil {
+		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeConfig, nil)
+	}
+	spec := &executor.Spec{
+		RunID:     in.RunID,
+		StageID:   st.ID,
+		Attempt:   in.Attempt,
+		Image:     st.Image,
+		Commands:  st.Run,
+		Shell:     st.Shell,
+		Workspace: in.Workspace,
+		Workdir:   st.Workdir,
+		Env:       stageEnv(in),
+		Secrets:   secrets,
+		Services:  st.Services,
+		Resources: st.Resources,
+	}
+	if a.ForceHost {
+		spec.Image = ""
+		spec.Services = nil
+	}
+
+	var resume *executor.Handle
+	if activity.HasHeartbeatDetails(ctx) {
+		var hb heartbeat
+		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil && hb.Handle.ID != "" {
+			resume = &hb.Handle
+		}
+	}
+
+	// The stage's own timeout: a result, so that `retry` applies to it.
+	sctx, cancel := context.WithTimeout(ctx, st.Timeout)
+	defer cancel()
+	var hbMu sync.Mutex
+	current := heartbeat{}
+	if resume != nil {
+		current.Handle = *resume
+	}
+	stopBeat := a.heartbeatLoop(ctx, func() heartbeat {
+		hbMu.Lock()
+		defer hbMu.Unlock()
+		return current
+	})
+	defer stopBeat()
+
+	sink := a.Sink
+	if len(secrets) > 0 {
+		sink = newMaskingSink(sink, secrets)
+	}
+	logger := a.logger().With("stage", st.ID, "attempt", in.Attempt, "executor", exec.Name())
+	logger.Debug("stage starting")
+	res, err := executor.Run(sctx, exec, spec, sink, resume, func(h executor.Handle) {
+		hbMu.Lock()
+		current.Handle = h
+		hbMu.Unlock()
+		activity.RecordHeartbeat(ctx, heartbeat{Handle: h})
+	})
+	var exitErr *executor.ExitError
+	switch {
+	case err == nil:
+		logger.Debug("stage succeeded", "duration", res.Duration)
+		return workflows.StageResult{}, nil
+	case errors.As(err, &exitErr):
+		logger.Debug("stage failed", "exit_code", exitErr.Code, "duration", res.Duration)
+		return workflows.StageResult{ExitCode: exitErr.Code}, nil
+	case ctx.Err() != nil:
+		// Cancelled by the workflow (or the worker is stopping).
+		return workflows.StageResult{}, ctx.Err()
+	case sctx.Err() != nil:
+		a.Sink.WriteLine(st.ID, executor.Stderr, fmt.Sprintf("buildit: stage timed out after %s", st.Timeout))
+		return workflows.StageResult{ExitCode: -1, TimedOut: true}, nil
+	}
+	return workflows.StageResult{}, maskError(err, secrets)
+}
+
+func (a *Activities) executorFor(in workflows.StageInput) (executor.Executor, error) {
+	if in.Step.Image == "" || a.ForceHost {
+		if a.Host == nil {
+			return nil, errors.New("no host executor on this worker")
+		}
+		return a.Host, nil
+	}
+	if a.Docker == nil {
+		return nil, fmt.Errorf("stage %q needs a container (image %q) but this worker has no Docker engine; use --executor local to run it on the host", in.Step.ID, in.Step.Image)
+	}
+	return a.Docker, nil
+}
+
+func (a *Activities) resolveSecrets(ctx context.Context, names []string) (map[string]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(names))
+	var missing []string
+	for _, name := range names {
+		var v string
+		ok := false
+		if a.Secrets != nil {
+			var err error
+			v, ok, err = a.Secrets.Secret(ctx, name)
+			if err != nil {
+				return nil, fmt.Errorf("secret %s: %w", name, err)
+			}
+		}
+		if !ok {
+			missing = append(missing, name)
+			continue
+		}
+		out[name] = v
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("secrets not provided: %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// heartbeatLoop heartbeats until stopped, so that a cancellation reaches
+// the stage within the worker's heartbeat throttle.
+func (a *Activities) heartbeatLoop(ctx context.Context, details func() heartbeat) (stop func()) {
+	every := a.HeartbeatEvery
+	if every <= 0 {
+		every = 500 * time.Millisecond
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// Every heartbeat replaces the details, so always send them.
+				activity.RecordHeartbeat(ctx, details())
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// stageEnv is the step's environment, the run's overrides, and the BUILDIT_*
+// variables every stage sees.
+func stageEnv(in workflows.StageInput) map[string]string {
+	env := map[string]string{}
+	for k, v := range in.Step.Env {
+		env[k] = v
+	}
+	for k, v := range in.Env {
+		env[k] = v
+	}
+	env["CI"] = "true"
+	env["BUILDIT"] = "true"
+	env["BUILDIT_PIPELINE"] = in.Pipeline
+	env["BUILDIT_RUN_ID"] = in.RunID
+	env["BUILDIT_STAGE"] = in.Step.ID
+	env["BUILDIT_ATTEMPT"] = strconv.Itoa(in.Attempt)
+	env["BUILDIT_BRANCH"] = in.Branch
+	env["BUILDIT_COMMIT"] = in.Commit
+	env["BUILDIT_EVENT"] = in.Event
+	return env
+}
+
+// maskingSink replaces secret values with *** before lines reach the sink.
+type maskingSink struct {
+	next   executor.LogSink
+	values []string
+}
+
+func newMaskingSink(next executor.LogSink, secrets map[string]string) *maskingSink {
+	m := &maskingSink{next: next}
+	for _, v := range secrets {
+		if v != "" {
+			m.values = append(m.values, v)
+		}
+	}
+	// Longest first, so that a secret containing another is masked whole.
+	sort.Slice(m.values, func(i, j int) bool { return len(m.values[i]) > len(m.values[j]) })
+	return m
+}
+
+func (m *maskingSink) WriteLine(stage string, stream executor.Stream, line string) {
+	m.next.WriteLine(stage, stream, mask(line, m.values))
+}
+
+func mask(s string, values []string) string {
+	for _, v := range values {
+		if strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, "***")
+		}
+	}
+	return s
+}
+
+// maskError keeps secret values out of errors, which enter workflow history.
+func maskError(err error, secrets map[string]string) error {
+	if len(secrets) == 0 {
+		return err
+	}
+	values := make([]string, 0, len(secrets))
+	for _, v := range secrets {
+		if v != "" {
+			values = append(values, v)
+		}
+	}
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	return errors.New(mask(err.Error(), values))
+}

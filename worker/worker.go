@@ -1,0 +1,58 @@
+// Package worker registers BuildIt's workflows and activities on a Temporal
+// worker. It holds no logic: cmd/ and cli/ choose the executors and sinks.
+package worker
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// Options configure a worker.
+type Options struct {
+	// TaskQueue defaults to workflows.DefaultTaskQueue.
+	TaskQueue string
+	// MaxConcurrentStages bounds the stage activities run at once; zero
+	// leaves the SDK's default.
+	MaxConcurrentStages int
+}
+
+// HeartbeatThrottle is the longest the SDK holds back a stage's heartbeat.
+// Cancellation reaches a running stage on a heartbeat's reply, so this
+// bounds how long a cancel takes to reach the process or container.
+const HeartbeatThrottle = time.Second
+
+// New returns a worker for c with PipelineRun and acts registered. The
+// caller starts and stops it.
+func New(c client.Client, acts *activities.Activities, opts Options) sdkworker.Worker {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.DefaultTaskQueue
+	}
+	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentStages,
+		MaxHeartbeatThrottleInterval:       HeartbeatThrottle,
+		DefaultHeartbeatThrottleInterval:   HeartbeatThrottle,
+		// A stopping worker lets stages notice the cancel and clean up.
+		WorkerStopTimeout: 10 * time.Second,
+	})
+	Register(w, acts)
+	return w
+}
+
+// Register registers the workflows and acts on any registry (a worker, a
+// test environment, a replayer).
+func Register(r interface {
+	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.PipelineRun, workflow.RegisterOptions{Name: workflows.PipelineRunWorkflow})
+	if acts != nil {
+		r.RegisterActivityWithOptions(acts.RunStage, activity.RegisterOptions{Name: workflows.RunStageActivity})
+	}
+}

@@ -1,0 +1,166 @@
+// Package workflows holds BuildIt's Temporal workflows. PipelineRun executes
+// a pipeline's plan: it starts each stage as soon as its needs are met, fails
+// fast, waits durably at approval gates, and answers a query with the live
+// state of every stage.
+//
+// Workflow code here is deterministic: no wall clock, randomness, goroutines,
+// map iteration for order or I/O. It imports no Docker, Kubernetes or
+// Postgres package; activities are referred to by name.
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/buildit-ci/buildit/pipeline"
+)
+
+// Names shared by workflows, activities, workers and clients.
+const (
+	// PipelineRunWorkflow is the registered name of PipelineRun.
+	PipelineRunWorkflow = "PipelineRun"
+	// RunStageActivity runs one attempt of one command stage.
+	RunStageActivity = "RunStage"
+	// StateQuery returns the run's RunState.
+	StateQuery = "state"
+	// ApproveUpdate and RejectUpdate decide an approval gate; both take an
+	// ApprovalInput and return the gate's StageState.
+	ApproveUpdate = "approve"
+	RejectUpdate  = "reject"
+	// DefaultTaskQueue is the task queue workers poll unless told otherwise.
+	DefaultTaskQueue = "buildit"
+)
+
+// Search attributes BuildIt sets on runs (all Keyword).
+var (
+	SearchPipeline = temporal.NewSearchAttributeKeyKeyword("BuilditPipeline")
+	SearchTenant   = temporal.NewSearchAttributeKeyKeyword("BuilditTenant")
+	SearchStatus   = temporal.NewSearchAttributeKeyKeyword("BuilditStatus")
+	SearchTrigger  = temporal.NewSearchAttributeKeyKeyword("BuilditTrigger")
+	SearchActor    = temporal.NewSearchAttributeKeyKeyword("BuilditActor")
+)
+
+// RunStatus is the status of a whole run.
+type RunStatus string
+
+// The run statuses.
+const (
+	RunQueued    RunStatus = "queued"
+	RunRunning   RunStatus = "running"
+	RunWaiting   RunStatus = "waiting"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+	RunCancelled RunStatus = "cancelled"
+)
+
+// StageStatus is the status of one stage instance.
+type StageStatus string
+
+// The stage statuses.
+const (
+	StagePending   StageStatus = "pending"
+	StageRunning   StageStatus = "running"
+	StageWaiting   StageStatus = "waiting"
+	StageSucceeded StageStatus = "succeeded"
+	StageFailed    StageStatus = "failed"
+	StageSkipped   StageStatus = "skipped"
+	StageCancelled StageStatus = "cancelled"
+)
+
+// Terminal reports whether the status is final.
+func (s StageStatus) Terminal() bool {
+	switch s {
+	case StageSucceeded, StageFailed, StageSkipped, StageCancelled:
+		return true
+	}
+	return false
+}
+
+// PipelineRunInput starts a run.
+type PipelineRunInput struct {
+	// RunID names what the run creates (containers, networks); it defaults
+	// to the workflow ID.
+	RunID string        `json:"run_id,omitempty"`
+	Plan  pipeline.Plan `json:"plan"`
+	// Workspace is the folder every stage shares.
+	Workspace string `json:"workspace"`
+	// Trigger describes what started the run, for `when` and BUILDIT_* env.
+	Branch string `json:"branch,omitempty"`
+	Commit string `json:"commit,omitempty"`
+	Event  string `json:"event,omitempty"`
+	// Env overrides the plan's environment for every stage.
+	Env map[string]string `json:"env,omitempty"`
+	// AutoApprove lists approval stages (by stage name or step ID) that are
+	// approved without waiting; "*" approves all.
+	AutoApprove []string `json:"auto_approve,omitempty"`
+	// SearchAttributes enables upserting BuilditStatus as the run goes; the
+	// server must have the attribute registered.
+	SearchAttributes bool `json:"search_attributes,omitempty"`
+	// HeartbeatTimeout bounds the silence of a stage activity before its
+	// worker is presumed dead; zero means DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+}
+
+// DefaultHeartbeatTimeout is how long a stage activity may go without a
+// heartbeat: it bounds how late a dead worker is noticed and how late a
+// cancellation reaches a running stage.
+const DefaultHeartbeatTimeout = 5 * time.Second
+
+// RunState is the live state of a run, returned by StateQuery and as the
+// workflow's result.
+type RunState struct {
+	Pipeline string       `json:"pipeline"`
+	Status   RunStatus    `json:"status"`
+	Stages   []StageState `json:"stages"`
+}
+
+// StageState is the live state of one stage instance.
+type StageState struct {
+	ID         string      `json:"id"`
+	Stage      string      `json:"stage"`
+	Kind       string      `json:"kind"`
+	Status     StageStatus `json:"status"`
+	Attempt    int         `json:"attempt,omitempty"`
+	StartedAt  time.Time   `json:"started_at,omitzero"`
+	FinishedAt time.Time   `json:"finished_at,omitzero"`
+	ExitCode   *int        `json:"exit_code,omitempty"`
+	// Error says why a stage failed, was skipped or was cancelled.
+	Error        string `json:"error,omitempty"`
+	AllowFailure bool   `json:"allow_failure,omitempty"`
+	// DecidedBy and Reason record an approval gate's decision.
+	DecidedBy string `json:"decided_by,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// StageInput is one attempt of one command stage, for RunStageActivity.
+type StageInput struct {
+	RunID     string        `json:"run_id"`
+	Pipeline  string        `json:"pipeline"`
+	Step      pipeline.Step `json:"step"`
+	Attempt   int           `json:"attempt"`
+	Workspace string        `json:"workspace"`
+	Branch    string        `json:"branch,omitempty"`
+	Commit    string        `json:"commit,omitempty"`
+	Event     string        `json:"event,omitempty"`
+	// Env overrides the step's environment.
+	Env map[string]string `json:"env,omitempty"`
+}
+
+// StageResult is how an attempt ended. A stage whose commands fail is a
+// result with a non-zero ExitCode, not an activity error: activity errors
+// are for the machinery (a lost worker, a missing image) and are retried by
+// Temporal, while ExitCode failures use the stage's own `retry`.
+type StageResult struct {
+	ExitCode int `json:"exit_code"`
+	// TimedOut reports that the stage's timeout ended it.
+	TimedOut bool `json:"timed_out,omitempty"`
+}
+
+// ApprovalInput decides an approval gate.
+type ApprovalInput struct {
+	// Stage is the gate's stage name or step ID.
+	Stage  string `json:"stage"`
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+}
