@@ -82,6 +82,7 @@ runs on your laptop (buildit run) and on a BuildIt server.`,
 	root.AddCommand(
 		newValidateCommand(a),
 		newGraphCommand(a),
+		newRunCommand(a),
 	)
 	return root
 }

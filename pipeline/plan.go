@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -278,4 +279,56 @@ func firstNonEmpty(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// Only returns the plan reduced to the named stages (by stage name or step
+// ID) and everything they need, directly or not. It reports names that
+// match no step.
+func (p *Plan) Only(names ...string) (*Plan, error) {
+	keep := map[string]bool{}
+	var visit func(id string)
+	visit = func(id string) {
+		if keep[id] {
+			return
+		}
+		keep[id] = true
+		for _, need := range p.Step(id).Needs {
+			visit(need)
+		}
+	}
+	var unknown []string
+	for _, name := range names {
+		found := false
+		for _, st := range p.Steps {
+			if st.ID == name || st.Stage == name {
+				visit(st.ID)
+				found = true
+			}
+		}
+		if !found {
+			unknown = append(unknown, quote(name))
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("no stage named %s in pipeline %q", strings.Join(unknown, ", "), p.Pipeline)
+	}
+	out := &Plan{Pipeline: p.Pipeline, Concurrency: p.Concurrency, Targets: p.Targets}
+	for _, wave := range p.Waves {
+		var ids []string
+		for _, id := range wave {
+			if keep[id] {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		for _, id := range ids {
+			st := *p.Step(id)
+			st.Wave = len(out.Waves)
+			out.Steps = append(out.Steps, st)
+		}
+		out.Waves = append(out.Waves, ids)
+	}
+	return out, nil
 }

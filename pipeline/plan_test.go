@@ -228,3 +228,23 @@ func TestExamplesAreValid(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanOnly(t *testing.T) {
+	t.Parallel()
+	plan := mustPlan(t, `pipeline "p"
+stage "a" { run "x"; }
+stage "b" needs="a" { run "x"; }
+stage "c" { run "x"; }
+stage "d" needs="b" { run "x"; }
+`)
+	only, err := plan.Only("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(only.Waves, [][]string{{"a"}, {"b"}}) || len(only.Steps) != 2 || only.Steps[1].Wave != 1 {
+		t.Errorf("only b: %+v", only)
+	}
+	if _, err := plan.Only("zz"); err == nil || err.Error() != `no stage named "zz" in pipeline "p"` {
+		t.Errorf("unknown stage: %v", err)
+	}
+}

@@ -1,0 +1,398 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/executor"
+	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/worker"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// One embedded server serves every test of the package.
+var (
+	serverOnce sync.Once
+	server     *devserver.Server
+	serverErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if server != nil {
+		_ = server.Stop()
+	}
+	os.Exit(code)
+}
+
+// recorder is a LogSink that keeps every line.
+type recorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *recorder) WriteLine(stage string, stream executor.Stream, line string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, stage+"|"+stream.String()+"|"+line)
+}
+
+func (r *recorder) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.lines, "\n")
+}
+
+// harness is an engine on the shared embedded server with its own task
+// queue and worker.
+type harness struct {
+	c         client.Client
+	taskQueue string
+	logs      *recorder
+	workspace string
+}
+
+func setup(t testing.TB, secrets map[string]string) *harness {
+	t.Helper()
+	serverOnce.Do(func() {
+		server, serverErr = devserver.Start(context.Background(), devserver.Options{})
+	})
+	if serverErr != nil {
+		t.Fatalf("embedded Temporal: %v", serverErr)
+	}
+	c, err := client.Dial(client.Options{HostPort: server.HostPort(), Namespace: server.Namespace(), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{c: c, taskQueue: "tq-" + sanitize(t.Name()), logs: &recorder{}, workspace: t.TempDir()}
+	acts := &activities.Activities{Host: host.New(), Sink: h.logs, Secrets: activities.MapSecrets(secrets)}
+	w := worker.New(c, acts, worker.Options{TaskQueue: h.taskQueue})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.Stop()
+		c.Close()
+	})
+	return h
+}
+
+func quietLogger() tlog.Logger {
+	return tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+}
+
+func sanitize(s string) string {
+	return strings.NewReplacer("/", "-", " ", "-").Replace(s)
+}
+
+func planOf(t testing.TB, src string) pipeline.Plan {
+	t.Helper()
+	p, diags := pipeline.Load("test.kdl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatalf("load: %v", diags)
+	}
+	return *pipeline.NewPlan(p)
+}
+
+// start starts a run of src and returns its workflow ID and handle.
+func (h *harness) start(t testing.TB, src string, mod func(*workflows.PipelineRunInput)) (string, client.WorkflowRun) {
+	t.Helper()
+	id := fmt.Sprintf("%s-%d", sanitize(t.Name()), time.Now().UnixNano())
+	in := workflows.PipelineRunInput{Plan: planOf(t, src), Workspace: h.workspace, Branch: "main", Event: "push"}
+	if mod != nil {
+		mod(&in)
+	}
+	run, err := engine.StartRun(context.Background(), h.c, in, engine.RunOptions{ID: id, TaskQueue: h.taskQueue, SearchAttributes: true, Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, run
+}
+
+func (h *harness) run(t testing.TB, src string, mod func(*workflows.PipelineRunInput)) workflows.RunState {
+	t.Helper()
+	_, run := h.start(t, src, mod)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := engine.Wait(ctx, run)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return st
+}
+
+func stageOf(st workflows.RunState, id string) workflows.StageState {
+	for _, s := range st.Stages {
+		if s.ID == id {
+			return s
+		}
+	}
+	return workflows.StageState{}
+}
+
+func wantStatus(t *testing.T, st workflows.RunState, want map[string]workflows.StageStatus) {
+	t.Helper()
+	for id, w := range want {
+		if got := stageOf(st, id); got.Status != w {
+			t.Errorf("stage %q is %s (%s), want %s", id, got.Status, got.Error, w)
+		}
+	}
+}
+
+// processGone reports whether the process whose PID a stage wrote to file
+// has ended.
+func processGone(t *testing.T, file string) bool {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A zombie still answers signal 0; look at its state too.
+	if err := syscall.Kill(pid, 0); err != nil {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err != nil || strings.Contains(string(stat), ") Z ")
+}
+
+func TestDiamondRunsTheMiddleInParallel(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	var b strings.Builder
+	b.WriteString("pipeline \"d\"\nstage \"start\" { run \"echo start\"; }\n")
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&b, "stage \"w%d\" needs=\"start\" { run \"sleep 1\"; }\n", i)
+	}
+	b.WriteString("stage \"end\" { needs \"w1\" \"w2\" \"w3\" \"w4\" \"w5\" \"w6\" \"w7\" \"w8\"; run \"echo end\"; }\n")
+	st := h.run(t, b.String(), nil)
+	if st.Status != workflows.RunSucceeded {
+		t.Fatalf("run %s: %+v", st.Status, st.Stages)
+	}
+	// Every middle stage started before any of them finished: they ran
+	// together, not one after another.
+	var lastStart, firstEnd time.Time
+	for i := 1; i <= 8; i++ {
+		s := stageOf(st, fmt.Sprintf("w%d", i))
+		if s.StartedAt.After(lastStart) {
+			lastStart = s.StartedAt
+		}
+		if firstEnd.IsZero() || s.FinishedAt.Before(firstEnd) {
+			firstEnd = s.FinishedAt
+		}
+	}
+	if !lastStart.Before(firstEnd) {
+		t.Errorf("middle stages did not overlap: last start %v, first end %v", lastStart, firstEnd)
+	}
+	if end := stageOf(st, "end"); end.StartedAt.Before(firstEnd) {
+		t.Errorf("end started at %v, before the middle finished", end.StartedAt)
+	}
+}
+
+func TestLogsAndEnvironmentReachTheStage(t *testing.T) {
+	t.Parallel()
+	h := setup(t, map[string]string{"TOKEN": "s3cr3t-value"})
+	st := h.run(t, `pipeline "logs"
+env GREETING="hi"
+stage "one" {
+    env WHO="world"
+    secrets "TOKEN"
+    run "echo \"$GREETING $WHO\""
+    run "echo oops >&2"
+    run "echo token=$TOKEN"
+    run "echo stage=$BUILDIT_STAGE branch=$BUILDIT_BRANCH event=$BUILDIT_EVENT ci=$CI"
+    run "pwd > where.txt"
+}
+`, nil)
+	if st.Status != workflows.RunSucceeded {
+		t.Fatalf("run %s: %+v", st.Status, st.Stages)
+	}
+	logs := h.logs.text()
+	for _, want := range []string{
+		"one|stdout|hi world", "one|stderr|oops", "one|stdout|token=***",
+		"one|stdout|stage=one branch=main event=push ci=true",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "s3cr3t-value") {
+		t.Error("a secret value reached the logs")
+	}
+	where, _ := os.ReadFile(filepath.Join(h.workspace, "where.txt"))
+	if strings.TrimSpace(string(where)) != h.workspace {
+		t.Errorf("stage ran in %q, want the workspace %q", where, h.workspace)
+	}
+}
+
+func TestFailFastKillsTheRunningStage(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	st := h.run(t, `pipeline "ff"
+stage "slow" { run "echo $$ > slow.pid; sleep 60"; }
+stage "bad" { run "sleep 0.5; exit 7"; }
+stage "after" needs="slow" { run "true"; }
+`, nil)
+	if st.Status != workflows.RunFailed {
+		t.Fatalf("run %s", st.Status)
+	}
+	wantStatus(t, st, map[string]workflows.StageStatus{"bad": workflows.StageFailed, "slow": workflows.StageCancelled, "after": workflows.StageSkipped})
+	if bad := stageOf(st, "bad"); bad.ExitCode == nil || *bad.ExitCode != 7 {
+		t.Errorf("bad = %+v", bad)
+	}
+	if !processGone(t, filepath.Join(h.workspace, "slow.pid")) {
+		t.Error("the cancelled stage's process still runs")
+	}
+}
+
+func TestTimeoutAndRetry(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	st := h.run(t, `pipeline "tr"
+stage "flaky" {
+    run "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; test $n -ge 3"
+    retry 2
+}
+stage "hang" needs="flaky" { run "echo $$ > hang.pid; sleep 60"; timeout "1s"; }
+`, nil)
+	if f := stageOf(st, "flaky"); f.Status != workflows.StageSucceeded || f.Attempt != 3 {
+		t.Errorf("flaky = %+v", f)
+	}
+	if h := stageOf(st, "hang"); h.Status != workflows.StageFailed || h.Error != "timed out after 1s" {
+		t.Errorf("hang = %+v", h)
+	}
+	if !processGone(t, filepath.Join(h.workspace, "hang.pid")) {
+		t.Error("the timed-out stage's process still runs")
+	}
+}
+
+func TestCancelStopsTheRun(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	id, run := h.start(t, `pipeline "c"
+stage "long" { run "echo $$ > long.pid; sleep 60"; }
+stage "next" needs="long" { run "true"; }
+`, nil)
+	pidFile := filepath.Join(h.workspace, "long.pid")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(pidFile); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stage never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := h.c.CancelWorkflow(context.Background(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := engine.Wait(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != workflows.RunCancelled {
+		t.Fatalf("run %s", st.Status)
+	}
+	wantStatus(t, st, map[string]workflows.StageStatus{"long": workflows.StageCancelled, "next": workflows.StageCancelled})
+	if !processGone(t, pidFile) {
+		t.Error("the cancelled stage's process still runs")
+	}
+}
+
+func TestApprovalThroughAnUpdate(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	id, run := h.start(t, `pipeline "a"
+stage "gate" { approval { message "ok?"; }; }
+stage "ship" needs="gate" { run "echo shipped"; }
+`, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		st, err := engine.State(ctx, h.c, id)
+		if err == nil && stageOf(st, "gate").Status == workflows.StageWaiting {
+			if st.Status != workflows.RunWaiting {
+				t.Errorf("run status %s while the gate waits", st.Status)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("gate never waited")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := engine.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "ship", By: "ann"}); err == nil {
+		t.Error("approving a command stage was accepted")
+	}
+	gate, err := engine.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "gate", By: "ann", Reason: "go"})
+	if err != nil || gate.Status != workflows.StageSucceeded || gate.DecidedBy != "ann" {
+		t.Fatalf("approve: %v, %+v", err, gate)
+	}
+	st, err := engine.Wait(ctx, run)
+	if err != nil || st.Status != workflows.RunSucceeded {
+		t.Fatalf("run %s, %v", st.Status, err)
+	}
+}
+
+func TestMatrixAndWhen(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	st := h.run(t, `pipeline "mw"
+stage "test" { matrix { v "1" "2"; }; run "echo v=${matrix.v} env=$MATRIX_V"; }
+stage "release" needs="test" { when branch="release/*"; run "echo release"; }
+stage "notify" needs="release" { when status="failure"; run "echo failed"; }
+`, nil)
+	if st.Status != workflows.RunSucceeded {
+		t.Fatalf("run %s", st.Status)
+	}
+	wantStatus(t, st, map[string]workflows.StageStatus{
+		"test [v=1]": workflows.StageSucceeded, "test [v=2]": workflows.StageSucceeded,
+		"release": workflows.StageSkipped, "notify": workflows.StageSkipped,
+	})
+	logs := h.logs.text()
+	if !strings.Contains(logs, "test [v=2]|stdout|v=2 env=2") {
+		t.Errorf("matrix values missing from logs:\n%s", logs)
+	}
+}
+
+func TestSearchAttributesAreSet(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	id, run := h.start(t, "pipeline \"sa\"\nstage \"a\" { run \"true\"; }\n", nil)
+	if _, err := engine.Wait(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := h.c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	for name, want := range map[string]string{"BuilditPipeline": "sa", "BuilditStatus": "succeeded", "BuilditTrigger": "test"} {
+		p, ok := fields[name]
+		if !ok || !strings.Contains(string(p.GetData()), want) {
+			t.Errorf("search attribute %s = %v, want %q", name, p, want)
+		}
+	}
+}
