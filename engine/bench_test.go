@@ -1,0 +1,120 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/executor"
+	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/worker"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// discard is a LogSink that drops every line.
+type discard struct{}
+
+func (discard) WriteLine(string, executor.Stream, string) {}
+
+func chainSource(n int) string {
+	var b strings.Builder
+	b.WriteString("pipeline \"chain\"\n")
+	for i := 0; i < n; i++ {
+		if i == 0 {
+			fmt.Fprintf(&b, "stage \"s%d\" { run \"true\"; }\n", i)
+		} else {
+			fmt.Fprintf(&b, "stage \"s%d\" needs=\"s%d\" { run \"true\"; }\n", i, i-1)
+		}
+	}
+	return b.String()
+}
+
+func diamondSource() string {
+	var b strings.Builder
+	b.WriteString("pipeline \"diamond\"\nstage \"start\" { run \"true\"; }\n")
+	needs := make([]string, 8)
+	for i := 0; i < 8; i++ {
+		fmt.Fprintf(&b, "stage \"w%d\" needs=\"start\" { run \"sleep 0.2\"; }\n", i)
+		needs[i] = fmt.Sprintf("%q", fmt.Sprintf("w%d", i))
+	}
+	fmt.Fprintf(&b, "stage \"end\" { needs %s; run \"true\"; }\n", strings.Join(needs, " "))
+	return b.String()
+}
+
+func benchRuns(b *testing.B, src string, stages int) {
+	h := setup(b, nil)
+	plan := planOf(b, src)
+	ctx := context.Background()
+	// One run to warm the task queue and the worker's caches.
+	runOnce(b, h, plan, ctx)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		runOnce(b, h, plan, ctx)
+	}
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(elapsed.Milliseconds())/float64(b.N), "ms/run")
+	if stages > 1 {
+		b.ReportMetric(float64(elapsed.Microseconds())/1000/float64(b.N)/float64(stages), "ms/stage")
+	}
+}
+
+func runOnce(b *testing.B, h *harness, plan pipeline.Plan, ctx context.Context) {
+	in := workflows.PipelineRunInput{Plan: plan, Workspace: b.TempDir()}
+	run, err := engine.StartRun(ctx, h.c, in, engine.RunOptions{ID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), TaskQueue: h.taskQueue})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := engine.Wait(ctx, run)
+	if err != nil || st.Status != workflows.RunSucceeded {
+		b.Fatalf("run %s: %v", st.Status, err)
+	}
+}
+
+// BenchmarkChain20 runs a chain of 20 no-op host stages; ms/stage is the
+// orchestration cost of one stage (a `sh -c true` costs about 1 ms of it).
+func BenchmarkChain20(b *testing.B) { benchRuns(b, chainSource(20), 20) }
+
+// BenchmarkChain1 is the same with one stage, to separate the per-run cost.
+func BenchmarkChain1(b *testing.B) { benchRuns(b, chainSource(1), 1) }
+
+// BenchmarkDiamond runs 1 -> 8 x `sleep 0.2` -> 1 host stages after boot;
+// the floor is 0.2 s.
+func BenchmarkDiamond(b *testing.B) { benchRuns(b, diamondSource(), 0) }
+
+// BenchmarkOneStageRunWithBoot is `buildit run` of a one-stage host
+// pipeline in-process: embedded server boot, client, worker, run.
+func BenchmarkOneStageRunWithBoot(b *testing.B) {
+	plan := planOf(b, chainSource(1))
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		srv, err := devserver.Start(ctx, devserver.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := worker.New(c, &activities.Activities{Host: host.New(), Sink: discard{}}, worker.Options{TaskQueue: "boot"})
+		if err := w.Start(); err != nil {
+			b.Fatal(err)
+		}
+		h := &harness{c: c, taskQueue: "boot"}
+		runOnce(b, h, plan, ctx)
+		// Timed like `buildit run`, which exits without a graceful stop.
+		b.StopTimer()
+		w.Stop()
+		c.Close()
+		_ = srv.Stop()
+		b.StartTimer()
+	}
+}
