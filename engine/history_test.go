@@ -1,0 +1,84 @@
+package engine_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+
+	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+var record = flag.Bool("record-history", false, "run the history pipeline and write workflows/testdata/pipeline_run_history.json for the replay test")
+
+// historyPipeline exercises most of PipelineRun's paths in one run:
+// parallel stages, a matrix, a retry, an allowed failure, a skip by `when`,
+// an approval decided by an update, and a failure-only stage.
+const historyPipeline = `pipeline "history"
+stage "build" { run "echo build"; }
+stage "test" needs="build" { matrix { v "1" "2"; }; run "echo test ${matrix.v}"; }
+stage "flaky" needs="build" { run "test -f flaky.ok || { touch flaky.ok; exit 1; }"; retry 1; }
+stage "lint" needs="build" allow-failure=#true { run "exit 3"; }
+stage "release-only" needs="build" { when branch="release/*"; run "echo release"; }
+stage "gate" { needs "test" "flaky" "lint"; approval { message "ship?"; timeout "1h"; }; }
+stage "ship" needs="gate" { run "echo ship"; }
+stage "on-failure" needs="ship" { when status="failure"; run "echo failed"; }
+`
+
+// TestRecordHistory writes the history the replay test in workflows/
+// replays. Run it with -record-history after a deliberate change to
+// PipelineRun (guarded by workflow.GetVersion where old runs must replay).
+func TestRecordHistory(t *testing.T) {
+	if !*record {
+		t.Skip("run with -record-history to rewrite workflows/testdata/pipeline_run_history.json")
+	}
+	h := setup(t, nil)
+	id, run := h.start(t, historyPipeline, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		st, err := engine.State(ctx, h.c, id)
+		if err == nil && stageOf(st, "gate").Status == workflows.StageWaiting {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("gate never waited")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := engine.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "gate", By: "recorder"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := engine.Wait(ctx, run)
+	if err != nil || st.Status != workflows.RunSucceeded {
+		t.Fatalf("run %s: %v", st.Status, err)
+	}
+	hist := &historypb.History{}
+	iter := h.c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join("..", "workflows", "testdata", "pipeline_run_history.json")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s: %d events", out, len(hist.Events))
+}

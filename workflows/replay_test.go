@@ -1,0 +1,23 @@
+package workflows
+
+import (
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// TestReplayRecordedHistory replays a run recorded on a real server
+// (engine's TestRecordHistory): a change to PipelineRun that is not
+// deterministic against it fails here.
+func TestReplayRecordedHistory(t *testing.T) {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(PipelineRun, workflow.RegisterOptions{Name: PipelineRunWorkflow})
+	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+	if err := r.ReplayWorkflowHistoryFromJSONFile(logger, filepath.Join("testdata", "pipeline_run_history.json")); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+}
