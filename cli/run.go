@@ -31,6 +31,7 @@ import (
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/webui"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -50,6 +51,8 @@ type runFlags struct {
 	approveAll      bool
 	temporalAddress string
 	namespace       string
+	ui              bool
+	uiPort          int
 }
 
 func newRunCommand(a *app) *cobra.Command {
@@ -91,6 +94,8 @@ flag, 130 when interrupted (after the running stages are stopped).`,
 	fl.BoolVar(&f.approveAll, "approve-all", false, "approve every approval stage without asking")
 	fl.StringVar(&f.temporalAddress, "temporal-address", "", "use the Temporal server at `HOST:PORT` instead of an embedded one")
 	fl.StringVar(&f.namespace, "namespace", "default", "Temporal namespace")
+	fl.BoolVar(&f.ui, "ui", false, "serve the Temporal Web UI, print the run's page, and keep it up after the run until Ctrl-C")
+	fl.IntVar(&f.uiPort, "ui-port", 0, "port for --ui (default: a free one)")
 	return cmd
 }
 
@@ -196,6 +201,14 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	defer c.Close()
 
 	runID := newRunID(plan.Pipeline)
+	var ui *webui.UI
+	if f.ui {
+		if ui, err = webui.Start(ctx, webui.Options{TemporalAddress: hostPort, Namespace: namespace, Port: f.uiPort}); err != nil {
+			return err
+		}
+		defer ui.Stop()
+		fmt.Fprintf(a.stderr, "buildit: Temporal UI: %s\n", ui.WorkflowURL(namespace, runID))
+	}
 	// A task queue of its own, so that only this process's worker takes the
 	// run's tasks even on a shared Temporal server.
 	taskQueue := "buildit-local-" + runID
@@ -266,6 +279,10 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 		}{runID, final, time.Since(began).Milliseconds()})
 	} else {
 		writeSummary(a.stdout, final, time.Since(began))
+	}
+	if ui != nil && !interrupted {
+		fmt.Fprintf(a.stderr, "buildit: the run's history stays at %s until Ctrl-C\n", ui.WorkflowURL(namespace, runID))
+		<-sigs
 	}
 	switch {
 	case interrupted:
