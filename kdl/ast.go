@@ -3,7 +3,9 @@
 // It implements KDL 2.0 in full and falls back to KDL 1.0 for documents that
 // are not valid 2.0 but are valid 1.0, as the reference implementation does.
 // Every node, property and value keeps the position it was read from, so that
-// callers can report problems as file:line:col.
+// callers can report problems as file:line:col; syntax errors are *Error
+// values with a position and a Snippet for display. Format prints a document
+// in the canonical form of the KDL conformance suite.
 //
 // The package imports nothing else of BuildIt.
 package kdl
@@ -14,6 +16,7 @@ import (
 
 // Pos is a position in a source document. Line and Col are 1-based; Col
 // counts Unicode code points, not bytes. Offset is the 0-based byte offset.
+// A byte order mark that starts the document is not counted as a column.
 type Pos struct {
 	Line   int
 	Col    int
@@ -44,6 +47,10 @@ type Node struct {
 	// HasChildren reports whether the node had a (possibly empty) children
 	// block that was not slashdash-ed away.
 	HasChildren bool
+	// HasType reports whether the node had a type annotation, which tells an
+	// empty one, ("")node, from none. The printer writes the annotation when
+	// HasType is set or Type is not empty.
+	HasType bool
 	// Pos is where the node starts (its type annotation, or its name).
 	Pos Pos
 	// NamePos is where the node's name starts.
@@ -91,6 +98,10 @@ func (k Kind) String() string {
 // Value is one KDL value: an argument or a property value.
 type Value struct {
 	Kind Kind
+	// HasType reports whether the value had a type annotation, which tells an
+	// empty one, ("")1, from none. The printer writes the annotation when
+	// HasType is set or Type is not empty.
+	HasType bool
 	// Type is the value's type annotation without parentheses, "" when absent.
 	Type string
 	// Str holds a KindString value, unescaped and dedented.
