@@ -53,6 +53,9 @@ type Activities struct {
 	// throttle decides how often that reaches the server.
 	HeartbeatEvery time.Duration
 	Logger         *slog.Logger
+
+	mu      sync.Mutex
+	flights map[string]*flight
 }
 
 // heartbeat is what a stage activity records while its stage runs, so that
@@ -63,7 +66,125 @@ type heartbeat struct {
 
 // RunStage runs one attempt of one command stage. A stage whose commands
 // fail or time out is a result, not an error; errors are for the machinery.
+// It heartbeats while the stage runs, with the executor's handle as details,
+// so that an attempt retried after a lost worker attaches to the stage.
 func (a *Activities) RunStage(ctx context.Context, in workflows.StageInput) (workflows.StageResult, error) {
+	if in.Resume {
+		if fl := a.inflight(in); fl != nil {
+			return a.follow(ctx, fl, in)
+		}
+		// The worker that started it is gone: run the stage again.
+	}
+	var resume *executor.Handle
+	if activity.HasHeartbeatDetails(ctx) {
+		var hb heartbeat
+		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil && hb.Handle.ID != "" {
+			resume = &hb.Handle
+		}
+	}
+	var mu sync.Mutex
+	current := heartbeat{}
+	if resume != nil {
+		current.Handle = *resume
+	}
+	stopBeat := a.heartbeatLoop(ctx, func() heartbeat {
+		mu.Lock()
+		defer mu.Unlock()
+		return current
+	})
+	defer stopBeat()
+	return a.execute(ctx, in, resume, func(h executor.Handle) {
+		mu.Lock()
+		current.Handle = h
+		mu.Unlock()
+		activity.RecordHeartbeat(ctx, heartbeat{Handle: h})
+	})
+}
+
+// RunStageLocal runs a host stage as a local activity: it starts the stage
+// and waits up to in.LocalBudget. A stage still running then is left running
+// and reported Pending; RunStage with Resume follows it from there with
+// heartbeats.
+func (a *Activities) RunStageLocal(ctx context.Context, in workflows.StageInput) (workflows.StageResult, error) {
+	fl := a.launch(in)
+	budget := time.NewTimer(in.LocalBudget)
+	defer budget.Stop()
+	select {
+	case <-fl.done:
+		a.forget(in)
+		return fl.res, fl.err
+	case <-budget.C:
+		return workflows.StageResult{Pending: true}, nil
+	case <-ctx.Done():
+		fl.cancel()
+		<-fl.done
+		a.forget(in)
+		return workflows.StageResult{}, ctx.Err()
+	}
+}
+
+// flight is a stage started by RunStageLocal that runs on in this process.
+type flight struct {
+	done   chan struct{}
+	res    workflows.StageResult
+	err    error
+	cancel context.CancelFunc
+}
+
+func flightKey(in workflows.StageInput) string {
+	return in.RunID + "\x00" + in.Step.ID + "\x00" + strconv.Itoa(in.Attempt)
+}
+
+// launch starts the stage in the background, detached from the local
+// activity's context so that it can outlive it.
+func (a *Activities) launch(in workflows.StageInput) *flight {
+	ctx, cancel := context.WithCancel(context.Background())
+	fl := &flight{done: make(chan struct{}), cancel: cancel}
+	a.mu.Lock()
+	if a.flights == nil {
+		a.flights = map[string]*flight{}
+	}
+	a.flights[flightKey(in)] = fl
+	a.mu.Unlock()
+	go func() {
+		defer close(fl.done)
+		defer cancel()
+		fl.res, fl.err = a.execute(ctx, in, nil, nil)
+	}()
+	return fl
+}
+
+func (a *Activities) inflight(in workflows.StageInput) *flight {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.flights[flightKey(in)]
+}
+
+func (a *Activities) forget(in workflows.StageInput) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.flights, flightKey(in))
+}
+
+// follow waits for a launched stage while heartbeating; a cancel of the
+// activity stops the stage.
+func (a *Activities) follow(ctx context.Context, fl *flight, in workflows.StageInput) (workflows.StageResult, error) {
+	defer a.forget(in)
+	stopBeat := a.heartbeatLoop(ctx, func() heartbeat { return heartbeat{} })
+	defer stopBeat()
+	select {
+	case <-fl.done:
+		return fl.res, fl.err
+	case <-ctx.Done():
+		fl.cancel()
+		<-fl.done
+		return workflows.StageResult{}, ctx.Err()
+	}
+}
+
+// execute runs one attempt through its executor. resume, if set, is tried
+// with Attach first; onStart is called with the handle once it runs.
+func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resume *executor.Handle, onStart func(executor.Handle)) (workflows.StageResult, error) {
 	st := in.Step
 	exec, err := a.executorFor(in)
 	if err != nil {
@@ -92,28 +213,9 @@ func (a *Activities) RunStage(ctx context.Context, in workflows.StageInput) (wor
 		spec.Services = nil
 	}
 
-	var resume *executor.Handle
-	if activity.HasHeartbeatDetails(ctx) {
-		var hb heartbeat
-		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil && hb.Handle.ID != "" {
-			resume = &hb.Handle
-		}
-	}
-
 	// The stage's own timeout: a result, so that `retry` applies to it.
 	sctx, cancel := context.WithTimeout(ctx, st.Timeout)
 	defer cancel()
-	var hbMu sync.Mutex
-	current := heartbeat{}
-	if resume != nil {
-		current.Handle = *resume
-	}
-	stopBeat := a.heartbeatLoop(ctx, func() heartbeat {
-		hbMu.Lock()
-		defer hbMu.Unlock()
-		return current
-	})
-	defer stopBeat()
 
 	sink := a.Sink
 	if len(secrets) > 0 {
@@ -121,12 +223,7 @@ func (a *Activities) RunStage(ctx context.Context, in workflows.StageInput) (wor
 	}
 	logger := a.logger().With("stage", st.ID, "attempt", in.Attempt, "executor", exec.Name())
 	logger.Debug("stage starting")
-	res, err := executor.Run(sctx, exec, spec, sink, resume, func(h executor.Handle) {
-		hbMu.Lock()
-		current.Handle = h
-		hbMu.Unlock()
-		activity.RecordHeartbeat(ctx, heartbeat{Handle: h})
-	})
+	res, err := executor.Run(sctx, exec, spec, sink, resume, onStart)
 	var exitErr *executor.ExitError
 	switch {
 	case err == nil:

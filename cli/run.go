@@ -36,6 +36,10 @@ import (
 	"github.com/buildit-ci/buildit/workflows"
 )
 
+// LocalFastPath is how long `buildit run` lets a host stage run as a local
+// activity before handing it to a heartbeating regular activity.
+const LocalFastPath = 2 * time.Second
+
 // runFlags are the flags of `buildit run`.
 type runFlags struct {
 	env             []string
@@ -231,6 +235,10 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	if f.approveAll {
 		in.AutoApprove = []string{"*"}
 	}
+	// One worker in this process: host stages can take the local fast
+	// path (see PipelineRunInput.LocalFastPath).
+	in.LocalFastPath = LocalFastPath
+	in.ForceHost = acts.ForceHost
 	run, err := engine.StartRun(ctx, c, in, engine.RunOptions{
 		ID: runID, TaskQueue: taskQueue, SearchAttributes: embedded, Trigger: "local", Actor: os.Getenv("USER"),
 	})

@@ -50,7 +50,19 @@ func diamondSource() string {
 }
 
 func benchRuns(b *testing.B, src string, stages int) {
-	h := setup(b, nil)
+	for _, mode := range []struct {
+		name     string
+		fastPath time.Duration
+	}{{"activities", 0}, {"local-fast-path", 2 * time.Second}} {
+		b.Run(mode.name, func(b *testing.B) {
+			h := setup(b, nil)
+			h.fastPath = mode.fastPath
+			benchMode(b, h, src, stages)
+		})
+	}
+}
+
+func benchMode(b *testing.B, h *harness, src string, stages int) {
 	plan := planOf(b, src)
 	ctx := context.Background()
 	// One run to warm the task queue and the worker's caches.
@@ -68,7 +80,7 @@ func benchRuns(b *testing.B, src string, stages int) {
 }
 
 func runOnce(b *testing.B, h *harness, plan pipeline.Plan, ctx context.Context) {
-	in := workflows.PipelineRunInput{Plan: plan, Workspace: b.TempDir()}
+	in := workflows.PipelineRunInput{Plan: plan, Workspace: b.TempDir(), LocalFastPath: h.fastPath}
 	run, err := engine.StartRun(ctx, h.c, in, engine.RunOptions{ID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), TaskQueue: h.taskQueue})
 	if err != nil {
 		b.Fatal(err)

@@ -66,6 +66,8 @@ type harness struct {
 	taskQueue string
 	logs      *recorder
 	workspace string
+	// fastPath is PipelineRunInput.LocalFastPath for the harness's runs.
+	fastPath time.Duration
 }
 
 func setup(t testing.TB, secrets map[string]string) *harness {
@@ -114,7 +116,7 @@ func planOf(t testing.TB, src string) pipeline.Plan {
 func (h *harness) start(t testing.TB, src string, mod func(*workflows.PipelineRunInput)) (string, client.WorkflowRun) {
 	t.Helper()
 	id := fmt.Sprintf("%s-%d", sanitize(t.Name()), time.Now().UnixNano())
-	in := workflows.PipelineRunInput{Plan: planOf(t, src), Workspace: h.workspace, Branch: "main", Event: "push"}
+	in := workflows.PipelineRunInput{Plan: planOf(t, src), Workspace: h.workspace, Branch: "main", Event: "push", LocalFastPath: h.fastPath}
 	if mod != nil {
 		mod(&in)
 	}
@@ -394,5 +396,51 @@ func TestSearchAttributesAreSet(t *testing.T) {
 		if !ok || !strings.Contains(string(p.GetData()), want) {
 			t.Errorf("search attribute %s = %v, want %q", name, p, want)
 		}
+	}
+}
+
+// The local fast path: short host stages end inside the local activity;
+// longer ones are handed to a heartbeating activity that follows the same
+// process (not a second one), can be cancelled, and times out.
+func TestLocalFastPath(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	h.fastPath = 300 * time.Millisecond
+	st := h.run(t, `pipeline "fast"
+stage "quick" { run "echo quick >> quick.log"; }
+stage "handed-over" needs="quick" { run "echo start >> long.log; sleep 1; echo end >> long.log"; }
+stage "flaky" needs="quick" { run "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; test $n -ge 2"; retry 1; }
+stage "slow-timeout" needs="quick" { run "echo $$ > slow.pid; sleep 30"; timeout "1s"; allow-failure; }
+`, nil)
+	if st.Status != workflows.RunSucceeded {
+		t.Fatalf("run %s: %+v", st.Status, st.Stages)
+	}
+	wantStatus(t, st, map[string]workflows.StageStatus{
+		"quick": workflows.StageSucceeded, "handed-over": workflows.StageSucceeded,
+		"flaky": workflows.StageSucceeded, "slow-timeout": workflows.StageFailed,
+	})
+	long, _ := os.ReadFile(filepath.Join(h.workspace, "long.log"))
+	if string(long) != "start\nend\n" {
+		t.Errorf("the handed-over stage ran %q, want once", long)
+	}
+	if s := stageOf(st, "slow-timeout"); s.Error != "timed out after 1s" {
+		t.Errorf("slow-timeout = %+v", s)
+	}
+	if !processGone(t, filepath.Join(h.workspace, "slow.pid")) {
+		t.Error("the timed-out stage still runs")
+	}
+
+	// Cancelling a handed-over stage stops its process.
+	id, run := h.start(t, "pipeline \"c\"\nstage \"long\" { run \"echo $$ > long.pid; sleep 60\"; }\n", nil)
+	time.Sleep(time.Second)
+	if err := h.c.CancelWorkflow(context.Background(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	st, err := engine.Wait(context.Background(), run)
+	if err != nil || st.Status != workflows.RunCancelled {
+		t.Fatalf("run %s: %v", st.Status, err)
+	}
+	if !processGone(t, filepath.Join(h.workspace, "long.pid")) {
+		t.Error("the cancelled stage still runs")
 	}
 }

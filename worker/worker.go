@@ -54,5 +54,6 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(workflows.PipelineRun, workflow.RegisterOptions{Name: workflows.PipelineRunWorkflow})
 	if acts != nil {
 		r.RegisterActivityWithOptions(acts.RunStage, activity.RegisterOptions{Name: workflows.RunStageActivity})
+		r.RegisterActivityWithOptions(acts.RunStageLocal, activity.RegisterOptions{Name: workflows.RunStageLocalActivity})
 	}
 }

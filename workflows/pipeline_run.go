@@ -369,13 +369,17 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			NonRetryableErrorTypes: []string{ErrTypeConfig},
 		},
 	})
+	local := r.in.LocalFastPath > 0 && (st.Image == "" || r.in.ForceHost)
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: r.in.LocalFastPath + 10*time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
 	for attempt := 1; ; attempt++ {
 		r.state[i].Attempt = attempt
 		r.state[i].Status = StageRunning
 		r.state[i].ExitCode = nil
 		r.state[i].Error = ""
-		var res StageResult
-		err := workflow.ExecuteActivity(actx, RunStageActivity, StageInput{
+		in := StageInput{
 			RunID:     r.in.RunID,
 			Pipeline:  r.in.Plan.Pipeline,
 			Step:      st,
@@ -385,7 +389,19 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			Commit:    r.in.Commit,
 			Event:     r.in.Event,
 			Env:       r.in.Env,
-		}).Get(actx, &res)
+		}
+		var res StageResult
+		var err error
+		if local {
+			in.LocalBudget = r.in.LocalFastPath
+			err = workflow.ExecuteLocalActivity(lctx, RunStageLocalActivity, in).Get(lctx, &res)
+			in.LocalBudget = 0
+			in.Resume = err == nil && res.Pending
+		}
+		if !local || in.Resume {
+			res = StageResult{}
+			err = workflow.ExecuteActivity(actx, RunStageActivity, in).Get(actx, &res)
+		}
 		if ctx.Err() != nil {
 			reason := "cancelled: an earlier stage failed"
 			if r.cancelled {

@@ -22,6 +22,10 @@ const (
 	PipelineRunWorkflow = "PipelineRun"
 	// RunStageActivity runs one attempt of one command stage.
 	RunStageActivity = "RunStage"
+	// RunStageLocalActivity starts a host stage as a local activity and
+	// waits for it up to StageInput.LocalBudget (see
+	// PipelineRunInput.LocalFastPath).
+	RunStageLocalActivity = "RunStageLocal"
 	// StateQuery returns the run's RunState.
 	StateQuery = "state"
 	// ApproveUpdate and RejectUpdate decide an approval gate; both take an
@@ -100,6 +104,16 @@ type PipelineRunInput struct {
 	// HeartbeatTimeout bounds the silence of a stage activity before its
 	// worker is presumed dead; zero means DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// LocalFastPath, when set, starts host-shell stages as local
+	// activities: a stage that ends within this budget costs no activity
+	// task round trips; one still running then is handed to a regular,
+	// heartbeating RunStage activity that attaches to it. It needs the
+	// worker that ran the local activity to take the regular one too, so
+	// only single-worker setups (buildit run) set it.
+	LocalFastPath time.Duration `json:"local_fast_path,omitempty"`
+	// ForceHost says that every stage runs on the host (--executor local),
+	// so that every stage can take the local fast path.
+	ForceHost bool `json:"force_host,omitempty"`
 }
 
 // DefaultHeartbeatTimeout is how long a stage activity may go without a
@@ -145,6 +159,12 @@ type StageInput struct {
 	Event     string        `json:"event,omitempty"`
 	// Env overrides the step's environment.
 	Env map[string]string `json:"env,omitempty"`
+	// LocalBudget is how long RunStageLocalActivity waits for the stage
+	// before handing it over (StageResult.Pending).
+	LocalBudget time.Duration `json:"local_budget,omitempty"`
+	// Resume asks RunStageActivity to attach to the stage that
+	// RunStageLocalActivity started on this worker, if it is still there.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // StageResult is how an attempt ended. A stage whose commands fail is a
@@ -155,6 +175,8 @@ type StageResult struct {
 	ExitCode int `json:"exit_code"`
 	// TimedOut reports that the stage's timeout ended it.
 	TimedOut bool `json:"timed_out,omitempty"`
+	// Pending reports that the stage still runs after the local budget.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // ApprovalInput decides an approval gate.
