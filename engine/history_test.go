@@ -28,18 +28,26 @@ stage "flaky" needs="build" { run "test -f flaky.ok || { touch flaky.ok; exit 1;
 stage "lint" needs="build" allow-failure=#true { run "exit 3"; }
 stage "release-only" needs="build" { when branch="release/*"; run "echo release"; }
 stage "gate" { needs "test" "flaky" "lint"; approval { message "ship?"; timeout "1h"; }; }
-stage "ship" needs="gate" { run "echo ship"; }
+stage "ship" needs="gate" { run "echo ship; sleep 0.5"; }
 stage "on-failure" needs="ship" { when status="failure"; run "echo failed"; }
 `
 
-// TestRecordHistory writes the history the replay test in workflows/
-// replays. Run it with -record-history after a deliberate change to
+// TestRecordHistory writes the histories the replay test in workflows/
+// replays: one with regular activities, one with the local fast path (whose
+// "ship" stage outlives the budget and is handed over). Run it with -record-history after a deliberate change to
 // PipelineRun (guarded by workflow.GetVersion where old runs must replay).
 func TestRecordHistory(t *testing.T) {
 	if !*record {
 		t.Skip("run with -record-history to rewrite workflows/testdata/pipeline_run_history.json")
 	}
+	for name, fastPath := range map[string]time.Duration{"pipeline_run_history.json": 0, "pipeline_run_local_history.json": 200 * time.Millisecond} {
+		t.Run(name, func(t *testing.T) { recordHistory(t, name, fastPath) })
+	}
+}
+
+func recordHistory(t *testing.T, file string, fastPath time.Duration) {
 	h := setup(t, nil)
+	h.fastPath = fastPath
 	id, run := h.start(t, historyPipeline, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -73,7 +81,7 @@ func TestRecordHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join("..", "workflows", "testdata", "pipeline_run_history.json")
+	out := filepath.Join("..", "workflows", "testdata", file)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		t.Fatal(err)
 	}
