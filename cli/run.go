@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -360,9 +359,24 @@ func (a *app) setUpExecutors(ctx context.Context, acts *activities.Activities, p
 	if len(images) == 0 && mode == "auto" {
 		return noop, nil
 	}
-	d, cleanup, err := newDockerExecutor(ctx)
+	if mode == "docker" {
+		var bare []string
+		for _, st := range plan.Steps {
+			if st.Image == "" && st.Kind == pipeline.KindRun {
+				bare = append(bare, st.ID)
+			}
+		}
+		if len(bare) > 0 {
+			return nil, usageError(fmt.Errorf("--executor docker runs every stage in a container, but %s %s no image; set one on the stage or in defaults", plural(len(bare), "stage", "stages")+" "+strings.Join(bare, ", "), plural(len(bare), "has", "have")))
+		}
+	}
+	d, cleanup, err := newDockerExecutor(ctx, a.logger)
 	if err != nil {
-		return nil, usageError(fmt.Errorf("stages need Docker (images %s) but no Docker engine answers: %v; use --executor local to run them on the host", strings.Join(images, ", "), err))
+		what := "stages need Docker (images " + strings.Join(images, ", ") + ")"
+		if len(images) == 0 {
+			what = "--executor docker needs Docker"
+		}
+		return nil, usageError(fmt.Errorf("%s but no Docker engine answers: %v; use --executor local to run them on the host", what, err))
 	}
 	acts.Docker = d
 	return func(ctx context.Context, runID string) {
@@ -451,9 +465,5 @@ func gitOutput(dir string, args ...string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
-
-// errNoDocker is returned by newDockerExecutor when the build has no Docker
-// support.
-var errNoDocker = errors.New("no Docker executor")
 
 var _ executor.Executor = (*host.Executor)(nil)
