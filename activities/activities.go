@@ -93,11 +93,15 @@ func (a *Activities) RunStage(ctx context.Context, in workflows.StageInput) (wor
 		return current
 	})
 	defer stopBeat()
+	// The handle reaches the server with the loop's first heartbeat, not
+	// at once: the first heartbeat of an activity is a synchronous call,
+	// which short stages would all pay. A worker lost before then loses
+	// nothing the executor cannot find again by the attempt's
+	// deterministic names (Docker); host processes die with their worker.
 	return a.execute(ctx, in, resume, func(h executor.Handle) {
 		mu.Lock()
 		current.Handle = h
 		mu.Unlock()
-		activity.RecordHeartbeat(ctx, heartbeat{Handle: h})
 	})
 }
 
