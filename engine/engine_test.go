@@ -34,6 +34,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(childWorkerEnv); spec != "" {
+		runChildWorker(spec)
+		return
+	}
 	code := m.Run()
 	if server != nil {
 		_ = server.Stop()
@@ -72,6 +76,20 @@ type harness struct {
 
 func setup(t testing.TB, secrets map[string]string) *harness {
 	t.Helper()
+	h := setupWithoutWorker(t)
+	acts := &activities.Activities{Host: host.New(), Sink: h.logs, Secrets: activities.MapSecrets(secrets)}
+	w := worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return h
+}
+
+// setupWithoutWorker returns a harness whose task queue no worker serves
+// yet.
+func setupWithoutWorker(t testing.TB) *harness {
+	t.Helper()
 	serverOnce.Do(func() {
 		server, serverErr = devserver.Start(context.Background(), devserver.Options{})
 	})
@@ -83,15 +101,7 @@ func setup(t testing.TB, secrets map[string]string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{c: c, taskQueue: "tq-" + sanitize(t.Name()), logs: &recorder{}, workspace: t.TempDir()}
-	acts := &activities.Activities{Host: host.New(), Sink: h.logs, Secrets: activities.MapSecrets(secrets)}
-	w := worker.New(c, acts, worker.Options{TaskQueue: h.taskQueue})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		w.Stop()
-		c.Close()
-	})
+	t.Cleanup(c.Close)
 	return h
 }
 
