@@ -203,6 +203,17 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	}
 	defer c.Close()
 
+	searchable := embedded
+	if !embedded {
+		// Runs on a shared server carry BuildIt's search attributes when
+		// the namespace has them or they can be added.
+		if _, err := engine.EnsureSearchAttributes(ctx, c, namespace); err != nil {
+			fmt.Fprintf(a.stderr, "buildit: the run will not carry search attributes: %v\n", err)
+		} else {
+			searchable = true
+		}
+	}
+
 	runID := newRunID(plan.Pipeline)
 	var ui *webui.UI
 	if f.ui {
@@ -239,7 +250,7 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	in.LocalFastPath = LocalFastPath
 	in.ForceHost = acts.ForceHost
 	run, err := engine.StartRun(ctx, c, in, engine.RunOptions{
-		ID: runID, TaskQueue: taskQueue, SearchAttributes: embedded, Trigger: "local", Actor: os.Getenv("USER"),
+		ID: runID, TaskQueue: taskQueue, SearchAttributes: searchable, Trigger: "local", Actor: os.Getenv("USER"),
 	})
 	if err != nil {
 		return err

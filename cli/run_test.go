@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +11,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/buildit-ci/buildit/devserver"
 )
 
 // The `buildit run` tests are not parallel: each boots an embedded Temporal
@@ -153,4 +162,56 @@ stage "sleepy" { run "echo $$ > sleepy.pid; sleep 60"; }
 		}
 	}
 	t.Logf("Ctrl-C to exit: %s after start", time.Since(began))
+}
+
+// --temporal-address runs on an existing server (here another embedded one,
+// standing in for `temporal server start-dev` or a cluster): the run is
+// there afterwards, findable by BuildIt's search attributes as the Temporal
+// UI would find it.
+func TestRunOnAnExistingServer(t *testing.T) {
+	srv, err := devserver.Start(context.Background(), devserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	// A namespace without BuildIt's search attributes: buildit run adds
+	// them.
+	nsc, err := client.NewNamespaceClient(client.Options{HostPort: srv.HostPort(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsc.Close()
+	if err := nsc.Register(context.Background(), &workflowservice.RegisterNamespaceRequest{Namespace: "elsewhere", WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, "p.kdl", "pipeline \"remote\"\nstage \"a\" { run \"echo hi\"; }\n")
+	code, stdout, stderr := run(t, "run", "--json", "--temporal-address", srv.HostPort(), "--namespace", "elsewhere", file)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: "elsewhere", Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Visibility is eventually consistent.
+	query := "BuilditPipeline = 'remote' AND BuilditStatus = 'succeeded' AND BuilditTrigger = 'local'"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(resp.GetExecutions()); n == 1 && resp.GetExecutions()[0].GetExecution().GetWorkflowId() == res.RunID {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no workflow %s matches %q: %v", res.RunID, query, resp.GetExecutions())
+		}
+	}
 }

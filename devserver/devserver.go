@@ -32,6 +32,8 @@ import (
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+
+	"github.com/buildit-ci/buildit/workflows"
 )
 
 // Options configures Start. The zero value is a usable in-memory server.
@@ -55,13 +57,7 @@ type Options struct {
 
 // SearchAttributes are the custom search attributes registered (all of type
 // Keyword) in the namespace at start.
-var SearchAttributes = []string{
-	"BuilditPipeline",
-	"BuilditTenant",
-	"BuilditStatus",
-	"BuilditTrigger",
-	"BuilditActor",
-}
+var SearchAttributes = workflows.SearchAttributeNames
 
 // Server is a running embedded Temporal server. Its methods are safe for
 // concurrent use.

@@ -7,7 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -57,10 +62,29 @@ func StartRun(ctx context.Context, c client.Client, in workflows.PipelineRunInpu
 		opts.TypedSearchAttributes = temporal.NewSearchAttributes(updates...)
 	}
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.PipelineRunWorkflow, in)
+	// Search attributes just registered by EnsureSearchAttributes are not
+	// known to the frontend until its namespace cache refreshes.
+	for wait := time.Now().Add(searchAttributesPropagation); err != nil && o.SearchAttributes && searchAttributesPending(err) && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		run, err = c.ExecuteWorkflow(ctx, opts, workflows.PipelineRunWorkflow, in)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
 	return run, nil
+}
+
+// searchAttributesPropagation bounds how long StartRun waits for search
+// attributes that the namespace does not know yet.
+const searchAttributesPropagation = 30 * time.Second
+
+func searchAttributesPending(err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	return errors.As(err, &invalid) && strings.Contains(invalid.Message, "no mapping defined for search attribute")
 }
 
 // Wait waits for a run to end and returns its final state. A run that failed
@@ -114,4 +138,40 @@ func Decide(ctx context.Context, c client.Client, workflowID string, approve boo
 		return st, err
 	}
 	return st, h.Get(ctx, &st)
+}
+
+// EnsureSearchAttributes registers whichever of BuildIt's search attributes
+// (workflows.SearchAttributeNames, all Keyword) namespace ns lacks on the
+// server behind c, and reports whether it added any. It needs the operator
+// API's permission; without it the error says so, and the caller runs
+// without search attributes.
+//
+// Attributes just added reach the frontends with their next namespace
+// refresh (seconds): until then a start that sets them is refused with
+// ErrSearchAttributesPending, which StartRun retries for a while.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, ns string) (added bool, err error) {
+	op := c.OperatorService()
+	have, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: ns})
+	if err != nil {
+		return false, fmt.Errorf("list search attributes of namespace %s: %w", ns, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, name := range workflows.SearchAttributeNames {
+		if t, ok := have.GetCustomAttributes()[name]; ok {
+			if t != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+				return false, fmt.Errorf("namespace %s has search attribute %s of type %s, want Keyword", ns, name, t)
+			}
+			continue
+		}
+		missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	if len(missing) == 0 {
+		return false, nil
+	}
+	_, err = op.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return false, fmt.Errorf("register search attributes in namespace %s: %w", ns, err)
+	}
+	return true, nil
 }

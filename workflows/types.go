@@ -45,6 +45,13 @@ var (
 	SearchActor    = temporal.NewSearchAttributeKeyKeyword("BuilditActor")
 )
 
+// SearchAttributeNames are the names of the search attributes above, which
+// a namespace must have registered (as Keyword) for runs to carry them.
+var SearchAttributeNames = []string{
+	SearchPipeline.GetName(), SearchTenant.GetName(), SearchStatus.GetName(),
+	SearchTrigger.GetName(), SearchActor.GetName(),
+}
+
 // RunStatus is the status of a whole run.
 type RunStatus string
 
