@@ -1,0 +1,109 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The outcomes callers branch on, tested with errors.Is. Errors returned by
+// the repositories wrap one of them when it applies, with the operation and
+// (for conflicts and invalid rows) the constraint in the message, never the
+// value of a secret.
+var (
+	// ErrNotFound: no row matched, or it belongs to another tenant.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique constraint refused the row (the name, slug or
+	// email is taken), or the change conflicts with the current state.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: a value is out of range or refers to a row that does not
+	// exist (check, not-null and foreign key constraints, bad cursors).
+	ErrInvalid = errors.New("invalid")
+
+	// ErrLastOwner: the change would leave an organization without an
+	// owner. It is also an ErrConflict.
+	ErrLastOwner = fmt.Errorf("%w: an organization must keep at least one owner", ErrConflict)
+	// ErrVersionMismatch: an update named a version that is no longer
+	// current. It is also an ErrConflict.
+	ErrVersionMismatch = fmt.Errorf("%w: the version changed", ErrConflict)
+	// ErrNoSecretKey: the Store has no secret box, so secrets can be
+	// neither written nor read.
+	ErrNoSecretKey = errors.New("no secret encryption key is configured")
+)
+
+// constraintError is a constraint violation translated to one of the
+// outcomes above; it keeps the driver's error for logs.
+type constraintError struct {
+	kind       error
+	constraint string
+	err        error
+}
+
+func (e *constraintError) Error() string {
+	if e.constraint == "" {
+		return e.kind.Error()
+	}
+	return fmt.Sprintf("%v (constraint %s)", e.kind, e.constraint)
+}
+
+func (e *constraintError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// Constraint returns the name of the database constraint behind an
+// ErrConflict or ErrInvalid, such as "organizations_slug_key" or
+// "users_email_key", or "" when err is not a constraint violation.
+func Constraint(err error) string {
+	var ce *constraintError
+	if errors.As(err, &ce) {
+		return ce.constraint
+	}
+	return ""
+}
+
+// translate maps driver errors to the outcomes above; others pass through.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	var kind error
+	switch pgErr.Code {
+	case "23505", "23P01": // unique_violation, exclusion_violation
+		kind = ErrConflict
+	case "23503", "23514", "23502", // foreign_key, check, not_null
+		"22P02", "22001", "22003", "22023": // bad text representation, too long, out of range, bad parameter
+		kind = ErrInvalid
+	default:
+		return err
+	}
+	return &constraintError{kind: kind, constraint: pgErr.ConstraintName, err: err}
+}
+
+// wrap translates err and prefixes it with the operation; nil stays nil.
+func wrap(err error, op string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", fmt.Sprintf(op, args...), translate(err))
+}
+
+// invalid returns an ErrInvalid with a message, for values refused before
+// they reach the database.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// affected turns a zero row count of a delete or an update into ErrNotFound.
+func affected(n int64, err error) error {
+	if err == nil && n == 0 {
+		return ErrNotFound
+	}
+	return err
+}

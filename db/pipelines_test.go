@@ -1,0 +1,154 @@
+package db_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/buildit-ci/buildit/db"
+)
+
+func TestPipelines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	pipelines := s.Pipelines()
+	o := mkOrg(t, s)
+	tn := mkTenant(t, s, o.ID)
+	plan := json.RawMessage(`{"waves": [["build"]]}`)
+
+	p := must[db.Pipeline](t)(pipelines.Create(ctx, tn.ID, db.PipelineSpec{Name: "app", Source: `pipeline "app"`, Plan: plan}))
+	if p.Version != 1 || p.TenantID != tn.ID || p.Name != "app" {
+		t.Errorf("Create = %+v", p)
+	}
+	if _, err := pipelines.Create(ctx, tn.ID, db.PipelineSpec{Name: "app", Source: "x"}); !errors.Is(err, db.ErrConflict) || db.Constraint(err) != "pipelines_tenant_id_name_key" {
+		t.Errorf("Create twice: %v", err)
+	}
+	if _, err := pipelines.Create(ctx, uuid.New(), db.PipelineSpec{Name: "app", Source: "x"}); !errors.Is(err, db.ErrInvalid) {
+		t.Errorf("Create in an unknown tenant: %v", err)
+	}
+
+	got := must[db.Pipeline](t)(pipelines.Get(ctx, tn.ID, "app"))
+	var gotPlan, wantPlan any
+	_ = json.Unmarshal(got.Plan, &gotPlan)
+	_ = json.Unmarshal(plan, &wantPlan)
+	if got.ID != p.ID || got.Source != p.Source || fmt.Sprint(gotPlan) != fmt.Sprint(wantPlan) {
+		t.Errorf("Get = %+v", got)
+	}
+	if got := must[db.Pipeline](t)(pipelines.GetByID(ctx, tn.ID, p.ID)); got.Name != "app" {
+		t.Errorf("GetByID = %+v", got)
+	}
+
+	// Put: replaces and bumps the version, or creates.
+	put, created, err := pipelines.Put(ctx, tn.ID, db.PipelineSpec{Name: "app", Source: `pipeline "app" // v2`})
+	if err != nil || created || put.Version != 2 || put.ID != p.ID || string(put.Plan) != "{}" {
+		t.Errorf("Put existing = %+v, created %v, %v", put, created, err)
+	}
+	put, created, err = pipelines.Put(ctx, tn.ID, db.PipelineSpec{Name: "lib", Source: `pipeline "lib"`})
+	if err != nil || !created || put.Version != 1 {
+		t.Errorf("Put new = %+v, created %v, %v", put, created, err)
+	}
+
+	// Update: version + 1, optionally only at an expected version.
+	up := must[db.Pipeline](t)(pipelines.Update(ctx, tn.ID, "app", "v3", nil, 2))
+	if up.Version != 3 || up.Source != "v3" || !up.UpdatedAt.After(p.UpdatedAt) {
+		t.Errorf("Update = %+v", up)
+	}
+	if _, err := pipelines.Update(ctx, tn.ID, "app", "v4", nil, 2); !errors.Is(err, db.ErrVersionMismatch) || !errors.Is(err, db.ErrConflict) {
+		t.Errorf("Update at a stale version: %v", err)
+	}
+	if up := must[db.Pipeline](t)(pipelines.Update(ctx, tn.ID, "app", "v4", nil, 0)); up.Version != 4 {
+		t.Errorf("Update at any version = %+v", up)
+	}
+	if _, err := pipelines.Update(ctx, tn.ID, "nope", "x", nil, 1); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("Update of an unknown pipeline: %v", err)
+	}
+
+	if n := must[int](t)(pipelines.Count(ctx, tn.ID)); n != 2 {
+		t.Errorf("Count = %d", n)
+	}
+	if err := pipelines.Delete(ctx, tn.ID, "lib"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pipelines.Delete(ctx, tn.ID, "lib"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("Delete twice: %v", err)
+	}
+	if _, err := pipelines.Get(ctx, tn.ID, "lib"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("Get after Delete: %v", err)
+	}
+}
+
+// Paging through a list while pipelines are added and removed around the
+// cursor: every pipeline that exists throughout is seen exactly once, in
+// name order.
+func TestPipelinesPaginationStable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	o := mkOrg(t, s)
+	tn := mkTenant(t, s, o.ID)
+	const n = 120
+	for i := range n {
+		mkPipeline(t, s, tn.ID, fmt.Sprintf("p%03d", 2*i)) // even numbers
+	}
+
+	var seen []string
+	after := ""
+	for page := 0; ; page++ {
+		p := must[db.Page[db.Pipeline]](t)(s.Pipelines().List(ctx, tn.ID, after, 13))
+		for _, x := range p.Items {
+			seen = append(seen, x.Name)
+		}
+		if p.Next == "" {
+			break
+		}
+		after = p.Next
+		// Churn around the cursor: add an odd name right after the last
+		// one seen (it is on the next page), and delete a page-mate
+		// already seen.
+		last := p.Items[len(p.Items)-1].Name
+		var k int
+		fmt.Sscanf(last, "p%03d", &k)
+		mkPipeline(t, s, tn.ID, fmt.Sprintf("p%03d", k+1))
+		if err := s.Pipelines().Delete(ctx, tn.ID, p.Items[0].Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	count := map[string]int{}
+	for i, name := range seen {
+		count[name]++
+		if i > 0 && seen[i-1] >= name {
+			t.Fatalf("not in name order at %d: %s then %s", i, seen[i-1], name)
+		}
+	}
+	for i := range n {
+		name := fmt.Sprintf("p%03d", 2*i)
+		if count[name] != 1 {
+			t.Errorf("%s seen %d times", name, count[name])
+		}
+	}
+}
+
+func TestPipelinesDefaultAndMaxPageSize(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	o := mkOrg(t, s)
+	tn := mkTenant(t, s, o.ID)
+	rows := make([][]any, db.MaxPageSize+10)
+	for i := range rows {
+		rows[i] = []any{tn.ID, fmt.Sprintf("p%04d", i), "src"}
+	}
+	seedPipelines(t, s, rows)
+	if p := must[db.Page[db.Pipeline]](t)(s.Pipelines().List(ctx, tn.ID, "", 0)); len(p.Items) != db.DefaultPageSize || p.Next == "" {
+		t.Errorf("limit 0: %d items", len(p.Items))
+	}
+	if p := must[db.Page[db.Pipeline]](t)(s.Pipelines().List(ctx, tn.ID, "", 1_000_000)); len(p.Items) != db.MaxPageSize || p.Next == "" {
+		t.Errorf("huge limit: %d items", len(p.Items))
+	}
+}

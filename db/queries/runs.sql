@@ -1,0 +1,75 @@
+-- name: CreateRun :one
+-- Takes the pipeline's next run number and inserts the run in one
+-- statement; the UPDATE's row lock orders concurrent callers.
+WITH n AS (
+    UPDATE pipelines SET next_run_number = next_run_number + 1
+    WHERE pipelines.tenant_id = @tenant_id AND pipelines.id = @pipeline_id
+    RETURNING pipelines.tenant_id, pipelines.id, next_run_number - 1 AS number
+)
+INSERT INTO pipeline_runs (tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id)
+SELECT n.tenant_id, n.id, n.number, @status, @branch, @commit_sha, @event, @trigger, @actor, @workflow_id
+FROM n
+RETURNING *;
+
+-- name: GetRun :one
+SELECT * FROM pipeline_runs WHERE tenant_id = @tenant_id AND id = @id;
+
+-- name: GetRunByNumber :one
+SELECT * FROM pipeline_runs
+WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number = @number;
+
+-- name: ListRuns :many
+-- Newest first, across the tenant's pipelines.
+SELECT * FROM pipeline_runs
+WHERE tenant_id = @tenant_id
+  AND (created_at, id) < (@before_time::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT @lim;
+
+-- name: ListPipelineRuns :many
+-- Newest first: by number, below before_number.
+SELECT * FROM pipeline_runs
+WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number < @before_number
+ORDER BY number DESC
+LIMIT @lim;
+
+-- name: SetRunStatus :one
+UPDATE pipeline_runs
+SET status = @status,
+    started_at = CASE WHEN @status IN ('running', 'waiting', 'succeeded', 'failed') THEN coalesce(started_at, now()) ELSE started_at END,
+    ended_at = CASE WHEN @status IN ('succeeded', 'failed', 'cancelled') THEN coalesce(ended_at, now()) ELSE ended_at END
+WHERE tenant_id = @tenant_id AND id = @id
+RETURNING *;
+
+-- name: SetRunWorkflowID :one
+UPDATE pipeline_runs SET workflow_id = @workflow_id
+WHERE tenant_id = @tenant_id AND id = @id
+RETURNING *;
+
+-- name: UpsertStageRun :one
+-- The run_id comes from a run of this tenant, or nothing is written.
+INSERT INTO stage_runs (tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at)
+SELECT r.tenant_id, r.id, @stage_id, @attempt, @status, sqlc.narg('exit_code'), sqlc.narg('started_at'), sqlc.narg('ended_at')
+FROM pipeline_runs r WHERE r.tenant_id = @tenant_id AND r.id = @run_id
+ON CONFLICT (run_id, stage_id, attempt) DO UPDATE
+SET status = excluded.status,
+    exit_code = coalesce(excluded.exit_code, stage_runs.exit_code),
+    started_at = coalesce(excluded.started_at, stage_runs.started_at),
+    ended_at = coalesce(excluded.ended_at, stage_runs.ended_at)
+RETURNING *;
+
+-- name: ListStageRuns :many
+SELECT * FROM stage_runs
+WHERE tenant_id = @tenant_id AND run_id = @run_id
+ORDER BY coalesce(started_at, 'infinity'), stage_id, attempt;
+
+-- name: AppendStageLogs :copyfrom
+INSERT INTO stage_logs (tenant_id, run_id, stage_id, attempt, seq, stream, line, at)
+VALUES (@tenant_id, @run_id, @stage_id, @attempt, @seq, @stream, @line, @at);
+
+-- name: ReadStageLogs :many
+SELECT seq, stream, line, at FROM stage_logs
+WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id AND attempt = @attempt
+  AND seq > @after_seq
+ORDER BY seq
+LIMIT @lim;

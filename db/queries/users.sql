@@ -1,0 +1,30 @@
+-- name: CreateUser :one
+INSERT INTO users (email, name, password_hash)
+VALUES (@email, @name, sqlc.narg('password_hash'))
+RETURNING *;
+
+-- name: GetUser :one
+SELECT * FROM users WHERE id = @id;
+
+-- name: GetUserByEmail :one
+SELECT * FROM users WHERE lower(email) = lower(@email);
+
+-- name: UpdateUser :one
+UPDATE users
+SET name = coalesce(sqlc.narg('name'), name),
+    password_hash = coalesce(sqlc.narg('password_hash'), password_hash),
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: DeleteUser :execrows
+DELETE FROM users WHERE id = @id;
+
+-- name: LinkOAuthIdentity :exec
+INSERT INTO oauth_identities (provider, subject, user_id)
+VALUES (@provider, @subject, @user_id);
+
+-- name: GetUserByOAuthIdentity :one
+SELECT u.*
+FROM oauth_identities i JOIN users u ON u.id = i.user_id
+WHERE i.provider = @provider AND i.subject = @subject;

@@ -1,0 +1,322 @@
+package db
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/buildit-ci/buildit/db/internal/sqlcdb"
+)
+
+// RunStatus is the status of a pipeline run.
+type RunStatus string
+
+// The run statuses.
+const (
+	RunQueued    RunStatus = "queued"
+	RunRunning   RunStatus = "running"
+	RunWaiting   RunStatus = "waiting"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+	RunCancelled RunStatus = "cancelled"
+)
+
+// Valid reports whether s is one of the run statuses.
+func (s RunStatus) Valid() bool {
+	switch s {
+	case RunQueued, RunRunning, RunWaiting, RunSucceeded, RunFailed, RunCancelled:
+		return true
+	}
+	return false
+}
+
+// Done reports whether s is final.
+func (s RunStatus) Done() bool {
+	return s == RunSucceeded || s == RunFailed || s == RunCancelled
+}
+
+// StageStatus is the status of one attempt of a stage.
+type StageStatus string
+
+// The stage statuses.
+const (
+	StagePending   StageStatus = "pending"
+	StageRunning   StageStatus = "running"
+	StageWaiting   StageStatus = "waiting"
+	StageSucceeded StageStatus = "succeeded"
+	StageFailed    StageStatus = "failed"
+	StageSkipped   StageStatus = "skipped"
+	StageCancelled StageStatus = "cancelled"
+)
+
+// Valid reports whether s is one of the stage statuses.
+func (s StageStatus) Valid() bool {
+	switch s {
+	case StagePending, StageRunning, StageWaiting, StageSucceeded, StageFailed, StageSkipped, StageCancelled:
+		return true
+	}
+	return false
+}
+
+// Run is one run of a pipeline. Number counts the pipeline's runs from 1.
+type Run struct {
+	ID         uuid.UUID
+	TenantID   uuid.UUID
+	PipelineID uuid.UUID
+	Number     int64
+	Status     RunStatus
+	Branch     string
+	Commit     string
+	// Event is what happened (push, manual…); Trigger is what started the
+	// run (api, webhook, schedule…); Actor is who.
+	Event      string
+	Trigger    string
+	Actor      string
+	WorkflowID string
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	EndedAt    *time.Time
+}
+
+// NewRun is what CreateRun needs; the run starts queued.
+type NewRun struct {
+	Branch     string
+	Commit     string
+	Event      string
+	Trigger    string
+	Actor      string
+	WorkflowID string
+}
+
+// StageRun is one attempt (from 1) of one stage instance of a run.
+type StageRun struct {
+	TenantID  uuid.UUID
+	RunID     uuid.UUID
+	StageID   string
+	Attempt   int
+	Status    StageStatus
+	ExitCode  *int
+	StartedAt *time.Time
+	EndedAt   *time.Time
+}
+
+// LogStream says where a log line came from.
+type LogStream int16
+
+// The log streams.
+const (
+	LogSystem LogStream = 0 // BuildIt's own messages about the stage
+	LogStdout LogStream = 1
+	LogStderr LogStream = 2
+)
+
+// LogLine is one line of a stage attempt's log. Seq orders the lines of an
+// attempt and is chosen by the writer.
+type LogLine struct {
+	Seq    int64
+	Stream LogStream
+	Line   string
+	At     time.Time
+}
+
+// CreateRun creates a queued run of tenantID's pipeline, numbered one past
+// the pipeline's previous run. Concurrent calls get distinct numbers without
+// gaps: the number is taken by an UPDATE of the pipeline's row in the same
+// statement as the insert.
+func (r PipelineRepo) CreateRun(ctx context.Context, tenantID, pipelineID uuid.UUID, n NewRun) (Run, error) {
+	row, err := r.h.q.CreateRun(ctx, sqlcdb.CreateRunParams{
+		TenantID:   tenantID,
+		PipelineID: pipelineID,
+		Status:     string(RunQueued),
+		Branch:     n.Branch,
+		CommitSha:  n.Commit,
+		Event:      n.Event,
+		Trigger:    n.Trigger,
+		Actor:      n.Actor,
+		WorkflowID: n.WorkflowID,
+	})
+	return toRun(row), wrap(err, "create run of pipeline %s", pipelineID)
+}
+
+// GetRun returns tenantID's run with id.
+func (r PipelineRepo) GetRun(ctx context.Context, tenantID, id uuid.UUID) (Run, error) {
+	row, err := r.h.q.GetRun(ctx, sqlcdb.GetRunParams{TenantID: tenantID, ID: id})
+	return toRun(row), wrap(err, "get run %s", id)
+}
+
+// GetRunByNumber returns run number of tenantID's pipeline.
+func (r PipelineRepo) GetRunByNumber(ctx context.Context, tenantID, pipelineID uuid.UUID, number int64) (Run, error) {
+	row, err := r.h.q.GetRunByNumber(ctx, sqlcdb.GetRunByNumberParams{TenantID: tenantID, PipelineID: pipelineID, Number: number})
+	return toRun(row), wrap(err, "get run %d of pipeline %s", number, pipelineID)
+}
+
+// ListRuns lists a tenant's runs of every pipeline, newest first.
+func (r PipelineRepo) ListRuns(ctx context.Context, tenantID uuid.UUID, after string, limit int) (Page[Run], error) {
+	t, id, err := decodeTimeIDCursor(after, maxTime, uuid.Max)
+	if err != nil {
+		return Page[Run]{}, err
+	}
+	size := pageSize(limit)
+	rows, err := r.h.q.ListRuns(ctx, sqlcdb.ListRunsParams{TenantID: tenantID, BeforeTime: t, BeforeID: id, Lim: int32(size + 1)})
+	if err != nil {
+		return Page[Run]{}, wrap(err, "list runs of tenant %s", tenantID)
+	}
+	return pageOf(rows, size, toRun, func(row sqlcdb.PipelineRun) string { return timeIDCursor(row.CreatedAt, row.ID) }), nil
+}
+
+// ListPipelineRuns lists the runs of one of tenantID's pipelines, newest
+// (highest number) first.
+func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID uuid.UUID, after string, limit int) (Page[Run], error) {
+	before, err := decodeNumberCursor(after, math.MaxInt64)
+	if err != nil {
+		return Page[Run]{}, err
+	}
+	size := pageSize(limit)
+	rows, err := r.h.q.ListPipelineRuns(ctx, sqlcdb.ListPipelineRunsParams{
+		TenantID: tenantID, PipelineID: pipelineID, BeforeNumber: before, Lim: int32(size + 1),
+	})
+	if err != nil {
+		return Page[Run]{}, wrap(err, "list runs of pipeline %s", pipelineID)
+	}
+	return pageOf(rows, size, toRun, func(row sqlcdb.PipelineRun) string { return numberCursor(row.Number) }), nil
+}
+
+// SetRunStatus sets a run's status. The first status past queued sets
+// StartedAt, a final one EndedAt; neither moves once set.
+func (r PipelineRepo) SetRunStatus(ctx context.Context, tenantID, id uuid.UUID, status RunStatus) (Run, error) {
+	if !status.Valid() {
+		return Run{}, invalid("run status %q", status)
+	}
+	row, err := r.h.q.SetRunStatus(ctx, sqlcdb.SetRunStatusParams{TenantID: tenantID, ID: id, Status: string(status)})
+	return toRun(row), wrap(err, "set status of run %s", id)
+}
+
+// SetRunWorkflowID records the id of the Temporal workflow executing a run.
+func (r PipelineRepo) SetRunWorkflowID(ctx context.Context, tenantID, id uuid.UUID, workflowID string) (Run, error) {
+	row, err := r.h.q.SetRunWorkflowID(ctx, sqlcdb.SetRunWorkflowIDParams{TenantID: tenantID, ID: id, WorkflowID: workflowID})
+	return toRun(row), wrap(err, "set workflow of run %s", id)
+}
+
+// PutStageRun records a stage attempt of one of tenantID's runs, or updates
+// it: the status always, the exit code and times when they are set (a later
+// call cannot clear them). An unknown run is ErrNotFound.
+func (r PipelineRepo) PutStageRun(ctx context.Context, tenantID uuid.UUID, s StageRun) (StageRun, error) {
+	if !s.Status.Valid() {
+		return StageRun{}, invalid("stage status %q", s.Status)
+	}
+	var exit *int32
+	if s.ExitCode != nil {
+		exit = new(int32(*s.ExitCode))
+	}
+	row, err := r.h.q.UpsertStageRun(ctx, sqlcdb.UpsertStageRunParams{
+		TenantID:  tenantID,
+		RunID:     s.RunID,
+		StageID:   s.StageID,
+		Attempt:   int32(s.Attempt),
+		Status:    string(s.Status),
+		ExitCode:  exit,
+		StartedAt: s.StartedAt,
+		EndedAt:   s.EndedAt,
+	})
+	return toStageRun(row), wrap(err, "put stage %q attempt %d of run %s", s.StageID, s.Attempt, s.RunID)
+}
+
+// ListStageRuns lists every stage attempt of one of tenantID's runs, in the
+// order they started (not yet started ones last).
+func (r PipelineRepo) ListStageRuns(ctx context.Context, tenantID, runID uuid.UUID) ([]StageRun, error) {
+	rows, err := r.h.q.ListStageRuns(ctx, sqlcdb.ListStageRunsParams{TenantID: tenantID, RunID: runID})
+	if err != nil {
+		return nil, wrap(err, "list stages of run %s", runID)
+	}
+	out := make([]StageRun, len(rows))
+	for i, row := range rows {
+		out[i] = toStageRun(row)
+	}
+	return out, nil
+}
+
+// AppendLogs stores log lines of a stage attempt with one COPY. A run that
+// is not tenantID's is ErrInvalid; a Seq already stored is ErrConflict.
+func (r PipelineRepo) AppendLogs(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, lines []LogLine) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	rows := make([]sqlcdb.AppendStageLogsParams, len(lines))
+	for i, l := range lines {
+		rows[i] = sqlcdb.AppendStageLogsParams{
+			TenantID: tenantID,
+			RunID:    runID,
+			StageID:  stageID,
+			Attempt:  int32(attempt),
+			Seq:      l.Seq,
+			Stream:   int16(l.Stream),
+			Line:     l.Line,
+			At:       l.At,
+		}
+	}
+	_, err := r.h.q.AppendStageLogs(ctx, rows)
+	return wrap(err, "append logs of stage %q of run %s", stageID, runID)
+}
+
+// Bounds of ReadLogs' limit: a limit of zero or less means
+// DefaultLogLines, and one above MaxLogLines is lowered to it.
+const (
+	DefaultLogLines = 1000
+	MaxLogLines     = 10000
+)
+
+// ReadLogs returns up to limit lines of a stage attempt's log after afterSeq
+// (0 for the start), in order. Pass the last line's Seq to read on.
+func (r PipelineRepo) ReadLogs(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, afterSeq int64, limit int) ([]LogLine, error) {
+	if limit <= 0 {
+		limit = DefaultLogLines
+	}
+	rows, err := r.h.q.ReadStageLogs(ctx, sqlcdb.ReadStageLogsParams{
+		TenantID: tenantID, RunID: runID, StageID: stageID, Attempt: int32(attempt), AfterSeq: afterSeq, Lim: int32(min(limit, MaxLogLines)),
+	})
+	if err != nil {
+		return nil, wrap(err, "read logs of stage %q of run %s", stageID, runID)
+	}
+	out := make([]LogLine, len(rows))
+	for i, row := range rows {
+		out[i] = LogLine{Seq: row.Seq, Stream: LogStream(row.Stream), Line: row.Line, At: row.At}
+	}
+	return out, nil
+}
+
+func toRun(row sqlcdb.PipelineRun) Run {
+	return Run{
+		ID:         row.ID,
+		TenantID:   row.TenantID,
+		PipelineID: row.PipelineID,
+		Number:     row.Number,
+		Status:     RunStatus(row.Status),
+		Branch:     row.Branch,
+		Commit:     row.CommitSha,
+		Event:      row.Event,
+		Trigger:    row.Trigger,
+		Actor:      row.Actor,
+		WorkflowID: row.WorkflowID,
+		CreatedAt:  row.CreatedAt,
+		StartedAt:  row.StartedAt,
+		EndedAt:    row.EndedAt,
+	}
+}
+
+func toStageRun(row sqlcdb.StageRun) StageRun {
+	s := StageRun{
+		TenantID:  row.TenantID,
+		RunID:     row.RunID,
+		StageID:   row.StageID,
+		Attempt:   int(row.Attempt),
+		Status:    StageStatus(row.Status),
+		StartedAt: row.StartedAt,
+		EndedAt:   row.EndedAt,
+	}
+	if row.ExitCode != nil {
+		s.ExitCode = new(int(*row.ExitCode))
+	}
+	return s
+}

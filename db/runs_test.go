@@ -1,0 +1,240 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/buildit-ci/buildit/db"
+)
+
+// N concurrent CreateRun calls on one pipeline get the numbers 1..N, each
+// once.
+func TestRunNumbersConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	o := mkOrg(t, s)
+	tn := mkTenant(t, s, o.ID)
+	p := mkPipeline(t, s, tn.ID, "app")
+	other := mkPipeline(t, s, tn.ID, "other")
+
+	const n = 40
+	numbers := make([]int64, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			r, err := s.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{Branch: "main", Trigger: "test"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			numbers[i] = r.Number
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	slices.Sort(numbers)
+	for i, got := range numbers {
+		if got != int64(i+1) {
+			t.Fatalf("numbers = %v, want 1..%d without gaps or duplicates", numbers, n)
+		}
+	}
+	// Numbers are per pipeline.
+	if r := must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, other.ID, db.NewRun{})); r.Number != 1 {
+		t.Errorf("first run of another pipeline is number %d", r.Number)
+	}
+}
+
+func TestRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	pl := s.Pipelines()
+	o := mkOrg(t, s)
+	tn, otherTenant := mkTenant(t, s, o.ID), mkTenant(t, s, o.ID)
+	p := mkPipeline(t, s, tn.ID, "app")
+
+	r := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{
+		Branch: "main", Commit: "abc123", Event: "push", Trigger: "webhook", Actor: "ann", WorkflowID: "wf-1",
+	}))
+	if r.Number != 1 || r.Status != db.RunQueued || r.Commit != "abc123" || r.StartedAt != nil || r.EndedAt != nil {
+		t.Errorf("CreateRun = %+v", r)
+	}
+	if _, err := pl.CreateRun(ctx, otherTenant.ID, p.ID, db.NewRun{}); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("CreateRun with another tenant's pipeline: %v", err)
+	}
+	if got := must[db.Run](t)(pl.GetRun(ctx, tn.ID, r.ID)); got != r {
+		t.Errorf("GetRun = %+v, want %+v", got, r)
+	}
+	if got := must[db.Run](t)(pl.GetRunByNumber(ctx, tn.ID, p.ID, 1)); got.ID != r.ID {
+		t.Errorf("GetRunByNumber = %+v", got)
+	}
+
+	// Status changes set the times once.
+	running := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunRunning))
+	if running.StartedAt == nil || running.EndedAt != nil {
+		t.Errorf("running = %+v", running)
+	}
+	waiting := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunWaiting))
+	if !waiting.StartedAt.Equal(*running.StartedAt) {
+		t.Errorf("StartedAt moved: %v -> %v", running.StartedAt, waiting.StartedAt)
+	}
+	done := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunSucceeded))
+	if done.EndedAt == nil || !done.Status.Done() {
+		t.Errorf("succeeded = %+v", done)
+	}
+	if _, err := pl.SetRunStatus(ctx, tn.ID, r.ID, "exploded"); !errors.Is(err, db.ErrInvalid) {
+		t.Errorf("SetRunStatus with a bad status: %v", err)
+	}
+	if _, err := pl.SetRunStatus(ctx, otherTenant.ID, r.ID, db.RunFailed); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("SetRunStatus through another tenant: %v", err)
+	}
+	cancelled := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
+	cancelled = must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, cancelled.ID, db.RunCancelled))
+	if cancelled.StartedAt != nil || cancelled.EndedAt == nil {
+		t.Errorf("a queued run cancelled = %+v", cancelled)
+	}
+	if got := must[db.Run](t)(pl.SetRunWorkflowID(ctx, tn.ID, r.ID, "wf-2")); got.WorkflowID != "wf-2" {
+		t.Errorf("SetRunWorkflowID = %+v", got)
+	}
+
+	// Stage attempts: insert, then update without losing what is set.
+	started := time.Now().Add(-time.Second).Truncate(time.Microsecond)
+	sr := must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: db.StageRunning, StartedAt: &started}))
+	if sr.Status != db.StageRunning || !sr.StartedAt.Equal(started) || sr.TenantID != tn.ID {
+		t.Errorf("PutStageRun = %+v", sr)
+	}
+	ended := time.Now().Truncate(time.Microsecond)
+	sr = must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: db.StageFailed, ExitCode: new(2), EndedAt: &ended}))
+	if sr.Status != db.StageFailed || *sr.ExitCode != 2 || !sr.StartedAt.Equal(started) || !sr.EndedAt.Equal(ended) {
+		t.Errorf("PutStageRun update = %+v", sr)
+	}
+	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 2, Status: db.StageSucceeded, StartedAt: &ended, ExitCode: new(0)}))
+	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "deploy", Attempt: 1, Status: db.StagePending}))
+	if _, err := pl.PutStageRun(ctx, otherTenant.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 1, Status: db.StagePending}); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("PutStageRun through another tenant: %v", err)
+	}
+	if _, err := pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 0, Status: db.StagePending}); !errors.Is(err, db.ErrInvalid) {
+		t.Errorf("PutStageRun with attempt 0: %v", err)
+	}
+	stages := must[[]db.StageRun](t)(pl.ListStageRuns(ctx, tn.ID, r.ID))
+	var order []string
+	for _, s := range stages {
+		order = append(order, fmt.Sprintf("%s#%d", s.StageID, s.Attempt))
+	}
+	if fmt.Sprint(order) != "[build#1 build#2 deploy#1]" {
+		t.Errorf("ListStageRuns order = %v", order)
+	}
+	if got := must[[]db.StageRun](t)(pl.ListStageRuns(ctx, otherTenant.ID, r.ID)); len(got) != 0 {
+		t.Errorf("ListStageRuns through another tenant = %v", got)
+	}
+
+	// Logs.
+	now := time.Now().Truncate(time.Microsecond)
+	var lines []db.LogLine
+	for i := 1; i <= 25; i++ {
+		stream := db.LogStdout
+		if i%5 == 0 {
+			stream = db.LogStderr
+		}
+		lines = append(lines, db.LogLine{Seq: int64(i), Stream: stream, Line: fmt.Sprintf("line %d", i), At: now})
+	}
+	if err := pl.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines); err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines[:1]); !errors.Is(err, db.ErrConflict) {
+		t.Errorf("AppendLogs of a stored seq: %v", err)
+	}
+	if err := pl.AppendLogs(ctx, otherTenant.ID, r.ID, "build", 1, []db.LogLine{{Seq: 99, Line: "x", At: now}}); !errors.Is(err, db.ErrInvalid) {
+		t.Errorf("AppendLogs through another tenant: %v", err)
+	}
+	first := must[[]db.LogLine](t)(pl.ReadLogs(ctx, tn.ID, r.ID, "build", 1, 0, 10))
+	rest := must[[]db.LogLine](t)(pl.ReadLogs(ctx, tn.ID, r.ID, "build", 1, first[len(first)-1].Seq, 100))
+	if len(first) != 10 || len(rest) != 15 || rest[0].Line != "line 11" || rest[4].Stream != db.LogStderr || !rest[0].At.Equal(now) {
+		t.Errorf("ReadLogs = %d + %d lines (%+v)", len(first), len(rest), rest[0])
+	}
+	if got := must[[]db.LogLine](t)(pl.ReadLogs(ctx, otherTenant.ID, r.ID, "build", 1, 0, 10)); len(got) != 0 {
+		t.Errorf("ReadLogs through another tenant = %d lines", len(got))
+	}
+
+	// Deleting the pipeline deletes its runs, stages and logs.
+	if err := pl.Delete(ctx, tn.ID, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pl.GetRun(ctx, tn.ID, r.ID); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("run outlived its pipeline: %v", err)
+	}
+	var left int
+	if err := s.Pool().QueryRow(ctx, "SELECT (SELECT count(*) FROM stage_runs) + (SELECT count(*) FROM stage_logs)").Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d stage rows left, %v", left, err)
+	}
+}
+
+func TestRunsPagination(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	o := mkOrg(t, s)
+	tn := mkTenant(t, s, o.ID)
+	a, b := mkPipeline(t, s, tn.ID, "a"), mkPipeline(t, s, tn.ID, "b")
+	ids := map[uuid.UUID]bool{}
+	for i := range 30 {
+		p := a
+		if i%3 == 0 {
+			p = b
+		}
+		ids[must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{})).ID] = true
+	}
+
+	seen := map[uuid.UUID]bool{}
+	var prev *db.Run
+	after := ""
+	for {
+		page := must[db.Page[db.Run]](t)(s.Pipelines().ListRuns(ctx, tn.ID, after, 7))
+		for _, r := range page.Items {
+			if seen[r.ID] {
+				t.Fatalf("run %s twice", r.ID)
+			}
+			seen[r.ID] = true
+			if prev != nil && r.CreatedAt.After(prev.CreatedAt) {
+				t.Fatalf("ListRuns not newest first")
+			}
+			prev = &r
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+		must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, a.ID, db.NewRun{})) // newer: not on later pages
+	}
+	if len(seen) != len(ids) {
+		t.Errorf("ListRuns saw %d runs, want %d", len(seen), len(ids))
+	}
+
+	var numbers []int64
+	after = ""
+	for {
+		page := must[db.Page[db.Run]](t)(s.Pipelines().ListPipelineRuns(ctx, tn.ID, b.ID, after, 4))
+		for _, r := range page.Items {
+			numbers = append(numbers, r.Number)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if fmt.Sprint(numbers) != "[10 9 8 7 6 5 4 3 2 1]" {
+		t.Errorf("ListPipelineRuns numbers = %v", numbers)
+	}
+}
