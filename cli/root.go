@@ -83,6 +83,8 @@ runs on your laptop (buildit run) and on a BuildIt server.`,
 		newValidateCommand(a),
 		newGraphCommand(a),
 		newRunCommand(a),
+		newMigrateCommand(a),
+		newServerCommand(a),
 	)
 	return root
 }

@@ -1,0 +1,254 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/buildit-ci/buildit/db"
+)
+
+// The authorization matrix: every endpoint × every kind of caller, users by
+// org and tenant role and API keys by scope and tenant, in their own org
+// and tenant and in foreign ones. Each endpoint lists who may call it;
+// everyone else gets 404 when they cannot see the org or tenant at all and
+// 403 when they can.
+func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	ctx := context.Background()
+	org, err := e.store.Organizations().GetBySlug(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enterprise: no plan limits get in the way of the matrix.
+	ent := db.PlanEnterprise
+	if _, err := e.store.Organizations().Update(ctx, org.ID, db.OrganizationPatch{Plan: &ent}); err != nil {
+		t.Fatal(err)
+	}
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "t1"})
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "t2"})
+	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "p1", "source": helloKDL})
+	owner.must(201, "PUT", "/orgs/acme/tenants/t1/secrets/S1", map[string]string{"value": "v"})
+
+	member := func(email, orgRole, tenantRole string) *client {
+		c := e.signup(email, strings.Split(email, "@")[0]+" home")
+		owner.must(201, "POST", "/orgs/acme/members", map[string]string{"email": email, "role": orgRole})
+		if tenantRole != "" {
+			owner.must(201, "POST", "/orgs/acme/tenants/t1/members", map[string]string{"email": email, "role": tenantRole})
+		}
+		return c
+	}
+	outsider := e.signup("out@other.test", "Other")
+	outsider.must(201, "POST", "/orgs/other/tenants", map[string]string{"name": "t1"})
+	callers := map[string]*client{
+		"owner":    owner,
+		"admin":    member("admin@acme.test", "admin", ""),
+		"plain":    member("plain@acme.test", "member", ""),
+		"viewer":   member("viewer@acme.test", "member", "viewer"),
+		"tmember":  member("tmember@acme.test", "member", "member"),
+		"tadmin":   member("tadmin@acme.test", "member", "admin"),
+		"outsider": outsider,
+		"kAdmin":   e.withKey(owner.apiKey("acme", map[string]any{"name": "admin", "scopes": Scopes})),
+		"kRead":    e.withKey(owner.apiKey("acme", map[string]any{"name": "read", "scopes": []string{ScopePipelinesRead}})),
+		"kT1":      e.withKey(owner.apiKey("acme", map[string]any{"name": "t1", "scopes": []string{ScopePipelinesRead, ScopePipelinesWrite}, "tenant": "t1"})),
+		"kT2":      e.withKey(owner.apiKey("acme", map[string]any{"name": "t2", "scopes": Scopes[:6], "tenant": "t2"})),
+		"kForeign": e.withKey(outsider.apiKey("other", map[string]any{"name": "f", "scopes": Scopes})),
+	}
+	var plainID string
+	{
+		var l list[memberView]
+		owner.must(200, "GET", "/orgs/acme/members?limit=500", nil).json(t, &l)
+		for _, m := range l.Items {
+			if m.Email == "plain@acme.test" {
+				plainID = m.UserID.String()
+			}
+		}
+	}
+	var readKeyID string
+	{
+		var l list[apiKeyView]
+		owner.must(200, "GET", "/orgs/acme/api-keys", nil).json(t, &l)
+		for _, k := range l.Items {
+			if k.Name == "read" {
+				readKeyID = k.ID.String()
+			}
+		}
+	}
+
+	n := 0
+	fresh := func() string { n++; return fmt.Sprintf("x%d", n) }
+	// A fresh user, member of acme, for the member endpoints.
+	freshMember := func() (email, id string) {
+		email = fresh() + "@new.test"
+		e.signup(email, "home "+email[:strings.IndexByte(email, '@')])
+		var m memberView
+		owner.must(201, "POST", "/orgs/acme/members", map[string]string{"email": email}).json(t, &m)
+		return email, m.UserID.String()
+	}
+
+	allUsers := []string{"owner", "admin", "plain", "viewer", "tmember", "tadmin", "outsider"}
+	allKeys := []string{"kAdmin", "kRead", "kT1", "kT2", "kForeign"}
+	orgMembers := []string{"owner", "admin", "plain", "viewer", "tmember", "tadmin", "kAdmin", "kRead", "kT1", "kT2"}
+	orgAdmins := []string{"owner", "admin", "kAdmin"}
+	t1Sees := []string{"owner", "admin", "viewer", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}
+
+	type call struct {
+		method, path string
+		body         any
+	}
+	cases := []struct {
+		route   string // METHOD path as in routes()
+		tenant  bool   // a tenant route (visibility by tenant)
+		allowed []string
+		// req makes the request; allowed callers may get fresh targets so
+		// that a deletion does not take away what the next caller needs.
+		req func(allowed bool) call
+	}{
+		{"GET /me", false, append(slices.Clone(allUsers), allKeys...), func(bool) call { return call{"GET", "/me", nil} }},
+		{"GET /orgs", false, append(slices.Clone(allUsers), allKeys...), func(bool) call { return call{"GET", "/orgs", nil} }},
+		{"GET /orgs/:org", false, orgMembers, func(bool) call { return call{"GET", "/orgs/acme", nil} }},
+		{"GET /orgs/:org/members", false, []string{"owner", "admin", "plain", "viewer", "tmember", "tadmin", "kAdmin"}, func(bool) call { return call{"GET", "/orgs/acme/members", nil} }},
+		{"POST /orgs/:org/members", false, orgAdmins, func(ok bool) call {
+			email := "nobody@new.test"
+			if ok {
+				email = fresh() + "@new.test"
+				e.signup(email, "home "+strings.TrimSuffix(email, "@new.test"))
+			}
+			return call{"POST", "/orgs/acme/members", map[string]string{"email": email}}
+		}},
+		{"PATCH /orgs/:org/members/:user", false, orgAdmins, func(ok bool) call {
+			id := plainID
+			if ok {
+				_, id = freshMember()
+			}
+			return call{"PATCH", "/orgs/acme/members/" + id, map[string]string{"role": "admin"}}
+		}},
+		{"DELETE /orgs/:org/members/:user", false, orgAdmins, func(ok bool) call {
+			id := plainID
+			if ok {
+				_, id = freshMember()
+			}
+			return call{"DELETE", "/orgs/acme/members/" + id, nil}
+		}},
+		{"GET /orgs/:org/tenants", false, orgMembers, func(bool) call { return call{"GET", "/orgs/acme/tenants", nil} }},
+		{"POST /orgs/:org/tenants", false, orgAdmins, func(bool) call { return call{"POST", "/orgs/acme/tenants", map[string]string{"name": fresh()}} }},
+		{"GET /orgs/:org/tenants/:tenant", true, t1Sees, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1", nil} }},
+		{"PATCH /orgs/:org/tenants/:tenant", true, []string{"owner", "admin", "tadmin", "kAdmin"}, func(bool) call {
+			return call{"PATCH", "/orgs/acme/tenants/t1", map[string]string{"name": "Tenant " + fresh()}}
+		}},
+		{"DELETE /orgs/:org/tenants/:tenant", true, orgAdmins, func(ok bool) call {
+			slug := "t1"
+			if ok {
+				slug = fresh()
+				owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": slug})
+			}
+			return call{"DELETE", "/orgs/acme/tenants/" + slug, nil}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/members", true, []string{"owner", "admin", "viewer", "tmember", "tadmin", "kAdmin"}, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/members", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/members", true, []string{"owner", "admin", "tadmin", "kAdmin"}, func(ok bool) call {
+			email := "plain@acme.test"
+			if ok {
+				email, _ = freshMember()
+			}
+			return call{"POST", "/orgs/acme/tenants/t1/members", map[string]string{"email": email, "role": "viewer"}}
+		}},
+		{"GET /orgs/:org/api-keys", false, orgAdmins, func(bool) call { return call{"GET", "/orgs/acme/api-keys", nil} }},
+		{"POST /orgs/:org/api-keys", false, orgAdmins, func(bool) call {
+			return call{"POST", "/orgs/acme/api-keys", map[string]any{"name": fresh(), "scopes": []string{"runs:read"}}}
+		}},
+		{"DELETE /orgs/:org/api-keys/:id", false, orgAdmins, func(ok bool) call {
+			id := readKeyID
+			if ok {
+				var k apiKeyView
+				owner.must(201, "POST", "/orgs/acme/api-keys", map[string]any{"name": fresh(), "scopes": []string{"runs:read"}}).json(t, &k)
+				id = k.ID.String()
+			}
+			return call{"DELETE", "/orgs/acme/api-keys/" + id, nil}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/pipelines", true, t1Sees, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/pipelines", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/pipelines", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kT1"}, func(bool) call {
+			return call{"POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": fresh(), "source": helloKDL}}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/pipelines/:pipeline", true, t1Sees, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/pipelines/p1", nil} }},
+		{"PUT /orgs/:org/tenants/:tenant/pipelines/:pipeline", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kT1"}, func(bool) call {
+			return call{"PUT", "/orgs/acme/tenants/t1/pipelines/p1", map[string]string{"source": helloKDL}}
+		}},
+		{"DELETE /orgs/:org/tenants/:tenant/pipelines/:pipeline", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kT1"}, func(ok bool) call {
+			name := "p1"
+			if ok {
+				name = fresh()
+				owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": name, "source": helloKDL})
+			}
+			return call{"DELETE", "/orgs/acme/tenants/t1/pipelines/" + name, nil}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/secrets", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/secrets", nil} }},
+		{"GET /orgs/:org/tenants/:tenant/secrets/:name", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/secrets/S1", nil} }},
+		{"PUT /orgs/:org/tenants/:tenant/secrets/:name", true, []string{"owner", "admin", "tadmin", "kAdmin", "kT1"}, func(bool) call {
+			return call{"PUT", "/orgs/acme/tenants/t1/secrets/S1", map[string]string{"value": "v2"}}
+		}},
+		{"DELETE /orgs/:org/tenants/:tenant/secrets/:name", true, []string{"owner", "admin", "tadmin", "kAdmin", "kT1"}, func(ok bool) call {
+			name := "S1"
+			if ok {
+				name = strings.ToUpper(fresh())
+				owner.must(201, "PUT", "/orgs/acme/tenants/t1/secrets/"+name, map[string]string{"value": "v"})
+			}
+			return call{"DELETE", "/orgs/acme/tenants/t1/secrets/" + name, nil}
+		}},
+		{"GET /orgs/:org/audit-logs", false, orgAdmins, func(bool) call { return call{"GET", "/orgs/acme/audit-logs", nil} }},
+	}
+
+	// Every route but the three that make or end sessions (tested in the
+	// flow and login tests) is in the matrix.
+	covered := map[string]bool{"POST /auth/signup": true, "POST /auth/login": true, "POST /auth/logout": true}
+	for _, tc := range cases {
+		covered[tc.route] = true
+	}
+	for _, r := range e.api.routes() {
+		if !covered[r.method+" "+r.path] {
+			t.Errorf("route %s %s is not in the authorization matrix", r.method, r.path)
+		}
+	}
+
+	names := append(slices.Clone(allUsers), allKeys...)
+	for _, tc := range cases {
+		for _, who := range names {
+			allowed := slices.Contains(tc.allowed, who)
+			cl := tc.req(allowed)
+			r := callers[who].do(cl.method, cl.path, cl.body)
+			var want string
+			switch {
+			case allowed:
+				if r.status >= 200 && r.status < 300 {
+					continue
+				}
+				want = "2xx"
+			case who == "outsider" || who == "kForeign" || (tc.tenant && (who == "plain" || who == "kT2")):
+				if r.status == 404 {
+					continue
+				}
+				want = "404"
+			default:
+				if r.status == 403 {
+					continue
+				}
+				want = "403"
+			}
+			t.Errorf("%s as %s: %d, want %s: %s", tc.route, who, r.status, want, r.body)
+		}
+	}
+	// An unauthenticated caller gets 401 everywhere but signup and login.
+	anon := e.anon()
+	for _, r := range e.api.routes() {
+		if r.level == public {
+			continue
+		}
+		path := strings.NewReplacer(":org", "acme", ":tenant", "t1", ":pipeline", "p1", ":name", "S1", ":user", plainID, ":id", readKeyID).Replace(r.path)
+		if res := anon.do(r.method, path, nil); res.status != 401 {
+			t.Errorf("%s %s without credentials: %d", r.method, r.path, res.status)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/buildit-ci/buildit/db"
+)
+
+// Error is an answer that is not a success: an HTTP status, a stable code
+// clients branch on, and a message safe to show. Details, when set, is
+// JSON the client can use (the problems of an invalid pipeline).
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Codes of Error.
+const (
+	CodeBadRequest      = "bad_request"
+	CodeInvalid         = "invalid"
+	CodeUnauthenticated = "unauthenticated"
+	CodeForbidden       = "forbidden"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
+	CodeTooLarge        = "too_large"
+	CodeRateLimited     = "rate_limited"
+	CodePlanLimit       = "plan_limit"
+	CodeInternal        = "internal"
+	CodeUnsupported     = "unsupported_media_type"
+)
+
+func errorf(status int, code, msg string) *Error {
+	return &Error{Status: status, Code: code, Message: msg}
+}
+
+func badRequest(msg string) *Error { return errorf(http.StatusBadRequest, CodeBadRequest, msg) }
+func invalid(msg string) *Error    { return errorf(http.StatusUnprocessableEntity, CodeInvalid, msg) }
+func notFound(what string) *Error {
+	return errorf(http.StatusNotFound, CodeNotFound, what+" not found")
+}
+func forbidden(msg string) *Error { return errorf(http.StatusForbidden, CodeForbidden, msg) }
+func conflict(msg string) *Error  { return errorf(http.StatusConflict, CodeConflict, msg) }
+
+var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "sign in or send an API key as Authorization: Bearer <key>")
+
+// fail answers the request with err, translated here and nowhere else:
+// an *Error as it is, the store's not-found and conflict as 404 and 409,
+// anything else as a 500 whose detail goes to the log only.
+func fail(c *gin.Context, err error) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, db.ErrNotFound):
+		e = notFound("resource")
+	case errors.Is(err, db.ErrConflict):
+		e = conflict("it exists already")
+	case errors.Is(err, db.ErrInvalid):
+		// The store's own words can name tables and constraints: log them.
+		logger(c).Info("invalid value refused by the store", "route", c.FullPath(), "error", err)
+		e = invalid("a value is out of range or refers to something that does not exist (a page cursor, an id)")
+	default:
+		logger(c).Error("request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
+		e = errorf(http.StatusInternalServerError, CodeInternal, "internal error; it has been logged")
+	}
+	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
+}
+
+func logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.Default()
+}
+
+const loggerKey = "buildit.logger"

@@ -1,0 +1,240 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/buildit-ci/buildit/db"
+)
+
+// Limits of each plan tier; zero means none.
+type planLimits struct{ Tenants, Members, ConcurrentRuns int }
+
+var limitsOf = map[db.Plan]planLimits{
+	db.PlanFree:       {Tenants: 3, Members: 5, ConcurrentRuns: 2},
+	db.PlanPro:        {Tenants: 50, Members: 100, ConcurrentRuns: 20},
+	db.PlanEnterprise: {},
+}
+
+func planLimit(org db.Organization, what string, n int) *Error {
+	return errorf(403, CodePlanLimit, fmt.Sprintf("the %s plan allows %d %s; upgrade the organization's plan for more", org.Plan, n, what))
+}
+
+func (s *Server) listOrgs(c *gin.Context) {
+	p := principalOf(c)
+	if p.key != nil {
+		org, err := s.store.Organizations().Get(c, p.key.OrgID)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		ok(c, list[orgView]{Items: []orgView{viewOrg(org, "")}})
+		return
+	}
+	after, limit, err := paging(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.store.Organizations().ListForUser(c, p.user.ID, after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, listOf(page, func(o db.UserOrganization) orgView { return viewOrg(o.Organization, o.Role) }))
+}
+
+func (s *Server) getOrg(c *gin.Context) { ok(c, viewOrg(orgOf(c), orgRoleOf(c))) }
+
+func (s *Server) listMembers(c *gin.Context) {
+	after, limit, err := paging(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.store.Organizations().ListMembers(c, orgOf(c).ID, after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, listOf(page, viewOrgMember))
+}
+
+type memberRequest struct {
+	Email  string `json:"email"`
+	UserID string `json:"user_id"`
+	Role   string `json:"role"`
+}
+
+// checkGrant refuses what only owners may do: make or unmake an owner.
+func checkGrant(c *gin.Context, roles ...db.OrgRole) error {
+	p := principalOf(c)
+	for _, r := range roles {
+		if r == db.OrgRoleOwner && p.key == nil && orgRoleOf(c) != db.OrgRoleOwner {
+			return forbidden("only an owner can make, change or remove an owner")
+		}
+	}
+	return nil
+}
+
+// addMember adds an existing user (by email or id) to the organization.
+func (s *Server) addMember(c *gin.Context) {
+	var req memberRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	role := db.OrgRole(req.Role)
+	if req.Role == "" {
+		role = db.OrgRoleMember
+	}
+	if !role.Valid() {
+		fail(c, invalid("role must be owner, admin or member"))
+		return
+	}
+	if err := checkGrant(c, role); err != nil {
+		fail(c, err)
+		return
+	}
+	user, err := s.userByRef(c, req.Email, req.UserID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	org := orgOf(c)
+	var m db.OrgMembership
+	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		if lim := limitsOf[org.Plan].Members; lim > 0 {
+			n, err := tx.Organizations().CountMembers(c, org.ID)
+			if err != nil {
+				return db.AuditEntry{}, err
+			}
+			if n >= lim {
+				return db.AuditEntry{}, planLimit(org, "members", lim)
+			}
+		}
+		var err error
+		m, err = tx.Organizations().AddMember(c, org.ID, user.ID, role)
+		return auditEntry(c, org.ID, nil, "member.add", "user", user.ID.String(), map[string]any{"role": role}), err
+	})
+	if errors.Is(err, db.ErrConflict) {
+		err = conflict("that user is a member already")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	created(c, viewOrgMember(m))
+}
+
+// userByRef finds the user a request names by email or by id.
+func (s *Server) userByRef(c *gin.Context, email, id string) (db.User, error) {
+	switch {
+	case email != "" && id != "":
+		return db.User{}, invalid("give email or user_id, not both")
+	case id != "":
+		uid, err := uuid.Parse(id)
+		if err != nil {
+			return db.User{}, invalid("user_id is not a UUID")
+		}
+		u, err := s.store.Users().Get(c, uid)
+		if errors.Is(err, db.ErrNotFound) {
+			return u, invalid("no user has that user_id")
+		}
+		return u, err
+	case email != "":
+		u, err := s.store.Users().GetByEmail(c, email)
+		if errors.Is(err, db.ErrNotFound) {
+			return u, invalid("no BuildIt account has that email; they sign up first")
+		}
+		return u, err
+	}
+	return db.User{}, invalid("email or user_id is required")
+}
+
+func memberParam(c *gin.Context) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("user"))
+	if err != nil {
+		return id, notFound("member")
+	}
+	return id, nil
+}
+
+func (s *Server) updateMember(c *gin.Context) {
+	uid, err := memberParam(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var req struct {
+		Role string `json:"role"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	role := db.OrgRole(req.Role)
+	if !role.Valid() {
+		fail(c, invalid("role must be owner, admin or member"))
+		return
+	}
+	org := orgOf(c)
+	var m db.OrgMembership
+	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		old, err := tx.Organizations().GetMember(c, org.ID, uid)
+		if err != nil {
+			return db.AuditEntry{}, err
+		}
+		if err := checkGrant(c, old.Role, role); err != nil {
+			return db.AuditEntry{}, err
+		}
+		m, err = tx.Organizations().UpdateMemberRole(c, org.ID, uid, role)
+		return auditEntry(c, org.ID, nil, "member.update", "user", uid.String(), map[string]any{"from": old.Role, "to": role}), err
+	})
+	if errors.Is(err, db.ErrLastOwner) {
+		err = conflict("an organization must keep at least one owner")
+	}
+	if err != nil {
+		fail(c, memberNotFound(err))
+		return
+	}
+	ok(c, viewOrgMember(m))
+}
+
+func (s *Server) removeMember(c *gin.Context) {
+	uid, err := memberParam(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	org := orgOf(c)
+	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		old, err := tx.Organizations().GetMember(c, org.ID, uid)
+		if err != nil {
+			return db.AuditEntry{}, err
+		}
+		if err := checkGrant(c, old.Role); err != nil {
+			return db.AuditEntry{}, err
+		}
+		err = tx.Organizations().RemoveMember(c, org.ID, uid)
+		return auditEntry(c, org.ID, nil, "member.remove", "user", uid.String(), map[string]any{"role": old.Role}), err
+	})
+	if errors.Is(err, db.ErrLastOwner) {
+		err = conflict("an organization must keep at least one owner")
+	}
+	if err != nil {
+		fail(c, memberNotFound(err))
+		return
+	}
+	noContent(c)
+}
+
+func memberNotFound(err error) error {
+	if errors.Is(err, db.ErrNotFound) {
+		return notFound("member")
+	}
+	return err
+}

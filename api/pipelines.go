@@ -1,0 +1,200 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
+)
+
+// pipelineNameRE is what a pipeline's name (its address in URLs) looks
+// like.
+var pipelineNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// MaxPipelineSource bounds a pipeline file.
+const MaxPipelineSource = 512 << 10
+
+type problem struct {
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+}
+
+// compile validates source and returns its plan as JSON, or a 422 whose
+// details list every problem with its line and column.
+func compile(name, source string) (json.RawMessage, error) {
+	if len(source) > MaxPipelineSource {
+		return nil, invalid("source is over 512 KiB")
+	}
+	if source == "" {
+		return nil, invalid("source is required: the pipeline's KDL text")
+	}
+	p, diags := pipeline.Load(name+".kdl", []byte(source))
+	if diags.HasErrors() {
+		problems := []problem{}
+		for _, d := range diags {
+			sev := "error"
+			if d.Warning {
+				sev = "warning"
+			}
+			problems = append(problems, problem{Line: d.Line, Column: d.Col, Severity: sev, Message: d.Message})
+		}
+		e := invalid("the pipeline is invalid")
+		e.Code = "invalid_pipeline"
+		e.Details = problems
+		return nil, e
+	}
+	plan, err := json.Marshal(pipeline.NewPlan(p))
+	return plan, err
+}
+
+func (s *Server) listPipelines(c *gin.Context) {
+	after, limit, err := paging(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.store.Pipelines().List(c, tenantOf(c).ID, after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, listOf(page, func(p db.Pipeline) pipelineView { return viewPipeline(p, false) }))
+}
+
+type pipelineRequest struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	// Version, on PUT, makes the change only if the pipeline is still at
+	// that version (optimistic locking); 0 replaces whatever is there.
+	Version int `json:"version"`
+}
+
+func (s *Server) createPipeline(c *gin.Context) {
+	var req pipelineRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if !pipelineNameRE.MatchString(req.Name) {
+		fail(c, invalid("name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+		return
+	}
+	if req.Version != 0 {
+		fail(c, invalid("version is for PUT only"))
+		return
+	}
+	plan, err := compile(req.Name, req.Source)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	org, t := orgOf(c), tenantOf(c)
+	var p db.Pipeline
+	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		var err error
+		p, err = tx.Pipelines().Create(c, t.ID, db.PipelineSpec{Name: req.Name, Source: req.Source, Plan: plan})
+		return auditEntry(c, org.ID, &t.ID, "pipeline.create", "pipeline", req.Name, nil), err
+	})
+	if errors.Is(err, db.ErrConflict) {
+		err = conflict("the tenant has a pipeline named " + req.Name + " already; PUT replaces it")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	created(c, viewPipeline(p, true))
+}
+
+func (s *Server) getPipeline(c *gin.Context) {
+	p, err := s.store.Pipelines().Get(c, tenantOf(c).ID, c.Param("pipeline"))
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("pipeline")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, viewPipeline(p, true))
+}
+
+// putPipeline creates the pipeline of the URL's name or replaces its
+// source.
+func (s *Server) putPipeline(c *gin.Context) {
+	name := c.Param("pipeline")
+	var req pipelineRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Name != "" && req.Name != name {
+		fail(c, invalid("name in the body differs from the URL's; pipelines are not renamed"))
+		return
+	}
+	if !pipelineNameRE.MatchString(name) {
+		fail(c, invalid("name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+		return
+	}
+	if req.Version < 0 {
+		fail(c, invalid("version must be positive"))
+		return
+	}
+	plan, err := compile(name, req.Source)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	org, t := orgOf(c), tenantOf(c)
+	var p db.Pipeline
+	isNew := false
+	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		var err error
+		if req.Version > 0 {
+			p, err = tx.Pipelines().Update(c, t.ID, name, req.Source, plan, req.Version)
+		} else {
+			p, isNew, err = tx.Pipelines().Put(c, t.ID, db.PipelineSpec{Name: name, Source: req.Source, Plan: plan})
+		}
+		action := "pipeline.update"
+		if isNew {
+			action = "pipeline.create"
+		}
+		return auditEntry(c, org.ID, &t.ID, action, "pipeline", name, map[string]any{"version": p.Version}), err
+	})
+	switch {
+	case errors.Is(err, db.ErrVersionMismatch):
+		err = conflict("the pipeline changed since that version; GET it and try again")
+	case errors.Is(err, db.ErrNotFound):
+		err = notFound("pipeline")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if isNew {
+		status = http.StatusCreated
+	}
+	c.JSON(status, viewPipeline(p, true))
+}
+
+func (s *Server) deletePipeline(c *gin.Context) {
+	name := c.Param("pipeline")
+	org, t := orgOf(c), tenantOf(c)
+	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		return auditEntry(c, org.ID, &t.ID, "pipeline.delete", "pipeline", name, nil), tx.Pipelines().Delete(c, t.ID, name)
+	})
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("pipeline")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noContent(c)
+}

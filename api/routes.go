@@ -1,0 +1,78 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/buildit-ci/buildit/db"
+)
+
+// route is one endpoint under /api/v1 and who may call it.
+type route struct {
+	method, path string
+	access
+	handler gin.HandlerFunc
+}
+
+// routes is every endpoint of the API. The OpenAPI description
+// (openapi.json) lists exactly these; a test keeps the two in step.
+func (s *Server) routes() []route {
+	var (
+		signedInAny   = access{level: signedIn}
+		userOnly      = access{level: signedIn, scope: noKeys}
+		orgMember     = access{level: orgLevel}
+		orgAdmin      = access{level: orgLevel, orgRole: db.OrgRoleAdmin, scope: ScopeOrgAdmin}
+		tenantViewer  = access{level: tenantLevel, tenantRole: db.TenantRoleViewer}
+		tenantAdmin   = access{level: tenantLevel, tenantRole: db.TenantRoleAdmin, scope: ScopeOrgAdmin}
+		tenantOrgAdm  = access{level: tenantLevel, orgRole: db.OrgRoleAdmin, scope: ScopeOrgAdmin}
+		pipelinesRead = access{level: tenantLevel, tenantRole: db.TenantRoleViewer, scope: ScopePipelinesRead}
+		pipelinesEdit = access{level: tenantLevel, tenantRole: db.TenantRoleMember, scope: ScopePipelinesWrite}
+		secretsRead   = access{level: tenantLevel, tenantRole: db.TenantRoleMember, scope: ScopePipelinesRead}
+		secretsWrite  = access{level: tenantLevel, tenantRole: db.TenantRoleAdmin, scope: ScopePipelinesWrite}
+	)
+	const (
+		org     = "/orgs/:org"
+		tenant  = org + "/tenants/:tenant"
+		pipe    = tenant + "/pipelines/:pipeline"
+		secrets = tenant + "/secrets"
+	)
+	return []route{
+		{http.MethodPost, "/auth/signup", access{}, s.signup},
+		{http.MethodPost, "/auth/login", access{}, s.login},
+		{http.MethodPost, "/auth/logout", userOnly, s.logout},
+		{http.MethodGet, "/me", signedInAny, s.me},
+
+		{http.MethodGet, "/orgs", signedInAny, s.listOrgs},
+		{http.MethodGet, org, orgMember, s.getOrg},
+		{http.MethodGet, org + "/members", access{level: orgLevel, scope: ScopeOrgAdmin}, s.listMembers},
+		{http.MethodPost, org + "/members", orgAdmin, s.addMember},
+		{http.MethodPatch, org + "/members/:user", orgAdmin, s.updateMember},
+		{http.MethodDelete, org + "/members/:user", orgAdmin, s.removeMember},
+
+		{http.MethodGet, org + "/tenants", orgMember, s.listTenants},
+		{http.MethodPost, org + "/tenants", orgAdmin, s.createTenant},
+		{http.MethodGet, tenant, tenantViewer, s.getTenant},
+		{http.MethodPatch, tenant, tenantAdmin, s.updateTenant},
+		{http.MethodDelete, tenant, tenantOrgAdm, s.deleteTenant},
+		{http.MethodGet, tenant + "/members", access{level: tenantLevel, tenantRole: db.TenantRoleViewer, scope: ScopeOrgAdmin}, s.listTenantMembers},
+		{http.MethodPost, tenant + "/members", tenantAdmin, s.addTenantMember},
+
+		{http.MethodGet, org + "/api-keys", orgAdmin, s.listAPIKeys},
+		{http.MethodPost, org + "/api-keys", orgAdmin, s.createAPIKey},
+		{http.MethodDelete, org + "/api-keys/:id", orgAdmin, s.revokeAPIKey},
+
+		{http.MethodGet, tenant + "/pipelines", pipelinesRead, s.listPipelines},
+		{http.MethodPost, tenant + "/pipelines", pipelinesEdit, s.createPipeline},
+		{http.MethodGet, pipe, pipelinesRead, s.getPipeline},
+		{http.MethodPut, pipe, pipelinesEdit, s.putPipeline},
+		{http.MethodDelete, pipe, pipelinesEdit, s.deletePipeline},
+
+		{http.MethodGet, secrets, secretsRead, s.listSecrets},
+		{http.MethodGet, secrets + "/:name", secretsRead, s.getSecret},
+		{http.MethodPut, secrets + "/:name", secretsWrite, s.putSecret},
+		{http.MethodDelete, secrets + "/:name", secretsWrite, s.deleteSecret},
+
+		{http.MethodGet, org + "/audit-logs", orgAdmin, s.listAudit},
+	}
+}

@@ -1,0 +1,114 @@
+// Package api is BuildIt's REST API (gin, JSON, under /api/v1) over the
+// data layer in db. Every route is declared once, in routes.go, with who
+// may call it; authentication, tenant resolution and the role and scope
+// checks run from that table before a handler sees the request.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/buildit-ci/buildit/db"
+)
+
+// Config configures a Server. The zero value serves plain HTTP on a
+// developer's machine.
+type Config struct {
+	// SecureCookies sets the Secure attribute on the session cookie; turn it
+	// on whenever the API is served over HTTPS.
+	SecureCookies bool
+	// SessionTTL is how long a session lasts without use; zero means 14
+	// days.
+	SessionTTL time.Duration
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed
+	// for the client's IP (rate limits, audit logs); none by default.
+	TrustedProxies []string
+}
+
+// ReadinessCheck is one dependency /readyz reports on.
+type ReadinessCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Server is the API. Build it with New; serve Handler.
+type Server struct {
+	store  *db.Store
+	log    *slog.Logger
+	cfg    Config
+	checks []ReadinessCheck
+	now    func() time.Time
+
+	loginByIP, loginByEmail, signupByIP *limiter
+
+	engine *gin.Engine
+}
+
+// New returns the API on store. checks are reported by /readyz, after the
+// database's own.
+func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck) (*Server, error) {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 14 * 24 * time.Hour
+	}
+	s := &Server{
+		store: store,
+		log:   log,
+		cfg:   cfg,
+		now:   time.Now,
+		// A person mistyping gets 10 tries, then one a minute per address;
+		// an address trying many accounts gets 30, then one every 10 s.
+		loginByEmail: newLimiter(time.Minute, 10),
+		loginByIP:    newLimiter(10*time.Second, 30),
+		signupByIP:   newLimiter(time.Minute, 10),
+	}
+	s.checks = append([]ReadinessCheck{{Name: "postgres", Check: func(ctx context.Context) error {
+		return db.CheckSchema(ctx, store.Pool())
+	}}}, checks...)
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	e.HandleMethodNotAllowed = true
+	e.Use(requestLog(log), recoverJSON())
+	e.NoRoute(func(c *gin.Context) { fail(c, notFound("route")) })
+	e.NoMethod(func(c *gin.Context) {
+		fail(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed here"))
+	})
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	v1 := e.Group("/api/v1")
+	v1.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
+	for _, r := range s.routes() {
+		v1.Handle(r.method, r.path, s.guard(r.access), r.handler)
+	}
+	s.engine = e
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+// readyz answers 200 when every dependency answers, 503 otherwise, with
+// each one's state (errors are logged, not shown).
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	status, code := gin.H{}, http.StatusOK
+	for _, ch := range s.checks {
+		if err := ch.Check(ctx); err != nil {
+			logger(c).Warn("not ready", "dependency", ch.Name, "error", err)
+			status[ch.Name] = "unavailable"
+			code = http.StatusServiceUnavailable
+			continue
+		}
+		status[ch.Name] = "ok"
+	}
+	c.JSON(code, gin.H{"status": map[bool]string{true: "ready", false: "not ready"}[code == http.StatusOK], "checks": status})
+}

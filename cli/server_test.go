@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/buildit-ci/buildit/db/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// buildit server refuses a database without the schema; buildit migrate
+// brings it up to date (twice is fine); then the server serves, reports
+// ready, and stops cleanly when its context ends (as on SIGTERM).
+func TestMigrateAndServe(t *testing.T) {
+	pool := dbtest.EmptyPool(t)
+	url := pool.Config().ConnString()
+
+	code, _, stderr := run(t, "server", "--database-url", url, "--addr", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(stderr, "buildit migrate") {
+		t.Fatalf("server on an empty database: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := run(t, "migrate", "--database-url", url)
+	if code != 0 || !strings.Contains(stdout, "schema migrated from version 0 to") {
+		t.Fatalf("migrate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = run(t, "migrate", "--database-url", url)
+	if code != 0 || !strings.Contains(stdout, "schema is up to date") {
+		t.Fatalf("second migrate: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := run(t, "migrate"); code != 2 || !strings.Contains(stderr, "DATABASE_URL") {
+		t.Errorf("migrate without a database: exit %d\n%s", code, stderr)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := NewRootCommand("test")
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs([]string{"server", "--database-url", url, "--addr", addr, "--secret-key", strings.Repeat("ab", 32)})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				body = string(b)
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %v\n%s", err, errb.String())
+		}
+	}
+	if !strings.Contains(body, `"postgres":"ok"`) {
+		t.Errorf("readyz: %s", body)
+	}
+	res, err := http.Get("http://" + addr + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Errorf("/me without credentials: %d", res.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("server ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop")
+	}
+	if !strings.Contains(errb.String(), `"route":"/api/v1/me"`) {
+		t.Errorf("no request log line:\n%s", errb.String())
+	}
+}
