@@ -327,15 +327,18 @@ stage "after-main" needs="on-main" { run "x"; }
 }
 
 func TestMatrixInstancesRunAndGateTheirDependents(t *testing.T) {
-	env, rec := setup(t, map[string]fake{"test [v=2]": {exits: []int{1}}})
+	// The failing instance takes a moment, so that the other two have
+	// started (the fakes record a start when called) before fail-fast;
+	// without it, a loaded machine could cancel them first.
+	env, rec := setup(t, map[string]fake{"test [v=2]": {exits: []int{1}, delay: 500 * time.Millisecond}})
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, `pipeline "m"
 stage "test" { matrix { v "1" "2" "3"; }; run "x"; }
 stage "report" needs="test" { run "x"; }
 `)})
 	st := outcome(t, env)
 	wantStatuses(t, st, map[string]StageStatus{"test [v=2]": StageFailed, "report": StageSkipped})
-	if n := len(rec.startedList()); n < 2 {
-		t.Errorf("only %d instances started", n)
+	if n := len(rec.startedList()); n != 3 {
+		t.Errorf("%d instances started, want 3: %v", n, rec.startedList())
 	}
 }
 

@@ -64,8 +64,7 @@ type Executor struct {
 	log   *slog.Logger
 	keep  bool
 
-	mu   sync.Mutex
-	runs map[string]*runState
+	mu sync.Mutex
 	// attached holds the output streams of stages this process started,
 	// by container ID, until Logs takes them.
 	attached map[string]*types.HijackedResponse
@@ -92,7 +91,6 @@ func New(cli client.APIClient, opts Options) *Executor {
 		grace: int((grace + time.Second - 1) / time.Second),
 		log:   log,
 		keep:  opts.KeepRunNetwork,
-		runs:  map[string]*runState{},
 
 		attached: map[string]*types.HijackedResponse{},
 	}
@@ -616,11 +614,11 @@ func (e *Executor) CleanupRun(ctx context.Context, runID string) error {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 		}
 	}
-	e.mu.Lock()
-	if rs := e.runs[runID]; rs != nil && rs.refs == 0 {
-		delete(e.runs, runID)
+	runsMu.Lock()
+	if rs := runs[runID]; rs != nil && rs.refs == 0 {
+		delete(runs, runID)
 	}
-	e.mu.Unlock()
+	runsMu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -565,7 +565,8 @@ func TestNetworkSharedByRun(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range specs {
 		specs[i] = f.spec("stage-"+string(rune('a'+i)), "true")
-		// Half through another executor, as another worker would.
+		// Half through other executors of this process (a restarted
+		// in-process worker): the process creates one network per run.
 		e := f.exec
 		if i%2 == 1 {
 			e = docker.New(f.cli, docker.Options{})

@@ -29,28 +29,38 @@ type runState struct {
 	refs int
 }
 
+// runs is what this process knows of each run's network, shared by every
+// Executor in the process: a process that drives one engine through
+// several executors (a worker restarted in-process, the tests) still
+// creates a run's network once. Separate processes on one engine can race:
+// see ensureNetwork.
+var (
+	runsMu sync.Mutex
+	runs   = map[string]*runState{}
+)
+
 // withRun calls fn with the run's state locked.
 func (e *Executor) withRun(runID string, fn func(rs *runState) error) error {
-	e.mu.Lock()
-	rs := e.runs[runID]
+	runsMu.Lock()
+	rs := runs[runID]
 	if rs == nil {
 		rs = &runState{stages: map[string]bool{}}
-		e.runs[runID] = rs
+		runs[runID] = rs
 	}
 	rs.refs++
-	e.mu.Unlock()
+	runsMu.Unlock()
 
 	rs.mu.Lock()
 	err := fn(rs)
 	rs.mu.Unlock()
 
-	e.mu.Lock()
+	runsMu.Lock()
 	rs.refs--
 	// Nobody else holds rs now, so reading stages is safe.
 	if rs.refs == 0 && len(rs.stages) == 0 {
-		delete(e.runs, runID)
+		delete(runs, runID)
 	}
-	e.mu.Unlock()
+	runsMu.Unlock()
 	return err
 }
 
@@ -79,11 +89,15 @@ func (e *Executor) networkID(ctx context.Context, runID, stageKey string, fresh 
 	return id, err
 }
 
-// ensureNetwork finds or creates the run's network. Another worker on the
+// ensureNetwork finds or creates the run's network. Another process on the
 // same engine may create it at the same moment: old engines (API < 1.44)
 // only check duplicate names on a best-effort basis, so when two networks of
 // the same name exist, every process picks the oldest and the loser's
-// creator removes its own.
+// creator removes its own. That narrows the race but does not close it (a
+// creator that listed before the other's network existed keeps its own);
+// two networks of one run are harmless — a stage and its services use the
+// one the stage's executor chose, and CleanupRun removes all of the run's —
+// and BuildIt sends a run's stages to one worker per host anyway.
 func (e *Executor) ensureNetwork(ctx context.Context, runID string) (string, error) {
 	name := NetworkName(runID)
 	if id, err := e.findNetwork(ctx, runID, name); err != nil || id != "" {
