@@ -85,6 +85,7 @@ runs on your laptop (buildit run) and on a BuildIt server.`,
 		newRunCommand(a),
 		newMigrateCommand(a),
 		newServerCommand(a),
+		newWorkerCommand(a),
 	)
 	return root
 }
