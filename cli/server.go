@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/buildit-ci/buildit/api"
 	"github.com/buildit-ci/buildit/db"
@@ -84,6 +86,7 @@ buildit server; it is safe to run when there is nothing to do.`,
 
 type serverFlags struct {
 	addr, url, secretKey, proxies string
+	temporalAddress, namespace    string
 	secureCookies                 bool
 }
 
@@ -111,6 +114,8 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.url, "database-url", env("DATABASE_URL", ""), "Postgres URL (env DATABASE_URL)")
 	fl.StringVar(&f.secretKey, "secret-key", "", "32-byte key sealing tenant secrets, hex or base64 (env BUILDIT_SECRET_KEY; prefer the environment)")
 	fl.BoolVar(&f.secureCookies, "secure-cookies", env("BUILDIT_SECURE_COOKIES", "") == "true", "mark the session cookie Secure: on behind HTTPS (env BUILDIT_SECURE_COOKIES=true)")
+	fl.StringVar(&f.temporalAddress, "temporal-address", env("BUILDIT_TEMPORAL_ADDRESS", ""), "Temporal frontend `HOST:PORT`, reported by /readyz (env BUILDIT_TEMPORAL_ADDRESS)")
+	fl.StringVar(&f.namespace, "namespace", env("BUILDIT_NAMESPACE", "default"), "Temporal namespace (env BUILDIT_NAMESPACE)")
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
 	return cmd
 }
@@ -151,7 +156,21 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	if f.proxies != "" {
 		proxies = strings.Split(f.proxies, ",")
 	}
-	srv, err := api.New(db.NewStore(pool, box), log, api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies})
+	var checks []api.ReadinessCheck
+	if f.temporalAddress != "" {
+		// Lazy: the API serves while Temporal is still starting; /readyz
+		// says so.
+		tc, err := client.NewLazyClient(client.Options{HostPort: f.temporalAddress, Namespace: f.namespace, Logger: tlog.NewStructuredLogger(log)})
+		if err != nil {
+			return usageError(fmt.Errorf("temporal address: %w", err))
+		}
+		defer tc.Close()
+		checks = append(checks, api.ReadinessCheck{Name: "temporal", Check: func(ctx context.Context) error {
+			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}})
+	}
+	srv, err := api.New(db.NewStore(pool, box), log, api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies}, checks...)
 	if err != nil {
 		return usageError(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/buildit-ci/buildit/db/dbtest"
+	"github.com/buildit-ci/buildit/devserver"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -50,7 +51,12 @@ func TestMigrateAndServe(t *testing.T) {
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
-	root.SetArgs([]string{"server", "--database-url", url, "--addr", addr, "--secret-key", strings.Repeat("ab", 32)})
+	srv, err := devserver.Start(ctx, devserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop() }()
+	root.SetArgs([]string{"server", "--database-url", url, "--addr", addr, "--secret-key", strings.Repeat("ab", 32), "--temporal-address", srv.HostPort()})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
@@ -69,10 +75,23 @@ func TestMigrateAndServe(t *testing.T) {
 			t.Fatalf("never ready: %v\n%s", err, errb.String())
 		}
 	}
-	if !strings.Contains(body, `"postgres":"ok"`) {
+	if !strings.Contains(body, `"postgres":"ok"`) || !strings.Contains(body, `"temporal":"ok"`) {
 		t.Errorf("readyz: %s", body)
 	}
-	res, err := http.Get("http://" + addr + "/api/v1/me")
+	// Temporal goes away: not ready, and it says which.
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(b), `"temporal":"unavailable"`) || !strings.Contains(string(b), `"postgres":"ok"`) {
+		t.Errorf("readyz without Temporal: %d %s", res.StatusCode, b)
+	}
+	res, err = http.Get("http://" + addr + "/api/v1/me")
 	if err != nil {
 		t.Fatal(err)
 	}
