@@ -80,7 +80,7 @@ func TestTenantIsolation(t *testing.T) {
 	if got := must[[]db.StageRun](t)(pl.ListStageRuns(ctx, b.ID, ra.run.ID)); len(got) != 0 {
 		t.Errorf("ListStageRuns through another tenant: %v", got)
 	}
-	if got := must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, b.ID, ra.pipeline.ID, "", 0)); len(got.Items) != 0 {
+	if got := must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, b.ID, ra.pipeline.ID, db.RunFilter{}, "", 0)); len(got.Items) != 0 {
 		t.Errorf("ListPipelineRuns through another tenant: %v", got.Items)
 	}
 	if _, err := dep.History(ctx, b.ID, ra.service.ID, ra.env.ID, "", 0); err != nil {

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"time"
 
@@ -78,6 +79,16 @@ type Run struct {
 	CreatedAt  time.Time
 	StartedAt  *time.Time
 	EndedAt    *time.Time
+	// Error says why a run failed or was cancelled.
+	Error string
+	// Params is the trigger's request (env overrides, repository) as
+	// JSON, opaque to this package.
+	Params json.RawMessage
+	// RerunOf is the number of the run this one reruns, if any.
+	RerunOf *int64
+	// ConcurrencyGroup is the pipeline's concurrency group for this run,
+	// "" when it has none.
+	ConcurrencyGroup string
 }
 
 // NewRun is what CreateRun needs; the run starts queued.
@@ -88,6 +99,11 @@ type NewRun struct {
 	Trigger    string
 	Actor      string
 	WorkflowID string
+	Params     json.RawMessage
+	RerunOf    *int64
+	// ConcurrencyGroup, when set, puts the run in a group whose runs in
+	// progress ListActiveRunsInGroup finds.
+	ConcurrencyGroup string
 }
 
 // StageRun is one attempt (from 1) of one stage instance of a run.
@@ -100,6 +116,8 @@ type StageRun struct {
 	ExitCode  *int
 	StartedAt *time.Time
 	EndedAt   *time.Time
+	// Error says why the attempt failed, was skipped or was cancelled.
+	Error string
 }
 
 // LogStream says where a log line came from.
@@ -136,6 +154,10 @@ func (r PipelineRepo) CreateRun(ctx context.Context, tenantID, pipelineID uuid.U
 		Trigger:    n.Trigger,
 		Actor:      n.Actor,
 		WorkflowID: n.WorkflowID,
+		Params:     paramsJSON(n.Params),
+		RerunOf:    n.RerunOf,
+
+		ConcurrencyGroup: n.ConcurrencyGroup,
 	})
 	return toRun(row), wrap(err, "create run of pipeline %s", pipelineID)
 }
@@ -166,9 +188,18 @@ func (r PipelineRepo) ListRuns(ctx context.Context, tenantID uuid.UUID, after st
 	return pageOf(rows, size, toRun, func(row sqlcdb.PipelineRun) string { return timeIDCursor(row.CreatedAt, row.ID) }), nil
 }
 
-// ListPipelineRuns lists the runs of one of tenantID's pipelines, newest
-// (highest number) first.
-func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID uuid.UUID, after string, limit int) (Page[Run], error) {
+// RunFilter narrows ListPipelineRuns; empty fields match every run.
+type RunFilter struct {
+	Status RunStatus
+	Branch string
+}
+
+// ListPipelineRuns lists the runs of one of tenantID's pipelines that match
+// f, newest (highest number) first.
+func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID uuid.UUID, f RunFilter, after string, limit int) (Page[Run], error) {
+	if f.Status != "" && !f.Status.Valid() {
+		return Page[Run]{}, invalid("run status %q", f.Status)
+	}
 	before, err := decodeNumberCursor(after, math.MaxInt64)
 	if err != nil {
 		return Page[Run]{}, err
@@ -176,6 +207,7 @@ func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID
 	size := pageSize(limit)
 	rows, err := r.h.q.ListPipelineRuns(ctx, sqlcdb.ListPipelineRunsParams{
 		TenantID: tenantID, PipelineID: pipelineID, BeforeNumber: before, Lim: int32(size + 1),
+		Status: optional(string(f.Status)), Branch: optional(f.Branch),
 	})
 	if err != nil {
 		return Page[Run]{}, wrap(err, "list runs of pipeline %s", pipelineID)
@@ -184,12 +216,19 @@ func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID
 }
 
 // SetRunStatus sets a run's status. The first status past queued sets
-// StartedAt, a final one EndedAt; neither moves once set.
+// StartedAt, a final one EndedAt; neither moves once set, and a run that
+// has ended keeps its final status.
 func (r PipelineRepo) SetRunStatus(ctx context.Context, tenantID, id uuid.UUID, status RunStatus) (Run, error) {
+	return r.SetRunResult(ctx, tenantID, id, status, "")
+}
+
+// SetRunResult is SetRunStatus that also records why the run failed or was
+// cancelled.
+func (r PipelineRepo) SetRunResult(ctx context.Context, tenantID, id uuid.UUID, status RunStatus, errText string) (Run, error) {
 	if !status.Valid() {
 		return Run{}, invalid("run status %q", status)
 	}
-	row, err := r.h.q.SetRunStatus(ctx, sqlcdb.SetRunStatusParams{TenantID: tenantID, ID: id, Status: string(status)})
+	row, err := r.h.q.SetRunStatus(ctx, sqlcdb.SetRunStatusParams{TenantID: tenantID, ID: id, Status: string(status), Error: errText})
 	return toRun(row), wrap(err, "set status of run %s", id)
 }
 
@@ -219,6 +258,7 @@ func (r PipelineRepo) PutStageRun(ctx context.Context, tenantID uuid.UUID, s Sta
 		ExitCode:  exit,
 		StartedAt: s.StartedAt,
 		EndedAt:   s.EndedAt,
+		Error:     s.Error,
 	})
 	return toStageRun(row), wrap(err, "put stage %q attempt %d of run %s", s.StageID, s.Attempt, s.RunID)
 }
@@ -302,6 +342,11 @@ func toRun(row sqlcdb.PipelineRun) Run {
 		CreatedAt:  row.CreatedAt,
 		StartedAt:  row.StartedAt,
 		EndedAt:    row.EndedAt,
+		Error:      row.Error,
+		Params:     row.Params,
+		RerunOf:    row.RerunOf,
+
+		ConcurrencyGroup: row.ConcurrencyGroup,
 	}
 }
 
@@ -314,9 +359,44 @@ func toStageRun(row sqlcdb.StageRun) StageRun {
 		Status:    StageStatus(row.Status),
 		StartedAt: row.StartedAt,
 		EndedAt:   row.EndedAt,
+		Error:     row.Error,
 	}
 	if row.ExitCode != nil {
 		s.ExitCode = new(int(*row.ExitCode))
 	}
 	return s
+}
+
+// CountActiveRuns counts tenantID's runs that have not ended.
+func (r PipelineRepo) CountActiveRuns(ctx context.Context, tenantID uuid.UUID) (int, error) {
+	n, err := r.h.q.CountActiveRuns(ctx, tenantID)
+	return int(n), wrap(err, "count active runs of tenant %s", tenantID)
+}
+
+// ListActiveRunsInGroup lists tenantID's runs in concurrency group that have
+// not ended, oldest first.
+func (r PipelineRepo) ListActiveRunsInGroup(ctx context.Context, tenantID uuid.UUID, group string) ([]Run, error) {
+	rows, err := r.h.q.ListActiveRunsInGroup(ctx, sqlcdb.ListActiveRunsInGroupParams{TenantID: tenantID, ConcurrencyGroup: group})
+	if err != nil {
+		return nil, wrap(err, "list active runs of group %q", group)
+	}
+	out := make([]Run, len(rows))
+	for i, row := range rows {
+		out[i] = toRun(row)
+	}
+	return out, nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func paramsJSON(p json.RawMessage) json.RawMessage {
+	if len(p) == 0 {
+		return json.RawMessage("{}")
+	}
+	return p
 }

@@ -2,9 +2,12 @@ package db_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,7 +77,7 @@ func TestRuns(t *testing.T) {
 	if _, err := pl.CreateRun(ctx, otherTenant.ID, p.ID, db.NewRun{}); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("CreateRun with another tenant's pipeline: %v", err)
 	}
-	if got := must[db.Run](t)(pl.GetRun(ctx, tn.ID, r.ID)); got != r {
+	if got := must[db.Run](t)(pl.GetRun(ctx, tn.ID, r.ID)); !reflect.DeepEqual(got, r) {
 		t.Errorf("GetRun = %+v, want %+v", got, r)
 	}
 	if got := must[db.Run](t)(pl.GetRunByNumber(ctx, tn.ID, p.ID, 1)); got.ID != r.ID {
@@ -94,6 +97,11 @@ func TestRuns(t *testing.T) {
 	if done.EndedAt == nil || !done.Status.Done() {
 		t.Errorf("succeeded = %+v", done)
 	}
+	// An ended run keeps its final status and error: late writes change nothing.
+	late := must[db.Run](t)(pl.SetRunResult(ctx, tn.ID, r.ID, db.RunFailed, "too late"))
+	if late.Status != db.RunSucceeded || late.Error != "" || !late.EndedAt.Equal(*done.EndedAt) {
+		t.Errorf("a write after the end = %+v", late)
+	}
 	if _, err := pl.SetRunStatus(ctx, tn.ID, r.ID, "exploded"); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("SetRunStatus with a bad status: %v", err)
 	}
@@ -104,6 +112,28 @@ func TestRuns(t *testing.T) {
 	cancelled = must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, cancelled.ID, db.RunCancelled))
 	if cancelled.StartedAt != nil || cancelled.EndedAt == nil {
 		t.Errorf("a queued run cancelled = %+v", cancelled)
+	}
+	failed := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{
+		Params: json.RawMessage(`{"env": {"A": "1"}}`), RerunOf: &r.Number, ConcurrencyGroup: "deploy-main",
+	}))
+	if failed.RerunOf == nil || *failed.RerunOf != 1 || failed.ConcurrencyGroup != "deploy-main" || !strings.Contains(string(failed.Params), `"A"`) {
+		t.Errorf("CreateRun with params = %+v", failed)
+	}
+	if n := must[int](t)(pl.CountActiveRuns(ctx, tn.ID)); n != 1 {
+		t.Errorf("CountActiveRuns = %d, want 1 (the queued rerun)", n)
+	}
+	if group := must[[]db.Run](t)(pl.ListActiveRunsInGroup(ctx, tn.ID, "deploy-main")); len(group) != 1 || group[0].ID != failed.ID {
+		t.Errorf("ListActiveRunsInGroup = %+v", group)
+	}
+	failed = must[db.Run](t)(pl.SetRunResult(ctx, tn.ID, failed.ID, db.RunFailed, "pipeline failed: test"))
+	if failed.Error != "pipeline failed: test" || failed.EndedAt == nil {
+		t.Errorf("SetRunResult = %+v", failed)
+	}
+	if n := must[int](t)(pl.CountActiveRuns(ctx, tn.ID)); n != 0 {
+		t.Errorf("CountActiveRuns after the end = %d", n)
+	}
+	if n := must[int](t)(pl.CountActiveRuns(ctx, otherTenant.ID)); n != 0 {
+		t.Errorf("CountActiveRuns of another tenant = %d", n)
 	}
 	if got := must[db.Run](t)(pl.SetRunWorkflowID(ctx, tn.ID, r.ID, "wf-2")); got.WorkflowID != "wf-2" {
 		t.Errorf("SetRunWorkflowID = %+v", got)
@@ -116,7 +146,7 @@ func TestRuns(t *testing.T) {
 		t.Errorf("PutStageRun = %+v", sr)
 	}
 	ended := time.Now().Truncate(time.Microsecond)
-	sr = must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: db.StageFailed, ExitCode: new(2), EndedAt: &ended}))
+	sr = must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: db.StageFailed, ExitCode: new(2), EndedAt: &ended, Error: "exit status 2"}))
 	if sr.Status != db.StageFailed || *sr.ExitCode != 2 || !sr.StartedAt.Equal(started) || !sr.EndedAt.Equal(ended) {
 		t.Errorf("PutStageRun update = %+v", sr)
 	}
@@ -225,7 +255,7 @@ func TestRunsPagination(t *testing.T) {
 	var numbers []int64
 	after = ""
 	for {
-		page := must[db.Page[db.Run]](t)(s.Pipelines().ListPipelineRuns(ctx, tn.ID, b.ID, after, 4))
+		page := must[db.Page[db.Run]](t)(s.Pipelines().ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, after, 4))
 		for _, r := range page.Items {
 			numbers = append(numbers, r.Number)
 		}
@@ -236,5 +266,51 @@ func TestRunsPagination(t *testing.T) {
 	}
 	if fmt.Sprint(numbers) != "[10 9 8 7 6 5 4 3 2 1]" {
 		t.Errorf("ListPipelineRuns numbers = %v", numbers)
+	}
+
+	// Filters: runs 1..10 of b; odd ones on branch "dev", 2 and 4 failed.
+	pl := s.Pipelines()
+	for _, r := range must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, "", 100)).Items {
+		switch {
+		case r.Number == 2 || r.Number == 4:
+			must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunFailed))
+		}
+	}
+	c := mkPipeline(t, s, tn.ID, "c")
+	for i := 1; i <= 6; i++ {
+		branch := "main"
+		if i%2 == 1 {
+			branch = "dev"
+		}
+		must[db.Run](t)(pl.CreateRun(ctx, tn.ID, c.ID, db.NewRun{Branch: branch}))
+	}
+	numbersOf := func(p uuid.UUID, f db.RunFilter, size int) string {
+		var got []int64
+		after := ""
+		for {
+			page := must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, tn.ID, p, f, after, size))
+			for _, r := range page.Items {
+				got = append(got, r.Number)
+			}
+			if page.Next == "" {
+				return fmt.Sprint(got)
+			}
+			after = page.Next
+		}
+	}
+	if got := numbersOf(b.ID, db.RunFilter{Status: db.RunFailed}, 1); got != "[4 2]" {
+		t.Errorf("failed runs of b = %s", got)
+	}
+	if got := numbersOf(c.ID, db.RunFilter{Branch: "dev"}, 2); got != "[5 3 1]" {
+		t.Errorf("dev runs of c = %s", got)
+	}
+	if got := numbersOf(c.ID, db.RunFilter{Branch: "dev", Status: db.RunQueued}, 10); got != "[5 3 1]" {
+		t.Errorf("queued dev runs of c = %s", got)
+	}
+	if got := numbersOf(c.ID, db.RunFilter{Branch: "nope"}, 10); got != "[]" {
+		t.Errorf("runs of an unknown branch = %s", got)
+	}
+	if _, err := pl.ListPipelineRuns(ctx, tn.ID, c.ID, db.RunFilter{Status: "exploded"}, "", 10); !errors.Is(err, db.ErrInvalid) {
+		t.Errorf("a bad status filter: %v", err)
 	}
 }

@@ -6,8 +6,10 @@ WITH n AS (
     WHERE pipelines.tenant_id = @tenant_id AND pipelines.id = @pipeline_id
     RETURNING pipelines.tenant_id, pipelines.id, next_run_number - 1 AS number
 )
-INSERT INTO pipeline_runs (tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id)
-SELECT n.tenant_id, n.id, n.number, @status, @branch, @commit_sha, @event, @trigger, @actor, @workflow_id
+INSERT INTO pipeline_runs (tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+                           params, rerun_of, concurrency_group)
+SELECT n.tenant_id, n.id, n.number, @status, @branch, @commit_sha, @event, @trigger, @actor, @workflow_id,
+       @params, sqlc.narg('rerun_of'), @concurrency_group
 FROM n
 RETURNING *;
 
@@ -27,15 +29,21 @@ ORDER BY created_at DESC, id DESC
 LIMIT @lim;
 
 -- name: ListPipelineRuns :many
--- Newest first: by number, below before_number.
+-- Newest first: by number, below before_number; status and branch filter
+-- when not null.
 SELECT * FROM pipeline_runs
 WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number < @before_number
+  AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
+  AND (sqlc.narg('branch')::text IS NULL OR branch = sqlc.narg('branch')::text)
 ORDER BY number DESC
 LIMIT @lim;
 
 -- name: SetRunStatus :one
+-- A run that has ended keeps its final status: a late or replayed write of
+-- an earlier status changes nothing.
 UPDATE pipeline_runs
-SET status = @status,
+SET status = CASE WHEN status IN ('succeeded', 'failed', 'cancelled') THEN status ELSE @status END,
+    error = CASE WHEN status IN ('succeeded', 'failed', 'cancelled') THEN error ELSE @error END,
     started_at = CASE WHEN @status IN ('running', 'waiting', 'succeeded', 'failed') THEN coalesce(started_at, now()) ELSE started_at END,
     ended_at = CASE WHEN @status IN ('succeeded', 'failed', 'cancelled') THEN coalesce(ended_at, now()) ELSE ended_at END
 WHERE tenant_id = @tenant_id AND id = @id
@@ -48,11 +56,12 @@ RETURNING *;
 
 -- name: UpsertStageRun :one
 -- The run_id comes from a run of this tenant, or nothing is written.
-INSERT INTO stage_runs (tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at)
-SELECT r.tenant_id, r.id, @stage_id, @attempt, @status, sqlc.narg('exit_code'), sqlc.narg('started_at'), sqlc.narg('ended_at')
+INSERT INTO stage_runs (tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at, error)
+SELECT r.tenant_id, r.id, @stage_id, @attempt, @status, sqlc.narg('exit_code'), sqlc.narg('started_at'), sqlc.narg('ended_at'), @error
 FROM pipeline_runs r WHERE r.tenant_id = @tenant_id AND r.id = @run_id
 ON CONFLICT (run_id, stage_id, attempt) DO UPDATE
 SET status = excluded.status,
+    error = excluded.error,
     exit_code = coalesce(excluded.exit_code, stage_runs.exit_code),
     started_at = coalesce(excluded.started_at, stage_runs.started_at),
     ended_at = coalesce(excluded.ended_at, stage_runs.ended_at)
@@ -73,3 +82,15 @@ WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id AND a
   AND seq > @after_seq
 ORDER BY seq
 LIMIT @lim;
+
+-- name: CountActiveRuns :one
+-- Runs of a tenant that have not ended, for the plan's limit.
+SELECT count(*) FROM pipeline_runs
+WHERE tenant_id = @tenant_id AND status IN ('queued', 'running', 'waiting');
+
+-- name: ListActiveRunsInGroup :many
+-- Runs of a tenant in a concurrency group that have not ended, oldest first.
+SELECT * FROM pipeline_runs
+WHERE tenant_id = @tenant_id AND concurrency_group = @concurrency_group
+  AND status IN ('queued', 'running', 'waiting')
+ORDER BY created_at, id;

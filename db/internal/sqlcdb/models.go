@@ -101,20 +101,24 @@ type Pipeline struct {
 }
 
 type PipelineRun struct {
-	ID         uuid.UUID
-	TenantID   uuid.UUID
-	PipelineID uuid.UUID
-	Number     int64
-	Status     string
-	Branch     string
-	CommitSha  string
-	Event      string
-	Trigger    string
-	Actor      string
-	WorkflowID string
-	CreatedAt  time.Time
-	StartedAt  *time.Time
-	EndedAt    *time.Time
+	ID               uuid.UUID
+	TenantID         uuid.UUID
+	PipelineID       uuid.UUID
+	Number           int64
+	Status           string
+	Branch           string
+	CommitSha        string
+	Event            string
+	Trigger          string
+	Actor            string
+	WorkflowID       string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	EndedAt          *time.Time
+	Error            string
+	Params           json.RawMessage
+	RerunOf          *int64
+	ConcurrencyGroup string
 }
 
 type Secret struct {
@@ -165,6 +169,7 @@ type StageRun struct {
 	ExitCode  *int32
 	StartedAt *time.Time
 	EndedAt   *time.Time
+	Error     string
 }
 
 type Target struct {

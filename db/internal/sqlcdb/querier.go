@@ -16,6 +16,8 @@ type Querier interface {
 	// org_memberships refuses a user who is not in that org.
 	AddTenantMember(ctx context.Context, arg AddTenantMemberParams) (AddTenantMemberRow, error)
 	AppendStageLogs(ctx context.Context, arg []AppendStageLogsParams) (int64, error)
+	// Runs of a tenant that have not ended, for the plan's limit.
+	CountActiveRuns(ctx context.Context, tenantID uuid.UUID) (int64, error)
 	CountOrgMembers(ctx context.Context, orgID uuid.UUID) (int64, error)
 	CountOrgOwners(ctx context.Context, orgID uuid.UUID) (int64, error)
 	CountPipelines(ctx context.Context, tenantID uuid.UUID) (int64, error)
@@ -66,6 +68,8 @@ type Querier interface {
 	InsertAuditEntry(ctx context.Context, arg InsertAuditEntryParams) (AuditLog, error)
 	LinkOAuthIdentity(ctx context.Context, arg LinkOAuthIdentityParams) error
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]ApiKey, error)
+	// Runs of a tenant in a concurrency group that have not ended, oldest first.
+	ListActiveRunsInGroup(ctx context.Context, arg ListActiveRunsInGroupParams) ([]PipelineRun, error)
 	// Newest first. A NULL filter matches every row.
 	ListAuditEntries(ctx context.Context, arg ListAuditEntriesParams) ([]AuditLog, error)
 	// Newest first, across the tenant's services and environments.
@@ -73,7 +77,8 @@ type Querier interface {
 	ListEnvironments(ctx context.Context, arg ListEnvironmentsParams) ([]Environment, error)
 	ListOrgMembers(ctx context.Context, arg ListOrgMembersParams) ([]ListOrgMembersRow, error)
 	ListOrganizationsForUser(ctx context.Context, arg ListOrganizationsForUserParams) ([]ListOrganizationsForUserRow, error)
-	// Newest first: by number, below before_number.
+	// Newest first: by number, below before_number; status and branch filter
+	// when not null.
 	ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]PipelineRun, error)
 	ListPipelines(ctx context.Context, arg ListPipelinesParams) ([]Pipeline, error)
 	// Newest first, across the tenant's pipelines.
@@ -108,6 +113,8 @@ type Querier interface {
 	RemoveTenantMember(ctx context.Context, arg RemoveTenantMemberParams) (int64, error)
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (ApiKey, error)
 	SetDeploymentStatus(ctx context.Context, arg SetDeploymentStatusParams) (Deployment, error)
+	// A run that has ended keeps its final status: a late or replayed write of
+	// an earlier status changes nothing.
 	SetRunStatus(ctx context.Context, arg SetRunStatusParams) (PipelineRun, error)
 	SetRunWorkflowID(ctx context.Context, arg SetRunWorkflowIDParams) (PipelineRun, error)
 	// Writes at most once a minute per key: the lookup is on every request.

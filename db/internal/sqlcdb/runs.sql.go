@@ -7,6 +7,7 @@ package sqlcdb
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,28 +24,46 @@ type AppendStageLogsParams struct {
 	At       time.Time
 }
 
+const countActiveRuns = `-- name: CountActiveRuns :one
+SELECT count(*) FROM pipeline_runs
+WHERE tenant_id = $1 AND status IN ('queued', 'running', 'waiting')
+`
+
+// Runs of a tenant that have not ended, for the plan's limit.
+func (q *Queries) CountActiveRuns(ctx context.Context, tenantID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countActiveRuns, tenantID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createRun = `-- name: CreateRun :one
 WITH n AS (
     UPDATE pipelines SET next_run_number = next_run_number + 1
-    WHERE pipelines.tenant_id = $8 AND pipelines.id = $9
+    WHERE pipelines.tenant_id = $11 AND pipelines.id = $12
     RETURNING pipelines.tenant_id, pipelines.id, next_run_number - 1 AS number
 )
-INSERT INTO pipeline_runs (tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id)
-SELECT n.tenant_id, n.id, n.number, $1, $2, $3, $4, $5, $6, $7
+INSERT INTO pipeline_runs (tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+                           params, rerun_of, concurrency_group)
+SELECT n.tenant_id, n.id, n.number, $1, $2, $3, $4, $5, $6, $7,
+       $8, $9, $10
 FROM n
-RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at
+RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group
 `
 
 type CreateRunParams struct {
-	Status     string
-	Branch     string
-	CommitSha  string
-	Event      string
-	Trigger    string
-	Actor      string
-	WorkflowID string
-	TenantID   uuid.UUID
-	PipelineID uuid.UUID
+	Status           string
+	Branch           string
+	CommitSha        string
+	Event            string
+	Trigger          string
+	Actor            string
+	WorkflowID       string
+	Params           json.RawMessage
+	RerunOf          *int64
+	ConcurrencyGroup string
+	TenantID         uuid.UUID
+	PipelineID       uuid.UUID
 }
 
 // Takes the pipeline's next run number and inserts the run in one
@@ -58,6 +77,9 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (PipelineR
 		arg.Trigger,
 		arg.Actor,
 		arg.WorkflowID,
+		arg.Params,
+		arg.RerunOf,
+		arg.ConcurrencyGroup,
 		arg.TenantID,
 		arg.PipelineID,
 	)
@@ -77,12 +99,16 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (PipelineR
 		&i.CreatedAt,
 		&i.StartedAt,
 		&i.EndedAt,
+		&i.Error,
+		&i.Params,
+		&i.RerunOf,
+		&i.ConcurrencyGroup,
 	)
 	return i, err
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at FROM pipeline_runs WHERE tenant_id = $1 AND id = $2
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs WHERE tenant_id = $1 AND id = $2
 `
 
 type GetRunParams struct {
@@ -108,12 +134,16 @@ func (q *Queries) GetRun(ctx context.Context, arg GetRunParams) (PipelineRun, er
 		&i.CreatedAt,
 		&i.StartedAt,
 		&i.EndedAt,
+		&i.Error,
+		&i.Params,
+		&i.RerunOf,
+		&i.ConcurrencyGroup,
 	)
 	return i, err
 }
 
 const getRunByNumber = `-- name: GetRunByNumber :one
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
 WHERE tenant_id = $1 AND pipeline_id = $2 AND number = $3
 `
 
@@ -141,30 +171,93 @@ func (q *Queries) GetRunByNumber(ctx context.Context, arg GetRunByNumberParams) 
 		&i.CreatedAt,
 		&i.StartedAt,
 		&i.EndedAt,
+		&i.Error,
+		&i.Params,
+		&i.RerunOf,
+		&i.ConcurrencyGroup,
 	)
 	return i, err
 }
 
+const listActiveRunsInGroup = `-- name: ListActiveRunsInGroup :many
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
+WHERE tenant_id = $1 AND concurrency_group = $2
+  AND status IN ('queued', 'running', 'waiting')
+ORDER BY created_at, id
+`
+
+type ListActiveRunsInGroupParams struct {
+	TenantID         uuid.UUID
+	ConcurrencyGroup string
+}
+
+// Runs of a tenant in a concurrency group that have not ended, oldest first.
+func (q *Queries) ListActiveRunsInGroup(ctx context.Context, arg ListActiveRunsInGroupParams) ([]PipelineRun, error) {
+	rows, err := q.db.Query(ctx, listActiveRunsInGroup, arg.TenantID, arg.ConcurrencyGroup)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PipelineRun{}
+	for rows.Next() {
+		var i PipelineRun
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.PipelineID,
+			&i.Number,
+			&i.Status,
+			&i.Branch,
+			&i.CommitSha,
+			&i.Event,
+			&i.Trigger,
+			&i.Actor,
+			&i.WorkflowID,
+			&i.CreatedAt,
+			&i.StartedAt,
+			&i.EndedAt,
+			&i.Error,
+			&i.Params,
+			&i.RerunOf,
+			&i.ConcurrencyGroup,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listPipelineRuns = `-- name: ListPipelineRuns :many
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
 WHERE tenant_id = $1 AND pipeline_id = $2 AND number < $3
+  AND ($4::text IS NULL OR status = $4::text)
+  AND ($5::text IS NULL OR branch = $5::text)
 ORDER BY number DESC
-LIMIT $4
+LIMIT $6
 `
 
 type ListPipelineRunsParams struct {
 	TenantID     uuid.UUID
 	PipelineID   uuid.UUID
 	BeforeNumber int64
+	Status       *string
+	Branch       *string
 	Lim          int32
 }
 
-// Newest first: by number, below before_number.
+// Newest first: by number, below before_number; status and branch filter
+// when not null.
 func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]PipelineRun, error) {
 	rows, err := q.db.Query(ctx, listPipelineRuns,
 		arg.TenantID,
 		arg.PipelineID,
 		arg.BeforeNumber,
+		arg.Status,
+		arg.Branch,
 		arg.Lim,
 	)
 	if err != nil {
@@ -189,6 +282,10 @@ func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsPara
 			&i.CreatedAt,
 			&i.StartedAt,
 			&i.EndedAt,
+			&i.Error,
+			&i.Params,
+			&i.RerunOf,
+			&i.ConcurrencyGroup,
 		); err != nil {
 			return nil, err
 		}
@@ -201,7 +298,7 @@ func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsPara
 }
 
 const listRuns = `-- name: ListRuns :many
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
 WHERE tenant_id = $1
   AND (created_at, id) < ($2::timestamptz, $3::uuid)
 ORDER BY created_at DESC, id DESC
@@ -245,6 +342,10 @@ func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]PipelineR
 			&i.CreatedAt,
 			&i.StartedAt,
 			&i.EndedAt,
+			&i.Error,
+			&i.Params,
+			&i.RerunOf,
+			&i.ConcurrencyGroup,
 		); err != nil {
 			return nil, err
 		}
@@ -257,7 +358,7 @@ func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]PipelineR
 }
 
 const listStageRuns = `-- name: ListStageRuns :many
-SELECT tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at FROM stage_runs
+SELECT tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at, error FROM stage_runs
 WHERE tenant_id = $1 AND run_id = $2
 ORDER BY coalesce(started_at, 'infinity'), stage_id, attempt
 `
@@ -285,6 +386,7 @@ func (q *Queries) ListStageRuns(ctx context.Context, arg ListStageRunsParams) ([
 			&i.ExitCode,
 			&i.StartedAt,
 			&i.EndedAt,
+			&i.Error,
 		); err != nil {
 			return nil, err
 		}
@@ -354,21 +456,30 @@ func (q *Queries) ReadStageLogs(ctx context.Context, arg ReadStageLogsParams) ([
 
 const setRunStatus = `-- name: SetRunStatus :one
 UPDATE pipeline_runs
-SET status = $1,
+SET status = CASE WHEN status IN ('succeeded', 'failed', 'cancelled') THEN status ELSE $1 END,
+    error = CASE WHEN status IN ('succeeded', 'failed', 'cancelled') THEN error ELSE $2 END,
     started_at = CASE WHEN $1 IN ('running', 'waiting', 'succeeded', 'failed') THEN coalesce(started_at, now()) ELSE started_at END,
     ended_at = CASE WHEN $1 IN ('succeeded', 'failed', 'cancelled') THEN coalesce(ended_at, now()) ELSE ended_at END
-WHERE tenant_id = $2 AND id = $3
-RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at
+WHERE tenant_id = $3 AND id = $4
+RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group
 `
 
 type SetRunStatusParams struct {
 	Status   string
+	Error    string
 	TenantID uuid.UUID
 	ID       uuid.UUID
 }
 
+// A run that has ended keeps its final status: a late or replayed write of
+// an earlier status changes nothing.
 func (q *Queries) SetRunStatus(ctx context.Context, arg SetRunStatusParams) (PipelineRun, error) {
-	row := q.db.QueryRow(ctx, setRunStatus, arg.Status, arg.TenantID, arg.ID)
+	row := q.db.QueryRow(ctx, setRunStatus,
+		arg.Status,
+		arg.Error,
+		arg.TenantID,
+		arg.ID,
+	)
 	var i PipelineRun
 	err := row.Scan(
 		&i.ID,
@@ -385,6 +496,10 @@ func (q *Queries) SetRunStatus(ctx context.Context, arg SetRunStatusParams) (Pip
 		&i.CreatedAt,
 		&i.StartedAt,
 		&i.EndedAt,
+		&i.Error,
+		&i.Params,
+		&i.RerunOf,
+		&i.ConcurrencyGroup,
 	)
 	return i, err
 }
@@ -392,7 +507,7 @@ func (q *Queries) SetRunStatus(ctx context.Context, arg SetRunStatusParams) (Pip
 const setRunWorkflowID = `-- name: SetRunWorkflowID :one
 UPDATE pipeline_runs SET workflow_id = $1
 WHERE tenant_id = $2 AND id = $3
-RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at
+RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group
 `
 
 type SetRunWorkflowIDParams struct {
@@ -419,20 +534,25 @@ func (q *Queries) SetRunWorkflowID(ctx context.Context, arg SetRunWorkflowIDPara
 		&i.CreatedAt,
 		&i.StartedAt,
 		&i.EndedAt,
+		&i.Error,
+		&i.Params,
+		&i.RerunOf,
+		&i.ConcurrencyGroup,
 	)
 	return i, err
 }
 
 const upsertStageRun = `-- name: UpsertStageRun :one
-INSERT INTO stage_runs (tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at)
-SELECT r.tenant_id, r.id, $1, $2, $3, $4, $5, $6
-FROM pipeline_runs r WHERE r.tenant_id = $7 AND r.id = $8
+INSERT INTO stage_runs (tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at, error)
+SELECT r.tenant_id, r.id, $1, $2, $3, $4, $5, $6, $7
+FROM pipeline_runs r WHERE r.tenant_id = $8 AND r.id = $9
 ON CONFLICT (run_id, stage_id, attempt) DO UPDATE
 SET status = excluded.status,
+    error = excluded.error,
     exit_code = coalesce(excluded.exit_code, stage_runs.exit_code),
     started_at = coalesce(excluded.started_at, stage_runs.started_at),
     ended_at = coalesce(excluded.ended_at, stage_runs.ended_at)
-RETURNING tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at
+RETURNING tenant_id, run_id, stage_id, attempt, status, exit_code, started_at, ended_at, error
 `
 
 type UpsertStageRunParams struct {
@@ -442,6 +562,7 @@ type UpsertStageRunParams struct {
 	ExitCode  *int32
 	StartedAt *time.Time
 	EndedAt   *time.Time
+	Error     string
 	TenantID  uuid.UUID
 	RunID     uuid.UUID
 }
@@ -455,6 +576,7 @@ func (q *Queries) UpsertStageRun(ctx context.Context, arg UpsertStageRunParams) 
 		arg.ExitCode,
 		arg.StartedAt,
 		arg.EndedAt,
+		arg.Error,
 		arg.TenantID,
 		arg.RunID,
 	)
@@ -468,6 +590,7 @@ func (q *Queries) UpsertStageRun(ctx context.Context, arg UpsertStageRunParams) 
 		&i.ExitCode,
 		&i.StartedAt,
 		&i.EndedAt,
+		&i.Error,
 	)
 	return i, err
 }
