@@ -21,20 +21,27 @@ import (
 	"github.com/buildit-ci/buildit/workflows"
 )
 
-// SecretSource looks up secret values by name. Values never enter workflow
-// history: the workflow carries names, the activity resolves them.
+// SecretSource looks up secret values by name, for a run: ref names the
+// run in the platform's database (its tenant's secrets apply), or is nil in
+// a local run. Values never enter workflow history: the workflow carries
+// names, the activity resolves them.
 type SecretSource interface {
-	Secret(ctx context.Context, name string) (string, bool, error)
+	Secrets(ctx context.Context, ref *workflows.RunRef, names []string) (map[string]string, error)
 }
 
 // MapSecrets is a SecretSource over a fixed map (a local run's --secret
 // values).
 type MapSecrets map[string]string
 
-// Secret implements SecretSource.
-func (m MapSecrets) Secret(_ context.Context, name string) (string, bool, error) {
-	v, ok := m[name]
-	return v, ok, nil
+// Secrets implements SecretSource.
+func (m MapSecrets) Secrets(_ context.Context, _ *workflows.RunRef, names []string) (map[string]string, error) {
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		if v, ok := m[n]; ok {
+			out[n] = v
+		}
+	}
+	return out, nil
 }
 
 // Activities are the engine's activities and their dependencies.
@@ -53,6 +60,13 @@ type Activities struct {
 	// throttle decides how often that reaches the server.
 	HeartbeatEvery time.Duration
 	Logger         *slog.Logger
+
+	// Server mode (see server.go): where runs are recorded and stage logs
+	// stored, where workspaces are made, and the task queue of this host.
+	Recorder  RunRecorder
+	Logs      LogStore
+	WorkRoot  string
+	HostQueue string
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -194,9 +208,13 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 	if err != nil {
 		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeConfig, nil)
 	}
-	secrets, err := a.resolveSecrets(ctx, st.Secrets)
-	if err != nil {
-		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeConfig, nil)
+	secrets, missing, err := a.resolveSecrets(ctx, in.Record, st.Secrets)
+	switch {
+	case err != nil: // the store failed: worth retrying
+		return workflows.StageResult{}, err
+	case len(missing) > 0:
+		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(
+			"secrets not provided: "+strings.Join(missing, ", "), workflows.ErrTypeConfig, nil)
 	}
 	spec := &executor.Spec{
 		RunID:     in.RunID,
@@ -222,6 +240,20 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 	defer cancel()
 
 	sink := a.Sink
+	if in.Record != nil && a.Logs != nil {
+		log, err := a.Logs.OpenLog(ctx, *in.Record, st.ID, in.Attempt)
+		if err != nil {
+			return workflows.StageResult{}, fmt.Errorf("open the stage's log: %w", err)
+		}
+		// The attempt ends once its log is stored (or the activity is
+		// given up on): a reader who sees the stage ended sees its log.
+		defer func() {
+			if err := log.Close(ctx); err != nil {
+				a.logger().Warn("stage log not stored in full", "stage", st.ID, "attempt", in.Attempt, "error", err)
+			}
+		}()
+		sink = log
+	}
 	if len(secrets) > 0 {
 		sink = newMaskingSink(sink, secrets)
 	}
@@ -240,7 +272,7 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 		// Cancelled by the workflow (or the worker is stopping).
 		return workflows.StageResult{}, ctx.Err()
 	case sctx.Err() != nil:
-		a.Sink.WriteLine(st.ID, executor.Stderr, fmt.Sprintf("buildit: stage timed out after %s", st.Timeout))
+		sink.WriteLine(st.ID, executor.Stderr, fmt.Sprintf("buildit: stage timed out after %s", st.Timeout))
 		return workflows.StageResult{ExitCode: -1, TimedOut: true}, nil
 	}
 	return workflows.StageResult{}, maskError(err, secrets)
@@ -259,32 +291,24 @@ func (a *Activities) executorFor(in workflows.StageInput) (executor.Executor, er
 	return a.Docker, nil
 }
 
-func (a *Activities) resolveSecrets(ctx context.Context, names []string) (map[string]string, error) {
+// resolveSecrets looks up the secrets a stage names; it returns those the
+// source does not have in missing.
+func (a *Activities) resolveSecrets(ctx context.Context, ref *workflows.RunRef, names []string) (values map[string]string, missing []string, err error) {
 	if len(names) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	out := make(map[string]string, len(names))
-	var missing []string
+	values = map[string]string{}
+	if a.Secrets != nil {
+		if values, err = a.Secrets.Secrets(ctx, ref, names); err != nil {
+			return nil, nil, fmt.Errorf("look up secrets: %w", err)
+		}
+	}
 	for _, name := range names {
-		var v string
-		ok := false
-		if a.Secrets != nil {
-			var err error
-			v, ok, err = a.Secrets.Secret(ctx, name)
-			if err != nil {
-				return nil, fmt.Errorf("secret %s: %w", name, err)
-			}
-		}
-		if !ok {
+		if _, ok := values[name]; !ok {
 			missing = append(missing, name)
-			continue
 		}
-		out[name] = v
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("secrets not provided: %s", strings.Join(missing, ", "))
-	}
-	return out, nil
+	return values, missing, nil
 }
 
 // heartbeatLoop heartbeats until stopped, so that a cancellation reaches

@@ -367,10 +367,10 @@ func toStageRun(row sqlcdb.StageRun) StageRun {
 	return s
 }
 
-// CountActiveRuns counts tenantID's runs that have not ended.
-func (r PipelineRepo) CountActiveRuns(ctx context.Context, tenantID uuid.UUID) (int, error) {
-	n, err := r.h.q.CountActiveRuns(ctx, tenantID)
-	return int(n), wrap(err, "count active runs of tenant %s", tenantID)
+// CountActiveRuns counts the runs of orgID's tenants that have not ended.
+func (r PipelineRepo) CountActiveRuns(ctx context.Context, orgID uuid.UUID) (int, error) {
+	n, err := r.h.q.CountActiveRuns(ctx, orgID)
+	return int(n), wrap(err, "count active runs of organization %s", orgID)
 }
 
 // ListActiveRunsInGroup lists tenantID's runs in concurrency group that have

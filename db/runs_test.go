@@ -119,7 +119,7 @@ func TestRuns(t *testing.T) {
 	if failed.RerunOf == nil || *failed.RerunOf != 1 || failed.ConcurrencyGroup != "deploy-main" || !strings.Contains(string(failed.Params), `"A"`) {
 		t.Errorf("CreateRun with params = %+v", failed)
 	}
-	if n := must[int](t)(pl.CountActiveRuns(ctx, tn.ID)); n != 1 {
+	if n := must[int](t)(pl.CountActiveRuns(ctx, o.ID)); n != 1 {
 		t.Errorf("CountActiveRuns = %d, want 1 (the queued rerun)", n)
 	}
 	if group := must[[]db.Run](t)(pl.ListActiveRunsInGroup(ctx, tn.ID, "deploy-main")); len(group) != 1 || group[0].ID != failed.ID {
@@ -129,11 +129,11 @@ func TestRuns(t *testing.T) {
 	if failed.Error != "pipeline failed: test" || failed.EndedAt == nil {
 		t.Errorf("SetRunResult = %+v", failed)
 	}
-	if n := must[int](t)(pl.CountActiveRuns(ctx, tn.ID)); n != 0 {
+	if n := must[int](t)(pl.CountActiveRuns(ctx, o.ID)); n != 0 {
 		t.Errorf("CountActiveRuns after the end = %d", n)
 	}
-	if n := must[int](t)(pl.CountActiveRuns(ctx, otherTenant.ID)); n != 0 {
-		t.Errorf("CountActiveRuns of another tenant = %d", n)
+	if n := must[int](t)(pl.CountActiveRuns(ctx, mkOrg(t, s).ID)); n != 0 {
+		t.Errorf("CountActiveRuns of another organization = %d", n)
 	}
 	if got := must[db.Run](t)(pl.SetRunWorkflowID(ctx, tn.ID, r.ID, "wf-2")); got.WorkflowID != "wf-2" {
 		t.Errorf("SetRunWorkflowID = %+v", got)

@@ -62,7 +62,41 @@ func Register(r interface {
 }, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.PipelineRun, workflow.RegisterOptions{Name: workflows.PipelineRunWorkflow})
 	if acts != nil {
-		r.RegisterActivityWithOptions(acts.RunStage, activity.RegisterOptions{Name: workflows.RunStageActivity})
-		r.RegisterActivityWithOptions(acts.RunStageLocal, activity.RegisterOptions{Name: workflows.RunStageLocalActivity})
+		registerActivities(r, acts)
 	}
+}
+
+func registerActivities(r interface {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}, acts *activities.Activities) {
+	r.RegisterActivityWithOptions(acts.RunStage, activity.RegisterOptions{Name: workflows.RunStageActivity})
+	r.RegisterActivityWithOptions(acts.RunStageLocal, activity.RegisterOptions{Name: workflows.RunStageLocalActivity})
+	r.RegisterActivityWithOptions(acts.RecordRun, activity.RegisterOptions{Name: workflows.RecordRunActivity})
+	r.RegisterActivityWithOptions(acts.PrepareWorkspace, activity.RegisterOptions{Name: workflows.PrepareWorkspaceActivity})
+	r.RegisterActivityWithOptions(acts.CleanupWorkspace, activity.RegisterOptions{Name: workflows.CleanupWorkspaceActivity})
+}
+
+// HostQueue names the task queue of one host's workspaces, beside the
+// shared queue: runs whose workspace a worker prepared send their stages
+// there (see activities.PrepareWorkspace).
+func HostQueue(shared, hostID string) string {
+	if shared == "" {
+		shared = workflows.DefaultTaskQueue
+	}
+	return shared + "/host/" + hostID
+}
+
+// NewHost returns the worker that serves acts.HostQueue: only activities,
+// the stages and cleanups of workspaces on this host. It shares the stage
+// limit's meaning with New's worker but counts separately.
+func NewHost(c client.Client, acts *activities.Activities, opts Options) sdkworker.Worker {
+	w := sdkworker.New(c, acts.HostQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentStages,
+		MaxHeartbeatThrottleInterval:       HeartbeatThrottle,
+		DefaultHeartbeatThrottleInterval:   HeartbeatThrottle,
+		WorkerStopTimeout:                  10 * time.Second,
+		DisableWorkflowWorker:              true,
+	})
+	registerActivities(w, acts)
+	return w
 }

@@ -38,10 +38,31 @@ type run struct {
 	done      workflow.Channel
 	decisions map[int]workflow.Channel
 	status    RunStatus
-	logger    interface {
+	// errText says why the run failed or was cancelled.
+	errText string
+	logger  interface {
 		Info(string, ...interface{})
 	}
+
+	// Server mode: the workspace's host queue ("" is the workflow's own),
+	// with queueGen bumped each time the workspace is prepared again.
+	queue      string
+	queueGen   int
+	preparing  bool
+	prepares   int
+	prepareErr string
+	// The recorder's state: attempts that ended before a retry, and what
+	// the database was last told.
+	retired    []StageState
+	recSent    []StageState
+	recStatus  RunStatus
+	recErr     string
+	recRetired int
 }
+
+// versionServerMode marks histories of runs that may record their state
+// and prepare their workspace (PipelineRunInput.Record and Prepare).
+const versionServerMode = "server-mode"
 
 // approvalDecision is what an update sends to a waiting gate.
 type approvalDecision struct {
@@ -78,6 +99,11 @@ func PipelineRun(ctx workflow.Context, in PipelineRunInput) (*RunState, error) {
 	}
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
+	}
+	if in.Record != nil || in.Prepare != nil {
+		if workflow.GetVersion(ctx, versionServerMode, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			r.in.Record, r.in.Prepare = nil, nil
+		}
 	}
 	return r.execute(ctx)
 }
@@ -158,6 +184,19 @@ func (r *run) execute(ctx workflow.Context) (*RunState, error) {
 	// Bookkeeping must go on after a cancel request, to wait for the
 	// stages to stop; it uses a context that cancellation does not reach.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if r.in.Record != nil {
+		r.startRecorder(dctx)
+	}
+	if r.in.Prepare != nil && r.in.Workspace == "" {
+		if err := r.prepare(ctx); err != nil {
+			if ctx.Err() != nil {
+				r.cancelled = true
+			} else {
+				r.failing = true
+				r.prepareErr = err.Error()
+			}
+		}
+	}
 	r.setStatus(dctx, RunRunning)
 	for {
 		r.schedule(ctx)
@@ -184,19 +223,31 @@ func (r *run) execute(ctx workflow.Context) (*RunState, error) {
 	}
 
 	final := r.snapshot()
+	var err error
 	switch {
 	case r.cancelled:
-		r.setStatus(dctx, RunCancelled)
+		r.errText = "run cancelled"
 		final.Status = RunCancelled
-		return nil, temporal.NewCanceledError(final)
+		err = temporal.NewCanceledError(final)
 	case r.failing:
-		r.setStatus(dctx, RunFailed)
+		r.errText = "pipeline failed: " + strings.Join(r.failedStages(), ", ")
+		if r.prepareErr != "" {
+			r.errText = "pipeline failed: preparing the workspace: " + r.prepareErr
+		}
 		final.Status = RunFailed
-		return nil, temporal.NewNonRetryableApplicationError(
-			"pipeline failed: "+strings.Join(r.failedStages(), ", "), ErrTypePipelineFailed, nil, final)
+		err = temporal.NewNonRetryableApplicationError(r.errText, ErrTypePipelineFailed, nil, final)
+	default:
+		final.Status = RunSucceeded
 	}
-	r.setStatus(dctx, RunSucceeded)
-	final.Status = RunSucceeded
+	r.setStatus(dctx, final.Status)
+	r.cleanup(dctx)
+	if r.in.Record != nil {
+		// The run ends once the database has its final state.
+		_ = workflow.Await(dctx, func() bool { return !r.recordPending() })
+	}
+	if err != nil {
+		return nil, err
+	}
 	return &final, nil
 }
 
@@ -279,6 +330,9 @@ func whenStatus(st pipeline.Step) string {
 // runs; it returns why not, or "" to run it.
 func (r *run) skipReason(i int) string {
 	st := r.steps[i]
+	if r.prepareErr != "" {
+		return "the workspace could not be prepared"
+	}
 	if w := st.When; w != nil {
 		if len(w.Branch) > 0 && !matchAny(w.Branch, r.in.Branch) {
 			return fmt.Sprintf("branch %q does not match when branch %s", r.in.Branch, strings.Join(w.Branch, ", "))
@@ -369,6 +423,10 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			NonRetryableErrorTypes: []string{ErrTypeConfig},
 		},
 	})
+	hostTimeout := r.in.HostQueueTimeout
+	if hostTimeout == 0 {
+		hostTimeout = DefaultHostQueueTimeout
+	}
 	local := r.in.LocalFastPath > 0 && (st.Image == "" || r.in.ForceHost)
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: r.in.LocalFastPath + 10*time.Second,
@@ -389,6 +447,13 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			Commit:    r.in.Commit,
 			Event:     r.in.Event,
 			Env:       r.in.Env,
+			Record:    r.in.Record,
+		}
+		gen := r.queueGen
+		qctx := actx
+		if r.queue != "" {
+			qctx = workflow.WithTaskQueue(actx, r.queue)
+			qctx = workflow.WithScheduleToStartTimeout(qctx, hostTimeout)
 		}
 		var res StageResult
 		var err error
@@ -400,7 +465,20 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 		}
 		if !local || in.Resume {
 			res = StageResult{}
-			err = workflow.ExecuteActivity(actx, RunStageActivity, in).Get(actx, &res)
+			err = workflow.ExecuteActivity(qctx, RunStageActivity, in).Get(qctx, &res)
+		}
+		if err != nil && ctx.Err() == nil && r.queue != "" && hostLost(err) {
+			// The workspace's host is gone: prepare the workspace again
+			// elsewhere and run this attempt there.
+			r.logger.Info("workspace host lost; preparing the workspace again", "stage", st.ID, "queue", r.queue)
+			perr := r.reprepare(ctx, gen)
+			if perr == nil {
+				attempt--
+				continue
+			}
+			if ctx.Err() == nil {
+				err = fmt.Errorf("the workspace's host was lost and preparing it again failed: %w", perr)
+			}
 		}
 		if ctx.Err() != nil {
 			reason := "cancelled: an earlier stage failed"
@@ -431,6 +509,12 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 		if attempt > st.Retry || (r.failing && whenStatus(st) != pipeline.StatusAlways) {
 			r.finishStage(ctx, i, StageFailed, reason)
 			return
+		}
+		if r.in.Record != nil {
+			ended := r.state[i]
+			ended.Status, ended.Error, ended.FinishedAt = StageFailed, reason, workflow.Now(ctx)
+			r.retired = append(r.retired, ended)
+			r.state[i].StartedAt = workflow.Now(ctx)
 		}
 		r.logger.Info("stage failed; retrying", "stage", st.ID, "attempt", attempt, "reason", reason)
 	}

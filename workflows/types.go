@@ -34,6 +34,15 @@ const (
 	RejectUpdate  = "reject"
 	// DefaultTaskQueue is the task queue workers poll unless told otherwise.
 	DefaultTaskQueue = "buildit"
+
+	// RecordRunActivity writes a RunRecord to the platform's database
+	// (server mode).
+	RecordRunActivity = "RecordRun"
+	// PrepareWorkspaceActivity makes a run's workspace on some worker and
+	// answers with the task queue of that worker's host.
+	PrepareWorkspaceActivity = "PrepareWorkspace"
+	// CleanupWorkspaceActivity removes a prepared workspace.
+	CleanupWorkspaceActivity = "CleanupWorkspace"
 )
 
 // Search attributes BuildIt sets on runs (all Keyword).
@@ -121,6 +130,63 @@ type PipelineRunInput struct {
 	// ForceHost says that every stage runs on the host (--executor local),
 	// so that every stage can take the local fast path.
 	ForceHost bool `json:"force_host,omitempty"`
+	// Record, in server mode, names the run's row in the platform's
+	// database: the run's status and every stage attempt are written there
+	// by RecordRunActivity as they change, and stages store their logs
+	// under it.
+	Record *RunRef `json:"record,omitempty"`
+	// Prepare, when set and Workspace is empty, has the run make its
+	// workspace with PrepareWorkspaceActivity first and run its stages on
+	// the task queue of the host that made it (server mode).
+	Prepare *PrepareInput `json:"prepare,omitempty"`
+	// HostQueueTimeout bounds how long a stage waits for the workspace's
+	// host to take it before the run presumes that host gone and prepares
+	// the workspace again elsewhere; zero means DefaultHostQueueTimeout.
+	HostQueueTimeout time.Duration `json:"host_queue_timeout,omitempty"`
+}
+
+// DefaultHostQueueTimeout is PipelineRunInput.HostQueueTimeout's default.
+const DefaultHostQueueTimeout = time.Minute
+
+// MaxPrepares bounds how often a run prepares its workspace (the first time
+// and after losing the host).
+const MaxPrepares = 4
+
+// RunRef names a run in the platform's database.
+type RunRef struct {
+	TenantID string `json:"tenant_id"`
+	RunID    string `json:"run_id"`
+}
+
+// RunRecord is what RecordRunActivity writes: the run's status and the
+// stage attempts that changed since the previous record.
+type RunRecord struct {
+	Ref    RunRef    `json:"ref"`
+	Status RunStatus `json:"status"`
+	// Error says why the run failed or was cancelled.
+	Error  string       `json:"error,omitempty"`
+	Stages []StageState `json:"stages,omitempty"`
+}
+
+// PrepareInput asks for a run's workspace: a checkout of Repository at
+// Commit (or Branch), or an empty folder when Repository is empty.
+type PrepareInput struct {
+	RunID      string `json:"run_id"`
+	Repository string `json:"repository,omitempty"`
+	Branch     string `json:"branch,omitempty"`
+	Commit     string `json:"commit,omitempty"`
+}
+
+// PrepareResult is a prepared workspace and the task queue that reaches
+// the worker holding it ("" when any worker will do).
+type PrepareResult struct {
+	Workspace string `json:"workspace"`
+	TaskQueue string `json:"task_queue,omitempty"`
+}
+
+// CleanupInput names a workspace to remove.
+type CleanupInput struct {
+	Workspace string `json:"workspace"`
 }
 
 // DefaultHeartbeatTimeout is how long a stage activity may go without a
@@ -172,6 +238,9 @@ type StageInput struct {
 	// Resume asks RunStageActivity to attach to the stage that
 	// RunStageLocalActivity started on this worker, if it is still there.
 	Resume bool `json:"resume,omitempty"`
+	// Record names the run in the platform's database (server mode): its
+	// tenant's secrets apply and the log is stored under it.
+	Record *RunRef `json:"record,omitempty"`
 }
 
 // StageResult is how an attempt ended. A stage whose commands fail is a

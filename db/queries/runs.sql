@@ -84,9 +84,10 @@ ORDER BY seq
 LIMIT @lim;
 
 -- name: CountActiveRuns :one
--- Runs of a tenant that have not ended, for the plan's limit.
-SELECT count(*) FROM pipeline_runs
-WHERE tenant_id = @tenant_id AND status IN ('queued', 'running', 'waiting');
+-- Runs of an organization's tenants that have not ended, for the plan's
+-- limit.
+SELECT count(*) FROM pipeline_runs r JOIN tenants t ON t.id = r.tenant_id
+WHERE t.org_id = @org_id AND r.status IN ('queued', 'running', 'waiting');
 
 -- name: ListActiveRunsInGroup :many
 -- Runs of a tenant in a concurrency group that have not ended, oldest first.

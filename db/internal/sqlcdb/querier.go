@@ -16,8 +16,9 @@ type Querier interface {
 	// org_memberships refuses a user who is not in that org.
 	AddTenantMember(ctx context.Context, arg AddTenantMemberParams) (AddTenantMemberRow, error)
 	AppendStageLogs(ctx context.Context, arg []AppendStageLogsParams) (int64, error)
-	// Runs of a tenant that have not ended, for the plan's limit.
-	CountActiveRuns(ctx context.Context, tenantID uuid.UUID) (int64, error)
+	// Runs of an organization's tenants that have not ended, for the plan's
+	// limit.
+	CountActiveRuns(ctx context.Context, orgID uuid.UUID) (int64, error)
 	CountOrgMembers(ctx context.Context, orgID uuid.UUID) (int64, error)
 	CountOrgOwners(ctx context.Context, orgID uuid.UUID) (int64, error)
 	CountPipelines(ctx context.Context, tenantID uuid.UUID) (int64, error)

@@ -25,13 +25,14 @@ type AppendStageLogsParams struct {
 }
 
 const countActiveRuns = `-- name: CountActiveRuns :one
-SELECT count(*) FROM pipeline_runs
-WHERE tenant_id = $1 AND status IN ('queued', 'running', 'waiting')
+SELECT count(*) FROM pipeline_runs r JOIN tenants t ON t.id = r.tenant_id
+WHERE t.org_id = $1 AND r.status IN ('queued', 'running', 'waiting')
 `
 
-// Runs of a tenant that have not ended, for the plan's limit.
-func (q *Queries) CountActiveRuns(ctx context.Context, tenantID uuid.UUID) (int64, error) {
-	row := q.db.QueryRow(ctx, countActiveRuns, tenantID)
+// Runs of an organization's tenants that have not ended, for the plan's
+// limit.
+func (q *Queries) CountActiveRuns(ctx context.Context, orgID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countActiveRuns, orgID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err

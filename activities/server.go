@@ -1,0 +1,187 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/buildit-ci/buildit/executor"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// RunRecorder writes a run's state to the platform's database. Writes are
+// idempotent (keyed by run, stage and attempt), so a retried record is
+// harmless. An error that no retry can mend (the run's row is gone) should
+// be wrapped with Permanent.
+type RunRecorder interface {
+	RecordRun(ctx context.Context, rec workflows.RunRecord) error
+}
+
+// LogStore opens the stored log of a stage attempt of a recorded run.
+type LogStore interface {
+	OpenLog(ctx context.Context, ref workflows.RunRef, stageID string, attempt int) (StageLog, error)
+}
+
+// StageLog is one stage attempt's stored log: a LogSink whose Close stores
+// what it still holds.
+type StageLog interface {
+	executor.LogSink
+	Close(ctx context.Context) error
+}
+
+// Permanent marks err as one that retrying the activity cannot fix.
+func Permanent(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeConfig, nil)
+}
+
+// RecordRun writes a run record through the Recorder.
+func (a *Activities) RecordRun(ctx context.Context, rec workflows.RunRecord) error {
+	if a.Recorder == nil {
+		return Permanent(errors.New("this worker has no database to record runs in (start it with DATABASE_URL)"))
+	}
+	return a.Recorder.RecordRun(ctx, rec)
+}
+
+// PrepareWorkspace makes a run's workspace under WorkRoot: a checkout of the
+// repository at the commit (or branch) when one is given, else an empty
+// folder. It answers with HostQueue, so that the run's stages come to this
+// worker's host. A retried prepare starts over.
+func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
+	root, err := a.workRoot()
+	if err != nil {
+		return workflows.PrepareResult{}, err
+	}
+	dir := filepath.Join(root, workspaceName(in.RunID))
+	if err := os.RemoveAll(dir); err != nil {
+		return workflows.PrepareResult{}, fmt.Errorf("clear the workspace: %w", err)
+	}
+	res := workflows.PrepareResult{Workspace: dir, TaskQueue: a.HostQueue}
+	if in.Repository == "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return workflows.PrepareResult{}, fmt.Errorf("make the workspace: %w", err)
+		}
+		return res, nil
+	}
+	if err := checkout(ctx, in, dir); err != nil {
+		_ = os.RemoveAll(dir)
+		return workflows.PrepareResult{}, err
+	}
+	return res, nil
+}
+
+// CleanupWorkspace removes a workspace that PrepareWorkspace made.
+func (a *Activities) CleanupWorkspace(_ context.Context, in workflows.CleanupInput) error {
+	root, err := a.workRoot()
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(root, in.Workspace)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return Permanent(fmt.Errorf("%s is not a workspace of this worker", in.Workspace))
+	}
+	return os.RemoveAll(in.Workspace)
+}
+
+func (a *Activities) workRoot() (string, error) {
+	root := a.WorkRoot
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "buildit-workspaces")
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("make the work root: %w", err)
+	}
+	return root, nil
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// workspaceName turns a run ID (a workflow ID with slashes) into a folder
+// name.
+func workspaceName(runID string) string {
+	name := strings.Trim(unsafeName.ReplaceAllString(runID, "_"), "._")
+	if name == "" {
+		name = "run"
+	}
+	return name
+}
+
+// checkout clones in.Repository into dir and checks out the commit, or the
+// branch when no commit is given. Git's own words go into the error, with
+// any password in the repository's URL hidden.
+func checkout(ctx context.Context, in workflows.PrepareInput, dir string) error {
+	clone := []string{"clone", "--quiet", "--no-checkout"}
+	if in.Branch != "" && in.Commit == "" {
+		clone = append(clone, "--branch", in.Branch)
+	}
+	clone = append(clone, "--", in.Repository, dir)
+	if err := git(ctx, "", clone...); err != nil {
+		return fmt.Errorf("clone %s: %s", redactURL(in.Repository), hidePassword(err.Error(), in.Repository))
+	}
+	rev := in.Commit
+	if rev == "" {
+		rev = "HEAD"
+	}
+	if err := git(ctx, dir, "checkout", "--quiet", "--detach", rev); err != nil {
+		msg := hidePassword(err.Error(), in.Repository)
+		if in.Commit != "" {
+			// A commit that is not there is the trigger's mistake.
+			return Permanent(fmt.Errorf("check out %s of %s: %s", in.Commit, redactURL(in.Repository), msg))
+		}
+		return fmt.Errorf("check out %s: %s", redactURL(in.Repository), msg)
+	}
+	return nil
+}
+
+func git(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	// Never ask for credentials on a worker: fail instead.
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 500 {
+			msg = msg[len(msg)-500:]
+		}
+		if msg == "" {
+			return err
+		}
+		return fmt.Errorf("%w: %s", err, msg)
+	}
+	return nil
+}
+
+// hidePassword replaces the password of repository's URL in text.
+func hidePassword(text, repository string) string {
+	u, err := url.Parse(repository)
+	if err != nil || u.User == nil {
+		return text
+	}
+	if p, ok := u.User.Password(); ok && p != "" {
+		text = strings.ReplaceAll(text, p, "xxxxx")
+	}
+	return text
+}
+
+// redactURL hides the password of a URL's user info.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
