@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/buildit-ci/buildit/executor"
@@ -24,6 +26,9 @@ import (
 // be wrapped with Permanent.
 type RunRecorder interface {
 	RecordRun(ctx context.Context, rec workflows.RunRecord) error
+	// TurnCame reports whether no run of ref's concurrency group that
+	// was created before it is still in progress.
+	TurnCame(ctx context.Context, ref workflows.RunRef, group string) (bool, error)
 }
 
 // LogStore opens the stored log of a stage attempt of a recorded run.
@@ -49,6 +54,32 @@ func (a *Activities) RecordRun(ctx context.Context, rec workflows.RunRecord) err
 		return Permanent(errors.New("this worker has no database to record runs in (start it with DATABASE_URL)"))
 	}
 	return a.Recorder.RecordRun(ctx, rec)
+}
+
+// TurnPoll is how often AwaitTurn asks whether the run's turn came.
+var TurnPoll = time.Second
+
+// AwaitTurn waits, heartbeating, until no earlier run of the run's
+// concurrency group is in progress.
+func (a *Activities) AwaitTurn(ctx context.Context, in workflows.AwaitTurnInput) error {
+	if a.Recorder == nil {
+		return Permanent(errors.New("this worker has no database to find the run's concurrency group in"))
+	}
+	for {
+		came, err := a.Recorder.TurnCame(ctx, in.Ref, in.Group)
+		if err != nil {
+			return err
+		}
+		if came {
+			return nil
+		}
+		activity.RecordHeartbeat(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(TurnPoll):
+		}
+	}
 }
 
 // PrepareWorkspace makes a run's workspace under WorkRoot: a checkout of the

@@ -17,7 +17,7 @@ import (
 // 403 when they can.
 func TestAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
+	e := setup(t).withRuns(t)
 	owner := e.signup("owner@acme.test", "Acme")
 	ctx := context.Background()
 	org, err := e.store.Organizations().GetBySlug(ctx, "acme")
@@ -33,6 +33,21 @@ func TestAuthorizationMatrix(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "t2"})
 	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "p1", "source": helloKDL})
 	owner.must(201, "PUT", "/orgs/acme/tenants/t1/secrets/S1", map[string]string{"value": "v"})
+	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "slow", "source": slowKDL})
+	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "gated",
+		"source": "pipeline \"gated\"\nstage \"gate\" { approval; }\n"})
+	// Run 1 of p1, ended: what callers read, rerun, or are refused.
+	const run1 = "/orgs/acme/tenants/t1/pipelines/p1/runs/1"
+	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines/p1/runs", nil)
+	owner.waitRun(run1, ended)
+	// freshRun starts a run of pipeline and waits until stage is at want.
+	freshRun := func(pipeline, stage string, want db.StageStatus) string {
+		var v runView
+		owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines/"+pipeline+"/runs", nil).json(t, &v)
+		path := fmt.Sprintf("/orgs/acme/tenants/t1/pipelines/%s/runs/%d", pipeline, v.Number)
+		owner.waitRun(path, stageIs(stage, want))
+		return path
+	}
 
 	member := func(email, orgRole, tenantRole string) *client {
 		c := e.signup(email, strings.Split(email, "@")[0]+" home")
@@ -95,6 +110,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	orgMembers := []string{"owner", "admin", "plain", "viewer", "tmember", "tadmin", "kAdmin", "kRead", "kT1", "kT2"}
 	orgAdmins := []string{"owner", "admin", "kAdmin"}
 	t1Sees := []string{"owner", "admin", "viewer", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}
+	runReaders := []string{"owner", "admin", "viewer", "tmember", "tadmin", "kAdmin"}
+	runWriters := []string{"owner", "admin", "tmember", "tadmin", "kAdmin"}
 
 	type call struct {
 		method, path string
@@ -199,6 +216,33 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return call{"DELETE", "/orgs/acme/tenants/t1/secrets/" + name, nil}
 		}},
 		{"GET /orgs/:org/audit-logs", false, orgAdmins, func(bool) call { return call{"GET", "/orgs/acme/audit-logs", nil} }},
+
+		{"GET /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs", true, runReaders, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/pipelines/p1/runs", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs", true, runWriters, func(bool) call { return call{"POST", "/orgs/acme/tenants/t1/pipelines/p1/runs", nil} }},
+		{"GET /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number", true, runReaders, func(bool) call { return call{"GET", run1, nil} }},
+		{"GET /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/logs", true, runReaders, func(bool) call { return call{"GET", run1 + "/logs?stage=greet", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/cancel", true, runWriters, func(ok bool) call {
+			path := run1
+			if ok {
+				path = freshRun("slow", "wait", db.StageRunning)
+			}
+			return call{"POST", path + "/cancel", nil}
+		}},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/rerun", true, runWriters, func(bool) call { return call{"POST", run1 + "/rerun", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/approve", true, runWriters, func(ok bool) call {
+			path := run1
+			if ok {
+				path = freshRun("gated", "gate", db.StageWaiting)
+			}
+			return call{"POST", path + "/stages/gate/approve", nil}
+		}},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/reject", true, runWriters, func(ok bool) call {
+			path := run1
+			if ok {
+				path = freshRun("gated", "gate", db.StageWaiting)
+			}
+			return call{"POST", path + "/stages/gate/reject", map[string]string{"reason": "no"}}
+		}},
 	}
 
 	// Every route but the three that make or end sessions (tested in the

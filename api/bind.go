@@ -79,3 +79,12 @@ func jsonType(kind string) string {
 	}
 	return "a number"
 }
+
+// bindOptional is bind for a body that may be left out: a request without
+// one leaves v as it is. A body that is there must be valid.
+func bindOptional(c *gin.Context, v any) error {
+	if c.Request.ContentLength == 0 {
+		return nil
+	}
+	return bind(c, v)
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/runs"
 )
 
 // Error is an answer that is not a success: an HTTP status, a stable code
@@ -35,6 +36,7 @@ const (
 	CodePlanLimit       = "plan_limit"
 	CodeInternal        = "internal"
 	CodeUnsupported     = "unsupported_media_type"
+	CodeUnavailable     = "unavailable"
 )
 
 func errorf(status int, code, msg string) *Error {
@@ -56,12 +58,22 @@ var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "s
 // anything else as a 500 whose detail goes to the log only.
 func fail(c *gin.Context, err error) {
 	var e *Error
+	var decision *runs.DecisionError
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, db.ErrNotFound):
 		e = notFound("resource")
 	case errors.Is(err, db.ErrConflict):
 		e = conflict("it exists already")
+	case errors.Is(err, runs.ErrEnded):
+		e = conflict("the run has ended")
+	case errors.As(err, &decision):
+		e = conflict(decision.Msg)
+	case errors.Is(err, runs.ErrUnavailable):
+		e = errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; try again shortly")
+	case db.IsUnavailable(err):
+		logger(c).Warn("database unavailable", "route", c.FullPath(), "error", err)
+		e = errorf(http.StatusServiceUnavailable, CodeUnavailable, "the database is unavailable; try again shortly")
 	case errors.Is(err, db.ErrInvalid):
 		// The store's own words can name tables and constraints: log them.
 		logger(c).Info("invalid value refused by the store", "route", c.FullPath(), "error", err)

@@ -30,12 +30,15 @@ func (s *Server) routes() []route {
 		pipelinesEdit = access{level: tenantLevel, tenantRole: db.TenantRoleMember, scope: ScopePipelinesWrite}
 		secretsRead   = access{level: tenantLevel, tenantRole: db.TenantRoleMember, scope: ScopePipelinesRead}
 		secretsWrite  = access{level: tenantLevel, tenantRole: db.TenantRoleAdmin, scope: ScopePipelinesWrite}
+		runsRead      = access{level: tenantLevel, tenantRole: db.TenantRoleViewer, scope: ScopeRunsRead}
+		runsWrite     = access{level: tenantLevel, tenantRole: db.TenantRoleMember, scope: ScopeRunsWrite}
 	)
 	const (
 		org     = "/orgs/:org"
 		tenant  = org + "/tenants/:tenant"
 		pipe    = tenant + "/pipelines/:pipeline"
 		secrets = tenant + "/secrets"
+		run     = pipe + "/runs/:number"
 	)
 	return []route{
 		{http.MethodPost, "/auth/signup", access{}, s.signup},
@@ -67,6 +70,15 @@ func (s *Server) routes() []route {
 		{http.MethodGet, pipe, pipelinesRead, s.getPipeline},
 		{http.MethodPut, pipe, pipelinesEdit, s.putPipeline},
 		{http.MethodDelete, pipe, pipelinesEdit, s.deletePipeline},
+
+		{http.MethodGet, pipe + "/runs", runsRead, s.listRuns},
+		{http.MethodPost, pipe + "/runs", runsWrite, s.triggerRun},
+		{http.MethodGet, run, runsRead, s.getRun},
+		{http.MethodGet, run + "/logs", runsRead, s.getLogs},
+		{http.MethodPost, run + "/cancel", runsWrite, s.cancelRun},
+		{http.MethodPost, run + "/rerun", runsWrite, s.rerunRun},
+		{http.MethodPost, run + "/stages/:stage/approve", runsWrite, s.approveStage},
+		{http.MethodPost, run + "/stages/:stage/reject", runsWrite, s.rejectStage},
 
 		{http.MethodGet, secrets, secretsRead, s.listSecrets},
 		{http.MethodGet, secrets + "/:name", secretsRead, s.getSecret},

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/runs"
 )
 
 // Config configures a Server. The zero value serves plain HTTP on a
@@ -27,6 +28,9 @@ type Config struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// for the client's IP (rate limits, audit logs); none by default.
 	TrustedProxies []string
+	// Runs starts and steers runs on Temporal; nil answers the run
+	// routes that need Temporal with 503 (reads still work).
+	Runs *runs.Service
 }
 
 // ReadinessCheck is one dependency /readyz reports on.

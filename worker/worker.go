@@ -74,6 +74,7 @@ func registerActivities(r interface {
 	r.RegisterActivityWithOptions(acts.RecordRun, activity.RegisterOptions{Name: workflows.RecordRunActivity})
 	r.RegisterActivityWithOptions(acts.PrepareWorkspace, activity.RegisterOptions{Name: workflows.PrepareWorkspaceActivity})
 	r.RegisterActivityWithOptions(acts.CleanupWorkspace, activity.RegisterOptions{Name: workflows.CleanupWorkspaceActivity})
+	r.RegisterActivityWithOptions(acts.AwaitTurn, activity.RegisterOptions{Name: workflows.AwaitTurnActivity})
 }
 
 // HostQueue names the task queue of one host's workspaces, beside the

@@ -187,7 +187,12 @@ func (r *run) execute(ctx workflow.Context) (*RunState, error) {
 	if r.in.Record != nil {
 		r.startRecorder(dctx)
 	}
-	if r.in.Prepare != nil && r.in.Workspace == "" {
+	if r.in.Record != nil && r.in.ConcurrencyGroup != "" {
+		if err := r.awaitTurn(ctx); err != nil && ctx.Err() != nil {
+			r.cancelled = true
+		}
+	}
+	if r.in.Prepare != nil && r.in.Workspace == "" && !r.cancelled {
 		if err := r.prepare(ctx); err != nil {
 			if ctx.Err() != nil {
 				r.cancelled = true
@@ -298,6 +303,12 @@ func (r *run) schedule(ctx workflow.Context) {
 			if r.cancelled {
 				r.state[i].Status = StageCancelled
 				r.state[i].Error = "run cancelled"
+				continue
+			}
+			if r.reused(i) {
+				r.state[i].Status = StageSucceeded
+				r.state[i].ReusedFrom = r.in.ReusedFrom
+				r.state[i].Attempt = 1
 				continue
 			}
 			if reason := r.skipReason(i); reason != "" {

@@ -59,6 +59,33 @@ func (r *run) reprepare(ctx workflow.Context, gen int) error {
 	return r.prepare(ctx)
 }
 
+// awaitTurn waits, queued, until the earlier runs of the run's concurrency
+// group have ended.
+func (r *run) awaitTurn(ctx workflow.Context) error {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * 24 * time.Hour,
+		HeartbeatTimeout:    30 * time.Second,
+		WaitForCancellation: true,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+	})
+	in := AwaitTurnInput{Ref: *r.in.Record, Group: r.in.ConcurrencyGroup}
+	err := workflow.ExecuteActivity(actx, AwaitTurnActivity, in).Get(actx, nil)
+	if err != nil && ctx.Err() == nil {
+		r.logger.Info("waiting for the concurrency group failed; running anyway", "error", err)
+	}
+	return err
+}
+
+// reused reports whether stage i takes its result from an earlier run.
+func (r *run) reused(i int) bool {
+	for _, id := range r.in.Reuse {
+		if id == r.steps[i].ID {
+			return true
+		}
+	}
+	return false
+}
+
 // hostLost reports whether a stage activity failed because no worker of the
 // workspace's host queue took it in time: that host is gone.
 func hostLost(err error) bool {

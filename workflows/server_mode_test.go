@@ -234,3 +234,52 @@ func TestPrepareFailureFailsTheRunAndSkipsEveryStage(t *testing.T) {
 		t.Errorf("stages %v, cleanups %v after a failed prepare", h.stages, h.cleanups)
 	}
 }
+
+func TestReusedStagesSucceedWithoutRunning(t *testing.T) {
+	env, rec := setup(t, nil)
+	var recs records
+	recs.register(env)
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
+		Plan: planOf(t, diamond), Workspace: "/w", Record: ref,
+		Reuse: []string{"start", "a", "b"}, ReusedFrom: "run 4",
+	})
+	st := outcome(t, env)
+	if st.Status != RunSucceeded {
+		t.Fatalf("run %s", st.Status)
+	}
+	started := rec.startedList()
+	sort.Strings(started)
+	if got := strings.Join(started, " "); got != "c end" {
+		t.Errorf("ran %s, want only c and end", got)
+	}
+	if a := stage(st, "a"); a.Status != StageSucceeded || a.ReusedFrom != "run 4" {
+		t.Errorf("reused stage a: %+v", a)
+	}
+	if got, want := recs.table(), "a#1=succeeded b#1=succeeded c#1=succeeded end#1=succeeded start#1=succeeded"; got != want {
+		t.Errorf("rows: got %s, want %s", got, want)
+	}
+}
+
+func TestConcurrencyGroupWaitsForItsTurnFirst(t *testing.T) {
+	env := newEnv()
+	env.RegisterWorkflow(PipelineRun)
+	h := &hostFakes{hosts: []string{"host-1"}}
+	h.register(env)
+	var order []string
+	env.RegisterActivityWithOptions(func(_ context.Context, in AwaitTurnInput) error {
+		order = append(order, "turn:"+in.Group+":"+in.Ref.RunID)
+		return nil
+	}, activity.RegisterOptions{Name: AwaitTurnActivity})
+	var recs records
+	recs.register(env)
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, chain), Prepare: &PrepareInput{}, Record: ref, ConcurrencyGroup: "deploy"})
+	if st := outcome(t, env); st.Status != RunSucceeded {
+		t.Fatalf("run %s", st.Status)
+	}
+	if len(order) != 1 || order[0] != "turn:deploy:r-1" || len(h.prepares) != 1 {
+		t.Errorf("turn calls %v, prepares %d", order, len(h.prepares))
+	}
+	if first := recs.all[0]; first.Status != RunQueued {
+		t.Errorf("first record %s: a run waiting for its turn is queued", first.Status)
+	}
+}

@@ -43,6 +43,9 @@ const (
 	PrepareWorkspaceActivity = "PrepareWorkspace"
 	// CleanupWorkspaceActivity removes a prepared workspace.
 	CleanupWorkspaceActivity = "CleanupWorkspace"
+	// AwaitTurnActivity waits until no earlier run of the run's
+	// concurrency group is in progress.
+	AwaitTurnActivity = "AwaitTurn"
 )
 
 // Search attributes BuildIt sets on runs (all Keyword).
@@ -143,6 +146,20 @@ type PipelineRunInput struct {
 	// host to take it before the run presumes that host gone and prepares
 	// the workspace again elsewhere; zero means DefaultHostQueueTimeout.
 	HostQueueTimeout time.Duration `json:"host_queue_timeout,omitempty"`
+	// ConcurrencyGroup, with Record, makes the run wait (queued) until
+	// the earlier runs of its group have ended.
+	ConcurrencyGroup string `json:"concurrency_group,omitempty"`
+	// Reuse lists stages (step IDs) that succeeded in the run this one
+	// reruns: they are not run again but count as succeeded, with
+	// ReusedFrom naming that run.
+	Reuse      []string `json:"reuse,omitempty"`
+	ReusedFrom string   `json:"reused_from,omitempty"`
+}
+
+// AwaitTurnInput names a run and its concurrency group.
+type AwaitTurnInput struct {
+	Ref   RunRef `json:"ref"`
+	Group string `json:"group"`
 }
 
 // DefaultHostQueueTimeout is PipelineRunInput.HostQueueTimeout's default.
@@ -218,6 +235,9 @@ type StageState struct {
 	// DecidedBy and Reason record an approval gate's decision.
 	DecidedBy string `json:"decided_by,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// ReusedFrom names the run whose result this stage took instead of
+	// running (PipelineRunInput.Reuse).
+	ReusedFrom string `json:"reused_from,omitempty"`
 }
 
 // StageInput is one attempt of one command stage, for RunStageActivity.

@@ -1,0 +1,485 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/runs"
+)
+
+type runView struct {
+	Number           int64             `json:"number"`
+	Pipeline         string            `json:"pipeline"`
+	Status           db.RunStatus      `json:"status"`
+	Branch           string            `json:"branch,omitempty"`
+	Commit           string            `json:"commit,omitempty"`
+	Event            string            `json:"event,omitempty"`
+	Repository       string            `json:"repository,omitempty"`
+	Env              map[string]string `json:"env,omitempty"`
+	Trigger          string            `json:"trigger,omitempty"`
+	Actor            string            `json:"actor,omitempty"`
+	Error            string            `json:"error,omitempty"`
+	RerunOf          *int64            `json:"rerun_of,omitempty"`
+	Reused           []string          `json:"reused,omitempty"`
+	ConcurrencyGroup string            `json:"concurrency_group,omitempty"`
+	WorkflowID       string            `json:"workflow_id"`
+	TemporalURL      string            `json:"temporal_url,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+	StartedAt        *time.Time        `json:"started_at,omitempty"`
+	EndedAt          *time.Time        `json:"ended_at,omitempty"`
+	Stages           []stageView       `json:"stages,omitempty"`
+}
+
+type stageView struct {
+	ID        string         `json:"id"`
+	Status    db.StageStatus `json:"status"`
+	Attempt   int            `json:"attempt"`
+	ExitCode  *int           `json:"exit_code,omitempty"`
+	StartedAt *time.Time     `json:"started_at,omitempty"`
+	EndedAt   *time.Time     `json:"ended_at,omitempty"`
+	// DurationMS is how long the attempt ran, when it has started.
+	DurationMS *int64 `json:"duration_ms,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+func (s *Server) viewRun(r db.Run, pipelineName string) runView {
+	p := runs.ParamsOf(r)
+	v := runView{
+		Number: r.Number, Pipeline: pipelineName, Status: r.Status, Branch: r.Branch, Commit: r.Commit, Event: r.Event,
+		Repository: p.Repository, Env: p.Env, Trigger: r.Trigger, Actor: r.Actor, Error: r.Error, RerunOf: r.RerunOf,
+		Reused: p.Reuse, ConcurrencyGroup: r.ConcurrencyGroup, WorkflowID: r.WorkflowID,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+	}
+	if s.cfg.Runs != nil {
+		v.TemporalURL = s.cfg.Runs.UILink(r)
+	}
+	return v
+}
+
+// latestAttempts keeps the latest attempt of every stage, in the order
+// ListStageRuns gives (by start).
+func latestAttempts(all []db.StageRun, now time.Time) []stageView {
+	latest := map[string]int{}
+	for i, sr := range all {
+		if j, ok := latest[sr.StageID]; !ok || all[j].Attempt < sr.Attempt {
+			latest[sr.StageID] = i
+		}
+	}
+	out := []stageView{}
+	for i, sr := range all {
+		if latest[sr.StageID] != i {
+			continue
+		}
+		v := stageView{ID: sr.StageID, Status: sr.Status, Attempt: sr.Attempt, ExitCode: sr.ExitCode,
+			StartedAt: sr.StartedAt, EndedAt: sr.EndedAt, Error: sr.Error}
+		if sr.StartedAt != nil {
+			end := now
+			if sr.EndedAt != nil {
+				end = *sr.EndedAt
+			}
+			v.DurationMS = new(end.Sub(*sr.StartedAt).Milliseconds())
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// pipelineOf loads the URL's pipeline.
+func (s *Server) pipelineOf(c *gin.Context) (db.Pipeline, error) {
+	p, err := s.store.Pipelines().Get(c, tenantOf(c).ID, c.Param("pipeline"))
+	if errors.Is(err, db.ErrNotFound) {
+		return p, notFound("pipeline")
+	}
+	return p, err
+}
+
+// runOf loads the URL's pipeline and run.
+func (s *Server) runOf(c *gin.Context) (db.Pipeline, db.Run, error) {
+	p, err := s.pipelineOf(c)
+	if err != nil {
+		return p, db.Run{}, err
+	}
+	n, err := strconv.ParseInt(c.Param("number"), 10, 64)
+	if err != nil || n < 1 {
+		return p, db.Run{}, notFound("run")
+	}
+	r, err := s.store.Pipelines().GetRunByNumber(c, tenantOf(c).ID, p.ID, n)
+	if errors.Is(err, db.ErrNotFound) {
+		return p, r, notFound("run")
+	}
+	return p, r, err
+}
+
+type triggerRequest struct {
+	Branch     string            `json:"branch"`
+	Commit     string            `json:"commit"`
+	Event      string            `json:"event"`
+	Repository string            `json:"repository"`
+	Env        map[string]string `json:"env"`
+}
+
+var (
+	commitRE  = regexp.MustCompile(`^[0-9a-fA-F]{4,64}$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+)
+
+func (r *triggerRequest) check() error {
+	switch {
+	case len(r.Branch) > 255 || strings.ContainsAny(r.Branch, "\x00\n\r"):
+		return invalid("branch must be at most 255 characters on one line")
+	case r.Commit != "" && !commitRE.MatchString(r.Commit):
+		return invalid("commit must be a hexadecimal commit ID")
+	case len(r.Event) > 64 || strings.ContainsAny(r.Event, "\x00\n\r"):
+		return invalid("event must be at most 64 characters on one line")
+	case len(r.Repository) > 2048 || strings.ContainsAny(r.Repository, "\x00\n\r"):
+		return invalid("repository must be a URL or path of at most 2048 characters")
+	case len(r.Env) > 100:
+		return invalid("env holds at most 100 variables")
+	}
+	if strings.HasPrefix(r.Repository, "-") {
+		return invalid("repository must not start with '-'")
+	}
+	for k, v := range r.Env {
+		if !envNameRE.MatchString(k) || strings.HasPrefix(k, "BUILDIT_") {
+			return invalid(fmt.Sprintf("env name %q: letters, digits and '_', not starting with a digit or BUILDIT_", k))
+		}
+		if len(v) > 32<<10 || strings.ContainsRune(v, 0) {
+			return invalid(fmt.Sprintf("env %s: at most 32 KiB, no NUL", k))
+		}
+	}
+	if r.Event == "" {
+		r.Event = "api"
+	}
+	return nil
+}
+
+// actorName names the principal in a run's actor and an approval's
+// decider: a user's email, or "key:" and an API key's name.
+func actorName(c *gin.Context) string {
+	p := principalOf(c)
+	switch {
+	case p.user != nil:
+		return p.user.Email
+	case p.key != nil:
+		return "key:" + p.key.Name
+	}
+	return ""
+}
+
+func (s *Server) triggerRun(c *gin.Context) {
+	var req triggerRequest
+	if err := bindOptional(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := req.check(); err != nil {
+		fail(c, err)
+		return
+	}
+	p, err := s.pipelineOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.startRun(c, p, runs.Trigger{
+		Branch: req.Branch, Commit: req.Commit, Event: req.Event, Repository: req.Repository, Env: req.Env,
+		Actor: actorName(c), Via: "api",
+	})
+}
+
+// startRun checks the plan's limit on runs in progress, starts the run and
+// audits it.
+func (s *Server) startRun(c *gin.Context, p db.Pipeline, t runs.Trigger) {
+	if s.cfg.Runs == nil {
+		fail(c, runs.ErrUnavailable)
+		return
+	}
+	org, tenant := orgOf(c), tenantOf(c)
+	if lim := limitsOf[org.Plan].ConcurrentRuns; lim > 0 {
+		n, err := s.store.Pipelines().CountActiveRuns(c, org.ID)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		if n >= lim {
+			fail(c, planLimit(org, "runs in progress at once", lim))
+			return
+		}
+	}
+	run, err := s.cfg.Runs.Start(c, org, tenant, p, t)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	meta := map[string]any{"number": run.Number, "branch": run.Branch, "commit": run.Commit, "event": run.Event}
+	if t.RerunOf != nil {
+		meta["rerun_of"] = *t.RerunOf
+	}
+	if _, err := s.store.Audit().Insert(c, auditEntry(c, org.ID, &tenant.ID, "run.start", "pipeline", p.Name, meta)); err != nil {
+		// The run is started: say so, and log the audit failure.
+		logger(c).Error("auditing a run start failed", "error", err)
+	}
+	c.Header("Location", fmt.Sprintf("%s/runs/%d", strings.TrimSuffix(c.Request.URL.Path, "/runs"), run.Number))
+	created(c, s.viewRun(run, p.Name))
+}
+
+func (s *Server) listRuns(c *gin.Context) {
+	after, limit, err := paging(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	f := db.RunFilter{Status: db.RunStatus(c.Query("status")), Branch: c.Query("branch")}
+	if f.Status != "" && !f.Status.Valid() {
+		fail(c, invalid("status must be one of queued, running, waiting, succeeded, failed, cancelled"))
+		return
+	}
+	p, err := s.pipelineOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.store.Pipelines().ListPipelineRuns(c, tenantOf(c).ID, p.ID, f, after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, listOf(page, func(r db.Run) runView { return s.viewRun(r, p.Name) }))
+}
+
+func (s *Server) getRun(c *gin.Context) {
+	p, r, err := s.runOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	stages, err := s.store.Pipelines().ListStageRuns(c, tenantOf(c).ID, r.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	v := s.viewRun(r, p.Name)
+	v.Stages = latestAttempts(stages, s.now())
+	ok(c, v)
+}
+
+func (s *Server) cancelRun(c *gin.Context) {
+	if err := bindOptional(c, &struct{}{}); err != nil {
+		fail(c, err)
+		return
+	}
+	p, r, err := s.runOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if s.cfg.Runs == nil {
+		fail(c, runs.ErrUnavailable)
+		return
+	}
+	if err := s.cfg.Runs.Cancel(c, r); err != nil {
+		fail(c, err)
+		return
+	}
+	org, tenant := orgOf(c), tenantOf(c)
+	if _, err := s.store.Audit().Insert(c, auditEntry(c, org.ID, &tenant.ID, "run.cancel", "pipeline", p.Name, map[string]any{"number": r.Number})); err != nil {
+		logger(c).Error("auditing a run cancel failed", "error", err)
+	}
+	c.JSON(http.StatusAccepted, s.viewRun(r, p.Name))
+}
+
+type decisionRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) approveStage(c *gin.Context) { s.decide(c, true) }
+func (s *Server) rejectStage(c *gin.Context)  { s.decide(c, false) }
+
+// decide approves or rejects an approval stage. The stage's approvers, when
+// it names any, are who may: a user's email, a tenant or organization role
+// (admin, member, owner), or "key:NAME" for an API key.
+func (s *Server) decide(c *gin.Context, approve bool) {
+	var req decisionRequest
+	if err := bindOptional(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if len(req.Reason) > 1000 {
+		fail(c, invalid("reason is at most 1000 characters"))
+		return
+	}
+	p, r, err := s.runOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	stage := c.Param("stage")
+	if err := s.mayDecide(c, p, stage); err != nil {
+		fail(c, err)
+		return
+	}
+	if s.cfg.Runs == nil {
+		fail(c, runs.ErrUnavailable)
+		return
+	}
+	who := actorName(c)
+	st, err := s.cfg.Runs.Decide(c, r, stage, approve, who, req.Reason)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	action := "run.reject"
+	if approve {
+		action = "run.approve"
+	}
+	org, tenant := orgOf(c), tenantOf(c)
+	meta := map[string]any{"number": r.Number, "stage": st.ID, "reason": req.Reason}
+	if _, err := s.store.Audit().Insert(c, auditEntry(c, org.ID, &tenant.ID, action, "pipeline", p.Name, meta)); err != nil {
+		logger(c).Error("auditing an approval failed", "error", err)
+	}
+	ok(c, gin.H{"stage": st.ID, "status": st.Status, "decided_by": st.DecidedBy, "reason": st.Reason, "error": st.Error})
+}
+
+// mayDecide checks the approval stage's approvers list against the caller.
+func (s *Server) mayDecide(c *gin.Context, p db.Pipeline, stage string) error {
+	var plan pipeline.Plan
+	if err := jsonUnmarshal(p.Plan, &plan); err != nil {
+		return err
+	}
+	var approvers []string
+	found := false
+	for _, st := range plan.Steps {
+		if (st.ID == stage || st.Stage == stage) && st.Kind == pipeline.KindApproval {
+			found = true
+			if st.Approval != nil {
+				approvers = append(approvers, st.Approval.Approvers...)
+			}
+		}
+	}
+	if !found {
+		return notFound("approval stage")
+	}
+	if len(approvers) == 0 {
+		return nil
+	}
+	pr := principalOf(c)
+	var who []string
+	if pr.user != nil {
+		who = append(who, strings.ToLower(pr.user.Email))
+	}
+	if pr.key != nil {
+		who = append(who, "key:"+pr.key.Name)
+	}
+	if role := orgRoleOf(c); role != "" {
+		who = append(who, string(role))
+	}
+	if role := tenantRoleOf(c); role != "" {
+		who = append(who, string(role))
+	}
+	for _, a := range approvers {
+		if slices.Contains(who, strings.ToLower(a)) {
+			return nil
+		}
+	}
+	return forbidden("only " + strings.Join(approvers, ", ") + " may decide this stage")
+}
+
+// rerunRun starts a new run with the same trigger. With failed=true it
+// reruns only what did not succeed: a stage that succeeded is reused unless
+// a stage that runs again needs it (directly or not), because workspaces
+// are not kept between runs and that stage's files may be what the other
+// builds on.
+func (s *Server) rerunRun(c *gin.Context) {
+	onlyFailed := false
+	switch c.Query("failed") {
+	case "", "false", "0":
+	case "true", "1":
+		onlyFailed = true
+	default:
+		fail(c, invalid("failed must be true or false"))
+		return
+	}
+	if err := bindOptional(c, &struct{}{}); err != nil {
+		fail(c, err)
+		return
+	}
+	p, r, err := s.runOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if !r.Status.Done() {
+		fail(c, conflict("the run is still in progress; cancel it first or wait for it"))
+		return
+	}
+	params := runs.ParamsOf(r)
+	t := runs.Trigger{
+		Branch: r.Branch, Commit: r.Commit, Event: r.Event, Repository: params.Repository, Env: params.Env,
+		Actor: actorName(c), Via: "rerun", RerunOf: &r.Number,
+	}
+	if onlyFailed {
+		if r.Status == db.RunSucceeded {
+			fail(c, conflict("the run succeeded: nothing failed to rerun"))
+			return
+		}
+		stages, err := s.store.Pipelines().ListStageRuns(c, tenantOf(c).ID, r.ID)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		var plan pipeline.Plan
+		if err := jsonUnmarshal(p.Plan, &plan); err != nil {
+			fail(c, err)
+			return
+		}
+		t.Reuse = reusable(plan, latestAttempts(stages, s.now()))
+	}
+	s.startRun(c, p, t)
+}
+
+// reusable picks the stages of plan that succeeded in a run and that no
+// stage running again needs, directly or through others.
+func reusable(plan pipeline.Plan, stages []stageView) []string {
+	succeeded := map[string]bool{}
+	for _, st := range stages {
+		if st.Status == db.StageSucceeded {
+			succeeded[st.ID] = true
+		}
+	}
+	needed := map[string]bool{} // needed by a stage that runs again
+	var mark func(id string)
+	byID := map[string]pipeline.Step{}
+	for _, st := range plan.Steps {
+		byID[st.ID] = st
+	}
+	mark = func(id string) {
+		for _, n := range byID[id].Needs {
+			if !needed[n] {
+				needed[n] = true
+				mark(n)
+			}
+		}
+	}
+	for _, st := range plan.Steps {
+		if !succeeded[st.ID] {
+			mark(st.ID)
+		}
+	}
+	var out []string
+	for _, st := range plan.Steps {
+		if succeeded[st.ID] && !needed[st.ID] {
+			out = append(out, st.ID)
+		}
+	}
+	return out
+}

@@ -1,0 +1,483 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdkclient "go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/executor"
+	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/worker"
+)
+
+// One embedded Temporal server for the package's run tests; each test has
+// a task queue and a worker of its own.
+var (
+	temporalOnce sync.Once
+	temporalSrv  *devserver.Server
+	temporalErr  error
+)
+
+type discardSink struct{}
+
+func (discardSink) WriteLine(string, executor.Stream, string) {}
+
+// withRuns gives e a runs.Service on the embedded Temporal server and a
+// worker (shared and host queue) that records runs and stores logs in e's
+// database, as `buildit worker` does.
+func (e *env) withRuns(t *testing.T) *env {
+	t.Helper()
+	temporalOnce.Do(func() {
+		temporalSrv, temporalErr = devserver.Start(context.Background(), devserver.Options{})
+	})
+	if temporalErr != nil {
+		t.Fatalf("embedded Temporal: %v", temporalErr)
+	}
+	c, err := sdkclient.Dial(sdkclient.Options{HostPort: temporalSrv.HostPort(), Namespace: temporalSrv.Namespace(),
+		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	queue := "api-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	acts := &activities.Activities{Host: host.New(), Sink: discardSink{}, WorkRoot: t.TempDir(), HostQueue: worker.HostQueue(queue, "h1")}
+	runs.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
+	for _, w := range []interface {
+		Start() error
+		Stop()
+	}{worker.New(c, acts, worker.Options{TaskQueue: queue}), worker.NewHost(c, acts, worker.Options{})} {
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
+	}
+	e.api.cfg.Runs = &runs.Service{
+		Store: e.store, Client: c, Namespace: temporalSrv.Namespace(), TaskQueue: queue,
+		SearchAttributes: true, UIURL: "http://ui.test:8233",
+		HostQueueTimeout: 10 * time.Second,
+	}
+	return e
+}
+
+// waitRun polls a run until done says so, and returns it.
+func (c *client) waitRun(path string, done func(runView) bool) runView {
+	c.e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var v runView
+		c.must(200, "GET", path, nil).json(c.e.t, &v)
+		if done(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			c.e.t.Fatalf("GET %s: still %s: %+v", path, v.Status, v.Stages)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ended(v runView) bool { return v.Status.Done() }
+
+func stageOf(v runView, id string) stageView {
+	for _, s := range v.Stages {
+		if s.ID == id {
+			return s
+		}
+	}
+	return stageView{}
+}
+
+func stageIs(id string, st db.StageStatus) func(runView) bool {
+	return func(v runView) bool { return stageOf(v, id).Status == st }
+}
+
+const flowKDL = `pipeline "app"
+stage "build" {
+    run "echo building for $GREETING" "echo warning >&2"
+}
+stage "test" needs="build" {
+    run "echo testing; test \"$GREETING\" = hi"
+}
+`
+
+func TestRunThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "app", "source": flowKDL})
+	base := "/orgs/acme/tenants/web/pipelines/app/runs"
+
+	var started runView
+	r := owner.must(201, "POST", base, map[string]any{"branch": "main", "commit": "abc123", "env": map[string]string{"GREETING": "hi"}})
+	r.json(t, &started)
+	if started.Number != 1 || started.Status != db.RunQueued || started.Branch != "main" || started.Actor != "owner@acme.test" || started.Trigger != "api" {
+		t.Errorf("started run %+v", started)
+	}
+	if loc := r.header.Get("Location"); loc != "/api/v1"+base+"/1" {
+		t.Errorf("Location %q", loc)
+	}
+	if !strings.HasPrefix(started.WorkflowID, "run/") || !strings.HasSuffix(started.WorkflowID, "/1") {
+		t.Errorf("workflow ID %q: want run/<tenant>/<pipeline>/1", started.WorkflowID)
+	}
+	if !strings.HasPrefix(started.TemporalURL, "http://ui.test:8233/namespaces/") || !strings.Contains(started.TemporalURL, "WorkflowId") {
+		t.Errorf("temporal_url %q", started.TemporalURL)
+	}
+
+	done := owner.waitRun(base+"/1", ended)
+	if done.Status != db.RunSucceeded || done.StartedAt == nil || done.EndedAt == nil || done.Error != "" {
+		t.Fatalf("run ended %s (%s): %+v", done.Status, done.Error, done.Stages)
+	}
+	if len(done.Stages) != 2 {
+		t.Fatalf("stages %+v", done.Stages)
+	}
+	for _, id := range []string{"build", "test"} {
+		s := stageOf(done, id)
+		if s.Status != db.StageSucceeded || s.Attempt != 1 || s.ExitCode == nil || *s.ExitCode != 0 || s.StartedAt == nil || s.EndedAt == nil || s.DurationMS == nil {
+			t.Errorf("stage %s: %+v", id, s)
+		}
+	}
+	if b, tt := stageOf(done, "build"), stageOf(done, "test"); tt.StartedAt.Before(*b.EndedAt) {
+		t.Errorf("test started %v before build ended %v", tt.StartedAt, b.EndedAt)
+	}
+
+	// The stored log, in order, with streams.
+	var logs logsView
+	owner.must(200, "GET", base+"/1/logs?stage=build", nil).json(t, &logs)
+	var got []string
+	for _, l := range logs.Lines {
+		got = append(got, l.Stream+":"+l.Line)
+	}
+	// stdout and stderr are two pipes: their lines keep their order within
+	// a stream only.
+	slices.Sort(got)
+	if want := []string{"stderr:warning", "stdout:building for hi"}; !slices.Equal(got, want) || !logs.Ended || logs.Attempt != 1 {
+		t.Errorf("logs %+v, want lines %v", logs, want)
+	}
+	second := logs.Lines[1]
+	owner.must(200, "GET", fmt.Sprintf("%s/1/logs?stage=build&after=%d", base, logs.Lines[0].Seq), nil).json(t, &logs)
+	if len(logs.Lines) != 1 || logs.Lines[0] != second {
+		t.Errorf("logs after the first line: %+v", logs.Lines)
+	}
+	// Following an ended stage's log sends its lines and the end.
+	events := follow(t, e, owner, base+"/1/logs?stage=test&follow=1")
+	if len(events) != 2 || events[0] != `line:testing` || !strings.HasPrefix(events[1], `end:{"attempt":1`) || !strings.Contains(events[1], `"status":"succeeded"`) {
+		t.Errorf("followed events %q", events)
+	}
+
+	// Lists and filters.
+	var l list[runView]
+	owner.must(200, "GET", base+"?status=succeeded", nil).json(t, &l)
+	if len(l.Items) != 1 || l.Items[0].Number != 1 {
+		t.Errorf("succeeded runs %+v", l.Items)
+	}
+	owner.must(200, "GET", base+"?branch=dev", nil).json(t, &l)
+	if len(l.Items) != 0 {
+		t.Errorf("runs of dev %+v", l.Items)
+	}
+	for _, bad := range []string{"?status=exploded", "?limit=x"} {
+		if r := owner.do("GET", base+bad, nil); r.status != 422 && r.status != 400 {
+			t.Errorf("GET runs%s: %d", bad, r.status)
+		}
+	}
+	for _, missing := range []string{base + "/2", base + "/0", base + "/x", base + "/1/logs?stage=nope", "/orgs/acme/tenants/web/pipelines/nope/runs"} {
+		if r := owner.do("GET", missing, nil); r.status != 404 {
+			t.Errorf("GET %s: %d %s", missing, r.status, r.body)
+		}
+	}
+	if r := owner.do("GET", base+"/1/logs", nil); r.status != 422 {
+		t.Errorf("logs without a stage: %d", r.status)
+	}
+	// Bad trigger values are 422s.
+	for _, body := range []map[string]any{
+		{"commit": "not hex"}, {"env": map[string]string{"1X": "v"}}, {"env": map[string]string{"BUILDIT_RUN": "v"}},
+		{"branch": "a\nb"}, {"repository": "--upload-pack=evil"},
+	} {
+		if r := owner.do("POST", base, body); r.status != 422 {
+			t.Errorf("trigger %v: %d %s", body, r.status, r.body)
+		}
+	}
+	// The start is audited.
+	var audit list[auditView]
+	owner.must(200, "GET", "/orgs/acme/audit-logs?action=run.start", nil).json(t, &audit)
+	if len(audit.Items) != 1 {
+		t.Errorf("run.start audit entries: %+v", audit.Items)
+	}
+}
+
+// follow reads a server-sent event stream to its end and returns its
+// events as "event:data" (a line event's data is its line).
+func follow(t *testing.T, e *env, c *client, path string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1"+path, nil)
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("follow %s: %d %s", path, res.StatusCode, b)
+	}
+	lineRE := regexp.MustCompile(`"line":"((?:[^"\\]|\\.)*)"`)
+	var out []string
+	var event string
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data := strings.TrimPrefix(line, "data: ")
+			if event == "line" {
+				if m := lineRE.FindStringSubmatch(data); m != nil {
+					data = m[1]
+				}
+			}
+			out = append(out, event+":"+data)
+		}
+	}
+	return out
+}
+
+const slowKDL = "pipeline \"slow\"\nstage \"wait\" { run \"echo waiting\" \"sleep 30\"; }\n"
+
+func TestFollowCancelAndPlanLimit(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme") // the free plan: 2 runs at once
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "slow", "source": slowKDL})
+	base := "/orgs/acme/tenants/web/pipelines/slow/runs"
+
+	owner.must(201, "POST", base, nil)
+	owner.must(201, "POST", base, nil)
+	if r := owner.do("POST", base, nil); r.status != 403 || r.code() != CodePlanLimit {
+		t.Errorf("a third run on the free plan: %d %s", r.status, r.body)
+	}
+
+	// Follow run 1 live: its first line comes while it runs; the cancel
+	// ends the stream.
+	owner.waitRun(base+"/1", stageIs("wait", db.StageRunning))
+	got := make(chan []string)
+	go func() { got <- follow(t, e, owner, base+"/1/logs?stage=wait&follow=1") }()
+	time.Sleep(300 * time.Millisecond)
+	owner.must(202, "POST", base+"/1/cancel", nil)
+	events := <-got
+	if len(events) != 2 || events[0] != "line:waiting" || !strings.Contains(events[1], `"status":"cancelled"`) {
+		t.Errorf("followed events %q", events)
+	}
+	cancelled := owner.waitRun(base+"/1", ended)
+	if cancelled.Status != db.RunCancelled || cancelled.Error != "run cancelled" || stageOf(cancelled, "wait").Status != db.StageCancelled {
+		t.Errorf("cancelled run %+v", cancelled)
+	}
+	if r := owner.do("POST", base+"/1/cancel", nil); r.status != 409 {
+		t.Errorf("cancel of an ended run: %d", r.status)
+	}
+	// Room for one more run now.
+	owner.must(201, "POST", base, nil)
+	owner.must(202, "POST", base+"/2/cancel", nil)
+	owner.must(202, "POST", base+"/3/cancel", nil)
+	owner.waitRun(base+"/3", ended)
+}
+
+const gateKDL = `pipeline "gated"
+stage "build" { run "echo built"; }
+stage "gate" needs="build" {
+    approval { approvers "owner" "lead@acme.test"; }
+}
+stage "ship" needs="gate" { run "echo shipped"; }
+`
+
+func TestApproveAndReject(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "gated", "source": gateKDL})
+	dev := e.signup("dev@acme.test", "Dev home")
+	owner.must(201, "POST", "/orgs/acme/members", map[string]string{"email": "dev@acme.test"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/members", map[string]string{"email": "dev@acme.test", "role": "member"})
+	base := "/orgs/acme/tenants/web/pipelines/gated/runs"
+
+	owner.must(201, "POST", base, nil)
+	owner.waitRun(base+"/1", stageIs("gate", db.StageWaiting))
+	if v := owner.waitRun(base+"/1", func(v runView) bool { return v.Status == db.RunWaiting }); v.Status != db.RunWaiting {
+		t.Errorf("run waiting at the gate is %s", v.Status)
+	}
+	// dev may run the pipeline but is not an approver.
+	if r := dev.do("POST", base+"/1/stages/gate/approve", nil); r.status != 403 {
+		t.Errorf("approve by a non-approver: %d %s", r.status, r.body)
+	}
+	if r := owner.do("POST", base+"/1/stages/build/approve", nil); r.status != 404 {
+		t.Errorf("approve of a stage that is no gate: %d %s", r.status, r.body)
+	}
+	var decided map[string]any
+	owner.must(200, "POST", base+"/1/stages/gate/approve", map[string]string{"reason": "looks good"}).json(t, &decided)
+	if decided["status"] != "succeeded" || decided["decided_by"] != "owner@acme.test" || decided["reason"] != "looks good" {
+		t.Errorf("approve answered %v", decided)
+	}
+	if r := owner.do("POST", base+"/1/stages/gate/approve", nil); r.status != 409 {
+		t.Errorf("a second approve: %d %s", r.status, r.body)
+	}
+	if done := owner.waitRun(base+"/1", ended); done.Status != db.RunSucceeded || stageOf(done, "ship").Status != db.StageSucceeded {
+		t.Errorf("approved run %+v", done)
+	}
+
+	owner.must(201, "POST", base, nil)
+	owner.waitRun(base+"/2", stageIs("gate", db.StageWaiting))
+	owner.must(200, "POST", base+"/2/stages/gate/reject", map[string]string{"reason": "not today"})
+	done := owner.waitRun(base+"/2", ended)
+	if done.Status != db.RunFailed || stageOf(done, "ship").Status != db.StageSkipped ||
+		!strings.Contains(stageOf(done, "gate").Error, "rejected by owner@acme.test: not today") {
+		t.Errorf("rejected run %+v", done)
+	}
+	var audit list[auditView]
+	owner.must(200, "GET", "/orgs/acme/audit-logs?action=run.reject", nil).json(t, &audit)
+	if len(audit.Items) != 1 {
+		t.Errorf("run.reject audit entries %+v", audit.Items)
+	}
+}
+
+func TestRerunFailedReusesWhatNothingRerunNeeds(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	flag := filepath.Join(t.TempDir(), "fixed")
+	src := fmt.Sprintf(`pipeline "ci"
+stage "lint" { run "echo linted"; }
+stage "build" { run "echo built"; }
+stage "test" needs="build" { run "test -f %s"; }
+`, flag)
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "ci", "source": src})
+	base := "/orgs/acme/tenants/web/pipelines/ci/runs"
+
+	owner.must(201, "POST", base, map[string]any{"branch": "main", "env": map[string]string{"K": "v"}})
+	if r := owner.do("POST", base+"/1/rerun", nil); r.status != 409 && r.status != 201 {
+		t.Errorf("rerun of a run in progress: %d", r.status)
+	}
+	first := owner.waitRun(base+"/1", ended)
+	if first.Status != db.RunFailed || first.Error != "pipeline failed: test" {
+		t.Fatalf("first run %s %q", first.Status, first.Error)
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var rerun runView
+	owner.must(201, "POST", base+"/1/rerun?failed=true", nil).json(t, &rerun)
+	if rerun.RerunOf == nil || *rerun.RerunOf != 1 || !slices.Equal(rerun.Reused, []string{"lint"}) || rerun.Branch != "main" || rerun.Env["K"] != "v" || rerun.Trigger != "rerun" {
+		t.Errorf("rerun %+v", rerun)
+	}
+	done := owner.waitRun(fmt.Sprintf("%s/%d", base, rerun.Number), ended)
+	if done.Status != db.RunSucceeded {
+		t.Fatalf("rerun %s: %+v", done.Status, done.Stages)
+	}
+	var logs logsView
+	owner.must(200, "GET", fmt.Sprintf("%s/%d/logs?stage=lint", base, rerun.Number), nil).json(t, &logs)
+	if len(logs.Lines) != 0 {
+		t.Errorf("the reused stage ran again: %+v", logs.Lines)
+	}
+	owner.must(200, "GET", fmt.Sprintf("%s/%d/logs?stage=build", base, rerun.Number), nil).json(t, &logs)
+	if len(logs.Lines) != 1 {
+		t.Errorf("build, needed by test, must run again: %+v", logs.Lines)
+	}
+	if r := owner.do("POST", fmt.Sprintf("%s/%d/rerun?failed=true", base, rerun.Number), nil); r.status != 409 {
+		t.Errorf("rerun failed of a run that succeeded: %d", r.status)
+	}
+	if r := owner.do("POST", base+"/1/rerun?failed=maybe", nil); r.status != 422 {
+		t.Errorf("failed=maybe: %d", r.status)
+	}
+}
+
+func TestConcurrencyGroups(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	ctx := context.Background()
+	org, _ := e.store.Organizations().GetBySlug(ctx, "acme")
+	pro := db.PlanPro
+	if _, err := e.store.Organizations().Update(ctx, org.ID, db.OrganizationPatch{Plan: &pro}); err != nil {
+		t.Fatal(err)
+	}
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "deploy",
+		"source": "pipeline \"deploy\"\nconcurrency group=\"prod\" cancel-in-progress=#true\nstage \"go\" { run \"sleep 30\"; }\n"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "queue",
+		"source": "pipeline \"queue\"\nconcurrency group=\"one-at-a-time\"\nstage \"go\" { run \"sleep 1\"; }\n"})
+
+	// cancel-in-progress: the newer run cancels the older.
+	d := "/orgs/acme/tenants/web/pipelines/deploy/runs"
+	owner.must(201, "POST", d, nil)
+	owner.waitRun(d+"/1", stageIs("go", db.StageRunning))
+	owner.must(201, "POST", d, nil)
+	if first := owner.waitRun(d+"/1", ended); first.Status != db.RunCancelled {
+		t.Errorf("superseded run %s", first.Status)
+	}
+	owner.waitRun(d+"/2", stageIs("go", db.StageRunning))
+	owner.must(202, "POST", d+"/2/cancel", nil)
+
+	// A queue: the second run waits, queued, for the first to end.
+	q := "/orgs/acme/tenants/web/pipelines/queue/runs"
+	owner.must(201, "POST", q, nil)
+	owner.waitRun(q+"/1", stageIs("go", db.StageRunning))
+	owner.must(201, "POST", q, nil)
+	time.Sleep(300 * time.Millisecond)
+	var second runView
+	owner.must(200, "GET", q+"/2", nil).json(t, &second)
+	if second.Status != db.RunQueued || stageOf(second, "go").Status != db.StagePending {
+		t.Errorf("queued run is %s, stage %+v", second.Status, stageOf(second, "go"))
+	}
+	first := owner.waitRun(q+"/1", ended)
+	second = owner.waitRun(q+"/2", ended)
+	if first.Status != db.RunSucceeded || second.Status != db.RunSucceeded {
+		t.Fatalf("queued runs ended %s and %s", first.Status, second.Status)
+	}
+	if s1, s2 := stageOf(first, "go"), stageOf(second, "go"); s2.StartedAt.Before(*s1.EndedAt) {
+		t.Errorf("the queued run started %v, before the first ended %v", s2.StartedAt, s1.EndedAt)
+	}
+}
+
+func TestRunRoutesWithoutTemporal(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "hello", "source": helloKDL})
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/orgs/acme/tenants/web/pipelines/hello/runs", nil)
+	res, err := owner.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(b), `"unavailable"`) {
+		t.Errorf("trigger without Temporal: %d %s", res.StatusCode, b)
+	}
+	// Reads do not need Temporal.
+	owner.must(200, "GET", "/orgs/acme/tenants/web/pipelines/hello/runs", nil)
+}

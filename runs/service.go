@@ -1,0 +1,267 @@
+package runs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// Errors of Service, for the API to translate.
+var (
+	// ErrUnavailable: Temporal cannot be reached (or the server runs
+	// without it); the run was not started.
+	ErrUnavailable = errors.New("the workflow service is unavailable")
+	// ErrEnded: the run has ended, so it cannot be cancelled or decided.
+	ErrEnded = errors.New("the run has ended")
+)
+
+// DecisionError is an approval the run refused (the stage is not an
+// approval gate, or not waiting); its message is the workflow's and safe to
+// show.
+type DecisionError struct{ Msg string }
+
+func (e *DecisionError) Error() string { return e.Msg }
+
+// Service starts and steers a tenant's runs on Temporal, for the API. The
+// run's row in Postgres is written first, then the workflow is started with
+// a workflow ID made of the tenant, the pipeline and the run's number; from
+// then on the workflow keeps the row in step (see Recorder).
+type Service struct {
+	Store *db.Store
+	// Client reaches Temporal; nil makes every start ErrUnavailable.
+	Client    client.Client
+	Namespace string
+	TaskQueue string
+	// SearchAttributes sets BuildIt's search attributes on runs; the
+	// namespace must have them registered.
+	SearchAttributes bool
+	// UIURL is the Temporal Web UI's base URL, for links to runs; "" for
+	// none.
+	UIURL string
+	// HostQueueTimeout is PipelineRunInput.HostQueueTimeout.
+	HostQueueTimeout time.Duration
+	Log              *slog.Logger
+}
+
+// Trigger is what starts a run, besides the pipeline.
+type Trigger struct {
+	Branch     string
+	Commit     string
+	Event      string
+	Repository string
+	Env        map[string]string
+	// Actor is who asked (a user's email or an API key's name); Via is
+	// how ("api", "rerun").
+	Actor string
+	Via   string
+	// RerunOf and Reuse: the run this one reruns and the stages whose
+	// results it takes from there instead of running them.
+	RerunOf *int64
+	Reuse   []string
+}
+
+// Params is the part of a Trigger kept with the run, as JSON.
+type Params struct {
+	Env        map[string]string `json:"env,omitempty"`
+	Repository string            `json:"repository,omitempty"`
+	Reuse      []string          `json:"reuse,omitempty"`
+}
+
+// ParamsOf decodes a run's Params.
+func ParamsOf(r db.Run) Params {
+	var p Params
+	_ = json.Unmarshal(r.Params, &p)
+	return p
+}
+
+// WorkflowID is the ID of the workflow of run number of a pipeline.
+func WorkflowID(tenantID, pipelineID uuid.UUID, number int64) string {
+	return fmt.Sprintf("run/%s/%s/%d", tenantID, pipelineID, number)
+}
+
+// Label is how a tenant shows in the Temporal UI's BuilditTenant.
+func Label(org db.Organization, tenant db.Tenant) string { return org.Slug + "/" + tenant.Slug }
+
+// UILink is the Temporal UI's page for a run's workflow, or "".
+func (s *Service) UILink(r db.Run) string {
+	if s.UIURL == "" || r.WorkflowID == "" {
+		return ""
+	}
+	q := url.Values{"query": {fmt.Sprintf("WorkflowId=%q", r.WorkflowID)}}
+	return strings.TrimRight(s.UIURL, "/") + "/namespaces/" + url.PathEscape(s.namespace()) + "/workflows?" + q.Encode()
+}
+
+func (s *Service) namespace() string {
+	if s.Namespace == "" {
+		return "default"
+	}
+	return s.Namespace
+}
+
+// Start creates run number N of p and starts its workflow. When Temporal
+// cannot take it, the run is recorded as failed with why, and the error is
+// ErrUnavailable.
+func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tenant, p db.Pipeline, t Trigger) (db.Run, error) {
+	if s.Client == nil {
+		return db.Run{}, ErrUnavailable
+	}
+	var plan pipeline.Plan
+	if err := json.Unmarshal(p.Plan, &plan); err != nil {
+		return db.Run{}, fmt.Errorf("plan of pipeline %s: %w", p.ID, err)
+	}
+	params, err := json.Marshal(Params{Env: t.Env, Repository: t.Repository, Reuse: t.Reuse})
+	if err != nil {
+		return db.Run{}, err
+	}
+	var group string
+	if plan.Concurrency != nil {
+		group = plan.Concurrency.Group
+	}
+	var run db.Run
+	err = s.Store.InTx(ctx, func(tx *db.Tx) error {
+		r, err := tx.Pipelines().CreateRun(ctx, tenant.ID, p.ID, db.NewRun{
+			Branch: t.Branch, Commit: t.Commit, Event: t.Event, Trigger: t.Via, Actor: t.Actor,
+			Params: params, RerunOf: t.RerunOf, ConcurrencyGroup: group,
+		})
+		if err != nil {
+			return err
+		}
+		run, err = tx.Pipelines().SetRunWorkflowID(ctx, tenant.ID, r.ID, WorkflowID(tenant.ID, p.ID, r.Number))
+		return err
+	})
+	if err != nil {
+		return db.Run{}, err
+	}
+
+	in := workflows.PipelineRunInput{
+		RunID:            run.WorkflowID,
+		Plan:             plan,
+		Branch:           t.Branch,
+		Commit:           t.Commit,
+		Event:            t.Event,
+		Env:              t.Env,
+		Record:           &workflows.RunRef{TenantID: tenant.ID.String(), RunID: run.ID.String()},
+		Prepare:          &workflows.PrepareInput{Repository: t.Repository, Branch: t.Branch, Commit: t.Commit},
+		HostQueueTimeout: s.HostQueueTimeout,
+		ConcurrencyGroup: group,
+		Reuse:            t.Reuse,
+	}
+	if t.RerunOf != nil {
+		in.ReusedFrom = fmt.Sprintf("run %d", *t.RerunOf)
+	}
+	_, err = engine.StartRun(ctx, s.Client, in, engine.RunOptions{
+		ID:               run.WorkflowID,
+		TaskQueue:        s.TaskQueue,
+		SearchAttributes: s.SearchAttributes,
+		Tenant:           Label(org, tenant),
+		Trigger:          t.Via,
+		Actor:            t.Actor,
+	})
+	if err != nil {
+		s.log().Error("starting a run's workflow failed", "run", run.ID, "workflow", run.WorkflowID, "error", err)
+		if r, ferr := s.Store.Pipelines().SetRunResult(ctx, tenant.ID, run.ID, db.RunFailed, "the run could not be started: the workflow service is unavailable"); ferr == nil {
+			run = r
+		}
+		return run, ErrUnavailable
+	}
+	if group != "" && plan.Concurrency.CancelInProgress {
+		s.cancelOthersInGroup(ctx, tenant.ID, run)
+	}
+	return run, nil
+}
+
+// cancelOthersInGroup cancels the runs of run's concurrency group that
+// started before it and are still in progress.
+func (s *Service) cancelOthersInGroup(ctx context.Context, tenantID uuid.UUID, run db.Run) {
+	active, err := s.Store.Pipelines().ListActiveRunsInGroup(ctx, tenantID, run.ConcurrencyGroup)
+	if err != nil {
+		s.log().Error("listing a concurrency group failed", "group", run.ConcurrencyGroup, "error", err)
+		return
+	}
+	for _, other := range active {
+		if other.ID == run.ID || other.CreatedAt.After(run.CreatedAt) {
+			continue
+		}
+		if err := s.cancel(ctx, other); err != nil && !errors.Is(err, ErrEnded) {
+			s.log().Error("cancelling a superseded run failed", "run", other.ID, "error", err)
+		}
+	}
+}
+
+// Cancel asks the run's workflow to cancel: running stages are stopped and
+// the run ends as cancelled (the workflow records that).
+func (s *Service) Cancel(ctx context.Context, r db.Run) error {
+	if r.Status.Done() {
+		return ErrEnded
+	}
+	if s.Client == nil {
+		return ErrUnavailable
+	}
+	return s.cancel(ctx, r)
+}
+
+func (s *Service) cancel(ctx context.Context, r db.Run) error {
+	err := s.Client.CancelWorkflow(ctx, r.WorkflowID, "")
+	var nf *serviceerror.NotFound
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nf):
+		// No such open workflow: it ended (or never started); make sure
+		// the row says it ended.
+		if _, err := s.Store.Pipelines().SetRunResult(ctx, r.TenantID, r.ID, db.RunCancelled, "run cancelled"); err != nil {
+			return err
+		}
+		return ErrEnded
+	}
+	s.log().Error("cancelling a run failed", "run", r.ID, "error", err)
+	return ErrUnavailable
+}
+
+// Decide approves or rejects the approval stage of a run that waits on it,
+// as who, and returns the stage's state after the decision.
+func (s *Service) Decide(ctx context.Context, r db.Run, stage string, approve bool, who, reason string) (workflows.StageState, error) {
+	if r.Status.Done() {
+		return workflows.StageState{}, ErrEnded
+	}
+	if s.Client == nil {
+		return workflows.StageState{}, ErrUnavailable
+	}
+	st, err := engine.Decide(ctx, s.Client, r.WorkflowID, approve, workflows.ApprovalInput{Stage: stage, By: who, Reason: reason})
+	if err == nil {
+		return st, nil
+	}
+	var nf *serviceerror.NotFound
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, &nf):
+		return st, ErrEnded
+	case errors.As(err, &appErr):
+		// The workflow's validator refused it: its words are ours.
+		return st, &DecisionError{Msg: appErr.Message()}
+	}
+	s.log().Error("deciding an approval failed", "run", r.ID, "stage", stage, "error", err)
+	return st, ErrUnavailable
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}

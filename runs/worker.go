@@ -1,0 +1,165 @@
+// Package runs joins the engine and the platform in server mode: the
+// worker's side (run records, stage logs and tenant secrets in Postgres, for
+// the activities) and the API's side (starting, cancelling and deciding runs
+// on Temporal for a tenant's pipelines).
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/runlog"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// Recorder writes run records to Postgres; it is the activities'
+// RunRecorder.
+type Recorder struct{ Store *db.Store }
+
+// RecordRun writes the run's status and the stage attempts of rec in one
+// transaction. Every write is an upsert keyed by run, stage and attempt,
+// and a run that has ended keeps its final status, so a retried or late
+// record does no harm.
+func (r Recorder) RecordRun(ctx context.Context, rec workflows.RunRecord) error {
+	ref, err := parseRef(rec.Ref)
+	if err != nil {
+		return activities.Permanent(err)
+	}
+	err = r.Store.InTx(ctx, func(tx *db.Tx) error {
+		pl := tx.Pipelines()
+		for _, s := range rec.Stages {
+			if _, err := pl.PutStageRun(ctx, ref.tenant, stageRun(ref.run, s)); err != nil {
+				return err
+			}
+		}
+		_, err := pl.SetRunResult(ctx, ref.tenant, ref.run, db.RunStatus(rec.Status), rec.Error)
+		return err
+	})
+	if errors.Is(err, db.ErrNotFound) || errors.Is(err, db.ErrInvalid) {
+		// The run's row is gone (its pipeline was deleted): nothing to do.
+		return activities.Permanent(err)
+	}
+	return err
+}
+
+// TurnCame reports whether no run of the group created before ref's run is
+// still in progress.
+func (r Recorder) TurnCame(ctx context.Context, ref workflows.RunRef, group string) (bool, error) {
+	p, err := parseRef(ref)
+	if err != nil {
+		return false, activities.Permanent(err)
+	}
+	pl := r.Store.Pipelines()
+	me, err := pl.GetRun(ctx, p.tenant, p.run)
+	if errors.Is(err, db.ErrNotFound) {
+		return false, activities.Permanent(err)
+	} else if err != nil {
+		return false, err
+	}
+	active, err := pl.ListActiveRunsInGroup(ctx, p.tenant, group)
+	if err != nil {
+		return false, err
+	}
+	for _, other := range active {
+		if other.ID == me.ID {
+			continue
+		}
+		if other.CreatedAt.Before(me.CreatedAt) || other.CreatedAt.Equal(me.CreatedAt) && other.ID.String() < me.ID.String() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func stageRun(run uuid.UUID, s workflows.StageState) db.StageRun {
+	sr := db.StageRun{
+		RunID:    run,
+		StageID:  s.ID,
+		Attempt:  max(s.Attempt, 1),
+		Status:   db.StageStatus(s.Status),
+		ExitCode: s.ExitCode,
+		Error:    s.Error,
+	}
+	if !s.StartedAt.IsZero() && s.Status != workflows.StagePending {
+		sr.StartedAt = new(s.StartedAt)
+	}
+	if !s.FinishedAt.IsZero() {
+		sr.EndedAt = new(s.FinishedAt)
+	}
+	return sr
+}
+
+// Logs stores stage logs in Postgres with runlog Writers; it is the
+// activities' LogStore.
+type Logs struct {
+	Store  *db.Store
+	Logger *slog.Logger
+}
+
+// OpenLog returns a Writer for the attempt's log that goes on after the
+// lines already stored (an attempt resumed on another worker appends).
+func (l Logs) OpenLog(ctx context.Context, ref workflows.RunRef, stageID string, attempt int) (activities.StageLog, error) {
+	r, err := parseRef(ref)
+	if err != nil {
+		return nil, activities.Permanent(err)
+	}
+	key := runlog.Key{TenantID: r.tenant, RunID: r.run, StageID: stageID, Attempt: attempt}
+	store := runlog.FromStore(l.Store)
+	next, err := runlog.NextSeq(ctx, store.(runlog.Reader), key)
+	if err != nil {
+		return nil, err
+	}
+	return runlog.New(store, key, runlog.Options{FirstSeq: next, Logger: l.Logger}), nil
+}
+
+// Secrets reads a run's tenant's secrets from Postgres; it is the
+// activities' SecretSource. A run without a RunRef (a local run) has none.
+type Secrets struct{ Store *db.Store }
+
+// Secrets implements activities.SecretSource.
+func (s Secrets) Secrets(ctx context.Context, ref *workflows.RunRef, names []string) (map[string]string, error) {
+	if ref == nil {
+		return map[string]string{}, nil
+	}
+	r, err := parseRef(*ref)
+	if err != nil {
+		return nil, activities.Permanent(err)
+	}
+	values, err := s.Store.Tenants().SecretValues(ctx, r.tenant, names)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		// The stage names secrets the tenant has not set: say which.
+		return nil, activities.Permanent(err)
+	case errors.Is(err, db.ErrNoSecretKey):
+		return nil, activities.Permanent(errors.New("this worker has no BUILDIT_SECRET_KEY to open the tenant's secrets"))
+	}
+	return values, err
+}
+
+type parsedRef struct{ tenant, run uuid.UUID }
+
+func parseRef(ref workflows.RunRef) (parsedRef, error) {
+	t, err := uuid.Parse(ref.TenantID)
+	if err != nil {
+		return parsedRef{}, fmt.Errorf("run ref: tenant %q: %w", ref.TenantID, err)
+	}
+	r, err := uuid.Parse(ref.RunID)
+	if err != nil {
+		return parsedRef{}, fmt.Errorf("run ref: run %q: %w", ref.RunID, err)
+	}
+	return parsedRef{tenant: t, run: r}, nil
+}
+
+// WorkerActivities adds the Postgres-backed parts to acts: records, logs
+// and tenant secrets.
+func WorkerActivities(acts *activities.Activities, store *db.Store, log *slog.Logger) {
+	acts.Recorder = Recorder{Store: store}
+	acts.Logs = Logs{Store: store, Logger: log}
+	acts.Secrets = Secrets{Store: store}
+}
