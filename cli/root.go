@@ -86,6 +86,7 @@ runs on your laptop (buildit run) and on a BuildIt server.`,
 		newMigrateCommand(a),
 		newServerCommand(a),
 		newWorkerCommand(a),
+		newDevCommand(a),
 	)
 	return root
 }

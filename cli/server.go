@@ -21,6 +21,9 @@ import (
 	"github.com/buildit-ci/buildit/api"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/secretbox"
+	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/workflows"
 )
 
 // env returns the environment variable name's value, or fallback.
@@ -87,6 +90,7 @@ buildit server; it is safe to run when there is nothing to do.`,
 type serverFlags struct {
 	addr, url, secretKey, proxies string
 	temporalAddress, namespace    string
+	taskQueue, uiURL              string
 	secureCookies                 bool
 }
 
@@ -97,7 +101,9 @@ func newServerCommand(a *app) *cobra.Command {
 		Short: "Serve the BuildIt REST API",
 		Long: `Server serves the REST API under /api/v1 (OpenAPI description at
 /api/v1/openapi.json), with /healthz (the process is up) and /readyz (Postgres
-answers and its schema is current). Every flag can also be set by the
+answers and its schema is current, and Temporal answers when
+--temporal-address is set). With --temporal-address, POST .../runs starts
+runs there for buildit worker processes to execute. Every flag can also be set by the
 environment variable named in its help. It refuses to start on a database
 whose schema is older than it needs: run buildit migrate first.
 
@@ -114,35 +120,78 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.url, "database-url", env("DATABASE_URL", ""), "Postgres URL (env DATABASE_URL)")
 	fl.StringVar(&f.secretKey, "secret-key", "", "32-byte key sealing tenant secrets, hex or base64 (env BUILDIT_SECRET_KEY; prefer the environment)")
 	fl.BoolVar(&f.secureCookies, "secure-cookies", env("BUILDIT_SECURE_COOKIES", "") == "true", "mark the session cookie Secure: on behind HTTPS (env BUILDIT_SECURE_COOKIES=true)")
-	fl.StringVar(&f.temporalAddress, "temporal-address", env("BUILDIT_TEMPORAL_ADDRESS", ""), "Temporal frontend `HOST:PORT`, reported by /readyz (env BUILDIT_TEMPORAL_ADDRESS)")
+	fl.StringVar(&f.temporalAddress, "temporal-address", env("BUILDIT_TEMPORAL_ADDRESS", ""), "Temporal frontend `HOST:PORT` where runs start; without it runs can only be read (env BUILDIT_TEMPORAL_ADDRESS)")
 	fl.StringVar(&f.namespace, "namespace", env("BUILDIT_NAMESPACE", "default"), "Temporal namespace (env BUILDIT_NAMESPACE)")
+	fl.StringVar(&f.taskQueue, "task-queue", env("BUILDIT_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue the workers poll (env BUILDIT_TASK_QUEUE)")
+	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
 	return cmd
+}
+
+// secretBox opens the key sealing tenant secrets (the flag's, else
+// BUILDIT_SECRET_KEY), or returns nil with a warning when there is none.
+func secretBox(flagKey string, log *slog.Logger) (*secretbox.Box, error) {
+	key := flagKey
+	if key == "" {
+		key = os.Getenv("BUILDIT_SECRET_KEY")
+	}
+	if key == "" {
+		log.Warn("no BUILDIT_SECRET_KEY: tenant secrets cannot be stored or read")
+		return nil, nil
+	}
+	k, err := secretbox.ParseKey(key)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("BUILDIT_SECRET_KEY: %w", err))
+	}
+	box, err := secretbox.New(k)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return box, nil
+}
+
+// jsonLogger is the log of the long-running commands: JSON lines on
+// stderr, info level unless -v.
+func (a *app) jsonLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if a.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// runService is the API's link to Temporal: a lazy client (the API serves
+// while Temporal is still starting; /readyz says so), its readiness check,
+// and the runs.Service that starts runs. BuildIt's search attributes are
+// registered when the namespace lacks them and the server allows it; runs
+// go without them otherwise.
+func runService(ctx context.Context, store *db.Store, address, namespace, taskQueue, uiURL string, log *slog.Logger) (*runs.Service, api.ReadinessCheck, func(), error) {
+	tc, err := client.NewLazyClient(client.Options{HostPort: address, Namespace: namespace, Logger: tlog.NewStructuredLogger(log)})
+	if err != nil {
+		return nil, api.ReadinessCheck{}, nil, usageError(fmt.Errorf("temporal address: %w", err))
+	}
+	check := api.ReadinessCheck{Name: "temporal", Check: func(ctx context.Context) error {
+		_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}}
+	svc := &runs.Service{Store: store, Client: tc, Namespace: namespace, TaskQueue: taskQueue, UIURL: uiURL, Log: log}
+	ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := engine.EnsureSearchAttributes(ectx, tc, namespace); err != nil {
+		log.Warn("runs will not carry BuildIt's search attributes", "error", err)
+	} else {
+		svc.SearchAttributes = true
+	}
+	return svc, check, tc.Close, nil
 }
 
 func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	// The server logs every request: at info level, unlike the CLI's
 	// commands, and as JSON for log shippers.
-	level := slog.LevelInfo
-	if a.verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-	key := f.secretKey
-	if key == "" {
-		key = os.Getenv("BUILDIT_SECRET_KEY")
-	}
-	var box *secretbox.Box
-	if key != "" {
-		k, err := secretbox.ParseKey(key)
-		if err != nil {
-			return usageError(fmt.Errorf("BUILDIT_SECRET_KEY: %w", err))
-		}
-		if box, err = secretbox.New(k); err != nil {
-			return usageError(err)
-		}
-	} else {
-		log.Warn("no BUILDIT_SECRET_KEY: tenant secrets cannot be stored or read")
+	log := a.jsonLogger()
+	box, err := secretBox(f.secretKey, log)
+	if err != nil {
+		return err
 	}
 	pool, err := openDB(ctx, f.url)
 	if err != nil {
@@ -156,21 +205,21 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	if f.proxies != "" {
 		proxies = strings.Split(f.proxies, ",")
 	}
+	store := db.NewStore(pool, box)
+	cfg := api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies}
 	var checks []api.ReadinessCheck
 	if f.temporalAddress != "" {
-		// Lazy: the API serves while Temporal is still starting; /readyz
-		// says so.
-		tc, err := client.NewLazyClient(client.Options{HostPort: f.temporalAddress, Namespace: f.namespace, Logger: tlog.NewStructuredLogger(log)})
+		svc, check, closeClient, err := runService(ctx, store, f.temporalAddress, f.namespace, f.taskQueue, f.uiURL, log)
 		if err != nil {
-			return usageError(fmt.Errorf("temporal address: %w", err))
-		}
-		defer tc.Close()
-		checks = append(checks, api.ReadinessCheck{Name: "temporal", Check: func(ctx context.Context) error {
-			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
 			return err
-		}})
+		}
+		defer closeClient()
+		cfg.Runs = svc
+		checks = append(checks, check)
+	} else {
+		log.Warn("no --temporal-address: runs cannot be started, only read")
 	}
-	srv, err := api.New(db.NewStore(pool, box), log, api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies}, checks...)
+	srv, err := api.New(store, log, cfg, checks...)
 	if err != nil {
 		return usageError(err)
 	}
@@ -178,23 +227,34 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	if err != nil {
 		return usageError(fmt.Errorf("listen on %s: %w", f.addr, err))
 	}
+	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(a.stderr, "buildit: serving the API at http://%s/api/v1\n", ln.Addr())
+	return serveHTTP(sctx, ln, srv.Handler(), log)
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully:
+// requests in flight get 15 seconds, followed logs (which never end by
+// themselves) are cut after 5.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	hs.RegisterOnShutdown(func() { time.AfterFunc(5*time.Second, cancelBase) })
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String())
-	fmt.Fprintf(a.stderr, "buildit: serving the API at http://%s/api/v1\n", ln.Addr())
 	select {
 	case err := <-errc:
 		return err
-	case <-sctx.Done():
+	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	shctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -7,23 +7,28 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/docker"
 	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/runs"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
 type workerFlags struct {
 	temporalAddress, namespace, taskQueue, executor string
+	databaseURL, secretKey, workDir, hostID         string
 	maxStages                                       int
 }
 
@@ -36,25 +41,37 @@ func newWorkerCommand(a *app) *cobra.Command {
 for: PipelineRun workflow tasks and stage activities, on the host shell and,
 when a Docker engine answers, in containers.
 
+A run started through the API prepares its workspace (a checkout of the
+run's repository, or an empty folder under --work-dir) on whichever worker
+takes it first, and then sends its stages to that worker's host queue
+(TASK-QUEUE/host/HOST-ID), so that every stage sees the same files. If that
+host goes away, the next stage finds no taker within a minute and the run
+prepares its workspace again on another worker and goes on there.
+
+With DATABASE_URL (and BUILDIT_SECRET_KEY for tenant secrets) the worker
+records runs and their stages in Postgres and stores stage logs there, for
+the API; without it, stage output goes to this process's log.
+
 SIGINT or SIGTERM stops it gracefully: it takes no new work, and stages
 still running get 10 seconds to notice the stop and clean up (their
 containers are removed); Temporal then gives them to another worker after
-their heartbeat timeout, which attaches to containers still running.
-
-Stage output goes to this process's log for now (one JSON line per output
-line, secrets masked); storing it in Postgres for the API comes with server
-mode.`,
+their heartbeat timeout, which attaches to containers still running.`,
 		Example: `  buildit worker --temporal-address temporal:7233
-  BUILDIT_TEMPORAL_ADDRESS=localhost:7233 buildit worker --executor host`,
+  DATABASE_URL=postgres://buildit@db/buildit buildit worker --executor host`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runWorker(cmd.Context(), f) },
 	}
+	host, _ := os.Hostname()
 	fl := cmd.Flags()
 	fl.StringVar(&f.temporalAddress, "temporal-address", env("BUILDIT_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend `HOST:PORT` (env BUILDIT_TEMPORAL_ADDRESS)")
 	fl.StringVar(&f.namespace, "namespace", env("BUILDIT_NAMESPACE", "default"), "Temporal namespace (env BUILDIT_NAMESPACE)")
 	fl.StringVar(&f.taskQueue, "task-queue", env("BUILDIT_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue to poll (env BUILDIT_TASK_QUEUE)")
 	fl.StringVar(&f.executor, "executor", env("BUILDIT_EXECUTOR", "auto"), "auto (Docker when an engine answers, else host only), host, or docker (env BUILDIT_EXECUTOR)")
 	fl.IntVar(&f.maxStages, "max-stages", envInt("BUILDIT_MAX_STAGES", 0), "most stages run at once; 0 for the SDK's default (env BUILDIT_MAX_STAGES)")
+	fl.StringVar(&f.databaseURL, "database-url", env("DATABASE_URL", ""), "Postgres URL: record runs and store logs there (env DATABASE_URL)")
+	fl.StringVar(&f.secretKey, "secret-key", "", "key opening tenant secrets, as for buildit server (env BUILDIT_SECRET_KEY; prefer the environment)")
+	fl.StringVar(&f.workDir, "work-dir", env("BUILDIT_WORK_DIR", ""), "where run workspaces are made (env BUILDIT_WORK_DIR; default a folder under the system's temp dir)")
+	fl.StringVar(&f.hostID, "host-id", env("BUILDIT_HOST_ID", host), "names this host's workspace queue; workers sharing a work dir share it (env BUILDIT_HOST_ID)")
 	return cmd
 }
 
@@ -72,14 +89,14 @@ func (s logSink) WriteLine(stage string, stream executor.Stream, line string) {
 	s.log.Info("stage output", "stage", stage, "stream", stream.String(), "line", line)
 }
 
-func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
-	level := slog.LevelInfo
-	if a.verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-	acts := &activities.Activities{Host: host.New(), Sink: logSink{log}, Logger: log}
-	switch f.executor {
+// workerActivities makes the activities of a worker: the host executor,
+// Docker per mode, workspaces under workDir on hostQueue, and, with a
+// store, run records, logs and tenant secrets in Postgres. release frees
+// the Docker client.
+func workerActivities(ctx context.Context, mode, workDir, hostQueue string, store *db.Store, log *slog.Logger) (acts *activities.Activities, release func(), err error) {
+	acts = &activities.Activities{Host: host.New(), Sink: logSink{log}, Logger: log, WorkRoot: workDir, HostQueue: hostQueue}
+	release = func() {}
+	switch mode {
 	case "host":
 	case "auto", "docker":
 		// No run ends on this worker, so each stage removes its run's
@@ -95,15 +112,74 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 		switch {
 		case err == nil:
 			acts.Docker = d
-			defer d.Close()
-		case f.executor == "docker":
-			return usageError(fmt.Errorf("--executor docker: %v", err))
+			release = func() { _ = d.Close() }
+		case mode == "docker":
+			return nil, nil, usageError(fmt.Errorf("--executor docker: %v", err))
 		default:
 			log.Warn("no Docker engine: stages with an image will fail on this worker", "error", err)
 		}
 	default:
-		return usageError(fmt.Errorf("unknown --executor %q: want auto, host or docker", f.executor))
+		return nil, nil, usageError(fmt.Errorf("unknown --executor %q: want auto, host or docker", mode))
 	}
+	if store != nil {
+		runs.WorkerActivities(acts, store, log)
+	}
+	return acts, release, nil
+}
+
+// startWorkers starts the two workers of a process: the shared task queue
+// (workflows and any activity) and this host's workspace queue. stop stops
+// both gracefully.
+func startWorkers(c client.Client, acts *activities.Activities, taskQueue string, maxStages int) (stop func(), err error) {
+	opts := worker.Options{TaskQueue: taskQueue, MaxConcurrentStages: maxStages}
+	shared := worker.New(c, acts, opts)
+	if err := shared.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	hostw := worker.NewHost(c, acts, opts)
+	if err := hostw.Start(); err != nil {
+		shared.Stop()
+		return nil, fmt.Errorf("start the host queue's worker: %w", err)
+	}
+	return func() {
+		var wg sync.WaitGroup
+		for _, w := range []sdkworker.Worker{shared, hostw} {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.Stop() }()
+		}
+		wg.Wait()
+	}, nil
+}
+
+func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
+	log := a.jsonLogger()
+	var store *db.Store
+	if f.databaseURL != "" {
+		box, err := secretBox(f.secretKey, log)
+		if err != nil {
+			return err
+		}
+		pool, err := openDB(ctx, f.databaseURL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		if err := db.CheckSchema(ctx, pool); err != nil {
+			return err
+		}
+		store = db.NewStore(pool, box)
+	} else {
+		log.Warn("no DATABASE_URL: runs started through the API cannot be recorded by this worker; stage output goes to this log")
+	}
+	if f.hostID == "" {
+		return usageError(fmt.Errorf("--host-id is empty and the hostname is unknown"))
+	}
+	hostQueue := worker.HostQueue(f.taskQueue, f.hostID)
+	acts, closeActs, err := workerActivities(ctx, f.executor, f.workDir, hostQueue, store, log)
+	if err != nil {
+		return err
+	}
+	defer closeActs()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  f.temporalAddress,
 		Namespace: f.namespace,
@@ -113,16 +189,17 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 		return fmt.Errorf("connect to Temporal at %s: %w", f.temporalAddress, err)
 	}
 	defer c.Close()
-	w := worker.New(c, acts, worker.Options{TaskQueue: f.taskQueue, MaxConcurrentStages: f.maxStages})
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	stopWorkers, err := startWorkers(c, acts, f.taskQueue, f.maxStages)
+	if err != nil {
+		return err
 	}
-	log.Info("worker started", "temporal", f.temporalAddress, "namespace", f.namespace, "task_queue", f.taskQueue, "docker", acts.Docker != nil)
+	log.Info("worker started", "temporal", f.temporalAddress, "namespace", f.namespace, "task_queue", f.taskQueue,
+		"host_queue", hostQueue, "docker", acts.Docker != nil, "database", store != nil)
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-sctx.Done()
 	log.Info("worker stopping")
-	w.Stop()
+	stopWorkers()
 	log.Info("worker stopped")
 	return nil
 }

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/buildit-ci/buildit/api"
+	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/webui"
+	"github.com/buildit-ci/buildit/worker"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+type devFlags struct {
+	addr, dataDir, url, executor string
+	temporalPort, uiPort         int
+	noUI                         bool
+}
+
+func newDevCommand(a *app) *cobra.Command {
+	f := &devFlags{}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole service on this machine: Temporal, its UI, the API and a worker",
+		Long: `Dev runs BuildIt's server mode in one process, for a laptop: an embedded
+Temporal server persisted to DATA-DIR/temporal.db, the Temporal Web UI, the
+REST API (as buildit server) and a worker (as buildit worker), on the
+Postgres database named by DATABASE_URL, whose schema it brings up to date.
+
+Everything that matters survives a restart on the same data dir: runs in
+flight resume where Temporal left them (a stage that was running when the
+process died runs again), and tenant secrets stay readable because the key
+sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
+		Example: `  export DATABASE_URL=postgres://buildit:buildit@localhost:5432/buildit
+  buildit dev
+  buildit dev --addr 127.0.0.1:9090 --data-dir /tmp/buildit-dev --executor host`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runDev(cmd.Context(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", env("BUILDIT_ADDR", "127.0.0.1:8080"), "API listens on `HOST:PORT` (env BUILDIT_ADDR)")
+	fl.StringVar(&f.dataDir, "data-dir", env("BUILDIT_DATA_DIR", ".buildit"), "keeps Temporal's database, the secret key and workspaces (env BUILDIT_DATA_DIR)")
+	fl.StringVar(&f.url, "database-url", env("DATABASE_URL", ""), "Postgres URL (env DATABASE_URL)")
+	fl.StringVar(&f.executor, "executor", env("BUILDIT_EXECUTOR", "auto"), "auto, host or docker, as for buildit worker (env BUILDIT_EXECUTOR)")
+	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend port on 127.0.0.1; 0 picks a free one")
+	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port on 127.0.0.1; 0 picks a free one")
+	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
+	return cmd
+}
+
+// devSecretKey returns BUILDIT_SECRET_KEY, or the key kept in dir (made on
+// first use, readable by the owner only).
+func devSecretKey(dir string) (string, error) {
+	if k := os.Getenv("BUILDIT_SECRET_KEY"); k != "" {
+		return k, nil
+	}
+	path := filepath.Join(dir, "secret.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	key := base64.StdEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the secret key: %w", err)
+	}
+	return key, nil
+}
+
+func (a *app) runDev(ctx context.Context, f *devFlags) error {
+	log := a.jsonLogger()
+	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+		return usageError(fmt.Errorf("--data-dir: %w", err))
+	}
+	key, err := devSecretKey(f.dataDir)
+	if err != nil {
+		return err
+	}
+	box, err := secretBox(key, log)
+	if err != nil {
+		return err
+	}
+	pool, err := openDB(ctx, f.url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := db.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	store := db.NewStore(pool, box)
+	// Listen first: a busy port is said before anything else starts.
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return usageError(fmt.Errorf("listen on %s: %w", f.addr, err))
+	}
+	defer ln.Close()
+
+	ts, err := devserver.Start(ctx, devserver.Options{DBFile: filepath.Join(f.dataDir, "temporal.db"), Port: f.temporalPort, Logger: log})
+	if err != nil {
+		return fmt.Errorf("embedded Temporal: %w", err)
+	}
+	defer func() { _ = ts.Stop() }()
+	uiURL := ""
+	if !f.noUI {
+		ui, err := webui.Start(ctx, webui.Options{TemporalAddress: ts.HostPort(), Namespace: ts.Namespace(), Port: f.uiPort})
+		if err != nil {
+			return err
+		}
+		defer ui.Stop()
+		uiURL = ui.URL()
+	}
+
+	taskQueue := workflows.DefaultTaskQueue
+	acts, release, err := workerActivities(ctx, f.executor, filepath.Join(f.dataDir, "workspaces"), worker.HostQueue(taskQueue, "dev"), store, log)
+	if err != nil {
+		return err
+	}
+	defer release()
+	c, err := client.DialContext(ctx, client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(log)})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stopWorkers, err := startWorkers(c, acts, taskQueue, 0)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
+
+	svc, check, closeClient, err := runService(ctx, store, ts.HostPort(), ts.Namespace(), taskQueue, uiURL, log)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	srv, err := api.New(store, log, api.Config{Runs: svc}, check)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "buildit dev: API     http://%s/api/v1\n", ln.Addr())
+	if uiURL != "" {
+		fmt.Fprintf(a.stderr, "buildit dev: UI      %s\n", uiURL)
+	}
+	fmt.Fprintf(a.stderr, "buildit dev: Temporal %s (namespace %s), data in %s\n", ts.HostPort(), ts.Namespace(), f.dataDir)
+	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveHTTP(sctx, ln, srv.Handler(), log)
+}
