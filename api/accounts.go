@@ -191,7 +191,16 @@ func (s *Server) me(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		k := viewAPIKey(*p.key, "")
+		slug := ""
+		if p.key.TenantID != nil {
+			t, err := s.store.Tenants().GetByID(c, org.ID, *p.key.TenantID)
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			slug = t.Slug
+		}
+		k := viewAPIKey(*p.key, slug)
 		ok(c, meView{APIKey: &k, Organizations: []orgView{viewOrg(org, "")}})
 		return
 	}

@@ -87,6 +87,10 @@ runs on your laptop (buildit run) and on a BuildIt server.`,
 		newServerCommand(a),
 		newWorkerCommand(a),
 		newDevCommand(a),
+		newLoginCommand(a),
+		newPipelinesCommand(a),
+		newTriggerCommand(a),
+		newRunsCommand(a),
 	)
 	return root
 }

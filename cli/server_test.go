@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // ready, and stops cleanly when its context ends (as on SIGTERM).
 func TestMigrateAndServe(t *testing.T) {
 	pool := dbtest.EmptyPool(t)
-	url := pool.Config().ConnString()
+	url := dbtest.URL(pool)
 
 	code, _, stderr := run(t, "server", "--database-url", url, "--addr", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(stderr, "buildit migrate") {

@@ -148,6 +148,7 @@ var tenantTables = []string{
 // organization instead, and why.
 var orgScoped = map[string]string{
 	"ListTenantsForMember": "a user's tenants across one organization",
+	"CountActiveRuns":      "runs in progress across an organization, for its plan's limit",
 }
 
 // Every query that touches a tenant's table names the tenant: the isolation

@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -231,4 +232,23 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// URL returns a connection string for pool's database, for code that
+// connects by itself (the CLI's --database-url). A pool's own ConnString
+// names the database it was configured from, not the test's.
+func URL(pool *pgxpool.Pool) string {
+	c := pool.Config().ConnConfig
+	s := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", quoteDSN(c.Host), c.Port, quoteDSN(c.User), quoteDSN(c.Database))
+	if c.Password != "" {
+		s += " password=" + quoteDSN(c.Password)
+	}
+	if c.TLSConfig == nil {
+		s += " sslmode=disable"
+	}
+	return s
+}
+
+func quoteDSN(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
