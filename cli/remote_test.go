@@ -19,31 +19,48 @@ import (
 	"github.com/buildit-ci/buildit/devserver"
 )
 
-// serverMode starts what a deployment runs, as the commands: buildit server
-// and buildit worker (host executor) on an embedded Temporal server and a
-// Postgres database of the test's own. It returns the API's base URL.
-func serverMode(t *testing.T) string {
+// stack is server mode started for a test: buildit server (and, when
+// asked, buildit worker with the host executor) as commands in this
+// process, on an embedded Temporal server and a Postgres database.
+type stack struct {
+	base     string // the API's base URL
+	dbURL    string
+	temporal string // Temporal's HOST:PORT
+	queue    string
+	key      string // BUILDIT_SECRET_KEY
+}
+
+type stackOpts struct {
+	dbURL            string // default: a database of the test's own
+	worker           bool
+	hostQueueTimeout string
+}
+
+func startStack(t *testing.T, o stackOpts) *stack {
 	t.Helper()
-	url := dbtest.URL(dbtest.Pool(t))
+	st := &stack{dbURL: o.dbURL, key: strings.Repeat("cd", 32), queue: "tq-" + strings.ReplaceAll(t.Name(), "/", "-")}
+	if st.dbURL == "" {
+		st.dbURL = dbtest.URL(dbtest.Pool(t))
+	}
 	ts, err := devserver.Start(context.Background(), devserver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ts.Stop() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	st.temporal = ts.HostPort()
+	addr := freeAddr(t)
+	server := []string{"server", "--database-url", st.dbURL, "--addr", addr, "--secret-key", st.key, "--temporal-address", st.temporal,
+		"--task-queue", st.queue, "--temporal-ui-url", "http://ui.test"}
+	if o.hostQueueTimeout != "" {
+		server = append(server, "--host-queue-timeout", o.hostQueueTimeout)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	key := strings.Repeat("cd", 32)
-	queue := "tq-" + strings.ReplaceAll(t.Name(), "/", "-")
+	commands := [][]string{server}
+	if o.worker {
+		commands = append(commands, st.workerArgs(t, "test-host"))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var dones []chan error
-	for _, args := range [][]string{
-		{"server", "--database-url", url, "--addr", addr, "--secret-key", key, "--temporal-address", ts.HostPort(), "--task-queue", queue, "--temporal-ui-url", "http://ui.test"},
-		{"worker", "--database-url", url, "--secret-key", key, "--temporal-address", ts.HostPort(), "--task-queue", queue, "--executor", "host", "--work-dir", t.TempDir(), "--host-id", "test-host"},
-	} {
+	for _, args := range commands {
 		root := NewRootCommand("test")
 		logs := &lockedBuffer{}
 		root.SetOut(logs)
@@ -71,13 +88,35 @@ func serverMode(t *testing.T) string {
 			}
 		}
 	})
-	base := "http://" + addr
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	st.base = "http://" + addr
+	waitReady(t, st.base)
+	return st
+}
+
+// workerArgs are the arguments of a buildit worker for the stack.
+func (st *stack) workerArgs(t *testing.T, hostID string) []string {
+	return []string{"worker", "--database-url", st.dbURL, "--secret-key", st.key, "--temporal-address", st.temporal,
+		"--task-queue", st.queue, "--executor", "host", "--work-dir", t.TempDir(), "--host-id", hostID}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		res, err := http.Get(base + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return base
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -113,7 +152,7 @@ func apiCall(t *testing.T, hc *http.Client, method, url string, body any, want i
 // API key, push pipelines, trigger and follow runs, list, show, read logs,
 // approve, cancel and rerun, with tables for people and JSON for scripts.
 func TestRemoteCLI(t *testing.T) {
-	base := serverMode(t)
+	base := startStack(t, stackOpts{worker: true}).base
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar}
 	apiCall(t, hc, "POST", base+"/api/v1/auth/signup", map[string]string{"email": "ann@acme.test", "password": "correct-horse-1", "name": "Ann", "organization": "Acme"}, 201)

@@ -34,6 +34,15 @@ func env(name, fallback string) string {
 	return fallback
 }
 
+// envDuration returns the environment variable name as a duration, or
+// fallback when it is unset or not a duration.
+func envDuration(name string, fallback time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return fallback
+}
+
 // openDB connects to the database url names.
 func openDB(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if url == "" {
@@ -91,6 +100,7 @@ type serverFlags struct {
 	addr, url, secretKey, proxies string
 	temporalAddress, namespace    string
 	taskQueue, uiURL              string
+	hostQueueTimeout              time.Duration
 	secureCookies                 bool
 }
 
@@ -123,6 +133,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.temporalAddress, "temporal-address", env("BUILDIT_TEMPORAL_ADDRESS", ""), "Temporal frontend `HOST:PORT` where runs start; without it runs can only be read (env BUILDIT_TEMPORAL_ADDRESS)")
 	fl.StringVar(&f.namespace, "namespace", env("BUILDIT_NAMESPACE", "default"), "Temporal namespace (env BUILDIT_NAMESPACE)")
 	fl.StringVar(&f.taskQueue, "task-queue", env("BUILDIT_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue the workers poll (env BUILDIT_TASK_QUEUE)")
+	fl.DurationVar(&f.hostQueueTimeout, "host-queue-timeout", envDuration("BUILDIT_HOST_QUEUE_TIMEOUT", workflows.DefaultHostQueueTimeout), "how long a stage waits for its workspace's host before the run prepares the workspace on another worker (env BUILDIT_HOST_QUEUE_TIMEOUT)")
 	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
 	return cmd
@@ -213,6 +224,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		if err != nil {
 			return err
 		}
+		svc.HostQueueTimeout = f.hostQueueTimeout
 		defer closeClient()
 		cfg.Runs = svc
 		checks = append(checks, check)

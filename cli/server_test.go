@@ -3,9 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,19 @@ import (
 	"github.com/buildit-ci/buildit/devserver"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain runs the test binary as buildit itself when a test starts it as
+// a child process (BUILDIT_TEST_CHILD_ARGS holds the arguments, as JSON):
+// the durability tests kill -9 real processes.
+func TestMain(m *testing.M) {
+	if args := os.Getenv(childArgsEnv); args != "" {
+		var argv []string
+		if err := json.Unmarshal([]byte(args), &argv); err != nil {
+			panic(err)
+		}
+		os.Exit(Execute(NewRootCommand("test"), argv))
+	}
+	dbtest.Main(m)
+}
 
 // buildit server refuses a database without the schema; buildit migrate
 // brings it up to date (twice is fine); then the server serves, reports

@@ -51,6 +51,8 @@ var clusterSettings = []string{
 // dir, and it is removed when the cluster stops.
 type cluster struct {
 	dir    string
+	bin    string
+	cred   *syscall.Credential
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
@@ -100,20 +102,30 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		return fail(fmt.Errorf("initdb: %v\n%s", err, out))
 	}
 
-	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
+	c.bin, c.cred = bin, cred
+	if err := c.launch(ctx); err != nil {
 		return fail(err)
 	}
+	return c, nil
+}
+
+// launch starts the postmaster on the cluster's data folder and waits
+// until it accepts connections.
+func (c *cluster) launch(ctx context.Context) error {
+	logFile, err := os.OpenFile(filepath.Join(c.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
 	defer logFile.Close() // the child has its own descriptor
-	args := []string{"-D", data, "-k", dir, "-p", "5432"}
+	args := []string{"-D", filepath.Join(c.dir, "data"), "-k", c.dir, "-p", "5432"}
 	for _, s := range clusterSettings {
 		args = append(args, "-c", s)
 	}
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
+	c.cmd = exec.Command(filepath.Join(c.bin, "postgres"), args...)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	c.cmd.Env = append(os.Environ(), "LC_ALL=C")
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: cred,
+		Credential: c.cred,
 		// Should the test binary die without stopping the cluster, the
 		// kernel sends the postmaster SIGQUIT (immediate shutdown).
 		Pdeathsig: syscall.SIGQUIT,
@@ -122,16 +134,16 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		Setpgid: true,
 	}
 	if err := c.cmd.Start(); err != nil {
-		return fail(fmt.Errorf("start postgres: %w", err))
+		return fmt.Errorf("start postgres: %w", err)
 	}
+	exited := make(chan struct{})
+	c.exited = exited
+	cmd := c.cmd
 	go func() {
-		_ = c.cmd.Wait()
-		close(c.exited)
+		_ = cmd.Wait()
+		close(exited)
 	}()
-	if err := c.waitReady(ctx); err != nil {
-		return fail(err)
-	}
-	return c, nil
+	return c.waitReady(ctx)
 }
 
 // waitReady polls until the cluster accepts a connection.
@@ -174,6 +186,21 @@ func (c *cluster) stop() {
 		}
 	}
 	_ = os.RemoveAll(c.dir)
+}
+
+// halt stops the postmaster with a fast shutdown (clients are cut off,
+// data is kept) and waits for it to exit.
+func (c *cluster) halt() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
 }
 
 // findBinaries returns the folder of initdb and postgres: the newest
