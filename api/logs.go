@@ -54,7 +54,7 @@ type logsView struct {
 // FollowStartWait how long it waits for a just-started run to record the
 // stage.
 var (
-	FollowPoll      = 200 * time.Millisecond
+	FollowPoll      = 100 * time.Millisecond
 	FollowStartWait = 30 * time.Second
 )
 

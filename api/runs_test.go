@@ -43,7 +43,7 @@ func (discardSink) WriteLine(string, executor.Stream, string) {}
 // withRuns gives e a runs.Service on the embedded Temporal server and a
 // worker (shared and host queue) that records runs and stores logs in e's
 // database, as `buildit worker` does.
-func (e *env) withRuns(t *testing.T) *env {
+func (e *env) withRuns(t testing.TB) *env {
 	t.Helper()
 	temporalOnce.Do(func() {
 		temporalSrv, temporalErr = devserver.Start(context.Background(), devserver.Options{})
