@@ -30,11 +30,13 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 
 FROM debian:bookworm-slim
 
+# git: workers check out a run's repository into its workspace.
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates git \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home \
-        --home-dir /home/buildit --shell /usr/sbin/nologin buildit
+        --home-dir /home/buildit --shell /usr/sbin/nologin buildit \
+    && install -d -o buildit -g buildit /var/lib/buildit/workspaces
 
 COPY --from=build /out/buildit /usr/local/bin/buildit
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/buildit-ci/buildit/activities"
@@ -157,6 +158,24 @@ func TestRunThroughTheAPI(t *testing.T) {
 	}
 	if b, tt := stageOf(done, "build"), stageOf(done, "test"); tt.StartedAt.Before(*b.EndedAt) {
 		t.Errorf("test started %v before build ended %v", tt.StartedAt, b.EndedAt)
+	}
+
+	// The run can be found in Temporal by its search attributes.
+	desc, err := e.api.cfg.Runs.Client.DescribeWorkflowExecution(context.Background(), done.WorkflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := map[string]string{}
+	for name, p := range desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields() {
+		var v string
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+		attrs[name] = v
+	}
+	want := map[string]string{"BuilditTenant": "acme/web", "BuilditPipeline": "app", "BuilditStatus": "succeeded", "BuilditTrigger": "api", "BuilditActor": "owner@acme.test"}
+	for k, v := range want {
+		if attrs[k] != v {
+			t.Errorf("search attribute %s = %q, want %q (all: %v)", k, attrs[k], v, attrs)
+		}
 	}
 
 	// The stored log, in order, with streams.
