@@ -210,7 +210,7 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 	}
 	secrets, missing, err := a.resolveSecrets(ctx, in.Record, st.Secrets)
 	switch {
-	case err != nil: // the store failed: worth retrying
+	case err != nil: // the store failed: worth retrying, unless it says not
 		return workflows.StageResult{}, err
 	case len(missing) > 0:
 		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(
@@ -243,7 +243,7 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 	if in.Record != nil && a.Logs != nil {
 		log, err := a.Logs.OpenLog(ctx, *in.Record, st.ID, in.Attempt)
 		if err != nil {
-			return workflows.StageResult{}, fmt.Errorf("open the stage's log: %w", err)
+			return workflows.StageResult{}, err
 		}
 		// The attempt ends once its log is stored (or the activity is
 		// given up on): a reader who sees the stage ended sees its log.
@@ -300,7 +300,9 @@ func (a *Activities) resolveSecrets(ctx context.Context, ref *workflows.RunRef, 
 	values = map[string]string{}
 	if a.Secrets != nil {
 		if values, err = a.Secrets.Secrets(ctx, ref, names); err != nil {
-			return nil, nil, fmt.Errorf("look up secrets: %w", err)
+			// Returned as it is: Temporal reads a non-retryable error
+			// only when it is not wrapped.
+			return nil, nil, err
 		}
 	}
 	for _, name := range names {

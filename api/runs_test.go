@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -499,4 +500,70 @@ func TestRunRoutesWithoutTemporal(t *testing.T) {
 	}
 	// Reads do not need Temporal.
 	owner.must(200, "GET", "/orgs/acme/tenants/web/pipelines/hello/runs", nil)
+}
+
+// A run's stages get the tenant's secrets from Postgres, masked in the
+// stored log, and run in a checkout of the trigger's repository.
+func TestRunWithSecretsAndRepository(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	const secret = "s3cr3t-value-not-for-logs"
+	owner.must(201, "PUT", "/orgs/acme/tenants/web/secrets/DEPLOY_TOKEN", map[string]string{"value": secret})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "app", "source": `pipeline "app"
+stage "use" {
+    secrets "DEPLOY_TOKEN"
+    run "echo token=$DEPLOY_TOKEN" "cat version"
+}
+`})
+	// A repository with one commit whose file "version" says 7.
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	gitRun := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x.test", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x.test", "GIT_CONFIG_GLOBAL=/dev/null")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	gitRun("init", "--quiet", "--initial-branch=main", work)
+	if err := os.WriteFile(filepath.Join(work, "version"), []byte("7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitRun("-C", work, "add", "version")
+	gitRun("-C", work, "commit", "--quiet", "-m", "v7")
+	commit := gitRun("-C", work, "rev-parse", "HEAD")
+
+	base := "/orgs/acme/tenants/web/pipelines/app/runs"
+	owner.must(201, "POST", base, map[string]any{"repository": work, "commit": commit})
+	done := owner.waitRun(base+"/1", ended)
+	if done.Status != db.RunSucceeded {
+		t.Fatalf("run %s: %+v", done.Status, done.Stages)
+	}
+	var logs logsView
+	owner.must(200, "GET", base+"/1/logs?stage=use", nil).json(t, &logs)
+	var got []string
+	for _, l := range logs.Lines {
+		got = append(got, l.Line)
+	}
+	if want := []string{"token=***", "7"}; !slices.Equal(got, want) {
+		t.Errorf("log %q, want %q", got, want)
+	}
+	var n int
+	if err := e.store.Pool().QueryRow(context.Background(), "SELECT count(*) FROM stage_logs WHERE line LIKE '%' || $1 || '%'", secret).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d stored log lines hold the secret (%v)", n, err)
+	}
+	if strings.Contains(e.logs.String(), secret) || strings.Contains(e.seen.String(), secret) {
+		t.Error("the secret's value is in the server's log or an answer")
+	}
+
+	// A stage naming a secret the tenant has not set fails, saying which.
+	owner.must(200, "PUT", "/orgs/acme/tenants/web/pipelines/app", map[string]string{"source": "pipeline \"app\"\nstage \"use\" { secrets \"NOPE\"; run \"true\"; }\n"})
+	owner.must(201, "POST", base, nil)
+	if r := owner.waitRun(base+"/2", ended); r.Status != db.RunFailed || stageOf(r, "use").Error != "secrets not provided: NOPE" {
+		t.Errorf("run with a missing secret: %s %+v", r.Status, r.Stages)
+	}
 }

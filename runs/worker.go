@@ -132,10 +132,23 @@ func (s Secrets) Secrets(ctx context.Context, ref *workflows.RunRef, names []str
 		return nil, activities.Permanent(err)
 	}
 	values, err := s.Store.Tenants().SecretValues(ctx, r.tenant, names)
+	if errors.Is(err, db.ErrNotFound) {
+		// The stage names secrets the tenant has not set: answer those it
+		// has, and the activity says which are missing.
+		values = map[string]string{}
+		for _, name := range names {
+			v, err := s.Store.Tenants().SecretValues(ctx, r.tenant, []string{name})
+			if errors.Is(err, db.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			values[name] = v[name]
+		}
+		return values, nil
+	}
 	switch {
-	case errors.Is(err, db.ErrNotFound):
-		// The stage names secrets the tenant has not set: say which.
-		return nil, activities.Permanent(err)
 	case errors.Is(err, db.ErrNoSecretKey):
 		return nil, activities.Permanent(errors.New("this worker has no BUILDIT_SECRET_KEY to open the tenant's secrets"))
 	}
