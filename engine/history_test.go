@@ -11,8 +11,12 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -41,14 +45,41 @@ func TestRecordHistory(t *testing.T) {
 		t.Skip("run with -record-history to rewrite workflows/testdata/pipeline_run_history.json")
 	}
 	for name, fastPath := range map[string]time.Duration{"pipeline_run_history.json": 0, "pipeline_run_local_history.json": 200 * time.Millisecond} {
-		t.Run(name, func(t *testing.T) { recordHistory(t, name, fastPath) })
+		t.Run(name, func(t *testing.T) { recordHistory(t, name, setup(t, nil), fastPath, nil) })
 	}
+	// Server mode: the run records itself, waits for its concurrency
+	// group and prepares its workspace on a host queue.
+	t.Run("pipeline_run_server_history.json", func(t *testing.T) {
+		h := setupWithoutWorker(t)
+		acts := &activities.Activities{Host: host.New(), Sink: h.logs, Recorder: memRecorder{}, WorkRoot: t.TempDir(),
+			HostQueue: worker.HostQueue(h.taskQueue, "recorder")}
+		for _, w := range []sdkworker.Worker{worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue}), worker.NewHost(h.c, acts, worker.Options{})} {
+			if err := w.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(w.Stop)
+		}
+		recordHistory(t, "pipeline_run_server_history.json", h, 0, func(in *workflows.PipelineRunInput) {
+			in.Workspace = ""
+			in.Record = &workflows.RunRef{TenantID: "tenant", RunID: "run"}
+			in.Prepare = &workflows.PrepareInput{}
+			in.ConcurrencyGroup = "history"
+		})
+	})
 }
 
-func recordHistory(t *testing.T, file string, fastPath time.Duration) {
-	h := setup(t, nil)
+// memRecorder takes every record and says every turn has come: the history
+// of a server-mode run without a database.
+type memRecorder struct{}
+
+func (memRecorder) RecordRun(context.Context, workflows.RunRecord) error { return nil }
+func (memRecorder) TurnCame(context.Context, workflows.RunRef, string) (bool, error) {
+	return true, nil
+}
+
+func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration, mod func(*workflows.PipelineRunInput)) {
 	h.fastPath = fastPath
-	id, run := h.start(t, historyPipeline, nil)
+	id, run := h.start(t, historyPipeline, mod)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
