@@ -68,6 +68,10 @@ type Activities struct {
 	WorkRoot  string
 	HostQueue string
 
+	// Backends makes deploy backends (deploy.go); nil makes them from the
+	// target's kind and settings.
+	Backends BackendFor
+
 	mu      sync.Mutex
 	flights map[string]*flight
 }

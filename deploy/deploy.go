@@ -61,6 +61,10 @@ type Backend interface {
 	Apply(ctx context.Context, spec Spec) error
 	// Status reports the rollout of spec's revision.
 	Status(ctx context.Context, spec Spec) (Status, error)
+	// Current returns the revision the target runs for service (its
+	// Revision and Image), or nil when it runs none or is in the middle of
+	// a change.
+	Current(ctx context.Context, service string) (*Spec, error)
 }
 
 // TransientError is a failure that may pass: try again, after RetryAfter

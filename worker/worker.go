@@ -61,6 +61,7 @@ func Register(r interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.PipelineRun, workflow.RegisterOptions{Name: workflows.PipelineRunWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.Deploy, workflow.RegisterOptions{Name: workflows.DeployWorkflow})
 	if acts != nil {
 		registerActivities(r, acts)
 	}
@@ -75,6 +76,10 @@ func registerActivities(r interface {
 	r.RegisterActivityWithOptions(acts.PrepareWorkspace, activity.RegisterOptions{Name: workflows.PrepareWorkspaceActivity})
 	r.RegisterActivityWithOptions(acts.CleanupWorkspace, activity.RegisterOptions{Name: workflows.CleanupWorkspaceActivity})
 	r.RegisterActivityWithOptions(acts.AwaitTurn, activity.RegisterOptions{Name: workflows.AwaitTurnActivity})
+	r.RegisterActivityWithOptions(acts.DeployBegin, activity.RegisterOptions{Name: workflows.DeployBeginActivity})
+	r.RegisterActivityWithOptions(acts.DeployApply, activity.RegisterOptions{Name: workflows.DeployApplyActivity})
+	r.RegisterActivityWithOptions(acts.DeployWaitHealthy, activity.RegisterOptions{Name: workflows.DeployWaitHealthyActivity})
+	r.RegisterActivityWithOptions(acts.DeployFinish, activity.RegisterOptions{Name: workflows.DeployFinishActivity})
 }
 
 // HostQueue names the task queue of one host's workspaces, beside the

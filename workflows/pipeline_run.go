@@ -399,7 +399,11 @@ func (r *run) start(ctx workflow.Context, i int) {
 		case pipeline.KindApproval:
 			r.runApproval(gctx, i)
 		case pipeline.KindDeploy:
-			r.finishStage(gctx, i, StageFailed, "deploy stages are not supported by this version of the engine")
+			if workflow.GetVersion(gctx, versionDeployStages, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				r.finishStage(gctx, i, StageFailed, "deploy stages are not supported by this version of the engine")
+				break
+			}
+			r.runDeploy(gctx, i)
 		default:
 			r.runCommands(gctx, i)
 		}

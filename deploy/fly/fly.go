@@ -246,6 +246,25 @@ func (b *Backend) Status(ctx context.Context, s deploy.Spec) (deploy.Status, err
 	return deploy.Status{State: deploy.Healthy, Message: fmt.Sprintf("%d machines started and passing on revision %d", len(ms), s.Revision)}, nil
 }
 
+// Current returns the revision every machine of the app runs, or nil when
+// there are none or they differ.
+func (b *Backend) Current(ctx context.Context, service string) (*deploy.Spec, error) {
+	ms, err := b.list(ctx)
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	rev, image := revisionOf(ms[0]), ms[0].Config.Image
+	for _, m := range ms[1:] {
+		if revisionOf(m) != rev || m.Config.Image != image {
+			return nil, nil
+		}
+	}
+	if rev == 0 {
+		return nil, nil // machines BuildIt did not deploy
+	}
+	return &deploy.Spec{Service: service, Revision: rev, Image: image}, nil
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -51,6 +51,9 @@ func TestFirstDeployCreatesMachinesAndIsHealthy(t *testing.T) {
 	defer srv.Close()
 	b := backend(t, srv, "acme-api")
 	ctx := context.Background()
+	if cur, err := b.Current(ctx, "api"); cur != nil || err != nil {
+		t.Errorf("Current of an empty app = %+v, %v", cur, err)
+	}
 	s := spec(1, "registry.example.com/api:v1")
 	if err := b.Apply(ctx, s); err != nil {
 		t.Fatal(err)
@@ -107,6 +110,9 @@ func TestRollingUpdateOneMachineAtATime(t *testing.T) {
 	}
 	if st := waitStatus(t, b, s); st.State != deploy.Healthy {
 		t.Errorf("status %+v", st)
+	}
+	if cur, err := b.Current(ctx, "api"); err != nil || cur == nil || cur.Revision != 2 || cur.Image != "api:v2" {
+		t.Errorf("Current = %+v, %v", cur, err)
 	}
 }
 

@@ -1,0 +1,215 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/buildit-ci/buildit/deploy"
+	"github.com/buildit-ci/buildit/deploy/fly"
+	"github.com/buildit-ci/buildit/executor"
+	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// BackendFor makes the deploy backend of a target. ref names the run in
+// server mode (the tenant's secrets hold the credentials), nil locally.
+type BackendFor func(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, error)
+
+// DeployPoll is how often DeployWaitHealthy asks the target.
+var DeployPoll = 2 * time.Second
+
+// backend returns the Backend of a deploy's target: a.Backends when set,
+// else one made from the target's settings.
+func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, error) {
+	if a.Backends != nil {
+		return a.Backends(ctx, target, ref)
+	}
+	switch target.Kind {
+	case pipeline.TargetFly:
+		name := target.Settings["token-secret"]
+		if name == "" {
+			name = "FLY_API_TOKEN"
+		}
+		token, err := a.credential(ctx, ref, name)
+		if err != nil {
+			return nil, err
+		}
+		return fly.New(fly.Config{App: target.Settings["app"], Region: target.Settings["region"], APIURL: target.Settings["api-url"], Token: token})
+	case pipeline.TargetKubernetes:
+		return nil, deploy.Configf("target %q: Kubernetes deploys are not available in this version of buildit", target.Name)
+	case "":
+		return nil, deploy.Configf("no target %q: define it in the pipeline (target %q kind=\"fly\" { … })", target.Name, target.Name)
+	}
+	return nil, deploy.Configf("target %q: unknown kind %q", target.Name, target.Kind)
+}
+
+// credential is the secret named name: the tenant's in server mode; in a
+// local run, a --secret value or else the environment variable.
+func (a *Activities) credential(ctx context.Context, ref *workflows.RunRef, name string) (string, error) {
+	if a.Secrets != nil {
+		values, err := a.Secrets.Secrets(ctx, ref, []string{name})
+		if err != nil {
+			return "", err
+		}
+		if v, ok := values[name]; ok {
+			return v, nil
+		}
+	}
+	if ref == nil {
+		if v := os.Getenv(name); v != "" {
+			return v, nil
+		}
+	}
+	return "", deploy.Configf("the credential %s is not set (a tenant secret in server mode; an environment variable or --secret locally)", name)
+}
+
+// deployError turns a backend's error into the activity's: configuration
+// errors are not retried, transient ones are, after their Retry-After.
+func deployError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, &appErr):
+		return err
+	case deploy.IsConfig(err):
+		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeDeployConfig, nil)
+	}
+	if d, ok := deploy.RetryAfter(err); ok {
+		return temporal.NewApplicationErrorWithOptions(err.Error(), "DeployTransient", temporal.ApplicationErrorOptions{NextRetryDelay: d})
+	}
+	return err
+}
+
+func toSpec(s workflows.DeploySpec) deploy.Spec {
+	return deploy.Spec{
+		Service: s.Service, Environment: s.Environment, Revision: s.Revision, Image: s.Image, Replicas: s.Replicas,
+		Port: s.Port, Env: s.Env, Strategy: s.Strategy, HealthPath: s.HealthPath, Labels: s.Labels,
+	}
+}
+
+// deployLog writes a line about a deploy to its stage's log.
+func (a *Activities) deployLog(ctx context.Context, ref *workflows.RunRef, stageID, format string, args ...any) {
+	line := "buildit: " + fmt.Sprintf(format, args...)
+	if ref != nil && a.Logs != nil {
+		log, err := a.Logs.OpenLog(ctx, *ref, stageID, 1)
+		if err != nil {
+			a.logger().Warn("deploy log not stored", "stage", stageID, "error", err)
+			return
+		}
+		log.WriteLine(stageID, executor.Stdout, line)
+		if err := log.Close(ctx); err != nil {
+			a.logger().Warn("deploy log not stored", "stage", stageID, "error", err)
+		}
+		return
+	}
+	if a.Sink != nil {
+		a.Sink.WriteLine(stageID, executor.Stdout, line)
+	}
+}
+
+// DeployBegin picks the deploy's revision (one past what the target runs)
+// and remembers the running revision to roll back to.
+func (a *Activities) DeployBegin(ctx context.Context, in workflows.DeployInput) (workflows.DeployBeginResult, error) {
+	b, err := a.backend(ctx, in.Target, in.Record)
+	if err != nil {
+		return workflows.DeployBeginResult{}, deployError(err)
+	}
+	cur, err := b.Current(ctx, in.Spec.Service)
+	if err != nil {
+		return workflows.DeployBeginResult{}, deployError(err)
+	}
+	res := workflows.DeployBeginResult{Revision: 1}
+	if cur != nil {
+		res.Revision = cur.Revision + 1
+		res.Previous = &workflows.DeploySpec{Service: cur.Service, Revision: cur.Revision, Image: cur.Image}
+		a.deployLog(ctx, in.Record, in.StageID, "deploying %s as revision %d to %s (revision %d, %s, is live)", in.Spec.Image, res.Revision, in.Target.Name, cur.Revision, cur.Image)
+	} else {
+		a.deployLog(ctx, in.Record, in.StageID, "deploying %s as revision %d to %s", in.Spec.Image, res.Revision, in.Target.Name)
+	}
+	return res, nil
+}
+
+// DeployApply applies a revision, heartbeating while the backend rolls it
+// out (a rolling update waits for each instance).
+func (a *Activities) DeployApply(ctx context.Context, t workflows.DeployTarget) error {
+	b, err := a.backend(ctx, t.Target, t.Record)
+	if err != nil {
+		return deployError(err)
+	}
+	stop := a.heartbeatLoop(ctx, func() heartbeat { return heartbeat{} })
+	defer stop()
+	if err := b.Apply(ctx, toSpec(t.Spec)); err != nil {
+		return deployError(err)
+	}
+	a.deployLog(ctx, t.Record, t.StageID, "revision %d (%s) applied", t.Spec.Revision, t.Spec.Image)
+	return nil
+}
+
+// waitState is DeployWaitHealthy's heartbeat: when the wait began, so that
+// a retried attempt keeps the same deadline.
+type waitState struct {
+	Since time.Time `json:"since"`
+}
+
+// DeployWaitHealthy waits until the revision is healthy; it fails, not to
+// be retried, when the target says the rollout failed or when the
+// health-check timeout (counted from the first attempt) passes.
+func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTarget) error {
+	b, err := a.backend(ctx, t.Target, t.Record)
+	if err != nil {
+		return deployError(err)
+	}
+	st := waitState{Since: time.Now()}
+	if activity.HasHeartbeatDetails(ctx) {
+		var prev waitState
+		if activity.GetHeartbeatDetails(ctx, &prev) == nil && !prev.Since.IsZero() {
+			st = prev
+		}
+	}
+	timeout := t.HealthTimeout
+	if timeout <= 0 {
+		timeout = workflows.DefaultHealthTimeout
+	}
+	spec := toSpec(t.Spec)
+	last := ""
+	for {
+		activity.RecordHeartbeat(ctx, st)
+		s, err := b.Status(ctx, spec)
+		switch {
+		case err != nil && deploy.IsConfig(err):
+			return deployError(err)
+		case err != nil:
+			last = err.Error()
+		case s.State == deploy.Healthy:
+			a.deployLog(ctx, t.Record, t.StageID, "revision %d is healthy: %s", t.Spec.Revision, s.Message)
+			return nil
+		case s.State == deploy.Failed:
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("revision %d failed: %s", t.Spec.Revision, s.Message), workflows.ErrTypeUnhealthy, nil)
+		default:
+			last = s.Message
+		}
+		if time.Since(st.Since) > timeout {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("revision %d was not healthy within %s: %s", t.Spec.Revision, timeout, last), workflows.ErrTypeUnhealthy, nil)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(DeployPoll):
+		}
+	}
+}
+
+// DeployFinish records how a deploy ended: in its stage's log (and, in
+// server mode, in the deployments table — not yet).
+func (a *Activities) DeployFinish(ctx context.Context, out workflows.DeployOutcome) error {
+	a.deployLog(ctx, out.Record, out.StageID, "deploy %s: %s", out.Status, out.Message)
+	return nil
+}

@@ -1,0 +1,358 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/buildit-ci/buildit/pipeline"
+)
+
+// Names of the deploy workflow and its activities.
+const (
+	DeployWorkflow = "Deploy"
+	// DeployBeginActivity picks the deploy's revision and the revision
+	// to roll back to (and, in server mode, records the deployment).
+	DeployBeginActivity = "DeployBegin"
+	// DeployApplyActivity applies a revision to the target.
+	DeployApplyActivity = "DeployApply"
+	// DeployWaitHealthyActivity waits, heartbeating, until the revision
+	// is healthy, has failed, or the health-check timeout passes.
+	DeployWaitHealthyActivity = "DeployWaitHealthy"
+	// DeployFinishActivity records how the deploy ended (server mode).
+	DeployFinishActivity = "DeployFinish"
+)
+
+// Error types of deploy activities.
+const (
+	// ErrTypeDeployConfig: bad settings or refused credentials; not
+	// retried, the message says what to fix.
+	ErrTypeDeployConfig = "DeployConfig"
+	// ErrTypeUnhealthy: the revision did not become healthy.
+	ErrTypeUnhealthy = "DeployUnhealthy"
+)
+
+// DefaultHealthTimeout bounds a deploy's wait for health when the stage
+// sets none.
+const DefaultHealthTimeout = 5 * time.Minute
+
+// DeploySpec is one revision of a service, as the workflow carries it.
+type DeploySpec struct {
+	Service     string            `json:"service"`
+	Environment string            `json:"environment,omitempty"`
+	Revision    int               `json:"revision"`
+	Image       string            `json:"image"`
+	Replicas    int               `json:"replicas,omitempty"`
+	Port        int               `json:"port,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	Strategy    string            `json:"strategy,omitempty"`
+	HealthPath  string            `json:"health_path,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+}
+
+// DeployInput starts a Deploy.
+type DeployInput struct {
+	// Target is where to deploy (its kind and settings; the credentials
+	// are resolved by the activities from the secret it names).
+	Target        pipeline.Target `json:"target"`
+	Spec          DeploySpec      `json:"spec"`
+	HealthTimeout time.Duration   `json:"health_timeout,omitempty"`
+	// Record names the run in the platform's database (server mode).
+	Record  *RunRef `json:"record,omitempty"`
+	StageID string  `json:"stage_id"`
+}
+
+// DeployBeginResult is the revision to deploy and the one to go back to.
+type DeployBeginResult struct {
+	Revision int `json:"revision"`
+	// Previous is the healthy revision the service runs, if any.
+	Previous *DeploySpec `json:"previous,omitempty"`
+	// DeploymentID is the deployment's row (server mode).
+	DeploymentID string `json:"deployment_id,omitempty"`
+}
+
+// DeployTarget is a revision to apply or watch on a target.
+type DeployTarget struct {
+	StageID       string          `json:"stage_id"`
+	Target        pipeline.Target `json:"target"`
+	Spec          DeploySpec      `json:"spec"`
+	Record        *RunRef         `json:"record,omitempty"`
+	HealthTimeout time.Duration   `json:"health_timeout,omitempty"`
+}
+
+// DeployOutcome is how a deploy ended.
+type DeployOutcome struct {
+	StageID      string  `json:"stage_id"`
+	Record       *RunRef `json:"record,omitempty"`
+	DeploymentID string  `json:"deployment_id,omitempty"`
+	// Status: succeeded, failed, rolled_back or cancelled.
+	Status       string `json:"status"`
+	Revision     int    `json:"revision"`
+	RolledBackTo int    `json:"rolled_back_to,omitempty"`
+	Message      string `json:"message,omitempty"`
+}
+
+// Deploy ships one revision of a service to a target: begin (pick the
+// revision, remember the healthy one) → apply → wait for health → finish.
+// When the new revision fails (it does not become healthy, or the target
+// refuses it after a change began) or the deploy is cancelled, it applies
+// the previous healthy revision again and waits for it, so the service is
+// left on a healthy revision. Every step is idempotent (the backends mark
+// what they apply with the revision), so a retried step or a worker lost in
+// the middle of a rollout resumes it rather than starting again.
+func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
+	logger := workflow.GetLogger(ctx)
+	if in.HealthTimeout <= 0 {
+		in.HealthTimeout = DefaultHealthTimeout
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	short := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         deployRetry(0),
+	})
+	var begin DeployBeginResult
+	if err := workflow.ExecuteActivity(short, DeployBeginActivity, in).Get(short, &begin); err != nil {
+		return nil, err
+	}
+	spec := in.Spec
+	spec.Revision = begin.Revision
+	out := DeployOutcome{StageID: in.StageID, Record: in.Record, DeploymentID: begin.DeploymentID, Revision: spec.Revision}
+
+	// Applying and waiting stop when the run is cancelled; the rollback
+	// and the record that follow do not.
+	err := applyAndWait(ctx, in, spec)
+	switch {
+	case err == nil:
+		out.Status = "succeeded"
+		out.Message = fmt.Sprintf("revision %d of %s is healthy", spec.Revision, spec.Service)
+	default:
+		cancelled := ctx.Err() != nil
+		out.Status, out.Message = "failed", failureText(err)
+		if cancelled {
+			out.Status, out.Message = "cancelled", "the run was cancelled"
+		}
+		// Going back is applying the previous revision again: where the
+		// failure changed nothing, that changes nothing either.
+		if begin.Previous != nil {
+			prev := spec
+			prev.Revision, prev.Image = begin.Previous.Revision, begin.Previous.Image
+			logger.Info("deploy failed; rolling back", "revision", spec.Revision, "to", prev.Revision, "error", err)
+			if rerr := applyAndWait(dctx, in, prev); rerr != nil {
+				out.Message += fmt.Sprintf("; rolling back to revision %d failed too: %s", prev.Revision, failureText(rerr))
+			} else {
+				out.RolledBackTo = prev.Revision
+				if !cancelled {
+					out.Status = "rolled_back"
+				}
+				out.Message += fmt.Sprintf("; rolled back to revision %d", prev.Revision)
+			}
+		}
+	}
+	if ferr := workflow.ExecuteActivity(short, DeployFinishActivity, out).Get(short, nil); ferr != nil {
+		logger.Info("recording the deploy's end failed", "error", ferr)
+	}
+	switch out.Status {
+	case "succeeded":
+		return &out, nil
+	case "cancelled":
+		return nil, temporal.NewCanceledError(out)
+	}
+	return nil, temporal.NewNonRetryableApplicationError(out.Message, ErrTypeUnhealthy, nil, out)
+}
+
+func failureText(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return "the deploy step timed out (" + timeoutErr.TimeoutType().String() + ")"
+	}
+	return err.Error()
+}
+
+// deployRetry retries transient failures with backoff (the activity may
+// set the next delay from a Retry-After) and never configuration errors.
+func deployRetry(maxAttempts int32) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        maxAttempts,
+		NonRetryableErrorTypes: []string{ErrTypeDeployConfig, ErrTypeUnhealthy},
+	}
+}
+
+// applyAndWait applies spec and waits until it is healthy.
+func applyAndWait(ctx workflow.Context, in DeployInput, spec DeploySpec) error {
+	t := DeployTarget{StageID: in.StageID, Target: in.Target, Spec: spec, Record: in.Record, HealthTimeout: in.HealthTimeout}
+	// A rolling apply waits for each instance in turn: give it the health
+	// timeout per instance, bounded overall, with heartbeats.
+	apply := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    in.HealthTimeout*time.Duration(max(spec.Replicas, 1)) + time.Minute,
+		ScheduleToCloseTimeout: in.HealthTimeout*time.Duration(max(spec.Replicas, 1))*2 + 10*time.Minute,
+		HeartbeatTimeout:       30 * time.Second,
+		WaitForCancellation:    true,
+		RetryPolicy:            deployRetry(0),
+	})
+	if err := workflow.ExecuteActivity(apply, DeployApplyActivity, t).Get(apply, nil); err != nil {
+		return err
+	}
+	wait := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// The activity ends the wait itself at the health timeout, counted
+		// from its first attempt; this catches a lost activity.
+		StartToCloseTimeout: in.HealthTimeout + time.Minute,
+		HeartbeatTimeout:    30 * time.Second,
+		WaitForCancellation: true,
+		RetryPolicy:         deployRetry(0),
+	})
+	return workflow.ExecuteActivity(wait, DeployWaitHealthyActivity, t).Get(wait, nil)
+}
+
+// versionDeployStages marks histories of runs whose deploy stages start a
+// Deploy child workflow (before, a deploy stage failed at once).
+const versionDeployStages = "deploy-stages"
+
+// DeployWorkflowID is the ID of the deploys of a service to an environment:
+// one at a time per tenant, environment and service.
+func DeployWorkflowID(tenant, environment, service string) string {
+	if environment == "" {
+		environment = "default"
+	}
+	return "deploy/" + tenant + "/" + environment + "/" + service
+}
+
+// runDeploy runs deploy stage i as a Deploy child workflow. Another deploy
+// of the same service to the same environment holds the workflow ID while
+// it runs: this one waits its turn.
+func (r *run) runDeploy(ctx workflow.Context, i int) {
+	st := r.steps[i]
+	d := st.Deploy
+	if d == nil {
+		r.finishStage(ctx, i, StageFailed, "deploy stage without its settings")
+		return
+	}
+	target, ok := r.in.Plan.Targets[d.Target]
+	if !ok {
+		if r.in.Record == nil {
+			r.finishStage(ctx, i, StageFailed, fmt.Sprintf("no target %q in the pipeline", d.Target))
+			return
+		}
+		// Server mode: the tenant's targets are looked up by name.
+		target = pipeline.Target{Name: d.Target}
+	}
+	vars := r.deployVars(st)
+	spec := DeploySpec{
+		Service: st.Stage, Environment: d.Environment, Image: expandVars(d.Image, vars), Replicas: d.Replicas, Port: d.Port,
+		Strategy: d.Strategy, Labels: map[string]string{"pipeline": r.in.Plan.Pipeline, "run": r.in.RunID, "stage": st.ID},
+	}
+	if len(d.Env) > 0 {
+		spec.Env = make(map[string]string, len(d.Env))
+		for k, v := range d.Env {
+			spec.Env[k] = expandVars(v, vars)
+		}
+	}
+	in := DeployInput{Target: target, Spec: spec, Record: r.in.Record, StageID: st.ID}
+	if hc := d.HealthCheck; hc != nil {
+		spec.HealthPath, in.HealthTimeout = hc.Path, hc.Timeout
+		in.Spec = spec
+	}
+	tenant := "local"
+	if r.in.Record != nil {
+		tenant = r.in.Record.TenantID
+	}
+	r.state[i].Attempt = 1
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          DeployWorkflowID(tenant, d.Environment, st.Stage),
+		WaitForCancellation: true,
+	})
+	for {
+		var out DeployOutcome
+		err := workflow.ExecuteChildWorkflow(cctx, DeployWorkflow, in).Get(cctx, &out)
+		var busy *temporal.ChildWorkflowExecutionAlreadyStartedError
+		if errors.As(err, &busy) && ctx.Err() == nil {
+			// Another deploy of this service holds the ID: wait a while.
+			if werr := workflow.Sleep(ctx, 5*time.Second); werr == nil {
+				continue
+			}
+		}
+		switch {
+		case ctx.Err() != nil:
+			reason := "cancelled: an earlier stage failed"
+			if r.cancelled {
+				reason = "run cancelled"
+			}
+			r.finishStage(ctx, i, StageCancelled, reason)
+		case err != nil:
+			r.finishStage(ctx, i, StageFailed, failureText(err))
+		default:
+			r.finishStage(ctx, i, StageSucceeded, "")
+		}
+		return
+	}
+}
+
+// deployVars are the variables a deploy's image and env may name as
+// ${NAME}: the pipeline's and the run's env and the BUILDIT_* a stage sees.
+func (r *run) deployVars(st pipeline.Step) map[string]string {
+	vars := map[string]string{}
+	for k, v := range st.Env {
+		vars[k] = v
+	}
+	for k, v := range r.in.Env {
+		vars[k] = v
+	}
+	vars["BUILDIT_PIPELINE"] = r.in.Plan.Pipeline
+	vars["BUILDIT_RUN_ID"] = r.in.RunID
+	vars["BUILDIT_STAGE"] = st.ID
+	vars["BUILDIT_BRANCH"] = r.in.Branch
+	vars["BUILDIT_COMMIT"] = r.in.Commit
+	vars["BUILDIT_EVENT"] = r.in.Event
+	return vars
+}
+
+// expandVars replaces ${NAME} and $NAME with vars' values ("" when unset).
+func expandVars(s string, vars map[string]string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b = append(b, s[i])
+			continue
+		}
+		name, next := "", i+1
+		if s[i+1] == '{' {
+			end := indexByteFrom(s, '}', i+2)
+			if end < 0 {
+				b = append(b, s[i])
+				continue
+			}
+			name, next = s[i+2:end], end+1
+		} else {
+			j := i + 1
+			for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= 'a' && s[j] <= 'z' || j > i+1 && s[j] >= '0' && s[j] <= '9') {
+				j++
+			}
+			if j == i+1 {
+				b = append(b, s[i])
+				continue
+			}
+			name, next = s[i+1:j], j
+		}
+		b = append(b, vars[name]...)
+		i = next - 1
+	}
+	return string(b)
+}
+
+func indexByteFrom(s string, c byte, from int) int {
+	for i := from; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
