@@ -21,7 +21,7 @@ import (
 // server mode (the tenant's secrets hold the credentials), nil locally.
 type BackendFor func(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, error)
 
-// DeployPoll is how often DeployWaitHealthy asks the target.
+// DeployPoll is how often, at most, DeployWaitHealthy asks the target.
 var DeployPoll = 2 * time.Second
 
 // backend returns the Backend of a deploy's target: a.Backends when set,
@@ -180,6 +180,9 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 	}
 	spec := toSpec(t.Spec)
 	last := ""
+	// Ask soon at first (a small service is healthy in a second or two),
+	// then every DeployPoll.
+	delay := 200 * time.Millisecond
 	for {
 		activity.RecordHeartbeat(ctx, st)
 		s, err := b.Status(ctx, spec)
@@ -202,8 +205,9 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(DeployPoll):
+		case <-time.After(delay):
 		}
+		delay = min(delay*2, DeployPoll)
 	}
 }
 
