@@ -12,6 +12,7 @@ import (
 
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/deploy/fly"
+	"github.com/buildit-ci/buildit/deploy/kubernetes"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/workflows"
@@ -42,7 +43,18 @@ func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *w
 		}
 		return fly.New(fly.Config{App: target.Settings["app"], Region: target.Settings["region"], APIURL: target.Settings["api-url"], Token: token})
 	case pipeline.TargetKubernetes:
-		return nil, deploy.Configf("target %q: Kubernetes deploys are not available in this version of buildit", target.Name)
+		set := target.Settings
+		if name := set["kubeconfig-secret"]; name != "" {
+			kc, err := a.credential(ctx, ref, name)
+			if err != nil {
+				return nil, err
+			}
+			return kubernetes.NewFromKubeconfig([]byte(kc), set["context"], set["namespace"])
+		}
+		if ref != nil {
+			return nil, deploy.Configf("target %q: set kubeconfig-secret to the tenant secret holding the cluster's kubeconfig", target.Name)
+		}
+		return kubernetes.New(kubernetes.Config{Namespace: set["namespace"], Kubeconfig: set["kubeconfig"], Context: set["context"]})
 	case "":
 		return nil, deploy.Configf("no target %q: define it in the pipeline (target %q kind=\"fly\" { … })", target.Name, target.Name)
 	}

@@ -23,7 +23,7 @@ var (
 	serviceNodes    = []string{"image", "env", "command"}
 	targetKinds     = []string{TargetKubernetes, TargetFly}
 	targetSettings  = map[string][]string{
-		TargetKubernetes: {"namespace", "context", "kubeconfig"},
+		TargetKubernetes: {"namespace", "context", "kubeconfig", "kubeconfig-secret"},
 		TargetFly:        {"app", "region", "org", "api-url", "token-secret"},
 	}
 	whenStatuses = []string{StatusSuccess, StatusFailure, StatusAlways}
