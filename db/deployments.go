@@ -123,6 +123,15 @@ type Deployment struct {
 	PreviousRevision *int
 	CreatedAt        time.Time
 	FinishedAt       *time.Time
+	// Target is the name of the target it went to; Spec what it applied
+	// (JSON, opaque to this package); StageID the deploy stage of the run.
+	Target  string
+	Spec    json.RawMessage
+	StageID string
+	// Message says how it ended; RolledBackTo is the revision a failed
+	// deployment went back to.
+	Message      string
+	RolledBackTo *int
 }
 
 // NewDeployment is what Create needs; the deployment starts pending.
@@ -132,6 +141,11 @@ type NewDeployment struct {
 	Image         string
 	Actor         string
 	RunID         *uuid.UUID
+	Target        string
+	Spec          json.RawMessage
+	// StageID, with RunID, makes Create idempotent: a run's stage has one
+	// deployment, which a second Create returns.
+	StageID string
 }
 
 // DeploymentRepo holds targets, environments, services and deployments.
@@ -274,6 +288,16 @@ func (r DeploymentRepo) Create(ctx context.Context, tenantID uuid.UUID, d NewDep
 		if _, err := h.q.LockService(ctx, sqlcdb.LockServiceParams{TenantID: tenantID, ID: d.ServiceID}); err != nil {
 			return err
 		}
+		if d.RunID != nil && d.StageID != "" {
+			row, err := h.q.GetRunStageDeployment(ctx, sqlcdb.GetRunStageDeploymentParams{TenantID: tenantID, RunID: d.RunID, StageID: d.StageID})
+			if err == nil {
+				out = toDeployment(row)
+				return nil
+			}
+			if translate(err) != ErrNotFound {
+				return err
+			}
+		}
 		row, err := h.q.CreateDeployment(ctx, sqlcdb.CreateDeploymentParams{
 			TenantID:      tenantID,
 			ServiceID:     d.ServiceID,
@@ -282,6 +306,9 @@ func (r DeploymentRepo) Create(ctx context.Context, tenantID uuid.UUID, d NewDep
 			Status:        string(DeploymentPending),
 			Actor:         d.Actor,
 			RunID:         d.RunID,
+			Target:        d.Target,
+			Spec:          jsonObject(d.Spec),
+			StageID:       d.StageID,
 		})
 		out = toDeployment(row)
 		return err
@@ -335,6 +362,46 @@ func (r DeploymentRepo) SetStatus(ctx context.Context, tenantID, id uuid.UUID, s
 	return toDeployment(row), wrap(err, "set status of deployment %s", id)
 }
 
+// GetRevision returns revision rev of a service's deployments to an
+// environment.
+func (r DeploymentRepo) GetRevision(ctx context.Context, tenantID, serviceID, environmentID uuid.UUID, rev int) (Deployment, error) {
+	row, err := r.h.q.GetDeploymentByRevision(ctx, sqlcdb.GetDeploymentByRevisionParams{
+		TenantID: tenantID, ServiceID: serviceID, EnvironmentID: environmentID, Revision: int32(rev),
+	})
+	return toDeployment(row), wrap(err, "get revision %d of service %s", rev, serviceID)
+}
+
+// Finish records how a deployment ended: its final status, why, and the
+// revision it rolled back to (nil when none).
+func (r DeploymentRepo) Finish(ctx context.Context, tenantID, id uuid.UUID, status DeploymentStatus, message string, rolledBackTo *int) (Deployment, error) {
+	if !status.Valid() || status == DeploymentPending || status == DeploymentRunning {
+		return Deployment{}, invalid("final deployment status %q", status)
+	}
+	var to *int32
+	if rolledBackTo != nil {
+		to = new(int32(*rolledBackTo))
+	}
+	row, err := r.h.q.FinishDeployment(ctx, sqlcdb.FinishDeploymentParams{TenantID: tenantID, ID: id, Status: string(status), Message: message, RolledBackTo: to})
+	return toDeployment(row), wrap(err, "finish deployment %s", id)
+}
+
+// ListForEnvironment lists an environment's deployments of every service,
+// newest first.
+func (r DeploymentRepo) ListForEnvironment(ctx context.Context, tenantID, environmentID uuid.UUID, after string, limit int) (Page[Deployment], error) {
+	t, id, err := decodeTimeIDCursor(after, maxTime, uuid.Max)
+	if err != nil {
+		return Page[Deployment]{}, err
+	}
+	size := pageSize(limit)
+	rows, err := r.h.q.ListEnvironmentDeployments(ctx, sqlcdb.ListEnvironmentDeploymentsParams{
+		TenantID: tenantID, EnvironmentID: environmentID, BeforeTime: t, BeforeID: id, Lim: int32(size + 1),
+	})
+	if err != nil {
+		return Page[Deployment]{}, wrap(err, "list deployments of environment %s", environmentID)
+	}
+	return pageOf(rows, size, toDeployment, func(row sqlcdb.Deployment) string { return timeIDCursor(row.CreatedAt, row.ID) }), nil
+}
+
 // jsonObject stores absent settings as an empty object.
 func jsonObject(v json.RawMessage) json.RawMessage {
 	if len(v) == 0 {
@@ -384,9 +451,16 @@ func toDeployment(row sqlcdb.Deployment) Deployment {
 		RunID:         row.RunID,
 		CreatedAt:     row.CreatedAt,
 		FinishedAt:    row.FinishedAt,
+		Target:        row.Target,
+		Spec:          row.Spec,
+		StageID:       row.StageID,
+		Message:       row.Message,
 	}
 	if row.PreviousRevision != nil {
 		d.PreviousRevision = new(int(*row.PreviousRevision))
+	}
+	if row.RolledBackTo != nil {
+		d.RolledBackTo = new(int(*row.RolledBackTo))
 	}
 	return d
 }

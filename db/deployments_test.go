@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -149,6 +150,48 @@ func TestDeployments(t *testing.T) {
 	all := must[db.Page[db.Deployment]](t)(d.List(ctx, tn.ID, "", 0))
 	if len(all.Items) != 4 || all.Items[0].ID == d1.ID {
 		t.Errorf("List = %d deployments, newest first", len(all.Items))
+	}
+
+	// A run's deploy stage has one deployment: creating it again returns it.
+	stage := db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: "api:4", RunID: &run.ID, StageID: "deploy-api",
+		Target: "fly", Spec: json.RawMessage(`{"image":"api:4","replicas":2}`)}
+	d4 := must[db.Deployment](t)(d.Create(ctx, tn.ID, stage))
+	if again := must[db.Deployment](t)(d.Create(ctx, tn.ID, stage)); again.ID != d4.ID || again.Revision != 4 {
+		t.Errorf("Create of the same run and stage again = %+v, want %+v", again, d4)
+	}
+	if d4.Target != "fly" || d4.StageID != "deploy-api" || !strings.Contains(string(d4.Spec), `"replicas"`) {
+		t.Errorf("deployment of a stage = %+v", d4)
+	}
+	d4 = must[db.Deployment](t)(d.Finish(ctx, tn.ID, d4.ID, db.DeploymentRolledBack, "not healthy within 5m", new(1)))
+	if d4.Status != db.DeploymentRolledBack || d4.Message != "not healthy within 5m" || *d4.RolledBackTo != 1 || d4.FinishedAt == nil {
+		t.Errorf("Finish = %+v", d4)
+	}
+	if _, err := d.Finish(ctx, tn.ID, d4.ID, db.DeploymentRunning, "", nil); !errors.Is(err, db.ErrInvalid) {
+		t.Errorf("Finish with a status that is not final: %v", err)
+	}
+	if got := must[db.Deployment](t)(d.GetRevision(ctx, tn.ID, svc.ID, prod.ID, 2)); got.ID != d2.ID {
+		t.Errorf("GetRevision 2 = %+v", got)
+	}
+	if _, err := d.GetRevision(ctx, other.ID, svc.ID, prod.ID, 2); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("GetRevision through another tenant: %v", err)
+	}
+	var envRevs []int
+	after = ""
+	for {
+		page := must[db.Page[db.Deployment]](t)(d.ListForEnvironment(ctx, tn.ID, prod.ID, after, 3))
+		for _, x := range page.Items {
+			envRevs = append(envRevs, x.Revision)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if !slices.Equal(envRevs, []int{4, 3, 2, 1}) {
+		t.Errorf("ListForEnvironment revisions = %v", envRevs)
+	}
+	if page := must[db.Page[db.Deployment]](t)(d.ListForEnvironment(ctx, other.ID, prod.ID, "", 0)); len(page.Items) != 0 {
+		t.Errorf("ListForEnvironment through another tenant: %d", len(page.Items))
 	}
 
 	// Deleting the run keeps the deployment, without its run.

@@ -58,7 +58,8 @@ SELECT id FROM services WHERE tenant_id = @tenant_id AND id = @id FOR UPDATE;
 -- name: CreateDeployment :one
 -- Run after LockService in the same transaction. The run, when given, must
 -- be one of the tenant's runs, or nothing is inserted.
-INSERT INTO deployments (tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision)
+INSERT INTO deployments (tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision,
+                         target, spec, stage_id)
 SELECT @tenant_id, @service_id, @environment_id,
        coalesce((SELECT max(d.revision) FROM deployments d
                  WHERE d.tenant_id = @tenant_id AND d.service_id = @service_id
@@ -66,7 +67,8 @@ SELECT @tenant_id, @service_id, @environment_id,
        @image, @status, @actor, sqlc.narg('run_id'),
        (SELECT max(d.revision) FROM deployments d
         WHERE d.tenant_id = @tenant_id AND d.service_id = @service_id
-          AND d.environment_id = @environment_id AND d.status = 'succeeded')
+          AND d.environment_id = @environment_id AND d.status = 'succeeded'),
+       @target, @spec, @stage_id
 WHERE sqlc.narg('run_id')::uuid IS NULL
    OR EXISTS (SELECT 1 FROM pipeline_runs r WHERE r.tenant_id = @tenant_id AND r.id = sqlc.narg('run_id'))
 RETURNING *;
@@ -96,3 +98,28 @@ SET status = @status,
     finished_at = CASE WHEN @status IN ('succeeded', 'failed', 'cancelled', 'rolled_back') THEN coalesce(finished_at, now()) ELSE finished_at END
 WHERE tenant_id = @tenant_id AND id = @id
 RETURNING *;
+
+-- name: GetRunStageDeployment :one
+-- The deployment a run's deploy stage made, if it made one.
+SELECT * FROM deployments WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id;
+
+-- name: GetDeploymentByRevision :one
+SELECT * FROM deployments
+WHERE tenant_id = @tenant_id AND service_id = @service_id AND environment_id = @environment_id AND revision = @revision;
+
+-- name: FinishDeployment :one
+UPDATE deployments
+SET status = @status,
+    message = @message,
+    rolled_back_to = sqlc.narg('rolled_back_to'),
+    finished_at = coalesce(finished_at, now())
+WHERE tenant_id = @tenant_id AND id = @id
+RETURNING *;
+
+-- name: ListEnvironmentDeployments :many
+-- An environment's deployments of every service, newest first.
+SELECT * FROM deployments
+WHERE tenant_id = @tenant_id AND environment_id = @environment_id
+  AND (created_at, id) < (@before_time::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT @lim;

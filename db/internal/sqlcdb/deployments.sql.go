@@ -14,7 +14,8 @@ import (
 )
 
 const createDeployment = `-- name: CreateDeployment :one
-INSERT INTO deployments (tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision)
+INSERT INTO deployments (tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision,
+                         target, spec, stage_id)
 SELECT $1, $2, $3,
        coalesce((SELECT max(d.revision) FROM deployments d
                  WHERE d.tenant_id = $1 AND d.service_id = $2
@@ -22,10 +23,11 @@ SELECT $1, $2, $3,
        $4, $5, $6, $7,
        (SELECT max(d.revision) FROM deployments d
         WHERE d.tenant_id = $1 AND d.service_id = $2
-          AND d.environment_id = $3 AND d.status = 'succeeded')
+          AND d.environment_id = $3 AND d.status = 'succeeded'),
+       $8, $9, $10
 WHERE $7::uuid IS NULL
    OR EXISTS (SELECT 1 FROM pipeline_runs r WHERE r.tenant_id = $1 AND r.id = $7)
-RETURNING id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at
+RETURNING id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to
 `
 
 type CreateDeploymentParams struct {
@@ -36,6 +38,9 @@ type CreateDeploymentParams struct {
 	Status        string
 	Actor         string
 	RunID         *uuid.UUID
+	Target        string
+	Spec          json.RawMessage
+	StageID       string
 }
 
 // Run after LockService in the same transaction. The run, when given, must
@@ -49,6 +54,9 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 		arg.Status,
 		arg.Actor,
 		arg.RunID,
+		arg.Target,
+		arg.Spec,
+		arg.StageID,
 	)
 	var i Deployment
 	err := row.Scan(
@@ -64,6 +72,11 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 		&i.PreviousRevision,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.Target,
+		&i.Spec,
+		&i.StageID,
+		&i.Message,
+		&i.RolledBackTo,
 	)
 	return i, err
 }
@@ -119,8 +132,57 @@ func (q *Queries) DeleteTarget(ctx context.Context, arg DeleteTargetParams) (int
 	return result.RowsAffected(), nil
 }
 
+const finishDeployment = `-- name: FinishDeployment :one
+UPDATE deployments
+SET status = $1,
+    message = $2,
+    rolled_back_to = $3,
+    finished_at = coalesce(finished_at, now())
+WHERE tenant_id = $4 AND id = $5
+RETURNING id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to
+`
+
+type FinishDeploymentParams struct {
+	Status       string
+	Message      string
+	RolledBackTo *int32
+	TenantID     uuid.UUID
+	ID           uuid.UUID
+}
+
+func (q *Queries) FinishDeployment(ctx context.Context, arg FinishDeploymentParams) (Deployment, error) {
+	row := q.db.QueryRow(ctx, finishDeployment,
+		arg.Status,
+		arg.Message,
+		arg.RolledBackTo,
+		arg.TenantID,
+		arg.ID,
+	)
+	var i Deployment
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.ServiceID,
+		&i.EnvironmentID,
+		&i.Revision,
+		&i.Image,
+		&i.Status,
+		&i.Actor,
+		&i.RunID,
+		&i.PreviousRevision,
+		&i.CreatedAt,
+		&i.FinishedAt,
+		&i.Target,
+		&i.Spec,
+		&i.StageID,
+		&i.Message,
+		&i.RolledBackTo,
+	)
+	return i, err
+}
+
 const getDeployment = `-- name: GetDeployment :one
-SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at FROM deployments WHERE tenant_id = $1 AND id = $2
+SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to FROM deployments WHERE tenant_id = $1 AND id = $2
 `
 
 type GetDeploymentParams struct {
@@ -144,6 +206,53 @@ func (q *Queries) GetDeployment(ctx context.Context, arg GetDeploymentParams) (D
 		&i.PreviousRevision,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.Target,
+		&i.Spec,
+		&i.StageID,
+		&i.Message,
+		&i.RolledBackTo,
+	)
+	return i, err
+}
+
+const getDeploymentByRevision = `-- name: GetDeploymentByRevision :one
+SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to FROM deployments
+WHERE tenant_id = $1 AND service_id = $2 AND environment_id = $3 AND revision = $4
+`
+
+type GetDeploymentByRevisionParams struct {
+	TenantID      uuid.UUID
+	ServiceID     uuid.UUID
+	EnvironmentID uuid.UUID
+	Revision      int32
+}
+
+func (q *Queries) GetDeploymentByRevision(ctx context.Context, arg GetDeploymentByRevisionParams) (Deployment, error) {
+	row := q.db.QueryRow(ctx, getDeploymentByRevision,
+		arg.TenantID,
+		arg.ServiceID,
+		arg.EnvironmentID,
+		arg.Revision,
+	)
+	var i Deployment
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.ServiceID,
+		&i.EnvironmentID,
+		&i.Revision,
+		&i.Image,
+		&i.Status,
+		&i.Actor,
+		&i.RunID,
+		&i.PreviousRevision,
+		&i.CreatedAt,
+		&i.FinishedAt,
+		&i.Target,
+		&i.Spec,
+		&i.StageID,
+		&i.Message,
+		&i.RolledBackTo,
 	)
 	return i, err
 }
@@ -167,6 +276,42 @@ func (q *Queries) GetEnvironment(ctx context.Context, arg GetEnvironmentParams) 
 		&i.Protection,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const getRunStageDeployment = `-- name: GetRunStageDeployment :one
+SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to FROM deployments WHERE tenant_id = $1 AND run_id = $2 AND stage_id = $3
+`
+
+type GetRunStageDeploymentParams struct {
+	TenantID uuid.UUID
+	RunID    *uuid.UUID
+	StageID  string
+}
+
+// The deployment a run's deploy stage made, if it made one.
+func (q *Queries) GetRunStageDeployment(ctx context.Context, arg GetRunStageDeploymentParams) (Deployment, error) {
+	row := q.db.QueryRow(ctx, getRunStageDeployment, arg.TenantID, arg.RunID, arg.StageID)
+	var i Deployment
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.ServiceID,
+		&i.EnvironmentID,
+		&i.Revision,
+		&i.Image,
+		&i.Status,
+		&i.Actor,
+		&i.RunID,
+		&i.PreviousRevision,
+		&i.CreatedAt,
+		&i.FinishedAt,
+		&i.Target,
+		&i.Spec,
+		&i.StageID,
+		&i.Message,
+		&i.RolledBackTo,
 	)
 	return i, err
 }
@@ -220,7 +365,7 @@ func (q *Queries) GetTarget(ctx context.Context, arg GetTargetParams) (Target, e
 }
 
 const listDeployments = `-- name: ListDeployments :many
-SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at FROM deployments
+SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to FROM deployments
 WHERE tenant_id = $1
   AND (created_at, id) < ($2::timestamptz, $3::uuid)
 ORDER BY created_at DESC, id DESC
@@ -262,6 +407,72 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 			&i.PreviousRevision,
 			&i.CreatedAt,
 			&i.FinishedAt,
+			&i.Target,
+			&i.Spec,
+			&i.StageID,
+			&i.Message,
+			&i.RolledBackTo,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEnvironmentDeployments = `-- name: ListEnvironmentDeployments :many
+SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to FROM deployments
+WHERE tenant_id = $1 AND environment_id = $2
+  AND (created_at, id) < ($3::timestamptz, $4::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $5
+`
+
+type ListEnvironmentDeploymentsParams struct {
+	TenantID      uuid.UUID
+	EnvironmentID uuid.UUID
+	BeforeTime    time.Time
+	BeforeID      uuid.UUID
+	Lim           int32
+}
+
+// An environment's deployments of every service, newest first.
+func (q *Queries) ListEnvironmentDeployments(ctx context.Context, arg ListEnvironmentDeploymentsParams) ([]Deployment, error) {
+	rows, err := q.db.Query(ctx, listEnvironmentDeployments,
+		arg.TenantID,
+		arg.EnvironmentID,
+		arg.BeforeTime,
+		arg.BeforeID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Deployment{}
+	for rows.Next() {
+		var i Deployment
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.ServiceID,
+			&i.EnvironmentID,
+			&i.Revision,
+			&i.Image,
+			&i.Status,
+			&i.Actor,
+			&i.RunID,
+			&i.PreviousRevision,
+			&i.CreatedAt,
+			&i.FinishedAt,
+			&i.Target,
+			&i.Spec,
+			&i.StageID,
+			&i.Message,
+			&i.RolledBackTo,
 		); err != nil {
 			return nil, err
 		}
@@ -311,7 +522,7 @@ func (q *Queries) ListEnvironments(ctx context.Context, arg ListEnvironmentsPara
 }
 
 const listServiceDeployments = `-- name: ListServiceDeployments :many
-SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at FROM deployments
+SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to FROM deployments
 WHERE tenant_id = $1 AND service_id = $2 AND environment_id = $3
   AND revision < $4
 ORDER BY revision DESC
@@ -355,6 +566,11 @@ func (q *Queries) ListServiceDeployments(ctx context.Context, arg ListServiceDep
 			&i.PreviousRevision,
 			&i.CreatedAt,
 			&i.FinishedAt,
+			&i.Target,
+			&i.Spec,
+			&i.StageID,
+			&i.Message,
+			&i.RolledBackTo,
 		); err != nil {
 			return nil, err
 		}
@@ -563,7 +779,7 @@ UPDATE deployments
 SET status = $1,
     finished_at = CASE WHEN $1 IN ('succeeded', 'failed', 'cancelled', 'rolled_back') THEN coalesce(finished_at, now()) ELSE finished_at END
 WHERE tenant_id = $2 AND id = $3
-RETURNING id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at
+RETURNING id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to
 `
 
 type SetDeploymentStatusParams struct {
@@ -588,6 +804,11 @@ func (q *Queries) SetDeploymentStatus(ctx context.Context, arg SetDeploymentStat
 		&i.PreviousRevision,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.Target,
+		&i.Spec,
+		&i.StageID,
+		&i.Message,
+		&i.RolledBackTo,
 	)
 	return i, err
 }

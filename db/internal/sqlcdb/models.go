@@ -54,6 +54,11 @@ type Deployment struct {
 	PreviousRevision *int32
 	CreatedAt        time.Time
 	FinishedAt       *time.Time
+	Target           string
+	Spec             json.RawMessage
+	StageID          string
+	Message          string
+	RolledBackTo     *int32
 }
 
 type Environment struct {

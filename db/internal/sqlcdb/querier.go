@@ -46,8 +46,10 @@ type Querier interface {
 	DeleteTenant(ctx context.Context, arg DeleteTenantParams) (int64, error)
 	DeleteUser(ctx context.Context, id uuid.UUID) (int64, error)
 	DeleteUserSessions(ctx context.Context, userID uuid.UUID) (int64, error)
+	FinishDeployment(ctx context.Context, arg FinishDeploymentParams) (Deployment, error)
 	GetAPIKey(ctx context.Context, arg GetAPIKeyParams) (ApiKey, error)
 	GetDeployment(ctx context.Context, arg GetDeploymentParams) (Deployment, error)
+	GetDeploymentByRevision(ctx context.Context, arg GetDeploymentByRevisionParams) (Deployment, error)
 	GetEnvironment(ctx context.Context, arg GetEnvironmentParams) (Environment, error)
 	GetOrgMember(ctx context.Context, arg GetOrgMemberParams) (GetOrgMemberRow, error)
 	GetOrganization(ctx context.Context, id uuid.UUID) (Organization, error)
@@ -56,6 +58,8 @@ type Querier interface {
 	GetPipelineByID(ctx context.Context, arg GetPipelineByIDParams) (Pipeline, error)
 	GetRun(ctx context.Context, arg GetRunParams) (PipelineRun, error)
 	GetRunByNumber(ctx context.Context, arg GetRunByNumberParams) (PipelineRun, error)
+	// The deployment a run's deploy stage made, if it made one.
+	GetRunStageDeployment(ctx context.Context, arg GetRunStageDeploymentParams) (Deployment, error)
 	GetSealedSecrets(ctx context.Context, arg GetSealedSecretsParams) ([]GetSealedSecretsRow, error)
 	GetSecretMeta(ctx context.Context, arg GetSecretMetaParams) (GetSecretMetaRow, error)
 	GetService(ctx context.Context, arg GetServiceParams) (Service, error)
@@ -75,6 +79,8 @@ type Querier interface {
 	ListAuditEntries(ctx context.Context, arg ListAuditEntriesParams) ([]AuditLog, error)
 	// Newest first, across the tenant's services and environments.
 	ListDeployments(ctx context.Context, arg ListDeploymentsParams) ([]Deployment, error)
+	// An environment's deployments of every service, newest first.
+	ListEnvironmentDeployments(ctx context.Context, arg ListEnvironmentDeploymentsParams) ([]Deployment, error)
 	ListEnvironments(ctx context.Context, arg ListEnvironmentsParams) ([]Environment, error)
 	ListOrgMembers(ctx context.Context, arg ListOrgMembersParams) ([]ListOrgMembersRow, error)
 	ListOrganizationsForUser(ctx context.Context, arg ListOrganizationsForUserParams) ([]ListOrganizationsForUserRow, error)
