@@ -69,8 +69,10 @@ type Activities struct {
 	HostQueue string
 
 	// Backends makes deploy backends (deploy.go); nil makes them from the
-	// target's kind and settings.
+	// target's kind and settings. Deploys records deployments (server
+	// mode).
 	Backends BackendFor
+	Deploys  DeployRecorder
 
 	mu      sync.Mutex
 	flights map[string]*flight

@@ -22,12 +22,29 @@ import (
 // server mode (the tenant's secrets hold the credentials), nil locally.
 type BackendFor func(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, error)
 
+// DeployRecorder keeps deployments in the platform's database (server
+// mode): it looks up the tenant's targets, records a deploy stage's
+// deployment once (with its revision and the healthy one before it, after
+// checking the environment's protection rules) and how it ended.
+type DeployRecorder interface {
+	Target(ctx context.Context, ref workflows.RunRef, name string) (pipeline.Target, error)
+	BeginDeploy(ctx context.Context, in workflows.DeployInput) (workflows.DeployBeginResult, error)
+	FinishDeploy(ctx context.Context, out workflows.DeployOutcome) error
+}
+
 // DeployPoll is how often, at most, DeployWaitHealthy asks the target.
 var DeployPoll = 2 * time.Second
 
 // backend returns the Backend of a deploy's target: a.Backends when set,
 // else one made from the target's settings.
 func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, error) {
+	if target.Kind == "" && ref != nil && a.Deploys != nil {
+		t, err := a.Deploys.Target(ctx, *ref, target.Name)
+		if err != nil {
+			return nil, err
+		}
+		target = t
+	}
 	if a.Backends != nil {
 		return a.Backends(ctx, target, ref)
 	}
@@ -110,6 +127,9 @@ func toSpec(s workflows.DeploySpec) deploy.Spec {
 // deployLog writes a line about a deploy to its stage's log.
 func (a *Activities) deployLog(ctx context.Context, ref *workflows.RunRef, stageID, format string, args ...any) {
 	line := "buildit: " + fmt.Sprintf(format, args...)
+	if ref != nil && ref.RunID == "" {
+		return // a rollback from the API: no run, no log
+	}
 	if ref != nil && a.Logs != nil {
 		log, err := a.Logs.OpenLog(ctx, *ref, stageID, 1)
 		if err != nil {
@@ -130,6 +150,18 @@ func (a *Activities) deployLog(ctx context.Context, ref *workflows.RunRef, stage
 // DeployBegin picks the deploy's revision (one past what the target runs)
 // and remembers the running revision to roll back to.
 func (a *Activities) DeployBegin(ctx context.Context, in workflows.DeployInput) (workflows.DeployBeginResult, error) {
+	if in.Record != nil && a.Deploys != nil {
+		res, err := a.Deploys.BeginDeploy(ctx, in)
+		if err != nil {
+			return res, deployError(err)
+		}
+		if res.Previous != nil {
+			a.deployLog(ctx, in.Record, in.StageID, "deploying %s as revision %d to %s (revision %d, %s, is live)", in.Spec.Image, res.Revision, in.Target.Name, res.Previous.Revision, res.Previous.Image)
+		} else {
+			a.deployLog(ctx, in.Record, in.StageID, "deploying %s as revision %d to %s", in.Spec.Image, res.Revision, in.Target.Name)
+		}
+		return res, nil
+	}
 	b, err := a.backend(ctx, in.Target, in.Record)
 	if err != nil {
 		return workflows.DeployBeginResult{}, deployError(err)
@@ -227,5 +259,8 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 // server mode, in the deployments table — not yet).
 func (a *Activities) DeployFinish(ctx context.Context, out workflows.DeployOutcome) error {
 	a.deployLog(ctx, out.Record, out.StageID, "deploy %s: %s", out.Status, out.Message)
+	if out.Record != nil && a.Deploys != nil {
+		return deployError(a.Deploys.FinishDeploy(ctx, out))
+	}
 	return nil
 }

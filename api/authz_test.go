@@ -40,6 +40,37 @@ func TestAuthorizationMatrix(t *testing.T) {
 	const run1 = "/orgs/acme/tenants/t1/pipelines/p1/runs/1"
 	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines/p1/runs", nil)
 	owner.waitRun(run1, ended)
+	// Deployment fixtures: a target, an environment, a service, and a
+	// succeeded deployment to roll back to.
+	const tb = "/orgs/acme/tenants/t1"
+	owner.must(201, "POST", tb+"/targets", map[string]any{"name": "tg1", "kind": "fly", "settings": map[string]string{"app": "a", "api-url": "http://127.0.0.1:9"}})
+	owner.must(201, "POST", tb+"/environments", map[string]any{"name": "env1"})
+	owner.must(201, "POST", tb+"/services", map[string]any{"name": "svc1"})
+	t1, err := e.store.Tenants().Get(ctx, org.ID, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	succeededDeployment := func(service string) string {
+		deps := e.store.Deployments()
+		svc, err := deps.PutService(ctx, t1.ID, service, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := deps.GetEnvironment(ctx, t1.ID, "env1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := deps.Create(ctx, t1.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: env.ID, Image: "api:v1", Target: "tg1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := deps.SetStatus(ctx, t1.ID, d.ID, db.DeploymentSucceeded); err != nil {
+			t.Fatal(err)
+		}
+		return d.ID.String()
+	}
+	deployment1 := succeededDeployment("svc1")
+
 	// freshRun starts a run of pipeline and waits until stage is at want.
 	freshRun := func(pipeline, stage string, want db.StageStatus) string {
 		var v runView
@@ -111,6 +142,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	orgAdmins := []string{"owner", "admin", "kAdmin"}
 	t1Sees := []string{"owner", "admin", "viewer", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}
 	runReaders := []string{"owner", "admin", "viewer", "tmember", "tadmin", "kAdmin"}
+	deployReaders := runReaders
+	deployAdmins := []string{"owner", "admin", "tadmin", "kAdmin"}
 	runWriters := []string{"owner", "admin", "tmember", "tadmin", "kAdmin"}
 
 	type call struct {
@@ -235,6 +268,62 @@ func TestAuthorizationMatrix(t *testing.T) {
 				path = freshRun("gated", "gate", db.StageWaiting)
 			}
 			return call{"POST", path + "/stages/gate/approve", nil}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/targets", true, deployReaders, func(bool) call { return call{"GET", tb + "/targets", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/targets", true, deployAdmins, func(bool) call {
+			return call{"POST", tb + "/targets", map[string]any{"name": fresh(), "kind": "kubernetes", "settings": map[string]string{"namespace": "apps"}}}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/targets/:target", true, deployReaders, func(bool) call { return call{"GET", tb + "/targets/tg1", nil} }},
+		{"PATCH /orgs/:org/tenants/:tenant/targets/:target", true, deployAdmins, func(bool) call {
+			return call{"PATCH", tb + "/targets/tg1", map[string]any{"credentials_secret": "FLY_" + strings.ToUpper(fresh())}}
+		}},
+		{"DELETE /orgs/:org/tenants/:tenant/targets/:target", true, deployAdmins, func(ok bool) call {
+			name := "tg1"
+			if ok {
+				name = fresh()
+				owner.must(201, "POST", tb+"/targets", map[string]any{"name": name, "kind": "kubernetes"})
+			}
+			return call{"DELETE", tb + "/targets/" + name, nil}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/environments", true, deployReaders, func(bool) call { return call{"GET", tb + "/environments", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/environments", true, deployAdmins, func(bool) call {
+			return call{"POST", tb + "/environments", map[string]any{"name": fresh(), "require_approval": true}}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/environments/:env", true, deployReaders, func(bool) call { return call{"GET", tb + "/environments/env1", nil} }},
+		{"PATCH /orgs/:org/tenants/:tenant/environments/:env", true, deployAdmins, func(bool) call {
+			return call{"PATCH", tb + "/environments/env1", map[string]any{"allowed_branches": []string{"main", fresh()}}}
+		}},
+		{"DELETE /orgs/:org/tenants/:tenant/environments/:env", true, deployAdmins, func(ok bool) call {
+			name := "env1"
+			if ok {
+				name = fresh()
+				owner.must(201, "POST", tb+"/environments", map[string]any{"name": name})
+			}
+			return call{"DELETE", tb + "/environments/" + name, nil}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/environments/:env/deployments", true, deployReaders, func(bool) call { return call{"GET", tb + "/environments/env1/deployments", nil} }},
+		{"GET /orgs/:org/tenants/:tenant/services", true, deployReaders, func(bool) call { return call{"GET", tb + "/services", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/services", true, deployAdmins, func(bool) call {
+			return call{"POST", tb + "/services", map[string]any{"name": fresh(), "settings": map[string]any{"team": "web"}}}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/services/:service", true, deployReaders, func(bool) call { return call{"GET", tb + "/services/svc1", nil} }},
+		{"PATCH /orgs/:org/tenants/:tenant/services/:service", true, deployAdmins, func(bool) call {
+			return call{"PATCH", tb + "/services/svc1", map[string]any{"settings": map[string]any{"owner": fresh()}}}
+		}},
+		{"DELETE /orgs/:org/tenants/:tenant/services/:service", true, deployAdmins, func(ok bool) call {
+			name := "svc1"
+			if ok {
+				name = fresh()
+				owner.must(201, "POST", tb+"/services", map[string]any{"name": name})
+			}
+			return call{"DELETE", tb + "/services/" + name, nil}
+		}},
+		{"POST /orgs/:org/tenants/:tenant/deployments/:id/rollback", true, runWriters, func(ok bool) call {
+			id := deployment1
+			if ok {
+				id = succeededDeployment(fresh())
+			}
+			return call{"POST", tb + "/deployments/" + id + "/rollback", nil}
 		}},
 		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/reject", true, runWriters, func(ok bool) call {
 			path := run1

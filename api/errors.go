@@ -65,6 +65,8 @@ func fail(c *gin.Context, err error) {
 		e = notFound("resource")
 	case errors.Is(err, db.ErrConflict):
 		e = conflict("it exists already")
+	case errors.Is(err, runs.ErrDeployRunning):
+		e = conflict("a deploy of this service to this environment is in progress; roll back when it has ended")
 	case errors.Is(err, runs.ErrEnded):
 		e = conflict("the run has ended")
 	case errors.As(err, &decision):

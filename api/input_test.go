@@ -17,6 +17,7 @@ var optionalBody = map[string]bool{
 	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/rerun":                 true,
 	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/approve": true,
 	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/reject":  true,
+	"POST /orgs/:org/tenants/:tenant/deployments/:id/rollback":                               true,
 }
 
 // Bad input on every endpoint that takes a body: malformed JSON, a wrong
@@ -45,7 +46,7 @@ func TestBadBodies(t *testing.T) {
 			continue
 		}
 		path := strings.NewReplacer(":org", "acme", ":tenant", "t1", ":pipeline", "p1", ":name", "S1", ":user", "00000000-0000-0000-0000-000000000000",
-			":number", "1", ":stage", "gate").Replace(r.path)
+			":number", "1", ":stage", "gate", ":target", "tg", ":env", "env", ":service", "svc", ":id", "00000000-0000-0000-0000-000000000000").Replace(r.path)
 		c := owner
 		if r.level == public {
 			c = anon

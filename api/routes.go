@@ -32,6 +32,9 @@ func (s *Server) routes() []route {
 		secretsWrite  = access{level: tenantLevel, tenantRole: db.TenantRoleAdmin, scope: ScopePipelinesWrite}
 		runsRead      = access{level: tenantLevel, tenantRole: db.TenantRoleViewer, scope: ScopeRunsRead}
 		runsWrite     = access{level: tenantLevel, tenantRole: db.TenantRoleMember, scope: ScopeRunsWrite}
+		deploysRead   = access{level: tenantLevel, tenantRole: db.TenantRoleViewer, scope: ScopeDeploymentsRead}
+		deploysAdmin  = access{level: tenantLevel, tenantRole: db.TenantRoleAdmin, scope: ScopeDeploymentsWrite}
+		deploysWrite  = access{level: tenantLevel, tenantRole: db.TenantRoleMember, scope: ScopeDeploymentsWrite}
 	)
 	const (
 		org     = "/orgs/:org"
@@ -39,6 +42,9 @@ func (s *Server) routes() []route {
 		pipe    = tenant + "/pipelines/:pipeline"
 		secrets = tenant + "/secrets"
 		run     = pipe + "/runs/:number"
+		targets = tenant + "/targets"
+		envs    = tenant + "/environments"
+		svcs    = tenant + "/services"
 	)
 	return []route{
 		{http.MethodPost, "/auth/signup", access{}, s.signup},
@@ -79,6 +85,24 @@ func (s *Server) routes() []route {
 		{http.MethodPost, run + "/rerun", runsWrite, s.rerunRun},
 		{http.MethodPost, run + "/stages/:stage/approve", runsWrite, s.approveStage},
 		{http.MethodPost, run + "/stages/:stage/reject", runsWrite, s.rejectStage},
+
+		{http.MethodGet, targets, deploysRead, s.listTargets},
+		{http.MethodPost, targets, deploysAdmin, s.createTarget},
+		{http.MethodGet, targets + "/:target", deploysRead, s.getTarget},
+		{http.MethodPatch, targets + "/:target", deploysAdmin, s.updateTarget},
+		{http.MethodDelete, targets + "/:target", deploysAdmin, s.deleteTarget},
+		{http.MethodGet, envs, deploysRead, s.listEnvironments},
+		{http.MethodPost, envs, deploysAdmin, s.createEnvironment},
+		{http.MethodGet, envs + "/:env", deploysRead, s.getEnvironment},
+		{http.MethodPatch, envs + "/:env", deploysAdmin, s.updateEnvironment},
+		{http.MethodDelete, envs + "/:env", deploysAdmin, s.deleteEnvironment},
+		{http.MethodGet, envs + "/:env/deployments", deploysRead, s.listEnvironmentDeployments},
+		{http.MethodGet, svcs, deploysRead, s.listServices},
+		{http.MethodPost, svcs, deploysAdmin, s.createService},
+		{http.MethodGet, svcs + "/:service", deploysRead, s.getService},
+		{http.MethodPatch, svcs + "/:service", deploysAdmin, s.updateService},
+		{http.MethodDelete, svcs + "/:service", deploysAdmin, s.deleteService},
+		{http.MethodPost, tenant + "/deployments/:id/rollback", deploysWrite, s.rollbackDeployment},
 
 		{http.MethodGet, secrets, secretsRead, s.listSecrets},
 		{http.MethodGet, secrets + "/:name", secretsRead, s.getSecret},

@@ -265,3 +265,47 @@ func (s *Service) log() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+// ErrDeployRunning: a deploy of the service to the environment is in
+// progress; a rollback waits for it to end.
+var ErrDeployRunning = errors.New("a deploy of this service to this environment is in progress")
+
+// Rollback deploys deployment d's image and settings again, as a new
+// revision, with a Deploy workflow of its own (the deploys of a service to
+// an environment share a workflow ID, so it cannot overlap another). It
+// returns the workflow's ID.
+func (s *Service) Rollback(ctx context.Context, tenant db.Tenant, d db.Deployment, service, environment, actor string) (string, error) {
+	if s.Client == nil {
+		return "", ErrUnavailable
+	}
+	var spec workflows.DeploySpec
+	if err := json.Unmarshal(d.Spec, &spec); err != nil {
+		return "", fmt.Errorf("the spec of deployment %s: %w", d.ID, err)
+	}
+	spec.Service, spec.Environment, spec.Image = service, environment, d.Image
+	in := workflows.DeployInput{
+		Target:     pipeline.Target{Name: d.Target},
+		Spec:       spec,
+		Record:     &workflows.RunRef{TenantID: tenant.ID.String()},
+		StageID:    "rollback",
+		ApprovedBy: actor,
+	}
+	id := workflows.DeployWorkflowID(tenant.ID.String(), environment, service)
+	_, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue()}, workflows.DeployWorkflow, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &started):
+		return "", ErrDeployRunning
+	case err != nil:
+		s.log().Error("starting a rollback failed", "deployment", d.ID, "error", err)
+		return "", ErrUnavailable
+	}
+	return id, nil
+}
+
+func (s *Service) taskQueue() string {
+	if s.TaskQueue == "" {
+		return workflows.DefaultTaskQueue
+	}
+	return s.TaskQueue
+}

@@ -175,4 +175,5 @@ func WorkerActivities(acts *activities.Activities, store *db.Store, log *slog.Lo
 	acts.Recorder = Recorder{Store: store}
 	acts.Logs = Logs{Store: store, Logger: log}
 	acts.Secrets = Secrets{Store: store}
+	acts.Deploys = Deploys{Store: store}
 }

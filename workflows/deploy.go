@@ -63,6 +63,11 @@ type DeployInput struct {
 	// Record names the run in the platform's database (server mode).
 	Record  *RunRef `json:"record,omitempty"`
 	StageID string  `json:"stage_id"`
+	// Branch is the run's branch and ApprovedBy who approved an approval
+	// stage the deploy needs (directly or not): an environment's
+	// protection rules check them.
+	Branch     string `json:"branch,omitempty"`
+	ApprovedBy string `json:"approved_by,omitempty"`
 }
 
 // DeployBeginResult is the revision to deploy and the one to go back to.
@@ -256,7 +261,7 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 			spec.Env[k] = expandVars(v, vars)
 		}
 	}
-	in := DeployInput{Target: target, Spec: spec, Record: r.in.Record, StageID: st.ID}
+	in := DeployInput{Target: target, Spec: spec, Record: r.in.Record, StageID: st.ID, Branch: r.in.Branch, ApprovedBy: r.approvedBefore(i)}
 	if hc := d.HealthCheck; hc != nil {
 		spec.HealthPath, in.HealthTimeout = hc.Path, hc.Timeout
 		in.Spec = spec
@@ -294,6 +299,29 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 		}
 		return
 	}
+}
+
+// approvedBy names who approved an approval stage that stage i needs,
+// directly or through others ("" when none did).
+func (r *run) approvedBefore(i int) string {
+	seen := map[int]bool{}
+	queue := []int{i}
+	for len(queue) > 0 {
+		j := queue[0]
+		queue = queue[1:]
+		for _, need := range r.steps[j].Needs {
+			k := r.index[need]
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if r.steps[k].Kind == pipeline.KindApproval && r.state[k].Status == StageSucceeded && r.state[k].DecidedBy != "" {
+				return r.state[k].DecidedBy
+			}
+			queue = append(queue, k)
+		}
+	}
+	return ""
 }
 
 // deployVars are the variables a deploy's image and env may name as

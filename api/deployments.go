@@ -1,0 +1,628 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"regexp"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/buildit-ci/buildit/db"
+)
+
+// resourceNameRE is what a target's, environment's or service's name (its
+// address in URLs) looks like.
+var resourceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// targetSettings are the settings each kind of target takes through the
+// API (credentials are a tenant secret named by credentials_secret).
+var targetSettings = map[db.TargetKind][]string{
+	db.TargetKubernetes: {"namespace", "context"},
+	db.TargetFly:        {"app", "region", "org", "api-url"},
+}
+
+type targetView struct {
+	Name              string            `json:"name"`
+	Kind              db.TargetKind     `json:"kind"`
+	Settings          map[string]string `json:"settings"`
+	CredentialsSecret string            `json:"credentials_secret,omitempty"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+}
+
+func viewTarget(t db.Target) targetView {
+	v := targetView{Name: t.Name, Kind: t.Kind, Settings: map[string]string{}, CredentialsSecret: t.CredentialsSecret, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	_ = json.Unmarshal(t.Settings, &v.Settings)
+	return v
+}
+
+type environmentView struct {
+	Name            string    `json:"name"`
+	RequireApproval bool      `json:"require_approval"`
+	AllowedBranches []string  `json:"allowed_branches"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+func viewEnvironment(e db.Environment) environmentView {
+	b := e.Protection.AllowedBranches
+	if b == nil {
+		b = []string{}
+	}
+	return environmentView{Name: e.Name, RequireApproval: e.Protection.RequireApproval, AllowedBranches: b, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+}
+
+type serviceView struct {
+	Name      string          `json:"name"`
+	Settings  json.RawMessage `json:"settings"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+func viewService(s db.Service) serviceView {
+	return serviceView{Name: s.Name, Settings: s.Settings, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+}
+
+type deploymentView struct {
+	ID               uuid.UUID           `json:"id"`
+	Service          string              `json:"service,omitempty"`
+	Environment      string              `json:"environment"`
+	Revision         int                 `json:"revision"`
+	Image            string              `json:"image"`
+	Status           db.DeploymentStatus `json:"status"`
+	Actor            string              `json:"actor,omitempty"`
+	Target           string              `json:"target,omitempty"`
+	Stage            string              `json:"stage,omitempty"`
+	PreviousRevision *int                `json:"previous_revision,omitempty"`
+	RolledBackTo     *int                `json:"rolled_back_to,omitempty"`
+	Message          string              `json:"message,omitempty"`
+	CreatedAt        time.Time           `json:"created_at"`
+	FinishedAt       *time.Time          `json:"finished_at,omitempty"`
+}
+
+// --- targets
+
+type targetRequest struct {
+	Name              string            `json:"name"`
+	Kind              db.TargetKind     `json:"kind"`
+	Settings          map[string]string `json:"settings"`
+	CredentialsSecret *string           `json:"credentials_secret"`
+}
+
+func checkTarget(t db.TargetSpec, settings map[string]string) error {
+	if !resourceNameRE.MatchString(t.Name) {
+		return invalid("name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	allowed, ok := targetSettings[t.Kind]
+	if !ok {
+		return invalid(`kind must be "kubernetes" or "fly"`)
+	}
+	for k, v := range settings {
+		if !contains(allowed, k) {
+			return invalid(fmt.Sprintf("setting %q is not one of a %s target's: %v", k, t.Kind, allowed))
+		}
+		if len(v) > 1000 {
+			return invalid(fmt.Sprintf("setting %q is over 1000 characters", k))
+		}
+	}
+	if t.Kind == db.TargetFly && settings["app"] == "" {
+		return invalid(`a fly target needs settings.app`)
+	}
+	if t.CredentialsSecret != "" && !secretNameRE.MatchString(t.CredentialsSecret) {
+		return invalid("credentials_secret names a tenant secret: letters, digits and '_', not starting with a digit")
+	}
+	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) listTargets(c *gin.Context) {
+	after, limit, err := paging(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.store.Deployments().ListTargets(c, tenantOf(c).ID, after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, listOf(page, viewTarget))
+}
+
+func (s *Server) getTarget(c *gin.Context) {
+	t, err := s.store.Deployments().GetTarget(c, tenantOf(c).ID, c.Param("target"))
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("target")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, viewTarget(t))
+}
+
+func (s *Server) createTarget(c *gin.Context) {
+	var req targetRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	spec := db.TargetSpec{Name: req.Name, Kind: req.Kind}
+	if req.CredentialsSecret != nil {
+		spec.CredentialsSecret = *req.CredentialsSecret
+	}
+	s.saveTarget(c, spec, req.Settings, true)
+}
+
+func (s *Server) updateTarget(c *gin.Context) {
+	var req targetRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	tenant := tenantOf(c)
+	cur, err := s.store.Deployments().GetTarget(c, tenant.ID, c.Param("target"))
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("target")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Name != "" && req.Name != cur.Name {
+		fail(c, invalid("targets are not renamed"))
+		return
+	}
+	spec := db.TargetSpec{Name: cur.Name, Kind: cur.Kind, CredentialsSecret: cur.CredentialsSecret}
+	if req.Kind != "" {
+		spec.Kind = req.Kind
+	}
+	if req.CredentialsSecret != nil {
+		spec.CredentialsSecret = *req.CredentialsSecret
+	}
+	settings := viewTarget(cur).Settings
+	if req.Settings != nil {
+		settings = req.Settings
+	}
+	s.saveTarget(c, spec, settings, false)
+}
+
+func (s *Server) saveTarget(c *gin.Context, spec db.TargetSpec, settings map[string]string, create bool) {
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	if err := checkTarget(spec, settings); err != nil {
+		fail(c, err)
+		return
+	}
+	spec.Settings, _ = json.Marshal(settings)
+	org, tenant := orgOf(c), tenantOf(c)
+	var t db.Target
+	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		if create {
+			if _, err := tx.Deployments().GetTarget(c, tenant.ID, spec.Name); err == nil {
+				return db.AuditEntry{}, conflict("the tenant has a target named " + spec.Name + " already; PATCH changes it")
+			}
+		}
+		var err error
+		t, err = tx.Deployments().PutTarget(c, tenant.ID, spec)
+		action := "target.update"
+		if create {
+			action = "target.create"
+		}
+		return auditEntry(c, org.ID, &tenant.ID, action, "target", spec.Name, map[string]any{"kind": spec.Kind}), err
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if create {
+		created(c, viewTarget(t))
+		return
+	}
+	ok(c, viewTarget(t))
+}
+
+func (s *Server) deleteTarget(c *gin.Context) {
+	org, tenant, name := orgOf(c), tenantOf(c), c.Param("target")
+	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		return auditEntry(c, org.ID, &tenant.ID, "target.delete", "target", name, nil), tx.Deployments().DeleteTarget(c, tenant.ID, name)
+	})
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("target")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noContent(c)
+}
+
+// --- environments
+
+type environmentRequest struct {
+	Name            string    `json:"name"`
+	RequireApproval *bool     `json:"require_approval"`
+	AllowedBranches *[]string `json:"allowed_branches"`
+}
+
+func (s *Server) listEnvironments(c *gin.Context) {
+	after, limit, err := paging(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.store.Deployments().ListEnvironments(c, tenantOf(c).ID, after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, listOf(page, viewEnvironment))
+}
+
+func (s *Server) environmentOf(c *gin.Context) (db.Environment, error) {
+	e, err := s.store.Deployments().GetEnvironment(c, tenantOf(c).ID, c.Param("env"))
+	if errors.Is(err, db.ErrNotFound) {
+		return e, notFound("environment")
+	}
+	return e, err
+}
+
+func (s *Server) getEnvironment(c *gin.Context) {
+	e, err := s.environmentOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, viewEnvironment(e))
+}
+
+func (s *Server) createEnvironment(c *gin.Context) {
+	var req environmentRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	s.saveEnvironment(c, req.Name, db.Protection{}, req, true)
+}
+
+func (s *Server) updateEnvironment(c *gin.Context) {
+	var req environmentRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	cur, err := s.environmentOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Name != "" && req.Name != cur.Name {
+		fail(c, invalid("environments are not renamed"))
+		return
+	}
+	s.saveEnvironment(c, cur.Name, cur.Protection, req, false)
+}
+
+func (s *Server) saveEnvironment(c *gin.Context, name string, p db.Protection, req environmentRequest, create bool) {
+	if !resourceNameRE.MatchString(name) {
+		fail(c, invalid("name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+		return
+	}
+	if req.RequireApproval != nil {
+		p.RequireApproval = *req.RequireApproval
+	}
+	if req.AllowedBranches != nil {
+		p.AllowedBranches = *req.AllowedBranches
+	}
+	if len(p.AllowedBranches) > 50 {
+		fail(c, invalid("allowed_branches holds at most 50 patterns"))
+		return
+	}
+	for _, b := range p.AllowedBranches {
+		if _, err := path.Match(b, ""); err != nil || b == "" || len(b) > 255 {
+			fail(c, invalid(fmt.Sprintf("allowed_branches: %q is not a branch pattern (a glob such as main or release/*)", b)))
+			return
+		}
+	}
+	org, tenant := orgOf(c), tenantOf(c)
+	var e db.Environment
+	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		if create {
+			if _, err := tx.Deployments().GetEnvironment(c, tenant.ID, name); err == nil {
+				return db.AuditEntry{}, conflict("the tenant has an environment named " + name + " already; PATCH changes it")
+			}
+		}
+		var err error
+		e, err = tx.Deployments().PutEnvironment(c, tenant.ID, name, p)
+		action := "environment.update"
+		if create {
+			action = "environment.create"
+		}
+		return auditEntry(c, org.ID, &tenant.ID, action, "environment", name,
+			map[string]any{"require_approval": p.RequireApproval, "allowed_branches": p.AllowedBranches}), err
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if create {
+		created(c, viewEnvironment(e))
+		return
+	}
+	ok(c, viewEnvironment(e))
+}
+
+func (s *Server) deleteEnvironment(c *gin.Context) {
+	org, tenant, name := orgOf(c), tenantOf(c), c.Param("env")
+	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		return auditEntry(c, org.ID, &tenant.ID, "environment.delete", "environment", name, nil), tx.Deployments().DeleteEnvironment(c, tenant.ID, name)
+	})
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("environment")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noContent(c)
+}
+
+// --- services
+
+type serviceRequest struct {
+	Name     string          `json:"name"`
+	Settings json.RawMessage `json:"settings"`
+}
+
+func (s *Server) listServices(c *gin.Context) {
+	after, limit, err := paging(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.store.Deployments().ListServices(c, tenantOf(c).ID, after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, listOf(page, viewService))
+}
+
+func (s *Server) getService(c *gin.Context) {
+	svc, err := s.store.Deployments().GetService(c, tenantOf(c).ID, c.Param("service"))
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("service")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, viewService(svc))
+}
+
+func (s *Server) createService(c *gin.Context) {
+	var req serviceRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	s.saveService(c, req.Name, req.Settings, true)
+}
+
+func (s *Server) updateService(c *gin.Context) {
+	var req serviceRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	cur, err := s.store.Deployments().GetService(c, tenantOf(c).ID, c.Param("service"))
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("service")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Name != "" && req.Name != cur.Name {
+		fail(c, invalid("services are not renamed"))
+		return
+	}
+	settings := cur.Settings
+	if req.Settings != nil {
+		settings = req.Settings
+	}
+	s.saveService(c, cur.Name, settings, false)
+}
+
+func (s *Server) saveService(c *gin.Context, name string, settings json.RawMessage, create bool) {
+	if !resourceNameRE.MatchString(name) {
+		fail(c, invalid("name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+		return
+	}
+	if len(settings) > 0 {
+		var obj map[string]any
+		if err := json.Unmarshal(settings, &obj); err != nil || obj == nil {
+			fail(c, invalid("settings must be a JSON object"))
+			return
+		}
+	}
+	org, tenant := orgOf(c), tenantOf(c)
+	var svc db.Service
+	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		if create {
+			if _, err := tx.Deployments().GetService(c, tenant.ID, name); err == nil {
+				return db.AuditEntry{}, conflict("the tenant has a service named " + name + " already; PATCH changes it")
+			}
+		}
+		var err error
+		svc, err = tx.Deployments().PutService(c, tenant.ID, name, settings)
+		action := "service.update"
+		if create {
+			action = "service.create"
+		}
+		return auditEntry(c, org.ID, &tenant.ID, action, "service", name, nil), err
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if create {
+		created(c, viewService(svc))
+		return
+	}
+	ok(c, viewService(svc))
+}
+
+func (s *Server) deleteService(c *gin.Context) {
+	org, tenant, name := orgOf(c), tenantOf(c), c.Param("service")
+	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		return auditEntry(c, org.ID, &tenant.ID, "service.delete", "service", name, nil), tx.Deployments().DeleteService(c, tenant.ID, name)
+	})
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("service")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noContent(c)
+}
+
+// --- deployments
+
+// serviceNames maps the tenant's service IDs to names, for views.
+func (s *Server) serviceNames(c *gin.Context) (map[uuid.UUID]string, error) {
+	names := map[uuid.UUID]string{}
+	after := ""
+	for {
+		page, err := s.store.Deployments().ListServices(c, tenantOf(c).ID, after, db.MaxPageSize)
+		if err != nil {
+			return nil, err
+		}
+		for _, svc := range page.Items {
+			names[svc.ID] = svc.Name
+		}
+		if page.Next == "" {
+			return names, nil
+		}
+		after = page.Next
+	}
+}
+
+func viewDeployment(d db.Deployment, service, env string) deploymentView {
+	return deploymentView{
+		ID: d.ID, Service: service, Environment: env, Revision: d.Revision, Image: d.Image, Status: d.Status, Actor: d.Actor,
+		Target: d.Target, Stage: d.StageID, PreviousRevision: d.PreviousRevision, RolledBackTo: d.RolledBackTo, Message: d.Message,
+		CreatedAt: d.CreatedAt, FinishedAt: d.FinishedAt,
+	}
+}
+
+// listEnvironmentDeployments is an environment's history, newest first.
+func (s *Server) listEnvironmentDeployments(c *gin.Context) {
+	after, limit, err := paging(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	env, err := s.environmentOf(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.store.Deployments().ListForEnvironment(c, tenantOf(c).ID, env.ID, after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	names, err := s.serviceNames(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ok(c, listOf(page, func(d db.Deployment) deploymentView { return viewDeployment(d, names[d.ServiceID], env.Name) }))
+}
+
+// rollbackDeployment deploys the image and settings of deployment {id}
+// again, as a new revision of its service in its environment.
+func (s *Server) rollbackDeployment(c *gin.Context) {
+	if err := bindOptional(c, &struct{}{}); err != nil {
+		fail(c, err)
+		return
+	}
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		fail(c, notFound("deployment"))
+		return
+	}
+	tenant := tenantOf(c)
+	d, err := s.store.Deployments().Get(c, tenant.ID, id)
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("deployment")
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if d.Status != db.DeploymentSucceeded {
+		fail(c, conflict(fmt.Sprintf("revision %d did not succeed (%s): roll back to a revision that did", d.Revision, d.Status)))
+		return
+	}
+	if s.cfg.Runs == nil {
+		fail(c, errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; try again shortly"))
+		return
+	}
+	names, err := s.serviceNames(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	env, err := s.environmentByID(c, d.EnvironmentID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	wf, err := s.cfg.Runs.Rollback(c, tenant, d, names[d.ServiceID], env.Name, actorName(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	org := orgOf(c)
+	if _, err := s.store.Audit().Insert(c, auditEntry(c, org.ID, &tenant.ID, "deployment.rollback", "service", names[d.ServiceID],
+		map[string]any{"environment": env.Name, "to_revision": d.Revision})); err != nil {
+		logger(c).Error("auditing a rollback failed", "error", err)
+	}
+	c.JSON(http.StatusAccepted, gin.H{"service": names[d.ServiceID], "environment": env.Name, "to_revision": d.Revision, "image": d.Image, "workflow_id": wf})
+}
+
+func (s *Server) environmentByID(c *gin.Context, id uuid.UUID) (db.Environment, error) {
+	after := ""
+	for {
+		page, err := s.store.Deployments().ListEnvironments(c, tenantOf(c).ID, after, db.MaxPageSize)
+		if err != nil {
+			return db.Environment{}, err
+		}
+		for _, e := range page.Items {
+			if e.ID == id {
+				return e, nil
+			}
+		}
+		if page.Next == "" {
+			return db.Environment{}, notFound("environment")
+		}
+		after = page.Next
+	}
+}
