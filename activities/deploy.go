@@ -73,7 +73,7 @@ func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *w
 		}
 		return kubernetes.New(kubernetes.Config{Namespace: set["namespace"], Kubeconfig: set["kubeconfig"], Context: set["context"]})
 	case "":
-		return nil, deploy.Configf("no target %q: define it in the pipeline (target %q kind=\"fly\" { … })", target.Name, target.Name)
+		return nil, deploy.Configf("target %q has no kind: a BuildIt server finds a tenant's target by name, but a local run needs it in the pipeline (target %q kind=\"fly\" { … })", target.Name, target.Name)
 	}
 	return nil, deploy.Configf("target %q: unknown kind %q", target.Name, target.Kind)
 }

@@ -608,7 +608,11 @@ func (d *decoder) target(n *kdl.Node) *Target {
 		}
 	}
 	if t.Kind == "" {
-		d.errorf(posOf(n.NamePos), "target %q needs a kind: kind=\"kubernetes\" or kind=\"fly\"", name)
+		// `target "NAME"` alone names one of the tenant's targets, for a
+		// pipeline run by a BuildIt server; anything more needs a kind.
+		if len(n.Children) > 0 {
+			d.errorf(posOf(n.NamePos), "target %q needs a kind: kind=\"kubernetes\" or kind=\"fly\"", name)
+		}
 		return t
 	}
 	known, ok := targetSettings[t.Kind]

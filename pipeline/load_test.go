@@ -162,6 +162,11 @@ stage "d" needs="c" { run "x"; }
 			want: []string{`2:1: deploy "api" needs a target: target "NAME"`, `2:1: deploy "api" needs an image: image "registry/app:tag"`},
 		},
 		{
+			name: "target with settings but no kind",
+			src:  "pipeline \"p\"\ndeploy \"d\" { target \"f\"; image \"i\"; }\ntarget \"f\" {\n    app \"x\"\n}\n",
+			want: []string{`3:1: target "f" needs a kind: kind="kubernetes" or kind="fly"`},
+		},
+		{
 			name: "bad target kind",
 			src:  "pipeline \"p\"\ntarget \"t\" kind=\"kubernetis\"\n",
 			want: []string{`1:1: warning: pipeline has no stages`, `2:1: warning: target "t" is never used`, `2:17: invalid target kind "kubernetis": want one of kubernetes, fly; did you mean "kubernetes"?`},
@@ -293,5 +298,16 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(in, known); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// `target "NAME"` alone names one of the tenant's targets (server mode).
+func TestTenantTargetReference(t *testing.T) {
+	p, diags := Load("t.kdl", []byte("pipeline \"p\"\ndeploy \"d\" { target \"prod\"; image \"i\"; }\ntarget \"prod\"\n"))
+	if diags.HasErrors() {
+		t.Fatalf("diagnostics: %v", diags)
+	}
+	if tg := p.Targets["prod"]; tg.Kind != "" || tg.Name != "prod" {
+		t.Errorf("target %+v", tg)
 	}
 }

@@ -69,7 +69,9 @@ func (d Deploys) BeginDeploy(ctx context.Context, in workflows.DeployInput) (wor
 	if err != nil {
 		return workflows.DeployBeginResult{}, err
 	}
-	if p := env.Protection; len(p.AllowedBranches) > 0 && !matchesAny(p.AllowedBranches, in.Branch) {
+	// A rollback from the API (no run) is someone's decision to go back to
+	// a revision that passed these rules; a run's deploy must pass them.
+	if p := env.Protection; in.Record.RunID != "" && len(p.AllowedBranches) > 0 && !matchesAny(p.AllowedBranches, in.Branch) {
 		return workflows.DeployBeginResult{}, deploy.Configf("environment %s takes deploys from branches %v only, not %q", env.Name, p.AllowedBranches, in.Branch)
 	}
 	if env.Protection.RequireApproval && in.ApprovedBy == "" && in.Record.RunID != "" {

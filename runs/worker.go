@@ -127,10 +127,12 @@ func (s Secrets) Secrets(ctx context.Context, ref *workflows.RunRef, names []str
 	if ref == nil {
 		return map[string]string{}, nil
 	}
-	r, err := parseRef(*ref)
+	// Only the tenant matters: a rollback from the API has no run.
+	tenant, err := uuid.Parse(ref.TenantID)
 	if err != nil {
-		return nil, activities.Permanent(err)
+		return nil, activities.Permanent(fmt.Errorf("run ref: tenant %q: %w", ref.TenantID, err))
 	}
+	r := parsedRef{tenant: tenant}
 	values, err := s.Store.Tenants().SecretValues(ctx, r.tenant, names)
 	if errors.Is(err, db.ErrNotFound) {
 		// The stage names secrets the tenant has not set: answer those it
