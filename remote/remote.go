@@ -406,3 +406,33 @@ func (c *Client) Follow(ctx context.Context, s Scope, pipeline string, number in
 	}
 	return fmt.Errorf("log stream of stage %s ended early", stage)
 }
+
+// Deployment is one deployment of a service to an environment.
+type Deployment struct {
+	ID               string     `json:"id"`
+	Service          string     `json:"service"`
+	Environment      string     `json:"environment"`
+	Revision         int        `json:"revision"`
+	Image            string     `json:"image"`
+	Status           string     `json:"status"`
+	Actor            string     `json:"actor,omitempty"`
+	Target           string     `json:"target,omitempty"`
+	Stage            string     `json:"stage,omitempty"`
+	PreviousRevision *int       `json:"previous_revision,omitempty"`
+	RolledBackTo     *int       `json:"rolled_back_to,omitempty"`
+	Message          string     `json:"message,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+	FinishedAt       *time.Time `json:"finished_at,omitempty"`
+}
+
+// Deployments lists an environment's deployments, newest first, up to limit.
+func (c *Client) Deployments(ctx context.Context, s Scope, environment string, limit int) ([]Deployment, error) {
+	var page list[Deployment]
+	return page.Items, c.Do(ctx, "GET", s.path()+"/environments/"+url.PathEscape(environment)+"/deployments?limit="+strconv.Itoa(limit), nil, &page)
+}
+
+// Rollback deploys a succeeded deployment's image again.
+func (c *Client) Rollback(ctx context.Context, s Scope, id string) (map[string]any, error) {
+	var out map[string]any
+	return out, c.Do(ctx, "POST", s.path()+"/deployments/"+url.PathEscape(id)+"/rollback", nil, &out)
+}
