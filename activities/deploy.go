@@ -58,7 +58,13 @@ func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *w
 		if err != nil {
 			return nil, err
 		}
-		return fly.New(fly.Config{App: target.Settings["app"], Region: target.Settings["region"], APIURL: target.Settings["api-url"], Token: token})
+		apiURL := target.Settings["api-url"]
+		if apiURL == "" && ref == nil {
+			// A local run may point every Fly target elsewhere (a
+			// proxy, a test server) without editing the pipeline.
+			apiURL = os.Getenv("FLY_API_URL")
+		}
+		return fly.New(fly.Config{App: target.Settings["app"], Region: target.Settings["region"], APIURL: apiURL, Token: token})
 	case pipeline.TargetKubernetes:
 		set := target.Settings
 		if name := set["kubeconfig-secret"]; name != "" {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -59,5 +61,35 @@ target "fly" kind="fly" { app "acme-api"; region "ams"; api-url "%[3]s"; token-s
 	code, stdout, _ = run(t, "run", pipelineFor("registry.example.com/api:v3", "30s"))
 	if code != 1 || !strings.Contains(stdout, "FLY_API_TOKEN is not set") {
 		t.Errorf("deploy without a token: exit %d\n%s", code, stdout)
+	}
+}
+
+// buildit run examples/deploy.kdl, its Fly deploy and what that needs
+// (--only api-fly), against flytest: FLY_API_URL points the example's Fly
+// target there, a stand-in `docker` on PATH takes the build stage's
+// commands (no registry is reachable here), and --approve the gate.
+func TestRunDeployExample(t *testing.T) {
+	const token = "fo1_example-token"
+	srv := flytest.New(token, "acme-api")
+	defer srv.Close()
+	bin := t.TempDir()
+	stub := "#!/bin/sh\necho \"docker $*\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("FLY_API_URL", srv.URL)
+	t.Setenv("FLY_API_TOKEN", token)
+	t.Setenv("REGISTRY_TOKEN", "registry-secret")
+	code, stdout, stderr := run(t, "run", filepath.Join("..", "examples", "deploy.kdl"), "--only", "api-fly", "--approve", "approve",
+		"--executor", "local", "--secret", "REGISTRY_TOKEN", "--commit", "0123abcd")
+	if code != 0 || !strings.Contains(stdout, "docker push registry.example.com/api:0123abcd") ||
+		!strings.Contains(stdout, "deploy succeeded: revision 1 of api-fly is healthy") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for id, img := range srv.Images("acme-api") {
+		if img != "registry.example.com/api:0123abcd" {
+			t.Errorf("machine %s runs %s", id, img)
+		}
 	}
 }
