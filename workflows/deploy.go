@@ -35,6 +35,23 @@ const (
 	ErrTypeUnhealthy = "DeployUnhealthy"
 )
 
+// DeployQueuedSignal tells a running Deploy that another deploy of its
+// service to its environment waits for it (a DeployWaiter). When it ends it
+// tells every waiter but the newest that it is superseded (the signal
+// SupersededSignal(stage) to the waiter's run).
+const DeployQueuedSignal = "deploy-queued"
+
+// DeployWaiter is a deploy stage waiting for a running Deploy.
+type DeployWaiter struct {
+	WorkflowID string    `json:"workflow_id"`
+	StageID    string    `json:"stage_id"`
+	Since      time.Time `json:"since"`
+}
+
+// SupersededSignal is the signal a run's deploy stage gets when a newer
+// deploy queued behind the same running one supersedes it.
+func SupersededSignal(stageID string) string { return "deploy-superseded/" + stageID }
+
 // DefaultHealthTimeout bounds a deploy's wait for health when the stage
 // sets none.
 const DefaultHealthTimeout = 5 * time.Minute
@@ -68,6 +85,10 @@ type DeployInput struct {
 	// protection rules check them.
 	Branch     string `json:"branch,omitempty"`
 	ApprovedBy string `json:"approved_by,omitempty"`
+	// HeartbeatTimeout bounds the silence of the apply and health-wait
+	// activities before their worker is presumed lost; zero means
+	// DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
 }
 
 // DeployBeginResult is the revision to deploy and the one to go back to.
@@ -114,6 +135,7 @@ func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
 		in.HealthTimeout = DefaultHealthTimeout
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	queued := workflow.GetSignalChannel(ctx, DeployQueuedSignal)
 	short := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         deployRetry(0),
@@ -159,6 +181,7 @@ func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
 	if ferr := workflow.ExecuteActivity(short, DeployFinishActivity, out).Get(short, nil); ferr != nil {
 		logger.Info("recording the deploy's end failed", "error", ferr)
 	}
+	supersede(dctx, queued)
 	switch out.Status {
 	case "succeeded":
 		return &out, nil
@@ -166,6 +189,45 @@ func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
 		return nil, temporal.NewCanceledError(out)
 	}
 	return nil, temporal.NewNonRetryableApplicationError(out.Message, ErrTypeUnhealthy, nil, out)
+}
+
+// supersede tells the deploys that queued behind this one, all but the
+// newest, that they are superseded; the newest starts next.
+func supersede(ctx workflow.Context, queued workflow.ReceiveChannel) {
+	var waiters []DeployWaiter
+	for {
+		var w DeployWaiter
+		if !queued.ReceiveAsync(&w) {
+			break
+		}
+		known := false
+		for i := range waiters {
+			if waiters[i].WorkflowID == w.WorkflowID && waiters[i].StageID == w.StageID {
+				known = true
+			}
+		}
+		if !known {
+			waiters = append(waiters, w)
+		}
+	}
+	if len(waiters) < 2 {
+		return
+	}
+	newest := 0
+	for i, w := range waiters {
+		if w.Since.After(waiters[newest].Since) || w.Since.Equal(waiters[newest].Since) {
+			newest = i
+		}
+	}
+	for i, w := range waiters {
+		if i == newest {
+			continue
+		}
+		err := workflow.SignalExternalWorkflow(ctx, w.WorkflowID, "", SupersededSignal(w.StageID), waiters[newest].WorkflowID).Get(ctx, nil)
+		if err != nil {
+			workflow.GetLogger(ctx).Info("telling a superseded deploy failed", "run", w.WorkflowID, "error", err)
+		}
+	}
 }
 
 func failureText(err error) string {
@@ -195,12 +257,16 @@ func deployRetry(maxAttempts int32) *temporal.RetryPolicy {
 // applyAndWait applies spec and waits until it is healthy.
 func applyAndWait(ctx workflow.Context, in DeployInput, spec DeploySpec) error {
 	t := DeployTarget{StageID: in.StageID, Target: in.Target, Spec: spec, Record: in.Record, HealthTimeout: in.HealthTimeout}
+	hb := in.HeartbeatTimeout
+	if hb <= 0 {
+		hb = DefaultHeartbeatTimeout
+	}
 	// A rolling apply waits for each instance in turn: give it the health
 	// timeout per instance, bounded overall, with heartbeats.
 	apply := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    in.HealthTimeout*time.Duration(max(spec.Replicas, 1)) + time.Minute,
 		ScheduleToCloseTimeout: in.HealthTimeout*time.Duration(max(spec.Replicas, 1))*2 + 10*time.Minute,
-		HeartbeatTimeout:       30 * time.Second,
+		HeartbeatTimeout:       hb,
 		WaitForCancellation:    true,
 		RetryPolicy:            deployRetry(0),
 	})
@@ -211,12 +277,16 @@ func applyAndWait(ctx workflow.Context, in DeployInput, spec DeploySpec) error {
 		// The activity ends the wait itself at the health timeout, counted
 		// from its first attempt; this catches a lost activity.
 		StartToCloseTimeout: in.HealthTimeout + time.Minute,
-		HeartbeatTimeout:    30 * time.Second,
+		HeartbeatTimeout:    hb,
 		WaitForCancellation: true,
 		RetryPolicy:         deployRetry(0),
 	})
 	return workflow.ExecuteActivity(wait, DeployWaitHealthyActivity, t).Get(wait, nil)
 }
+
+// deployRetryWait is how long a deploy stage waits before trying again to
+// start its Deploy while another holds the ID.
+const deployRetryWait = 2 * time.Second
 
 // versionDeployStages marks histories of runs whose deploy stages start a
 // Deploy child workflow (before, a deploy stage failed at once).
@@ -261,7 +331,8 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 			spec.Env[k] = expandVars(v, vars)
 		}
 	}
-	in := DeployInput{Target: target, Spec: spec, Record: r.in.Record, StageID: st.ID, Branch: r.in.Branch, ApprovedBy: r.approvedBefore(i)}
+	in := DeployInput{Target: target, Spec: spec, Record: r.in.Record, StageID: st.ID, Branch: r.in.Branch, ApprovedBy: r.approvedBefore(i),
+		HeartbeatTimeout: r.in.HeartbeatTimeout}
 	if hc := d.HealthCheck; hc != nil {
 		spec.HealthPath, in.HealthTimeout = hc.Path, hc.Timeout
 		in.Spec = spec
@@ -275,13 +346,36 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 		WorkflowID:          DeployWorkflowID(tenant, d.Environment, st.Stage),
 		WaitForCancellation: true,
 	})
+	childID := DeployWorkflowID(tenant, d.Environment, st.Stage)
+	var queuedSince time.Time
+	superseded := workflow.GetSignalChannel(ctx, SupersededSignal(st.ID))
 	for {
 		var out DeployOutcome
 		err := workflow.ExecuteChildWorkflow(cctx, DeployWorkflow, in).Get(cctx, &out)
 		var busy *temporal.ChildWorkflowExecutionAlreadyStartedError
 		if errors.As(err, &busy) && ctx.Err() == nil {
-			// Another deploy of this service holds the ID: wait a while.
-			if werr := workflow.Sleep(ctx, 5*time.Second); werr == nil {
+			// Another deploy of this service holds the ID: say that this
+			// one waits (a newer one queued later supersedes it), and try
+			// again in a while.
+			if queuedSince.IsZero() {
+				queuedSince = workflow.Now(ctx)
+				r.logger.Info("deploy waits for another deploy of the service", "stage", st.ID, "deploy", childID)
+			}
+			w := DeployWaiter{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, StageID: st.ID, Since: queuedSince}
+			_ = workflow.SignalExternalWorkflow(ctx, childID, "", DeployQueuedSignal, w).Get(ctx, nil)
+			var by string
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(superseded, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &by) })
+			sel.AddFuture(workflow.NewTimer(ctx, deployRetryWait), func(workflow.Future) {})
+			sel.Select(ctx)
+			if by == "" {
+				superseded.ReceiveAsync(&by) // it came with the timer
+			}
+			if by != "" {
+				r.finishStage(ctx, i, StageSkipped, "superseded by a newer deploy of "+st.Stage+" (run "+by+")")
+				return
+			}
+			if ctx.Err() == nil {
 				continue
 			}
 		}

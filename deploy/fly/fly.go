@@ -320,7 +320,9 @@ func (b *Backend) lease(ctx context.Context, id string) (string, error) {
 			Nonce string `json:"nonce"`
 		} `json:"data"`
 	}
-	if err := b.call(ctx, "POST", b.appPath(id, "lease"), nil, map[string]any{"ttl": 120}, &res); err != nil {
+	// A short lease: should this worker die holding it, the next one
+	// waits at most that long.
+	if err := b.call(ctx, "POST", b.appPath(id, "lease"), nil, map[string]any{"ttl": 30}, &res); err != nil {
 		return "", err
 	}
 	if res.Data.Nonce == "" {

@@ -195,7 +195,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 6 && parts[5] == "wait" && r.Method == http.MethodGet:
 		s.wait(w, r, a, parts[4])
 	case len(parts) == 6 && parts[5] == "lease" && r.Method == http.MethodPost:
-		s.acquire(w, a, parts[4])
+		s.acquire(w, r, a, parts[4])
 	case len(parts) == 6 && parts[5] == "lease" && r.Method == http.MethodDelete:
 		s.releaseLease(w, r, a, parts[4])
 	default:
@@ -333,7 +333,15 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request, a *app, id string)
 	}
 }
 
-func (s *Server) acquire(w http.ResponseWriter, a *app, id string) {
+func (s *Server) acquire(w http.ResponseWriter, r *http.Request, a *app, id string) {
+	var body struct {
+		TTL int `json:"ttl"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	ttl := 2 * time.Minute
+	if body.TTL > 0 {
+		ttl = time.Duration(body.TTL) * time.Second
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := a.machines[id]
@@ -346,7 +354,7 @@ func (s *Server) acquire(w http.ResponseWriter, a *app, id string) {
 		return
 	}
 	s.seq++
-	m.lease, m.leaseTill = fmt.Sprintf("nonce-%d", s.seq), time.Now().Add(2*time.Minute)
+	m.lease, m.leaseTill = fmt.Sprintf("nonce-%d", s.seq), time.Now().Add(ttl)
 	writeJSON(w, map[string]any{"status": "success", "data": map[string]any{"nonce": m.lease, "expires_at": m.leaseTill.Unix(), "owner": "buildit"}})
 }
 

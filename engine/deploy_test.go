@@ -1,0 +1,149 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/buildit-ci/buildit/deploy/fly/flytest"
+	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+// Three runs deploy the same service to the same environment at once, to
+// flytest (a local stand-in for Fly's Machines API): the first deploys,
+// the second queues behind it, the third queues too and supersedes the
+// second, which is skipped; the third deploys after the first.
+func TestQueuedDeploySupersedesAnOlderQueuedOne(t *testing.T) {
+	const token = "fo1_engine-token"
+	srv := flytest.New(token, "acme-api")
+	defer srv.Close()
+	srv.StartDelay = 1500 * time.Millisecond
+	h := setup(t, map[string]string{"FLY_API_TOKEN": token})
+	src := fmt.Sprintf(`pipeline "cd"
+deploy "api" {
+    target "fly"
+    environment "supersede-test"
+    image "api:${BUILDIT_COMMIT}"
+    port 8080
+    health-check path="/healthz" timeout="30s"
+}
+target "fly" kind="fly" { app "acme-api"; api-url %q; }
+`, srv.URL)
+	start := func(commit string) (string, func() workflows.RunState) {
+		id, run := h.start(t, src, func(in *workflows.PipelineRunInput) { in.Commit = commit })
+		return id, func() workflows.RunState {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			st, err := engine.Wait(ctx, run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+	}
+	_, waitA := start("a1")
+	for deadline := time.Now().Add(10 * time.Second); len(srv.Requests()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first deploy never reached Fly")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, waitB := start("b2")
+	time.Sleep(300 * time.Millisecond)
+	_, waitC := start("c3")
+
+	a, b, c := waitA(), waitB(), waitC()
+	if a.Status != workflows.RunSucceeded || c.Status != workflows.RunSucceeded {
+		t.Fatalf("runs A %s, C %s: %+v %+v", a.Status, c.Status, a.Stages, c.Stages)
+	}
+	if st := b.Stages[0]; st.Status != workflows.StageSkipped || !strings.Contains(st.Error, "superseded by a newer deploy") {
+		t.Errorf("run B's deploy: %+v", st)
+	}
+	for id, img := range srv.Images("acme-api") {
+		if img != "api:c3" {
+			t.Errorf("machine %s runs %s, want the newest deploy's", id, img)
+		}
+	}
+}
+
+// A worker process killed -9 in the middle of a rolling deploy (after the
+// first of three machines was updated): another worker takes the deploy
+// over and the rollout resumes — machines already on the new revision are
+// not updated again, so the revision is released once per machine.
+func TestWorkerCrashMidRolloutResumes(t *testing.T) {
+	const token = "fo1_crash-token"
+	srv := flytest.New(token, "acme-api")
+	defer srv.Close()
+	srv.StartDelay = 800 * time.Millisecond
+	h := setupWithoutWorker(t)
+	t.Setenv("FLY_API_TOKEN", token)
+	startChild := func() *exec.Cmd {
+		child := exec.Command(os.Args[0], "-test.run=^$")
+		child.Env = append(os.Environ(), childWorkerEnv+"="+server.HostPort()+" "+server.Namespace()+" "+h.taskQueue)
+		child.Stdout, child.Stderr = os.Stderr, os.Stderr
+		if err := child.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+		return child
+	}
+	src := func(image string) string {
+		return fmt.Sprintf(`pipeline "cd"
+deploy "api" {
+    target "fly"
+    environment "crash-test"
+    image %q
+    replicas 3
+    port 8080
+    health-check path="/healthz" timeout="60s"
+}
+target "fly" kind="fly" { app "acme-api"; api-url %q; }
+`, image, srv.URL)
+	}
+	wait := func(run client.WorkflowRun) workflows.RunState {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		st, err := engine.Wait(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	first := startChild()
+	fast := func(in *workflows.PipelineRunInput) { in.HeartbeatTimeout = 2 * time.Second }
+	if _, run := h.start(t, src("api:v1"), fast); wait(run).Status != workflows.RunSucceeded {
+		t.Fatal("revision 1 failed")
+	}
+	_, run := h.start(t, src("api:v2"), fast)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if _, updates := srv.Releases(); updates >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rollout never began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = first.Process.Kill()
+	_ = first.Wait()
+	startChild()
+	if st := wait(run); st.Status != workflows.RunSucceeded {
+		t.Fatalf("run after the worker's death: %+v", st.Stages)
+	}
+	creates, updates := srv.Releases()
+	if creates != 3 || updates != 3 {
+		t.Errorf("creates %d, updates %d: want 3 and 3 (the rollout resumed, nothing released twice)", creates, updates)
+	}
+	for id, img := range srv.Images("acme-api") {
+		if img != "api:v2" {
+			t.Errorf("machine %s runs %s", id, img)
+		}
+	}
+}
