@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -345,6 +346,9 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          DeployWorkflowID(tenant, d.Environment, st.Stage),
 		WaitForCancellation: true,
+		// A run that ends without waiting (terminated, timed out) still
+		// asks its deploy to stop, which rolls back.
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 	})
 	childID := DeployWorkflowID(tenant, d.Environment, st.Stage)
 	var queuedSince time.Time

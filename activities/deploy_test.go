@@ -1,0 +1,72 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/buildit-ci/buildit/deploy"
+	"github.com/buildit-ci/buildit/deploy/fly"
+	"github.com/buildit-ci/buildit/deploy/kubernetes"
+	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/workflows"
+)
+
+func TestDeployErrorsForTemporal(t *testing.T) {
+	var appErr *temporal.ApplicationError
+	if err := deployError(deploy.Configf("fly refused the token")); !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != workflows.ErrTypeDeployConfig {
+		t.Errorf("config error: %v", err)
+	}
+	err := deployError(deploy.Transient(errors.New("fly API: 429"), 7*time.Second))
+	if !errors.As(err, &appErr) || appErr.NonRetryable() || appErr.NextRetryDelay() != 7*time.Second {
+		t.Errorf("429 with Retry-After: %v", err)
+	}
+	plain := errors.New("connection reset")
+	if err := deployError(deploy.Transient(plain, 0)); errors.As(err, &appErr) || !errors.Is(err, plain) {
+		t.Errorf("a transient error without Retry-After: %v", err)
+	}
+}
+
+const kubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:6443"}
+users:
+- name: u
+  user: {token: "k8s-token"}
+contexts:
+- name: ctx
+  context: {cluster: c, user: u, namespace: apps}
+current-context: ctx
+`
+
+func TestBackendsFromTargets(t *testing.T) {
+	ctx := context.Background()
+	ref := &workflows.RunRef{TenantID: "t", RunID: "r"}
+	a := &Activities{Secrets: MapSecrets{"KUBE": kubeconfig, "BAD": "not: [a kubeconfig", "FLY": "fo1_x"}}
+	b, err := a.backend(ctx, pipeline.Target{Name: "k", Kind: "kubernetes", Settings: map[string]string{"namespace": "apps", "kubeconfig-secret": "KUBE"}}, ref)
+	if _, ok := b.(*kubernetes.Backend); !ok || err != nil {
+		t.Errorf("kubernetes from a kubeconfig secret: %T %v", b, err)
+	}
+	if _, err := a.backend(ctx, pipeline.Target{Name: "k", Kind: "kubernetes", Settings: map[string]string{"kubeconfig-secret": "BAD"}}, ref); !deploy.IsConfig(err) {
+		t.Errorf("a bad kubeconfig: %v", err)
+	}
+	if _, err := a.backend(ctx, pipeline.Target{Name: "k", Kind: "kubernetes", Settings: map[string]string{}}, ref); !deploy.IsConfig(err) || !strings.Contains(err.Error(), "kubeconfig-secret") {
+		t.Errorf("server-mode kubernetes without a kubeconfig secret: %v", err)
+	}
+	b, err = a.backend(ctx, pipeline.Target{Name: "f", Kind: "fly", Settings: map[string]string{"app": "a", "token-secret": "FLY"}}, ref)
+	if _, ok := b.(*fly.Backend); !ok || err != nil {
+		t.Errorf("fly: %T %v", b, err)
+	}
+	if _, err := a.backend(ctx, pipeline.Target{Name: "f", Kind: "fly", Settings: map[string]string{"app": "a", "token-secret": "NOPE"}}, ref); !deploy.IsConfig(err) || !strings.Contains(err.Error(), "NOPE is not set") {
+		t.Errorf("fly without its token: %v", err)
+	}
+	if _, err := a.backend(ctx, pipeline.Target{Name: "x"}, nil); !deploy.IsConfig(err) || !strings.Contains(err.Error(), "has no kind") {
+		t.Errorf("a kindless target locally: %v", err)
+	}
+}
