@@ -147,3 +147,38 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 		}
 	}
 }
+
+// BenchmarkDeployStage times a run of one deploy stage (begin, apply,
+// health wait, finish: a child workflow and four activities) to flytest
+// with machines that start and pass their checks at once, so what is
+// measured is BuildIt's and Temporal's part: 1 machine, and 3 rolled one
+// at a time.
+func BenchmarkDeployStage(b *testing.B) {
+	const token = "fo1_bench-token"
+	srv := flytest.New(token, "app-1", "app-3")
+	defer srv.Close()
+	srv.StartDelay, srv.CheckDelay = 0, 0
+	h := setup(b, map[string]string{"FLY_API_TOKEN": token})
+	for _, replicas := range []int{1, 3} {
+		b.Run(fmt.Sprintf("replicas-%d", replicas), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				n++
+				src := fmt.Sprintf(`pipeline "cd"
+deploy "api" {
+    target "fly"
+    environment "bench-%d"
+    image "api:%d"
+    replicas %d
+    port 8080
+    health-check path="/healthz"
+}
+target "fly" kind="fly" { app "app-%d"; api-url %q; }
+`, replicas, n, replicas, replicas, srv.URL)
+				if st := h.run(b, src, nil); st.Status != workflows.RunSucceeded {
+					b.Fatalf("run %s: %+v", st.Status, st.Stages)
+				}
+			}
+		})
+	}
+}
