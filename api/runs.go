@@ -205,18 +205,12 @@ func (s *Server) startRun(c *gin.Context, p db.Pipeline, t runs.Trigger) {
 		return
 	}
 	org, tenant := orgOf(c), tenantOf(c)
-	if lim := limitsOf[org.Plan].ConcurrentRuns; lim > 0 {
-		n, err := s.store.Pipelines().CountActiveRuns(c, org.ID)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		if n >= lim {
-			fail(c, planLimit(org, "runs in progress at once", lim))
-			return
-		}
-	}
+	t.MaxActive = limitsOf[org.Plan].ConcurrentRuns
 	run, err := s.cfg.Runs.Start(c, org, tenant, p, t)
+	var limit *runs.LimitError
+	if errors.As(err, &limit) {
+		err = planLimit(org, "runs in progress at once", limit.Limit)
+	}
 	if err != nil {
 		fail(c, err)
 		return

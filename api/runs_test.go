@@ -567,3 +567,38 @@ stage "use" {
 		t.Errorf("run with a missing secret: %s %+v", r.Status, r.Stages)
 	}
 }
+
+// The plan's limit on runs in progress holds when triggers race: the count
+// and the insert happen under the organization's lock.
+func TestPlanLimitHoldsUnderConcurrentTriggers(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme") // free: 2 runs at once
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "slow", "source": slowKDL})
+	base := "/orgs/acme/tenants/web/pipelines/slow/runs"
+	var wg sync.WaitGroup
+	codes := make(chan int, 8)
+	for range 8 {
+		wg.Go(func() { codes <- owner.do("POST", base, nil).status })
+	}
+	wg.Wait()
+	close(codes)
+	started, refused := 0, 0
+	for c := range codes {
+		switch c {
+		case 201:
+			started++
+		case 403:
+			refused++
+		}
+	}
+	if started != 2 || refused != 6 {
+		t.Errorf("8 triggers at once on the free plan: %d started, %d refused; want 2 and 6", started, refused)
+	}
+	var l list[runView]
+	owner.must(200, "GET", base, nil).json(t, &l)
+	for _, r := range l.Items {
+		owner.do("POST", fmt.Sprintf("%s/%d/cancel", base, r.Number), nil)
+	}
+}

@@ -400,3 +400,11 @@ func paramsJSON(p json.RawMessage) json.RawMessage {
 	}
 	return p
 }
+
+// LockOrgRuns holds, until the transaction ends, the lock that serializes
+// the starts of orgID's runs: a count of its runs in progress taken after it
+// stays true until the transaction's insert. Outside a transaction it does
+// nothing useful.
+func (r PipelineRepo) LockOrgRuns(ctx context.Context, orgID uuid.UUID) error {
+	return wrap(r.h.q.LockOrgRuns(ctx, "runs:"+orgID.String()), "lock runs of organization %s", orgID)
+}

@@ -73,6 +73,16 @@ type Trigger struct {
 	// results it takes from there instead of running them.
 	RerunOf *int64
 	Reuse   []string
+	// MaxActive, when above zero, is the most runs the organization may
+	// have in progress: a start beyond it is a *LimitError.
+	MaxActive int
+}
+
+// LimitError: the organization has MaxActive runs in progress already.
+type LimitError struct{ Limit int }
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("the organization has %d runs in progress, its plan's limit", e.Limit)
 }
 
 // Params is the part of a Trigger kept with the run, as JSON.
@@ -134,6 +144,20 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	}
 	var run db.Run
 	err = s.Store.InTx(ctx, func(tx *db.Tx) error {
+		if t.MaxActive > 0 {
+			// Count and insert under the organization's lock: two
+			// starts at once cannot both take the last place.
+			if err := tx.Pipelines().LockOrgRuns(ctx, org.ID); err != nil {
+				return err
+			}
+			n, err := tx.Pipelines().CountActiveRuns(ctx, org.ID)
+			if err != nil {
+				return err
+			}
+			if n >= t.MaxActive {
+				return &LimitError{Limit: t.MaxActive}
+			}
+		}
 		r, err := tx.Pipelines().CreateRun(ctx, tenant.ID, p.ID, db.NewRun{
 			Branch: t.Branch, Commit: t.Commit, Event: t.Event, Trigger: t.Via, Actor: t.Actor,
 			Params: params, RerunOf: t.RerunOf, ConcurrencyGroup: group,

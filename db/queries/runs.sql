@@ -95,3 +95,8 @@ SELECT * FROM pipeline_runs
 WHERE tenant_id = @tenant_id AND concurrency_group = @concurrency_group
   AND status IN ('queued', 'running', 'waiting')
 ORDER BY created_at, id;
+
+-- name: LockOrgRuns :exec
+-- lock_key is "runs:" and the organization's id. Serializes run starts of an organization until the transaction ends, so
+-- that a count of its runs in progress stays true until the insert.
+SELECT pg_advisory_xact_lock(hashtextextended(sqlc.arg('lock_key')::text, 0));

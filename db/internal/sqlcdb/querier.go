@@ -99,6 +99,9 @@ type Querier interface {
 	ListTenantMembers(ctx context.Context, arg ListTenantMembersParams) ([]ListTenantMembersRow, error)
 	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
 	ListTenantsForMember(ctx context.Context, arg ListTenantsForMemberParams) ([]ListTenantsForMemberRow, error)
+	// lock_key is "runs:" and the organization's id. Serializes run starts of an organization until the transaction ends, so
+	// that a count of its runs in progress stays true until the insert.
+	LockOrgRuns(ctx context.Context, lockKey string) error
 	// Serializes membership changes that must keep an owner.
 	LockOrganization(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
 	// Locks the organizations user_id owns and says, for each, whether anyone

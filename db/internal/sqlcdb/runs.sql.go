@@ -399,6 +399,17 @@ func (q *Queries) ListStageRuns(ctx context.Context, arg ListStageRunsParams) ([
 	return items, nil
 }
 
+const lockOrgRuns = `-- name: LockOrgRuns :exec
+SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))
+`
+
+// lock_key is "runs:" and the organization's id. Serializes run starts of an organization until the transaction ends, so
+// that a count of its runs in progress stays true until the insert.
+func (q *Queries) LockOrgRuns(ctx context.Context, lockKey string) error {
+	_, err := q.db.Exec(ctx, lockOrgRuns, lockKey)
+	return err
+}
+
 const readStageLogs = `-- name: ReadStageLogs :many
 SELECT seq, stream, line, at FROM stage_logs
 WHERE tenant_id = $1 AND run_id = $2 AND stage_id = $3 AND attempt = $4
