@@ -15,7 +15,7 @@ test:
 # The race detector on the packages with their own concurrency that build
 # without the Temporal server (instrumenting it would rebuild the world):
 # about 2.5 minutes from a cold build cache.
-RACE_PKGS ?= ./api/... ./db/... ./executor/host ./kdl ./pipeline ./runlog
+RACE_PKGS ?= ./api/... ./db/... ./deploy/... ./executor/host ./kdl ./pipeline ./runlog
 race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
