@@ -498,12 +498,14 @@ func newRunsCommand(a *app) *cobra.Command {
 		Short: "List, show, follow, cancel, approve and rerun a pipeline's runs on the server",
 	}
 	f.add(cmd)
-	number := func(s string) (int64, error) {
-		n, err := strconv.ParseInt(s, 10, 64)
+	// runTarget reads PIPELINE NUMBER and connects.
+	runTarget := func(cmd *cobra.Command, args []string) (*session, int64, error) {
+		n, err := strconv.ParseInt(args[1], 10, 64)
 		if err != nil || n < 1 {
-			return 0, usageError(fmt.Errorf("run number %q: want 1, 2, …", s))
+			return nil, 0, usageError(fmt.Errorf("run number %q: want 1, 2, …", args[1]))
 		}
-		return n, nil
+		s, err := f.connect(cmd.Context(), true)
+		return s, n, err
 	}
 	var status, branch string
 	var limit int
@@ -543,11 +545,7 @@ func newRunsCommand(a *app) *cobra.Command {
 		Short: "A run and its stages",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := number(args[1])
-			if err != nil {
-				return err
-			}
-			s, err := f.connect(cmd.Context(), true)
+			s, n, err := runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -577,11 +575,7 @@ func newRunsCommand(a *app) *cobra.Command {
 		Short: "A run's logs: every stage's, or --stage's; -f follows them live",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := number(args[1])
-			if err != nil {
-				return err
-			}
-			s, err := f.connect(cmd.Context(), true)
+			s, n, err := runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -650,11 +644,7 @@ func newRunsCommand(a *app) *cobra.Command {
 		Short: "Cancel a run in progress",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := number(args[1])
-			if err != nil {
-				return err
-			}
-			s, err := f.connect(cmd.Context(), true)
+			s, n, err := runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -672,11 +662,7 @@ func newRunsCommand(a *app) *cobra.Command {
 		Short: "Approve (or, with --reject, reject) a waiting approval stage",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := number(args[1])
-			if err != nil {
-				return err
-			}
-			s, err := f.connect(cmd.Context(), true)
+			s, n, err := runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -703,11 +689,7 @@ func newRunsCommand(a *app) *cobra.Command {
 		Short: "Start the run again; --failed reruns only what did not succeed",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := number(args[1])
-			if err != nil {
-				return err
-			}
-			s, err := f.connect(cmd.Context(), true)
+			s, n, err := runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
