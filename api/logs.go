@@ -56,6 +56,9 @@ type logsView struct {
 var (
 	FollowPoll      = 100 * time.Millisecond
 	FollowStartWait = 30 * time.Second
+	// FollowPollNotified is the poll's period while notifications
+	// arrive: only a fallback.
+	FollowPollNotified = time.Second
 )
 
 func isNotFound(err error) bool {
@@ -96,13 +99,20 @@ func (s *Server) getLogs(c *gin.Context) {
 		return
 	}
 	tenant := tenantOf(c).ID
+	var wake <-chan struct{}
+	if follow && s.cfg.Logs != nil {
+		w, stop := s.cfg.Logs.Subscribe(r.ID.String())
+		defer stop()
+		wake = w
+	}
 	sr, err := s.stageAttempt(c, tenant, r.ID, stage, int(attempt))
 	for wait := time.Now().Add(FollowStartWait); follow && isNotFound(err) && !r.Status.Done() && time.Now().Before(wait); {
 		// A run just triggered has not recorded its stages yet.
 		select {
 		case <-c.Request.Context().Done():
 			return
-		case <-time.After(FollowPoll):
+		case <-wake:
+		case <-time.After(s.followPoll()):
 		}
 		sr, err = s.stageAttempt(c, tenant, r.ID, stage, int(attempt))
 	}
@@ -111,7 +121,7 @@ func (s *Server) getLogs(c *gin.Context) {
 		return
 	}
 	if follow {
-		s.followLogs(c, tenant, r.ID, sr, attempt == 0, after)
+		s.followLogs(c, tenant, r.ID, sr, attempt == 0, after, wake)
 		return
 	}
 	lines, err := s.store.Pipelines().ReadLogs(c, tenant, r.ID, stage, sr.Attempt, after, int(limit))
@@ -168,7 +178,7 @@ func stageEnded(st db.StageStatus) bool {
 // followLogs streams an attempt's log as server-sent events from Postgres,
 // polling for new lines, until the stage ends (and, when latest, until no
 // retry follows) or the client goes away.
-func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRun, latest bool, after int64) {
+func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRun, latest bool, after int64, wake <-chan struct{}) {
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -248,7 +258,16 @@ func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRu
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(FollowPoll):
+		case <-wake:
+		case <-time.After(s.followPoll()):
 		}
 	}
+}
+
+// followPoll is how often a follower reads again without a wake-up.
+func (s *Server) followPoll() time.Duration {
+	if s.cfg.Logs != nil && s.cfg.Logs.Listening() {
+		return FollowPollNotified
+	}
+	return FollowPoll
 }

@@ -71,6 +71,12 @@ func (e *env) withRuns(t testing.TB) *env {
 		}
 		t.Cleanup(w.Stop)
 	}
+	notifier := db.NewLogNotifier(e.store.Pool(), nil)
+	nctx, stopNotifier := context.WithCancel(context.Background())
+	notified := make(chan struct{})
+	go func() { notifier.Run(nctx); close(notified) }()
+	t.Cleanup(func() { stopNotifier(); <-notified })
+	e.api.cfg.Logs = notifier
 	e.api.cfg.Runs = &runs.Service{
 		Store: e.store, Client: c, Namespace: temporalSrv.Namespace(), TaskQueue: queue,
 		SearchAttributes: true, UIURL: "http://ui.test:8233",

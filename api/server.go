@@ -31,6 +31,9 @@ type Config struct {
 	// Runs starts and steers runs on Temporal; nil answers the run
 	// routes that need Temporal with 503 (reads still work).
 	Runs *runs.Service
+	// Logs, when set and running, wakes followed logs as soon as their
+	// lines are stored; without it they poll every FollowPoll.
+	Logs *db.LogNotifier
 }
 
 // ReadinessCheck is one dependency /readyz reports on.

@@ -153,7 +153,11 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 		return err
 	}
 	defer closeClient()
-	srv, err := api.New(store, log, api.Config{Runs: svc}, check)
+	notifier := db.NewLogNotifier(pool, log)
+	nctx, stopNotifier := context.WithCancel(ctx)
+	defer stopNotifier()
+	go notifier.Run(nctx)
+	srv, err := api.New(store, log, api.Config{Runs: svc, Logs: notifier}, check)
 	if err != nil {
 		return err
 	}

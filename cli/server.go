@@ -217,7 +217,11 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		proxies = strings.Split(f.proxies, ",")
 	}
 	store := db.NewStore(pool, box)
-	cfg := api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies}
+	notifier := db.NewLogNotifier(pool, log)
+	nctx, stopNotifier := context.WithCancel(ctx)
+	defer stopNotifier()
+	go notifier.Run(nctx)
+	cfg := api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies, Logs: notifier}
 	var checks []api.ReadinessCheck
 	if f.temporalAddress != "" {
 		svc, check, closeClient, err := runService(ctx, store, f.temporalAddress, f.namespace, f.taskQueue, f.uiURL, log)
