@@ -24,7 +24,8 @@ func TestQueuedDeploySupersedesAnOlderQueuedOne(t *testing.T) {
 	const token = "fo1_engine-token"
 	srv := flytest.New(token, "acme-api")
 	defer srv.Close()
-	srv.StartDelay = 1500 * time.Millisecond
+	// Long enough for both later runs to queue, even on a busy machine.
+	srv.StartDelay = 3 * time.Second
 	h := setup(t, map[string]string{"FLY_API_TOKEN": token})
 	src := fmt.Sprintf(`pipeline "cd"
 deploy "api" {
