@@ -210,17 +210,36 @@ func (a *Activities) follow(ctx context.Context, fl *flight, in workflows.StageI
 // with Attach first; onStart is called with the handle once it runs.
 func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resume *executor.Handle, onStart func(executor.Handle)) (workflows.StageResult, error) {
 	st := in.Step
+	sink := a.Sink
+	if in.Record != nil && a.Logs != nil {
+		log, err := a.Logs.OpenLog(ctx, *in.Record, st.ID, in.Attempt)
+		if err != nil {
+			return workflows.StageResult{}, err
+		}
+		// The attempt ends once its log is stored (or the activity is
+		// given up on): a reader who sees the stage ended sees its log.
+		defer func() {
+			if err := log.Close(ctx); err != nil {
+				a.logger().Warn("stage log not stored in full", "stage", st.ID, "attempt", in.Attempt, "error", err)
+			}
+		}()
+		sink = log
+	}
+	// configError fails the attempt for good, saying why in its log too.
+	configError := func(msg string) (workflows.StageResult, error) {
+		sink.WriteLine(st.ID, executor.Stderr, "buildit: "+msg)
+		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeConfig, nil)
+	}
 	exec, err := a.executorFor(in)
 	if err != nil {
-		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeConfig, nil)
+		return configError(err.Error())
 	}
 	secrets, missing, err := a.resolveSecrets(ctx, in.Record, st.Secrets)
 	switch {
 	case err != nil: // the store failed: worth retrying, unless it says not
 		return workflows.StageResult{}, err
 	case len(missing) > 0:
-		return workflows.StageResult{}, temporal.NewNonRetryableApplicationError(
-			"secrets not provided: "+strings.Join(missing, ", "), workflows.ErrTypeConfig, nil)
+		return configError("secrets not provided: " + strings.Join(missing, ", "))
 	}
 	spec := &executor.Spec{
 		RunID:     in.RunID,
@@ -245,21 +264,6 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 	sctx, cancel := context.WithTimeout(ctx, st.Timeout)
 	defer cancel()
 
-	sink := a.Sink
-	if in.Record != nil && a.Logs != nil {
-		log, err := a.Logs.OpenLog(ctx, *in.Record, st.ID, in.Attempt)
-		if err != nil {
-			return workflows.StageResult{}, err
-		}
-		// The attempt ends once its log is stored (or the activity is
-		// given up on): a reader who sees the stage ended sees its log.
-		defer func() {
-			if err := log.Close(ctx); err != nil {
-				a.logger().Warn("stage log not stored in full", "stage", st.ID, "attempt", in.Attempt, "error", err)
-			}
-		}()
-		sink = log
-	}
 	if len(secrets) > 0 {
 		sink = newMaskingSink(sink, secrets)
 	}
@@ -281,7 +285,11 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 		sink.WriteLine(st.ID, executor.Stderr, fmt.Sprintf("buildit: stage timed out after %s", st.Timeout))
 		return workflows.StageResult{ExitCode: -1, TimedOut: true}, nil
 	}
-	return workflows.StageResult{}, maskError(err, secrets)
+	// The machinery failed (an image that cannot be pulled, an engine that
+	// went away): say so in the stage's log too, where people look.
+	err = maskError(err, secrets)
+	sink.WriteLine(st.ID, executor.Stderr, "buildit: "+err.Error())
+	return workflows.StageResult{}, err
 }
 
 func (a *Activities) executorFor(in workflows.StageInput) (executor.Executor, error) {

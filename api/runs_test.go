@@ -572,6 +572,11 @@ stage "use" {
 	if r := owner.waitRun(base+"/2", ended); r.Status != db.RunFailed || stageOf(r, "use").Error != "secrets not provided: NOPE" {
 		t.Errorf("run with a missing secret: %s %+v", r.Status, r.Stages)
 	}
+	// The reason is in the stage's log too, where people look.
+	owner.must(200, "GET", base+"/2/logs?stage=use", nil).json(t, &logs)
+	if len(logs.Lines) != 1 || logs.Lines[0].Line != "buildit: secrets not provided: NOPE" || logs.Lines[0].Stream != "stderr" {
+		t.Errorf("log of a stage with a missing secret: %+v", logs.Lines)
+	}
 }
 
 // The plan's limit on runs in progress holds when triggers race: the count
