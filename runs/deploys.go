@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 
 	"github.com/google/uuid"
 
@@ -71,7 +70,7 @@ func (d Deploys) BeginDeploy(ctx context.Context, in workflows.DeployInput) (wor
 	}
 	// A rollback from the API (no run) is someone's decision to go back to
 	// a revision that passed these rules; a run's deploy must pass them.
-	if p := env.Protection; in.Record.RunID != "" && len(p.AllowedBranches) > 0 && !matchesAny(p.AllowedBranches, in.Branch) {
+	if p := env.Protection; in.Record.RunID != "" && len(p.AllowedBranches) > 0 && !pipeline.MatchAny(p.AllowedBranches, in.Branch) {
 		return workflows.DeployBeginResult{}, deploy.Configf("environment %s takes deploys from branches %v only, not %q", env.Name, p.AllowedBranches, in.Branch)
 	}
 	if env.Protection.RequireApproval && in.ApprovedBy == "" && in.Record.RunID != "" {
@@ -138,13 +137,4 @@ func (d Deploys) FinishDeploy(ctx context.Context, out workflows.DeployOutcome) 
 	}
 	_, err = d.Store.Deployments().Finish(ctx, tenant, id, db.DeploymentStatus(out.Status), out.Message, rolledBackTo)
 	return err
-}
-
-func matchesAny(patterns []string, v string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, v); ok || p == v {
-			return true
-		}
-	}
-	return false
 }

@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -345,10 +344,10 @@ func (r *run) skipReason(i int) string {
 		return "the workspace could not be prepared"
 	}
 	if w := st.When; w != nil {
-		if len(w.Branch) > 0 && !matchAny(w.Branch, r.in.Branch) {
+		if len(w.Branch) > 0 && !pipeline.MatchAny(w.Branch, r.in.Branch) {
 			return fmt.Sprintf("branch %q does not match when branch %s", r.in.Branch, strings.Join(w.Branch, ", "))
 		}
-		if len(w.Event) > 0 && !matchAny(w.Event, r.in.Event) {
+		if len(w.Event) > 0 && !pipeline.MatchAny(w.Event, r.in.Event) {
 			return fmt.Sprintf("event %q does not match when event %s", r.in.Event, strings.Join(w.Event, ", "))
 		}
 	}
@@ -372,15 +371,6 @@ func (r *run) skipReason(i int) string {
 		}
 	}
 	return ""
-}
-
-func matchAny(patterns []string, value string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, value); ok || p == value {
-			return true
-		}
-	}
-	return false
 }
 
 // start launches the coroutine that runs stage i.
