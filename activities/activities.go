@@ -250,7 +250,7 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 		Shell:     st.Shell,
 		Workspace: in.Workspace,
 		Workdir:   st.Workdir,
-		Env:       stageEnv(in),
+		Env:       in.Vars(),
 		Secrets:   secrets,
 		Services:  st.Services,
 		Resources: st.Resources,
@@ -361,28 +361,6 @@ func (a *Activities) logger() *slog.Logger {
 		return a.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// stageEnv is the step's environment, the run's overrides, and the BUILDIT_*
-// variables every stage sees.
-func stageEnv(in workflows.StageInput) map[string]string {
-	env := map[string]string{}
-	for k, v := range in.Step.Env {
-		env[k] = v
-	}
-	for k, v := range in.Env {
-		env[k] = v
-	}
-	env["CI"] = "true"
-	env["BUILDIT"] = "true"
-	env["BUILDIT_PIPELINE"] = in.Pipeline
-	env["BUILDIT_RUN_ID"] = in.RunID
-	env["BUILDIT_STAGE"] = in.Step.ID
-	env["BUILDIT_ATTEMPT"] = strconv.Itoa(in.Attempt)
-	env["BUILDIT_BRANCH"] = in.Branch
-	env["BUILDIT_COMMIT"] = in.Commit
-	env["BUILDIT_EVENT"] = in.Event
-	return env
 }
 
 // maskingSink replaces secret values with *** before lines reach the sink.

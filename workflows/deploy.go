@@ -321,7 +321,10 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 		// Server mode: the tenant's targets are looked up by name.
 		target = pipeline.Target{Name: d.Target}
 	}
-	vars := r.deployVars(st)
+	vars := StageInput{
+		RunID: r.in.RunID, Pipeline: r.in.Plan.Pipeline, Step: st, Attempt: 1,
+		Branch: r.in.Branch, Commit: r.in.Commit, Event: r.in.Event, Env: r.in.Env,
+	}.Vars()
 	spec := DeploySpec{
 		Service: st.Stage, Environment: d.Environment, Image: expandVars(d.Image, vars), Replicas: d.Replicas, Port: d.Port,
 		Strategy: d.Strategy, Labels: map[string]string{"pipeline": r.in.Plan.Pipeline, "run": r.in.RunID, "stage": st.ID},
@@ -420,25 +423,6 @@ func (r *run) approvedBefore(i int) string {
 		}
 	}
 	return ""
-}
-
-// deployVars are the variables a deploy's image and env may name as
-// ${NAME}: the pipeline's and the run's env and the BUILDIT_* a stage sees.
-func (r *run) deployVars(st pipeline.Step) map[string]string {
-	vars := map[string]string{}
-	for k, v := range st.Env {
-		vars[k] = v
-	}
-	for k, v := range r.in.Env {
-		vars[k] = v
-	}
-	vars["BUILDIT_PIPELINE"] = r.in.Plan.Pipeline
-	vars["BUILDIT_RUN_ID"] = r.in.RunID
-	vars["BUILDIT_STAGE"] = st.ID
-	vars["BUILDIT_BRANCH"] = r.in.Branch
-	vars["BUILDIT_COMMIT"] = r.in.Commit
-	vars["BUILDIT_EVENT"] = r.in.Event
-	return vars
 }
 
 // expandVars replaces ${NAME} and $NAME with vars' values ("" when unset).

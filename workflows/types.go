@@ -9,6 +9,7 @@
 package workflows
 
 import (
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -261,6 +262,30 @@ type StageInput struct {
 	// Record names the run in the platform's database (server mode): its
 	// tenant's secrets apply and the log is stored under it.
 	Record *RunRef `json:"record,omitempty"`
+}
+
+// Vars is the attempt's environment: the step's, the run's overrides, and
+// the variables every stage sees (CI, BUILDIT and BUILDIT_*). A command
+// stage runs with it; a deploy stage expands ${NAME} in its image and env
+// with it.
+func (in StageInput) Vars() map[string]string {
+	env := map[string]string{}
+	for k, v := range in.Step.Env {
+		env[k] = v
+	}
+	for k, v := range in.Env {
+		env[k] = v
+	}
+	env["CI"] = "true"
+	env["BUILDIT"] = "true"
+	env["BUILDIT_PIPELINE"] = in.Pipeline
+	env["BUILDIT_RUN_ID"] = in.RunID
+	env["BUILDIT_STAGE"] = in.Step.ID
+	env["BUILDIT_ATTEMPT"] = strconv.Itoa(in.Attempt)
+	env["BUILDIT_BRANCH"] = in.Branch
+	env["BUILDIT_COMMIT"] = in.Commit
+	env["BUILDIT_EVENT"] = in.Event
+	return env
 }
 
 // StageResult is how an attempt ended. A stage whose commands fail is a
