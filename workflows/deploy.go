@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -335,25 +336,25 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 			spec.Env[k] = expandVars(v, vars)
 		}
 	}
-	in := DeployInput{Target: target, Spec: spec, Record: r.in.Record, StageID: st.ID, Branch: r.in.Branch, ApprovedBy: r.approvedBefore(i),
+	in := DeployInput{Target: target, Record: r.in.Record, StageID: st.ID, Branch: r.in.Branch, ApprovedBy: r.approvedBefore(i),
 		HeartbeatTimeout: r.in.HeartbeatTimeout}
 	if hc := d.HealthCheck; hc != nil {
 		spec.HealthPath, in.HealthTimeout = hc.Path, hc.Timeout
-		in.Spec = spec
 	}
+	in.Spec = spec
 	tenant := "local"
 	if r.in.Record != nil {
 		tenant = r.in.Record.TenantID
 	}
 	r.state[i].Attempt = 1
+	childID := DeployWorkflowID(tenant, d.Environment, st.Stage)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:          DeployWorkflowID(tenant, d.Environment, st.Stage),
+		WorkflowID:          childID,
 		WaitForCancellation: true,
 		// A run that ends without waiting (terminated, timed out) still
 		// asks its deploy to stop, which rolls back.
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 	})
-	childID := DeployWorkflowID(tenant, d.Environment, st.Stage)
 	var queuedSince time.Time
 	superseded := workflow.GetSignalChannel(ctx, SupersededSignal(st.ID))
 	for {
@@ -435,12 +436,12 @@ func expandVars(s string, vars map[string]string) string {
 		}
 		name, next := "", i+1
 		if s[i+1] == '{' {
-			end := indexByteFrom(s, '}', i+2)
+			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {
 				b = append(b, s[i])
 				continue
 			}
-			name, next = s[i+2:end], end+1
+			name, next = s[i+2:i+2+end], i+3+end
 		} else {
 			j := i + 1
 			for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= 'a' && s[j] <= 'z' || j > i+1 && s[j] >= '0' && s[j] <= '9') {
@@ -456,13 +457,4 @@ func expandVars(s string, vars map[string]string) string {
 		i = next - 1
 	}
 	return string(b)
-}
-
-func indexByteFrom(s string, c byte, from int) int {
-	for i := from; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }

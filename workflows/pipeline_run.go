@@ -428,10 +428,6 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			NonRetryableErrorTypes: []string{ErrTypeConfig},
 		},
 	})
-	hostTimeout := r.in.HostQueueTimeout
-	if hostTimeout == 0 {
-		hostTimeout = DefaultHostQueueTimeout
-	}
 	local := r.in.LocalFastPath > 0 && (st.Image == "" || r.in.ForceHost)
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: r.in.LocalFastPath + 10*time.Second,
@@ -458,7 +454,7 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 		qctx := actx
 		if r.queue != "" {
 			qctx = workflow.WithTaskQueue(actx, r.queue)
-			qctx = workflow.WithScheduleToStartTimeout(qctx, hostTimeout)
+			qctx = workflow.WithScheduleToStartTimeout(qctx, r.hostQueueTimeout())
 		}
 		var res StageResult
 		var err error

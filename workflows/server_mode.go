@@ -86,6 +86,14 @@ func (r *run) reused(i int) bool {
 	return false
 }
 
+// hostQueueTimeout is how long a task waits for the workspace's host.
+func (r *run) hostQueueTimeout() time.Duration {
+	if r.in.HostQueueTimeout > 0 {
+		return r.in.HostQueueTimeout
+	}
+	return DefaultHostQueueTimeout
+}
+
 // hostLost reports whether a stage activity failed because no worker of the
 // workspace's host queue took it in time: that host is gone.
 func hostLost(err error) bool {
@@ -99,13 +107,9 @@ func (r *run) cleanup(ctx workflow.Context) {
 	if r.queueGen == 0 {
 		return
 	}
-	timeout := r.in.HostQueueTimeout
-	if timeout == 0 {
-		timeout = DefaultHostQueueTimeout
-	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              r.queue,
-		ScheduleToStartTimeout: timeout,
+		ScheduleToStartTimeout: r.hostQueueTimeout(),
 		StartToCloseTimeout:    5 * time.Minute,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
 	})
