@@ -86,6 +86,25 @@ func (r TenantRepo) DeleteSecret(ctx context.Context, tenantID uuid.UUID, name s
 // engine to inject into a stage. A name the tenant has no secret for is an
 // ErrNotFound naming every missing name.
 func (r TenantRepo) SecretValues(ctx context.Context, tenantID uuid.UUID, names []string) (map[string]string, error) {
+	values, err := r.FindSecretValues(ctx, tenantID, names)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, name := range names {
+		if _, ok := values[name]; !ok && !slices.Contains(missing, name) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("read secrets: %w: %s", ErrNotFound, strings.Join(missing, ", "))
+	}
+	return values, nil
+}
+
+// FindSecretValues opens those of tenantID's secrets with the given names
+// that exist; names it has no secret for are left out of the map.
+func (r TenantRepo) FindSecretValues(ctx context.Context, tenantID uuid.UUID, names []string) (map[string]string, error) {
 	if len(names) == 0 {
 		return map[string]string{}, nil
 	}
@@ -104,15 +123,6 @@ func (r TenantRepo) SecretValues(ctx context.Context, tenantID uuid.UUID, names 
 			return nil, fmt.Errorf("read secret %q: %w", row.Name, err)
 		}
 		values[row.Name] = string(plain)
-	}
-	var missing []string
-	for _, name := range names {
-		if _, ok := values[name]; !ok && !slices.Contains(missing, name) {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("read secrets: %w: %s", ErrNotFound, strings.Join(missing, ", "))
 	}
 	return values, nil
 }

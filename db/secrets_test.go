@@ -40,6 +40,9 @@ func TestSecrets(t *testing.T) {
 	if !errors.Is(err, db.ErrNotFound) || !strings.Contains(err.Error(), "TOKEN, NOPE") {
 		t.Errorf("SecretValues with missing names: %v", err)
 	}
+	if got := must[map[string]string](t)(tenants.FindSecretValues(ctx, b.ID, []string{"DB_PASSWORD", "TOKEN", "NOPE"})); len(got) != 1 || got["DB_PASSWORD"] != "b's value" {
+		t.Errorf("FindSecretValues with missing names = %v, want b's one secret", got)
+	}
 
 	// The database holds no plaintext.
 	var ciphertext, nonce []byte

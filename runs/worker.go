@@ -132,26 +132,10 @@ func (s Secrets) Secrets(ctx context.Context, ref *workflows.RunRef, names []str
 	if err != nil {
 		return nil, activities.Permanent(fmt.Errorf("run ref: tenant %q: %w", ref.TenantID, err))
 	}
-	r := parsedRef{tenant: tenant}
-	values, err := s.Store.Tenants().SecretValues(ctx, r.tenant, names)
-	if errors.Is(err, db.ErrNotFound) {
-		// The stage names secrets the tenant has not set: answer those it
-		// has, and the activity says which are missing.
-		values = map[string]string{}
-		for _, name := range names {
-			v, err := s.Store.Tenants().SecretValues(ctx, r.tenant, []string{name})
-			if errors.Is(err, db.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			values[name] = v[name]
-		}
-		return values, nil
-	}
-	switch {
-	case errors.Is(err, db.ErrNoSecretKey):
+	// Names the tenant has no secret for are left out: the activity says
+	// which are missing.
+	values, err := s.Store.Tenants().FindSecretValues(ctx, tenant, names)
+	if errors.Is(err, db.ErrNoSecretKey) {
 		return nil, activities.Permanent(errors.New("this worker has no BUILDIT_SECRET_KEY to open the tenant's secrets"))
 	}
 	return values, err
