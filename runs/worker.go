@@ -110,8 +110,8 @@ func (l Logs) OpenLog(ctx context.Context, ref workflows.RunRef, stageID string,
 		return nil, activities.Permanent(err)
 	}
 	key := runlog.Key{TenantID: r.tenant, RunID: r.run, StageID: stageID, Attempt: attempt}
-	store := runlog.FromStore(l.Store)
-	next, err := runlog.NextSeq(ctx, store.(runlog.Reader), key)
+	store := l.Store.Pipelines() // the Appender and the Reader
+	next, err := runlog.NextSeq(ctx, store, key)
 	if err != nil {
 		return nil, err
 	}
