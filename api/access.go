@@ -257,6 +257,12 @@ func orgRoleOf(c *gin.Context) db.OrgRole {
 	return role
 }
 
+func tenantRoleOf(c *gin.Context) db.TenantRole {
+	r, _ := c.Get(tenantRoleKey)
+	role, _ := r.(db.TenantRole)
+	return role
+}
+
 func tenantOf(c *gin.Context) db.Tenant {
 	t, _ := c.Get(tenantKey)
 	return t.(db.Tenant)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -103,7 +104,7 @@ func checkTarget(t db.TargetSpec, settings map[string]string) error {
 		return invalid(`kind must be "kubernetes" or "fly"`)
 	}
 	for k, v := range settings {
-		if !contains(allowed, k) {
+		if !slices.Contains(allowed, k) {
 			return invalid(fmt.Sprintf("setting %q is not one of a %s target's: %v", k, t.Kind, allowed))
 		}
 		if len(v) > 1000 {
@@ -117,15 +118,6 @@ func checkTarget(t db.TargetSpec, settings map[string]string) error {
 		return invalid("credentials_secret names a tenant secret: letters, digits and '_', not starting with a digit")
 	}
 	return nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) listTargets(c *gin.Context) {
@@ -585,44 +577,26 @@ func (s *Server) rollbackDeployment(c *gin.Context) {
 		fail(c, errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; try again shortly"))
 		return
 	}
-	names, err := s.serviceNames(c)
+	deps := s.store.Deployments()
+	svc, err := deps.GetServiceByID(c, tenant.ID, d.ServiceID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	env, err := s.environmentByID(c, d.EnvironmentID)
+	env, err := deps.GetEnvironmentByID(c, tenant.ID, d.EnvironmentID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	wf, err := s.cfg.Runs.Rollback(c, tenant, d, names[d.ServiceID], env.Name, actorName(c))
+	wf, err := s.cfg.Runs.Rollback(c, tenant, d, svc.Name, env.Name, actorName(c))
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	org := orgOf(c)
-	if _, err := s.store.Audit().Insert(c, auditEntry(c, org.ID, &tenant.ID, "deployment.rollback", "service", names[d.ServiceID],
+	if _, err := s.store.Audit().Insert(c, auditEntry(c, org.ID, &tenant.ID, "deployment.rollback", "service", svc.Name,
 		map[string]any{"environment": env.Name, "to_revision": d.Revision})); err != nil {
 		logger(c).Error("auditing a rollback failed", "error", err)
 	}
-	c.JSON(http.StatusAccepted, gin.H{"service": names[d.ServiceID], "environment": env.Name, "to_revision": d.Revision, "image": d.Image, "workflow_id": wf})
-}
-
-func (s *Server) environmentByID(c *gin.Context, id uuid.UUID) (db.Environment, error) {
-	after := ""
-	for {
-		page, err := s.store.Deployments().ListEnvironments(c, tenantOf(c).ID, after, db.MaxPageSize)
-		if err != nil {
-			return db.Environment{}, err
-		}
-		for _, e := range page.Items {
-			if e.ID == id {
-				return e, nil
-			}
-		}
-		if page.Next == "" {
-			return db.Environment{}, notFound("environment")
-		}
-		after = page.Next
-	}
+	c.JSON(http.StatusAccepted, gin.H{"service": svc.Name, "environment": env.Name, "to_revision": d.Revision, "image": d.Image, "workflow_id": wf})
 }

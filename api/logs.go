@@ -14,14 +14,6 @@ import (
 	"github.com/buildit-ci/buildit/db"
 )
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-func tenantRoleOf(c *gin.Context) db.TenantRole {
-	r, _ := c.Get(tenantRoleKey)
-	role, _ := r.(db.TenantRole)
-	return role
-}
-
 type logLineView struct {
 	Seq     int64     `json:"seq"`
 	Stream  string    `json:"stream"`
@@ -134,7 +126,7 @@ func (s *Server) getLogs(c *gin.Context) {
 		v.Lines = append(v.Lines, logLineView{Seq: l.Seq, Stream: streamName(l.Stream), Line: l.Line, At: l.At})
 		v.Next = l.Seq
 	}
-	v.Ended = sr.Status != db.StagePending && sr.Status != db.StageRunning && sr.Status != db.StageWaiting && len(lines) < int(max(limit, 1))
+	v.Ended = stageEnded(sr.Status) && len(lines) < int(max(limit, 1))
 	ok(c, v)
 }
 

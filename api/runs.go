@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -92,6 +93,13 @@ func latestAttempts(all []db.StageRun, now time.Time) []stageView {
 		out = append(out, v)
 	}
 	return out
+}
+
+// planOf decodes a pipeline's stored plan.
+func planOf(p db.Pipeline) (pipeline.Plan, error) {
+	var plan pipeline.Plan
+	err := json.Unmarshal(p.Plan, &plan)
+	return plan, err
 }
 
 // pipelineOf loads the URL's pipeline.
@@ -346,8 +354,8 @@ func (s *Server) decide(c *gin.Context, approve bool) {
 
 // mayDecide checks the approval stage's approvers list against the caller.
 func (s *Server) mayDecide(c *gin.Context, p db.Pipeline, stage string) error {
-	var plan pipeline.Plan
-	if err := jsonUnmarshal(p.Plan, &plan); err != nil {
+	plan, err := planOf(p)
+	if err != nil {
 		return err
 	}
 	var approvers []string
@@ -431,8 +439,8 @@ func (s *Server) rerunRun(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		var plan pipeline.Plan
-		if err := jsonUnmarshal(p.Plan, &plan); err != nil {
+		plan, err := planOf(p)
+		if err != nil {
 			fail(c, err)
 			return
 		}

@@ -102,9 +102,7 @@ func (s *Server) createTenant(c *gin.Context) {
 }
 
 func (s *Server) getTenant(c *gin.Context) {
-	role, _ := c.Get(tenantRoleKey)
-	r, _ := role.(db.TenantRole)
-	ok(c, viewTenant(tenantOf(c), r))
+	ok(c, viewTenant(tenantOf(c), tenantRoleOf(c)))
 }
 
 func (s *Server) updateTenant(c *gin.Context) {

@@ -253,6 +253,21 @@ func (r DeploymentRepo) GetService(ctx context.Context, tenantID uuid.UUID, name
 	return Service(row), wrap(err, "get service %q", name)
 }
 
+// GetServiceByID returns tenantID's service with id.
+func (r DeploymentRepo) GetServiceByID(ctx context.Context, tenantID, id uuid.UUID) (Service, error) {
+	row, err := r.h.q.GetServiceByID(ctx, sqlcdb.GetServiceByIDParams{TenantID: tenantID, ID: id})
+	return Service(row), wrap(err, "get service %s", id)
+}
+
+// GetEnvironmentByID returns tenantID's environment with id.
+func (r DeploymentRepo) GetEnvironmentByID(ctx context.Context, tenantID, id uuid.UUID) (Environment, error) {
+	row, err := r.h.q.GetEnvironmentByID(ctx, sqlcdb.GetEnvironmentByIDParams{TenantID: tenantID, ID: id})
+	if err != nil {
+		return Environment{}, wrap(err, "get environment %s", id)
+	}
+	return toEnvironment(row)
+}
+
 // ListServices lists a tenant's services by name.
 func (r DeploymentRepo) ListServices(ctx context.Context, tenantID uuid.UUID, after string, limit int) (Page[Service], error) {
 	from, err := decodeNameCursor(after)

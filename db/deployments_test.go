@@ -172,6 +172,18 @@ func TestDeployments(t *testing.T) {
 	if got := must[db.Deployment](t)(d.GetRevision(ctx, tn.ID, svc.ID, prod.ID, 2)); got.ID != d2.ID {
 		t.Errorf("GetRevision 2 = %+v", got)
 	}
+	if got := must[db.Service](t)(d.GetServiceByID(ctx, tn.ID, svc.ID)); got.Name != "api" {
+		t.Errorf("GetServiceByID = %+v", got)
+	}
+	if got := must[db.Environment](t)(d.GetEnvironmentByID(ctx, tn.ID, prod.ID)); got.Name != "production" {
+		t.Errorf("GetEnvironmentByID = %+v", got)
+	}
+	if _, err := d.GetServiceByID(ctx, other.ID, svc.ID); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("GetServiceByID through another tenant: %v", err)
+	}
+	if _, err := d.GetEnvironmentByID(ctx, other.ID, prod.ID); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("GetEnvironmentByID through another tenant: %v", err)
+	}
 	if _, err := d.GetRevision(ctx, other.ID, svc.ID, prod.ID, 2); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("GetRevision through another tenant: %v", err)
 	}

@@ -123,3 +123,9 @@ WHERE tenant_id = @tenant_id AND environment_id = @environment_id
   AND (created_at, id) < (@before_time::timestamptz, @before_id::uuid)
 ORDER BY created_at DESC, id DESC
 LIMIT @lim;
+
+-- name: GetEnvironmentByID :one
+SELECT * FROM environments WHERE tenant_id = @tenant_id AND id = @id;
+
+-- name: GetServiceByID :one
+SELECT * FROM services WHERE tenant_id = @tenant_id AND id = @id;

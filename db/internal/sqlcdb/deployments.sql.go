@@ -280,6 +280,29 @@ func (q *Queries) GetEnvironment(ctx context.Context, arg GetEnvironmentParams) 
 	return i, err
 }
 
+const getEnvironmentByID = `-- name: GetEnvironmentByID :one
+SELECT id, tenant_id, name, protection, created_at, updated_at FROM environments WHERE tenant_id = $1 AND id = $2
+`
+
+type GetEnvironmentByIDParams struct {
+	TenantID uuid.UUID
+	ID       uuid.UUID
+}
+
+func (q *Queries) GetEnvironmentByID(ctx context.Context, arg GetEnvironmentByIDParams) (Environment, error) {
+	row := q.db.QueryRow(ctx, getEnvironmentByID, arg.TenantID, arg.ID)
+	var i Environment
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.Name,
+		&i.Protection,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const getRunStageDeployment = `-- name: GetRunStageDeployment :one
 SELECT id, tenant_id, service_id, environment_id, revision, image, status, actor, run_id, previous_revision, created_at, finished_at, target, spec, stage_id, message, rolled_back_to FROM deployments WHERE tenant_id = $1 AND run_id = $2 AND stage_id = $3
 `
@@ -327,6 +350,29 @@ type GetServiceParams struct {
 
 func (q *Queries) GetService(ctx context.Context, arg GetServiceParams) (Service, error) {
 	row := q.db.QueryRow(ctx, getService, arg.TenantID, arg.Name)
+	var i Service
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.Name,
+		&i.Settings,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const getServiceByID = `-- name: GetServiceByID :one
+SELECT id, tenant_id, name, settings, created_at, updated_at FROM services WHERE tenant_id = $1 AND id = $2
+`
+
+type GetServiceByIDParams struct {
+	TenantID uuid.UUID
+	ID       uuid.UUID
+}
+
+func (q *Queries) GetServiceByID(ctx context.Context, arg GetServiceByIDParams) (Service, error) {
+	row := q.db.QueryRow(ctx, getServiceByID, arg.TenantID, arg.ID)
 	var i Service
 	err := row.Scan(
 		&i.ID,
