@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -84,6 +86,58 @@ type deploymentView struct {
 	Message          string              `json:"message,omitempty"`
 	CreatedAt        time.Time           `json:"created_at"`
 	FinishedAt       *time.Time          `json:"finished_at,omitempty"`
+}
+
+// saveNamed creates (create) or replaces the tenant's resource of a kind
+// (target, environment, service) named name with put, audited, and answers
+// with its view: 201 on create, where a name taken is a 409.
+func saveNamed[T, V any](s *Server, c *gin.Context, kind, name string, create bool,
+	get func(tx *db.Tx) error, put func(tx *db.Tx) (T, error), meta map[string]any, view func(T) V) {
+	org, tenant := orgOf(c), tenantOf(c)
+	var saved T
+	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		action := kind + ".update"
+		if create {
+			action = kind + ".create"
+			if get(tx) == nil {
+				article := "a "
+				if strings.ContainsRune("aeiou", rune(kind[0])) {
+					article = "an "
+				}
+				return db.AuditEntry{}, conflict("the tenant has " + article + kind + " named " + name + " already; PATCH changes it")
+			}
+		}
+		var err error
+		saved, err = put(tx)
+		return auditEntry(c, org.ID, &tenant.ID, action, kind, name, meta), err
+	})
+	switch {
+	case err != nil:
+		fail(c, err)
+	case create:
+		created(c, view(saved))
+	default:
+		ok(c, view(saved))
+	}
+}
+
+// deleteNamed is the handler that deletes the tenant's resource of a kind
+// named by the URL's param, audited.
+func (s *Server) deleteNamed(kind, param string, del func(r db.DeploymentRepo, ctx context.Context, tenantID uuid.UUID, name string) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		org, tenant, name := orgOf(c), tenantOf(c), c.Param(param)
+		err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+			return auditEntry(c, org.ID, &tenant.ID, kind+".delete", kind, name, nil), del(tx.Deployments(), c, tenant.ID, name)
+		})
+		if errors.Is(err, db.ErrNotFound) {
+			err = notFound(kind)
+		}
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		noContent(c)
+	}
 }
 
 // --- targets
@@ -201,46 +255,11 @@ func (s *Server) saveTarget(c *gin.Context, spec db.TargetSpec, settings map[str
 		return
 	}
 	spec.Settings, _ = json.Marshal(settings)
-	org, tenant := orgOf(c), tenantOf(c)
-	var t db.Target
-	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		if create {
-			if _, err := tx.Deployments().GetTarget(c, tenant.ID, spec.Name); err == nil {
-				return db.AuditEntry{}, conflict("the tenant has a target named " + spec.Name + " already; PATCH changes it")
-			}
-		}
-		var err error
-		t, err = tx.Deployments().PutTarget(c, tenant.ID, spec)
-		action := "target.update"
-		if create {
-			action = "target.create"
-		}
-		return auditEntry(c, org.ID, &tenant.ID, action, "target", spec.Name, map[string]any{"kind": spec.Kind}), err
-	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if create {
-		created(c, viewTarget(t))
-		return
-	}
-	ok(c, viewTarget(t))
-}
-
-func (s *Server) deleteTarget(c *gin.Context) {
-	org, tenant, name := orgOf(c), tenantOf(c), c.Param("target")
-	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		return auditEntry(c, org.ID, &tenant.ID, "target.delete", "target", name, nil), tx.Deployments().DeleteTarget(c, tenant.ID, name)
-	})
-	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("target")
-	}
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	noContent(c)
+	tenant := tenantOf(c).ID
+	saveNamed(s, c, "target", spec.Name, create,
+		func(tx *db.Tx) error { _, err := tx.Deployments().GetTarget(c, tenant, spec.Name); return err },
+		func(tx *db.Tx) (db.Target, error) { return tx.Deployments().PutTarget(c, tenant, spec) },
+		map[string]any{"kind": spec.Kind}, viewTarget)
 }
 
 // --- environments
@@ -330,47 +349,11 @@ func (s *Server) saveEnvironment(c *gin.Context, name string, p db.Protection, r
 			return
 		}
 	}
-	org, tenant := orgOf(c), tenantOf(c)
-	var e db.Environment
-	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		if create {
-			if _, err := tx.Deployments().GetEnvironment(c, tenant.ID, name); err == nil {
-				return db.AuditEntry{}, conflict("the tenant has an environment named " + name + " already; PATCH changes it")
-			}
-		}
-		var err error
-		e, err = tx.Deployments().PutEnvironment(c, tenant.ID, name, p)
-		action := "environment.update"
-		if create {
-			action = "environment.create"
-		}
-		return auditEntry(c, org.ID, &tenant.ID, action, "environment", name,
-			map[string]any{"require_approval": p.RequireApproval, "allowed_branches": p.AllowedBranches}), err
-	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if create {
-		created(c, viewEnvironment(e))
-		return
-	}
-	ok(c, viewEnvironment(e))
-}
-
-func (s *Server) deleteEnvironment(c *gin.Context) {
-	org, tenant, name := orgOf(c), tenantOf(c), c.Param("env")
-	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		return auditEntry(c, org.ID, &tenant.ID, "environment.delete", "environment", name, nil), tx.Deployments().DeleteEnvironment(c, tenant.ID, name)
-	})
-	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("environment")
-	}
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	noContent(c)
+	tenant := tenantOf(c).ID
+	saveNamed(s, c, "environment", name, create,
+		func(tx *db.Tx) error { _, err := tx.Deployments().GetEnvironment(c, tenant, name); return err },
+		func(tx *db.Tx) (db.Environment, error) { return tx.Deployments().PutEnvironment(c, tenant, name, p) },
+		map[string]any{"require_approval": p.RequireApproval, "allowed_branches": p.AllowedBranches}, viewEnvironment)
 }
 
 // --- services
@@ -452,46 +435,11 @@ func (s *Server) saveService(c *gin.Context, name string, settings json.RawMessa
 			return
 		}
 	}
-	org, tenant := orgOf(c), tenantOf(c)
-	var svc db.Service
-	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		if create {
-			if _, err := tx.Deployments().GetService(c, tenant.ID, name); err == nil {
-				return db.AuditEntry{}, conflict("the tenant has a service named " + name + " already; PATCH changes it")
-			}
-		}
-		var err error
-		svc, err = tx.Deployments().PutService(c, tenant.ID, name, settings)
-		action := "service.update"
-		if create {
-			action = "service.create"
-		}
-		return auditEntry(c, org.ID, &tenant.ID, action, "service", name, nil), err
-	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if create {
-		created(c, viewService(svc))
-		return
-	}
-	ok(c, viewService(svc))
-}
-
-func (s *Server) deleteService(c *gin.Context) {
-	org, tenant, name := orgOf(c), tenantOf(c), c.Param("service")
-	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		return auditEntry(c, org.ID, &tenant.ID, "service.delete", "service", name, nil), tx.Deployments().DeleteService(c, tenant.ID, name)
-	})
-	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("service")
-	}
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	noContent(c)
+	tenant := tenantOf(c).ID
+	saveNamed(s, c, "service", name, create,
+		func(tx *db.Tx) error { _, err := tx.Deployments().GetService(c, tenant, name); return err },
+		func(tx *db.Tx) (db.Service, error) { return tx.Deployments().PutService(c, tenant, name, settings) },
+		nil, viewService)
 }
 
 // --- deployments
