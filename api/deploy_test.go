@@ -27,6 +27,12 @@ func TestDeployThroughTheAPI(t *testing.T) {
 	owner.must(201, "POST", tb+"/targets", map[string]any{"name": "fly", "kind": "fly", "credentials_secret": "FLY_TOKEN",
 		"settings": map[string]string{"app": "acme-api", "region": "ams", "api-url": srv.URL}})
 	owner.must(201, "POST", tb+"/environments", map[string]any{"name": "production", "require_approval": true, "allowed_branches": []string{"main"}})
+	if r := owner.do("POST", tb+"/environments", map[string]any{"name": "production"}); r.status != 409 || !strings.Contains(string(r.body), "an environment named production already") {
+		t.Errorf("a second environment named production: %d %s", r.status, r.body)
+	}
+	if r := owner.do("POST", tb+"/targets", map[string]any{"name": "fly", "kind": "kubernetes"}); r.status != 409 {
+		t.Errorf("a second target named fly: %d %s", r.status, r.body)
+	}
 	src := `pipeline "cd"
 stage "ship" { approval; }
 deploy "api" needs="ship" {
