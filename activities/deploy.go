@@ -126,7 +126,7 @@ func deployError(err error) error {
 func toSpec(s workflows.DeploySpec) deploy.Spec {
 	return deploy.Spec{
 		Service: s.Service, Environment: s.Environment, Revision: s.Revision, Image: s.Image, Replicas: s.Replicas,
-		Port: s.Port, Env: s.Env, Strategy: s.Strategy, HealthPath: s.HealthPath, Labels: s.Labels,
+		Port: s.Port, Env: s.Env, Strategy: s.Strategy, HealthPath: s.HealthPath, CPU: s.CPU, Memory: s.Memory, Labels: s.Labels,
 	}
 }
 

@@ -33,6 +33,11 @@ type Spec struct {
 	// default) or pipeline.StrategyAllAtOnce.
 	Strategy   string `json:"strategy,omitempty"`
 	HealthPath string `json:"health_path,omitempty"`
+	// CPU and Memory are the `resources` of each instance, in Kubernetes'
+	// notation ("500m", "2"; "512Mi", "1Gi"); empty for the target's
+	// default.
+	CPU    string `json:"cpu,omitempty"`
+	Memory string `json:"memory,omitempty"`
 	// Labels tie what is deployed to BuildIt: tenant, run, stage.
 	Labels map[string]string `json:"labels,omitempty"`
 }

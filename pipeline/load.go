@@ -15,7 +15,7 @@ var (
 	defaultsFields  = []string{"image", "shell", "workdir", "timeout", "retry"}
 	stageProps      = []string{"needs", "allow-failure", "extends"}
 	runStageNodes   = []string{"image", "run", "env", "secrets", "workdir", "shell", "needs", "when", "timeout", "retry", "allow-failure", "matrix", "services", "cache", "artifacts", "approval", "resources", "extends"}
-	deployNodes     = []string{"target", "environment", "image", "replicas", "port", "env", "secrets", "health-check", "strategy", "needs", "when", "timeout", "retry", "allow-failure", "extends"}
+	deployNodes     = []string{"target", "environment", "image", "replicas", "port", "env", "secrets", "resources", "health-check", "strategy", "needs", "when", "timeout", "retry", "allow-failure", "extends"}
 	whenFields      = []string{"branch", "event", "status"}
 	approvalFields  = []string{"message", "timeout", "approvers"}
 	resourcesFields = []string{"cpu", "memory"}

@@ -69,6 +69,8 @@ type DeploySpec struct {
 	Env         map[string]string `json:"env,omitempty"`
 	Strategy    string            `json:"strategy,omitempty"`
 	HealthPath  string            `json:"health_path,omitempty"`
+	CPU         string            `json:"cpu,omitempty"`
+	Memory      string            `json:"memory,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 }
 
@@ -340,6 +342,9 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 		HeartbeatTimeout: r.in.HeartbeatTimeout}
 	if hc := d.HealthCheck; hc != nil {
 		spec.HealthPath, in.HealthTimeout = hc.Path, hc.Timeout
+	}
+	if res := st.Resources; res != nil {
+		spec.CPU, spec.Memory = res.CPU, res.Memory
 	}
 	in.Spec = spec
 	tenant := "local"

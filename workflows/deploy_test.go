@@ -218,6 +218,7 @@ deploy "api" needs="build" {
     image "registry.example.com/api:${BUILDIT_COMMIT}"
     env LOG_LEVEL="info" BUILD="$BUILDIT_BRANCH"
     health-check path="/healthz" timeout="2m"
+    resources cpu="1" memory="512Mi"
 }
 target "fly" kind="fly" { app "acme-api"; token-secret "FLY_API_TOKEN"; }
 `
@@ -234,7 +235,8 @@ func TestDeployStageRunsADeployChild(t *testing.T) {
 	}
 	got := f.begun[0]
 	if got.Spec.Image != "registry.example.com/api:abc123" || got.Spec.Env["BUILD"] != "main" || got.Spec.HealthPath != "/healthz" ||
-		got.HealthTimeout != 2*time.Minute || got.Target.Settings["app"] != "acme-api" || got.Spec.Service != "api" || got.StageID != "api" {
+		got.HealthTimeout != 2*time.Minute || got.Target.Settings["app"] != "acme-api" || got.Spec.Service != "api" || got.StageID != "api" ||
+		got.Spec.CPU != "1" || got.Spec.Memory != "512Mi" {
 		t.Errorf("deploy input %+v", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -95,6 +96,55 @@ type MachineConfig struct {
 	Metadata map[string]string      `json:"metadata,omitempty"`
 	Services []Service              `json:"services,omitempty"`
 	Checks   map[string]CheckConfig `json:"checks,omitempty"`
+	Guest    *Guest                 `json:"guest,omitempty"`
+}
+
+// Guest is a machine's size.
+type Guest struct {
+	CPUKind  string `json:"cpu_kind"`
+	CPUs     int    `json:"cpus"`
+	MemoryMB int    `json:"memory_mb"`
+}
+
+// guest sizes a machine from the spec's resources: CPUs rounded up to whole
+// ones ("500m" is 1), memory in MB (Ki/Mi/Gi or K/M/G suffixes, bytes
+// without), at least 256; nil when the spec sets neither.
+func guest(s deploy.Spec) (*Guest, error) {
+	if s.CPU == "" && s.Memory == "" {
+		return nil, nil
+	}
+	g := &Guest{CPUKind: "shared", CPUs: 1, MemoryMB: 256}
+	if s.CPU != "" {
+		milli, err := parseQuantity(s.CPU, map[string]float64{"m": 0.001, "": 1})
+		if err != nil || milli <= 0 {
+			return nil, deploy.Configf("resources cpu %q: want a number of CPUs such as 2 or 500m", s.CPU)
+		}
+		g.CPUs = int(math.Ceil(milli))
+	}
+	if s.Memory != "" {
+		mb, err := parseQuantity(s.Memory, map[string]float64{
+			"Ki": 1.0 / 1024, "Mi": 1, "Gi": 1024, "K": 1e3 / (1 << 20), "M": 1e6 / (1 << 20), "G": 1e9 / (1 << 20), "": 1.0 / (1 << 20),
+		})
+		if err != nil || mb <= 0 {
+			return nil, deploy.Configf("resources memory %q: want a size such as 512Mi or 1Gi", s.Memory)
+		}
+		g.MemoryMB = max(int(math.Ceil(mb)), 256)
+	}
+	return g, nil
+}
+
+// parseQuantity reads a number with one of units' suffixes and scales it.
+func parseQuantity(v string, units map[string]float64) (float64, error) {
+	num := strings.TrimRight(v, "KMGimk")
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, err
+	}
+	scale, ok := units[v[len(num):]]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit %q", v[len(num):])
+	}
+	return f * scale, nil
 }
 
 // Service exposes the machine's port.
@@ -127,12 +177,16 @@ type MachineCheck struct {
 	Output string `json:"output,omitempty"`
 }
 
-func (b *Backend) machineConfig(s deploy.Spec) MachineConfig {
+func (b *Backend) machineConfig(s deploy.Spec) (MachineConfig, error) {
 	meta := map[string]string{MetaRevision: strconv.Itoa(s.Revision), MetaService: s.Service}
 	for k, v := range s.Labels {
 		meta["buildit_"+k] = v
 	}
-	cfg := MachineConfig{Image: s.Image, Env: s.Env, Metadata: meta}
+	g, err := guest(s)
+	if err != nil {
+		return MachineConfig{}, err
+	}
+	cfg := MachineConfig{Image: s.Image, Env: s.Env, Metadata: meta, Guest: g}
 	if s.Port > 0 {
 		cfg.Services = []Service{{Protocol: "tcp", InternalPort: s.Port, Ports: []Port{
 			{Port: 80, Handlers: []string{"http"}}, {Port: 443, Handlers: []string{"tls", "http"}},
@@ -143,7 +197,7 @@ func (b *Backend) machineConfig(s deploy.Spec) MachineConfig {
 			}}
 		}
 	}
-	return cfg
+	return cfg, nil
 }
 
 func revisionOf(m Machine) int {
@@ -158,11 +212,14 @@ func revisionOf(m Machine) int {
 // all-at-once. Machines already on the revision are left alone, so an Apply
 // that is retried or replayed continues where it stopped.
 func (b *Backend) Apply(ctx context.Context, s deploy.Spec) error {
+	want, err := b.machineConfig(s)
+	if err != nil {
+		return err
+	}
 	ms, err := b.list(ctx)
 	if err != nil {
 		return err
 	}
-	want := b.machineConfig(s)
 	if len(ms) == 0 {
 		for i := range max(s.Replicas, 1) {
 			m, err := b.create(ctx, fmt.Sprintf("%s-%d", s.Service, i+1), want)

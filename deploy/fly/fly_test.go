@@ -28,7 +28,7 @@ func backend(t *testing.T, srv *flytest.Server, app string) *fly.Backend {
 
 func spec(rev int, image string) deploy.Spec {
 	return deploy.Spec{Service: "api", Environment: "production", Revision: rev, Image: image, Replicas: 3, Port: 8080,
-		HealthPath: "/healthz", Env: map[string]string{"LOG_LEVEL": "info"}, Labels: map[string]string{"tenant": "acme/web"}}
+		HealthPath: "/healthz", Env: map[string]string{"LOG_LEVEL": "info"}, CPU: "500m", Memory: "512Mi", Labels: map[string]string{"tenant": "acme/web"}}
 }
 
 // waitStatus polls Status until it is not progressing or 5 s pass.
@@ -60,6 +60,11 @@ func TestFirstDeployCreatesMachinesAndIsHealthy(t *testing.T) {
 	}
 	if creates, updates := srv.Releases(); creates != 3 || updates != 0 {
 		t.Errorf("creates %d, updates %d: want 3 machines created", creates, updates)
+	}
+	for id, cfg := range srv.Configs("acme-api") {
+		if !strings.Contains(string(cfg), `"guest":{"cpu_kind":"shared","cpus":1,"memory_mb":512}`) {
+			t.Errorf("machine %s config %s: want 1 shared CPU and 512 MB", id, cfg)
+		}
 	}
 	if st := waitStatus(t, b, s); st.State != deploy.Healthy {
 		t.Errorf("status %+v", st)
@@ -218,5 +223,36 @@ func TestLeaseHeldElsewhereIsTransient(t *testing.T) {
 	var te *deploy.TransientError
 	if !errors.As(err, &te) || !strings.Contains(err.Error(), "lease") {
 		t.Errorf("update of a leased machine: %v", err)
+	}
+}
+
+func TestGuestFromResources(t *testing.T) {
+	srv := flytest.New(token, "acme-api")
+	defer srv.Close()
+	b := backend(t, srv, "acme-api")
+	for _, tc := range []struct{ cpu, memory, want string }{
+		{"2", "1Gi", `"cpus":2,"memory_mb":1024`},
+		{"", "100Mi", `"cpus":1,"memory_mb":256`},
+		{"1500m", "", `"cpus":2,"memory_mb":256`},
+	} {
+		s := spec(1, "api:v1")
+		s.CPU, s.Memory = tc.cpu, tc.memory
+		if err := b.Apply(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		for id, cfg := range srv.Configs("acme-api") {
+			if !strings.Contains(string(cfg), tc.want) {
+				t.Errorf("cpu %q memory %q: machine %s config %s, want %s", tc.cpu, tc.memory, id, cfg, tc.want)
+			}
+		}
+		// The next case is another revision of the same machines.
+		srv.Reset("acme-api")
+	}
+	for _, bad := range []deploy.Spec{{CPU: "two"}, {Memory: "lots"}, {Memory: "1Ti"}} {
+		s := spec(1, "api:v1")
+		s.CPU, s.Memory = bad.CPU, bad.Memory
+		if err := b.Apply(context.Background(), s); !deploy.IsConfig(err) {
+			t.Errorf("resources %+v: %v", bad, err)
+		}
 	}
 }

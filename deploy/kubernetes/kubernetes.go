@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -164,6 +165,21 @@ func (b *Backend) Apply(ctx context.Context, s deploy.Spec) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		container.WithEnv(coreac.EnvVar().WithName(k).WithValue(s.Env[k]))
+	}
+	if s.CPU != "" || s.Memory != "" {
+		list := corev1.ResourceList{}
+		for name, v := range map[corev1.ResourceName]string{corev1.ResourceCPU: s.CPU, corev1.ResourceMemory: s.Memory} {
+			if v == "" {
+				continue
+			}
+			q, err := resource.ParseQuantity(v)
+			if err != nil {
+				return deploy.Configf("resources %s %q: %v", name, v, err)
+			}
+			list[name] = q
+		}
+		// Requests as limits: the scheduler reserves what the pod may use.
+		container.WithResources(coreac.ResourceRequirements().WithRequests(list).WithLimits(list))
 	}
 	replicas := int32(max(s.Replicas, 1))
 	strategy := appsac.DeploymentStrategy().WithType(appsv1.RollingUpdateDeploymentStrategyType).

@@ -71,7 +71,7 @@ func newBackend(t *testing.T) (*kubernetes.Backend, *fake.Clientset, *controller
 
 func spec(rev int, image string) deploy.Spec {
 	return deploy.Spec{Service: "API Server", Environment: "production", Revision: rev, Image: image, Replicas: 3, Port: 8080,
-		HealthPath: "/healthz", Env: map[string]string{"LOG_LEVEL": "info", "A": "1"}, Labels: map[string]string{"tenant": "acme/web", "run": "run/t/p/7"}}
+		HealthPath: "/healthz", CPU: "500m", Memory: "256Mi", Env: map[string]string{"LOG_LEVEL": "info", "A": "1"}, Labels: map[string]string{"tenant": "acme/web", "run": "run/t/p/7"}}
 }
 
 func TestApplyDeploymentAndService(t *testing.T) {
@@ -90,6 +90,14 @@ func TestApplyDeploymentAndService(t *testing.T) {
 		dep.Labels[kubernetes.LabelManagedBy] != "buildit" || dep.Labels["buildit.dev/tenant"] != "acme_web" ||
 		c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" || len(c.Env) != 2 || c.Env[0].Name != "A" {
 		t.Errorf("Deployment %+v", dep)
+	}
+	if lim := c.Resources.Limits; lim.Cpu().String() != "500m" || lim.Memory().String() != "256Mi" || c.Resources.Requests.Memory().String() != "256Mi" {
+		t.Errorf("container resources %+v", c.Resources)
+	}
+	bad := spec(1, "api:v1")
+	bad.Memory = "lots"
+	if err := b.Apply(ctx, bad); !deploy.IsConfig(err) || !strings.Contains(err.Error(), `resources memory "lots"`) {
+		t.Errorf("a bad memory quantity: %v", err)
 	}
 	svc, err := cs.CoreV1().Services("apps").Get(ctx, "api-server", metav1.GetOptions{})
 	if err != nil || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Selector[kubernetes.LabelName] != "api-server" {

@@ -392,3 +392,23 @@ func (s *Server) HoldLease(appName string) (release func()) {
 		first.lease = ""
 	}
 }
+
+// Configs returns the config of each of app's machines, by machine ID.
+func (s *Server) Configs(appName string) map[string]json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]json.RawMessage{}
+	if a := s.apps[appName]; a != nil {
+		for id, m := range a.machines {
+			out[id] = m.Config
+		}
+	}
+	return out
+}
+
+// Reset removes app's machines.
+func (s *Server) Reset(appName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apps[appName] = &app{machines: map[string]*machine{}}
+}
