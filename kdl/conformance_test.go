@@ -9,18 +9,27 @@ import (
 )
 
 // specTestsDir returns the folder of the KDL conformance suite: the one named
-// by $KDL_SPEC_TESTS, or shared/kdl-spec-tests beside the repository clone
-// (../../shared/kdl-spec-tests from this package's folder).
+// by $KDL_SPEC_TESTS, else shared/kdl-spec-tests beside the repository clone
+// (../../shared/kdl-spec-tests from this package's folder) when it is there,
+// else the copy in testdata, so that a clone anywhere runs the suite.
 func specTestsDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("KDL_SPEC_TESTS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "kdl-spec-tests")
-	}
+	dir := defaultSpecTestsDir()
 	if fi, err := os.Stat(filepath.Join(dir, "input")); err != nil || !fi.IsDir() {
 		t.Fatalf("KDL conformance suite not found at %q (set KDL_SPEC_TESTS to its folder)", dir)
 	}
 	return dir
+}
+
+func defaultSpecTestsDir() string {
+	if dir := os.Getenv("KDL_SPEC_TESTS"); dir != "" {
+		return dir
+	}
+	beside := filepath.Join("..", "..", "shared", "kdl-spec-tests")
+	if fi, err := os.Stat(filepath.Join(beside, "input")); err == nil && fi.IsDir() {
+		return beside
+	}
+	return filepath.Join("testdata", "kdl-spec-tests")
 }
 
 // specDisagreements lists the suite's cases where the KDL 2.0 specification

@@ -15,11 +15,7 @@ import (
 // The seed corpus is testdata/fuzz/FuzzParse plus the inputs of the
 // conformance suite when it is present.
 func FuzzParse(f *testing.F) {
-	dir := os.Getenv("KDL_SPEC_TESTS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "kdl-spec-tests")
-	}
-	inputs, _ := filepath.Glob(filepath.Join(dir, "input", "*.kdl"))
+	inputs, _ := filepath.Glob(filepath.Join(defaultSpecTestsDir(), "input", "*.kdl"))
 	for _, in := range inputs {
 		if src, err := os.ReadFile(in); err == nil {
 			f.Add(src)
