@@ -27,6 +27,7 @@ import (
 
 type devFlags struct {
 	addr, dataDir, url, executor string
+	temporalIP, uiIP             string
 	temporalPort, uiPort         int
 	noUI                         bool
 }
@@ -56,8 +57,10 @@ sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
 	fl.StringVar(&f.dataDir, "data-dir", env("BUILDIT_DATA_DIR", ".buildit"), "keeps Temporal's database, the secret key and workspaces (env BUILDIT_DATA_DIR)")
 	fl.StringVar(&f.url, "database-url", env("DATABASE_URL", ""), "Postgres URL (env DATABASE_URL)")
 	fl.StringVar(&f.executor, "executor", env("BUILDIT_EXECUTOR", "auto"), "auto, host or docker, as for buildit worker (env BUILDIT_EXECUTOR)")
-	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend port on 127.0.0.1; 0 picks a free one")
-	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port on 127.0.0.1; 0 picks a free one")
+	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend port on --temporal-ip; 0 picks a free one")
+	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port on --ui-ip; 0 picks a free one")
+	fl.StringVar(&f.temporalIP, "temporal-ip", "127.0.0.1", "address the Temporal frontend listens on; anything but loopback lets whoever reaches it read and steer every tenant's runs, unauthenticated")
+	fl.StringVar(&f.uiIP, "ui-ip", "127.0.0.1", "address the Temporal Web UI listens on; an operator's tool, unauthenticated: keep it on loopback")
 	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
 	return cmd
 }
@@ -89,6 +92,18 @@ func devSecretKey(dir string) (string, error) {
 
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
+	for _, b := range []struct{ flag, ip string }{{"--temporal-ip", f.temporalIP}, {"--ui-ip", f.uiIP}} {
+		ip := net.ParseIP(b.ip)
+		if ip == nil {
+			return usageError(fmt.Errorf("%s %q: not an IP address", b.flag, b.ip))
+		}
+		if !ip.IsLoopback() {
+			// Temporal has no authentication here: what listens beyond
+			// loopback serves every tenant's runs to whoever connects,
+			// stage containers included.
+			log.Warn("Temporal listens beyond loopback, without authentication: anyone who reaches it, a stage included, can read and steer every tenant's runs", "flag", b.flag, "ip", b.ip)
+		}
+	}
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return usageError(fmt.Errorf("--data-dir: %w", err))
 	}
@@ -116,14 +131,14 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	}
 	defer ln.Close()
 
-	ts, err := devserver.Start(ctx, devserver.Options{DBFile: filepath.Join(f.dataDir, "temporal.db"), Port: f.temporalPort, Logger: log})
+	ts, err := devserver.Start(ctx, devserver.Options{DBFile: filepath.Join(f.dataDir, "temporal.db"), IP: f.temporalIP, Port: f.temporalPort, Logger: log})
 	if err != nil {
 		return fmt.Errorf("embedded Temporal: %w", err)
 	}
 	defer func() { _ = ts.Stop() }()
 	uiURL := ""
 	if !f.noUI {
-		ui, err := webui.Start(ctx, webui.Options{TemporalAddress: ts.HostPort(), Namespace: ts.Namespace(), Port: f.uiPort})
+		ui, err := webui.Start(ctx, webui.Options{TemporalAddress: ts.HostPort(), Namespace: ts.Namespace(), IP: f.uiIP, Port: f.uiPort})
 		if err != nil {
 			return err
 		}

@@ -126,3 +126,21 @@ func TestMigrateAndServe(t *testing.T) {
 		t.Errorf("no request log line:\n%s", errb.String())
 	}
 }
+
+// buildit dev's Temporal frontend and Web UI are on loopback unless an
+// operator says otherwise; an address that is not one is a usage error,
+// said before anything starts.
+func TestDevListenAddresses(t *testing.T) {
+	for _, flag := range []string{"--temporal-ip", "--ui-ip"} {
+		code, _, stderr := run(t, "dev", flag, "nope", "--database-url", "postgres://127.0.0.1:1/none", "--data-dir", t.TempDir())
+		if code != 2 || !strings.Contains(stderr, flag+` "nope": not an IP address`) {
+			t.Errorf("%s nope: exit %d, stderr:\n%s", flag, code, stderr)
+		}
+	}
+	cmd := newDevCommand(&app{})
+	for _, flag := range []string{"temporal-ip", "ui-ip"} {
+		if got := cmd.Flags().Lookup(flag).DefValue; got != "127.0.0.1" {
+			t.Errorf("--%s defaults to %q, want 127.0.0.1", flag, got)
+		}
+	}
+}

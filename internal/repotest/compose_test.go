@@ -222,3 +222,65 @@ func TestDockerfileGoVersion(t *testing.T) {
 		}
 	}
 }
+
+// platformServices hold every tenant's data or steer every tenant's runs;
+// no stage may reach them.
+var platformServices = []string{"postgres", "temporal", "temporal-ui"}
+
+// TestSecurityComposeKeepsPlatformOffStageNetworks checks, from the
+// configuration Compose resolves, that the services a stage container must
+// never reach publish no port on an address the host's bridges can reach:
+// a stage container reaches the host through its network's gateway, so a
+// port published on every interface (Compose's default) is a port every
+// tenant's stage can call. Loopback is not reachable from a container (see
+// executor/docker's TestSecurityStageContainerCannotReachPlatform).
+func TestSecurityComposeKeepsPlatformOffStageNetworks(t *testing.T) {
+	tool, _ := composeTool(t)
+	env := composeEnv("BUILDIT_SECRET_KEY=" + testSecretKey)
+	out, errOut, err := run(t, tool, env, "-f", filepath.Join(repoRoot(t), "docker-compose.yml"), "config")
+	if err != nil {
+		t.Fatalf("config: %v\n%s%s", err, out, errOut)
+	}
+	var cfg struct {
+		Services map[string]struct {
+			Ports       []any  `yaml:"ports"`
+			NetworkMode string `yaml:"network_mode"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("parse the output of config: %v\n%s", err, out)
+	}
+	for _, name := range platformServices {
+		svc, ok := cfg.Services[name]
+		if !ok {
+			t.Errorf("service %q is missing", name)
+			continue
+		}
+		if svc.NetworkMode == "host" {
+			t.Errorf("service %q uses the host's network: every port it opens is on the host's interfaces", name)
+		}
+		for _, p := range svc.Ports {
+			if ip := publishedIP(p); ip != "127.0.0.1" && ip != "::1" {
+				t.Errorf("service %q publishes %v on %q: publish it on 127.0.0.1 only, or not at all", name, p, ip)
+			}
+		}
+	}
+}
+
+// publishedIP is the host address a port entry of `config`'s output
+// publishes on ("" for every interface). Compose v1 and v2 print the long
+// syntax (a map with host_ip); a short string form is read too.
+func publishedIP(p any) string {
+	switch v := p.(type) {
+	case map[string]any:
+		ip, _ := v["host_ip"].(string)
+		return ip
+	case string:
+		// [IP:]HOST_PORT:CONTAINER_PORT
+		parts := strings.Split(v, ":")
+		if len(parts) == 3 {
+			return parts[0]
+		}
+	}
+	return ""
+}
