@@ -4,13 +4,18 @@ BIN     ?= bin/buildit
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS    ?= ./...
 
-.PHONY: build test race lint bench fuzz generate check-generated clean
+.PHONY: build test security race lint bench fuzz generate check-generated clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/buildit
 
 test:
 	$(GO) test -count=1 $(PKGS)
+
+# The security suite alone: every attack of SECURITY.md, kept as a test
+# named TestSecurity* beside the code it attacks (make test runs them too).
+security:
+	$(GO) test -count=1 -run '^TestSecurity' $(PKGS)
 
 # The race detector on the packages with their own concurrency that build
 # without the Temporal server (instrumenting it would rebuild the world):
