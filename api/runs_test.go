@@ -60,7 +60,7 @@ func (e *env) withRuns(t testing.TB) *env {
 	}
 	t.Cleanup(c.Close)
 	queue := "api-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
-	acts := &activities.Activities{Host: host.New(), Sink: discardSink{}, WorkRoot: t.TempDir(), HostQueue: worker.HostQueue(queue, "h1")}
+	acts := &activities.Activities{Host: host.New(host.Options{}), Sink: discardSink{}, WorkRoot: t.TempDir(), HostQueue: worker.HostQueue(queue, "h1")}
 	runs.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
 	for _, w := range []interface {
 		Start() error

@@ -94,7 +94,7 @@ func (s logSink) WriteLine(stage string, stream executor.Stream, line string) {
 // store, run records, logs and tenant secrets in Postgres. release frees
 // the Docker client.
 func workerActivities(ctx context.Context, mode, workDir, hostQueue string, store *db.Store, log *slog.Logger) (acts *activities.Activities, release func(), err error) {
-	acts = &activities.Activities{Host: host.New(), Sink: logSink{log}, Logger: log, WorkRoot: workDir, HostQueue: hostQueue}
+	acts = &activities.Activities{Host: host.New(host.Options{}), Sink: logSink{log}, Logger: log, WorkRoot: workDir, HostQueue: hostQueue}
 	release = func() {}
 	switch mode {
 	case "host":

@@ -51,7 +51,7 @@ func TestRecordHistory(t *testing.T) {
 	// group and prepares its workspace on a host queue.
 	t.Run("pipeline_run_server_history.json", func(t *testing.T) {
 		h := setupWithoutWorker(t)
-		acts := &activities.Activities{Host: host.New(), Sink: h.logs, Recorder: memRecorder{}, WorkRoot: t.TempDir(),
+		acts := &activities.Activities{Host: host.New(host.Options{}), Sink: h.logs, Recorder: memRecorder{}, WorkRoot: t.TempDir(),
 			HostQueue: worker.HostQueue(h.taskQueue, "recorder")}
 		for _, w := range []sdkworker.Worker{worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue}), worker.NewHost(h.c, acts, worker.Options{})} {
 			if err := w.Start(); err != nil {
