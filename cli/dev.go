@@ -29,6 +29,7 @@ type devFlags struct {
 	addr, dataDir, url, executor string
 	temporalPort, uiPort         int
 	noUI                         bool
+	stages                       stageFlags
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -44,7 +45,13 @@ Postgres database named by DATABASE_URL, whose schema it brings up to date.
 Everything that matters survives a restart on the same data dir: runs in
 flight resume where Temporal left them (a stage that was running when the
 process died runs again), and tenant secrets stay readable because the key
-sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
+sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.
+
+Anyone who can sign up is a tenant: stages without an image run in
+--default-image, or the run is refused, unless --allow-host-stages lets them
+run on this machine (then every pipeline runs commands here). DATA-DIR is
+made mode 0711 and secret.key and temporal.db 0600, so that a host stage run
+under a user of its own cannot read them.`,
 		Example: `  export DATABASE_URL=postgres://buildit:buildit@localhost:5432/buildit
   buildit dev
   buildit dev --addr 127.0.0.1:9090 --data-dir /tmp/buildit-dev --executor host`,
@@ -59,6 +66,7 @@ sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
 	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend port on 127.0.0.1; 0 picks a free one")
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port on 127.0.0.1; 0 picks a free one")
 	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
+	f.stages.register(cmd)
 	return cmd
 }
 
@@ -71,6 +79,10 @@ func devSecretKey(dir string) (string, error) {
 	path := filepath.Join(dir, "secret.key")
 	b, err := os.ReadFile(path)
 	if err == nil {
+		// One an older version kept may be readable by others.
+		if err := os.Chmod(path, 0o600); err != nil {
+			return "", fmt.Errorf("make the secret key private: %w", err)
+		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -87,9 +99,19 @@ func devSecretKey(dir string) (string, error) {
 	return key, nil
 }
 
+// makeDataDir makes dir, or tightens the one there: mode 0711, so that a
+// host stage's user can pass through to its run's workspace under it but
+// cannot list it (nor read the files in it, which are 0600).
+func makeDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o711)
+}
+
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
-	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+	if err := makeDataDir(f.dataDir); err != nil {
 		return usageError(fmt.Errorf("--data-dir: %w", err))
 	}
 	key, err := devSecretKey(f.dataDir)
@@ -132,7 +154,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	}
 
 	taskQueue := workflows.DefaultTaskQueue
-	acts, release, err := workerActivities(ctx, f.executor, filepath.Join(f.dataDir, "workspaces"), worker.HostQueue(taskQueue, "dev"), store, log)
+	acts, release, err := workerActivities(ctx, f.executor, filepath.Join(f.dataDir, "workspaces"), worker.HostQueue(taskQueue, "dev"), f.stages.allowHostStages, store, log)
 	if err != nil {
 		return err
 	}
@@ -153,6 +175,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 		return err
 	}
 	defer closeClient()
+	f.stages.apply(svc, log)
 	notifier := db.NewLogNotifier(pool, log)
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()
