@@ -124,7 +124,7 @@ type stageFlags struct {
 func (f *stageFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.defaultImage, "default-image", env("BUILDIT_DEFAULT_IMAGE", ""), "run stages that name no image (after defaults and templates) in this `IMAGE` (env BUILDIT_DEFAULT_IMAGE); without it, and without --allow-host-stages, runs of pipelines with such stages are refused")
-	fl.BoolVar(&f.allowHostStages, "allow-host-stages", envBool("BUILDIT_ALLOW_HOST_STAGES"), "run stages without an image on the worker's host, outside any container: only for a single-tenant setup where everyone who can push a pipeline is trusted with the workers (env BUILDIT_ALLOW_HOST_STAGES)")
+	fl.BoolVar(&f.allowHostStages, "allow-host-stages", envBool("BUILDIT_ALLOW_HOST_STAGES"), "let runs have stages without an image, which then run on a worker's host outside any container (the workers need --allow-host-stages too): only for a single-tenant setup where everyone who can push a pipeline is trusted with the workers (env BUILDIT_ALLOW_HOST_STAGES)")
 }
 
 // apply sets them on the runs service, and says at start what they mean.

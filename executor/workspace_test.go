@@ -104,3 +104,16 @@ func TestMakeWorkspaceDir(t *testing.T) {
 		t.Errorf("made outside the workspace: %v", err)
 	}
 }
+
+// What resolving a workdir costs a stage (a few lstat calls per part).
+func BenchmarkWorkspacePath(b *testing.B) {
+	ws := b.TempDir()
+	if err := os.MkdirAll(filepath.Join(ws, "src/app/cmd"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := executor.WorkspacePath(ws, "src/app/cmd"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
