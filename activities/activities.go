@@ -52,6 +52,12 @@ type Activities struct {
 	Docker executor.Executor
 	// ForceHost runs every stage on the host, ignoring images.
 	ForceHost bool
+	// AllowHostStages lets stages without an image of server-mode runs
+	// (those with a Record) run on the host: for a single-tenant
+	// self-hosted worker (--allow-host-stages). Without it such a stage
+	// fails with a configuration error, whatever the API let through.
+	// Local runs (buildit run) do not need it.
+	AllowHostStages bool
 	// Sink receives every stage's log lines.
 	Sink executor.LogSink
 	// Secrets resolves the secrets stages ask for; nil means none exist.
@@ -259,6 +265,11 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 		spec.Image = ""
 		spec.Services = nil
 	}
+	if exec == a.Host && in.Record != nil {
+		if err := isolate(in, spec); err != nil {
+			return configError(err.Error())
+		}
+	}
 
 	// The stage's own timeout: a result, so that `retry` applies to it.
 	sctx, cancel := context.WithTimeout(ctx, st.Timeout)
@@ -294,6 +305,9 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 
 func (a *Activities) executorFor(in workflows.StageInput) (executor.Executor, error) {
 	if in.Step.Image == "" || a.ForceHost {
+		if in.Record != nil && !a.AllowHostStages {
+			return nil, fmt.Errorf("stage %q has no image, and this worker runs the stages of server-mode runs only in containers: set `image` on the stage or in `defaults` (a single-tenant worker may run them on its host with --allow-host-stages)", in.Step.ID)
+		}
 		if a.Host == nil {
 			return nil, errors.New("no host executor on this worker")
 		}

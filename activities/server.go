@@ -86,6 +86,10 @@ func (a *Activities) AwaitTurn(ctx context.Context, in workflows.AwaitTurnInput)
 // repository at the commit (or branch) when one is given, else an empty
 // folder. It answers with HostQueue, so that the run's stages come to this
 // worker's host. A retried prepare starts over.
+//
+// The workspace is in a folder of the run's own, beside its host stages'
+// HOME and TMPDIR, private to the run's user (see isolation.go): a clone,
+// made by this process, is handed to that user afterwards.
 func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
 	root, err := a.workRoot()
 	if err != nil {
@@ -95,33 +99,52 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 	if err := os.RemoveAll(dir); err != nil {
 		return workflows.PrepareResult{}, fmt.Errorf("clear the workspace: %w", err)
 	}
-	res := workflows.PrepareResult{Workspace: dir, TaskQueue: a.HostQueue}
+	owner := stageUser(in.RunID)
+	ws, err := makeRunDir(dir, owner)
+	if err == nil && in.Repository == "" {
+		err = mkdirOwned(ws, 0o755, owner)
+	}
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return workflows.PrepareResult{}, fmt.Errorf("make the workspace: %w", err)
+	}
+	res := workflows.PrepareResult{Workspace: ws, TaskQueue: a.HostQueue}
 	if in.Repository == "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return workflows.PrepareResult{}, fmt.Errorf("make the workspace: %w", err)
-		}
 		return res, nil
 	}
-	if err := checkout(ctx, in, dir); err != nil {
+	if err := checkout(ctx, in, ws); err != nil {
 		_ = os.RemoveAll(dir)
 		return workflows.PrepareResult{}, err
+	}
+	if err := chownTree(ws, owner); err != nil {
+		_ = os.RemoveAll(dir)
+		return workflows.PrepareResult{}, fmt.Errorf("hand the checkout to the run's user: %w", err)
 	}
 	return res, nil
 }
 
-// CleanupWorkspace removes a workspace that PrepareWorkspace made.
+// CleanupWorkspace removes a workspace that PrepareWorkspace made, with its
+// run's folder (or alone, when an older worker made it straight in the
+// work root).
 func (a *Activities) CleanupWorkspace(_ context.Context, in workflows.CleanupInput) error {
 	root, err := a.workRoot()
 	if err != nil {
 		return err
 	}
 	rel, err := filepath.Rel(root, in.Workspace)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
-		return Permanent(fmt.Errorf("%s is not a workspace of this worker", in.Workspace))
+	if err != nil || rel == "." || !filepath.IsLocal(rel) {
+		return Permanent(fmt.Errorf("%s %w", in.Workspace, errNotAWorkspace))
 	}
-	return os.RemoveAll(in.Workspace)
+	run, rest, nested := strings.Cut(rel, string(filepath.Separator))
+	if nested && rest != runWorkspace {
+		return Permanent(fmt.Errorf("%s %w", in.Workspace, errNotAWorkspace))
+	}
+	return os.RemoveAll(filepath.Join(root, run))
 }
 
+// workRoot makes the folder every run's folder goes in, mode 0711: a
+// stage's user may pass through it to its own run's folder, but no one
+// but this process may list the runs.
 func (a *Activities) workRoot() (string, error) {
 	root := a.WorkRoot
 	if root == "" {
@@ -131,8 +154,19 @@ func (a *Activities) workRoot() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o711); err != nil {
 		return "", fmt.Errorf("make the work root: %w", err)
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode().Perm() != 0o711 {
+		// A work root made by someone else, who may have meant it: only
+		// one that lets others list the runs is an error.
+		if err := os.Chmod(root, 0o711); err != nil && fi.Mode().Perm()&0o044 != 0 {
+			return "", fmt.Errorf("the work root %s lets others list the runs' workspaces (mode %#o) and cannot be made 0711: %w", root, fi.Mode().Perm(), err)
+		}
 	}
 	return root, nil
 }

@@ -62,7 +62,8 @@ func TestPrepareWorkspaceChecksOutTheCommit(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: %v", c.in, err)
 		}
-		if res.TaskQueue != "buildit/host/h1" || filepath.Dir(res.Workspace) != a.WorkRoot {
+		// The workspace is in a folder of the run's own (isolation.go).
+		if res.TaskQueue != "buildit/host/h1" || filepath.Dir(filepath.Dir(res.Workspace)) != a.WorkRoot {
 			t.Errorf("%+v: result %+v", c.in, res)
 		}
 		if got, _ := os.ReadFile(filepath.Join(res.Workspace, "version")); string(got) != c.want {

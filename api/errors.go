@@ -59,6 +59,7 @@ var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "s
 func fail(c *gin.Context, err error) {
 	var e *Error
 	var decision *runs.DecisionError
+	var hostStages *runs.HostStagesError
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, db.ErrNotFound):
@@ -71,6 +72,8 @@ func fail(c *gin.Context, err error) {
 		e = conflict("the run has ended")
 	case errors.As(err, &decision):
 		e = conflict(decision.Msg)
+	case errors.As(err, &hostStages):
+		e = invalid(hostStages.Error())
 	case errors.Is(err, runs.ErrUnavailable):
 		e = errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; try again shortly")
 	case db.IsUnavailable(err):

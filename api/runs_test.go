@@ -44,8 +44,30 @@ func (discardSink) WriteLine(string, executor.Stream, string) {}
 
 // withRuns gives e a runs.Service on the embedded Temporal server and a
 // worker (shared and host queue) that records runs and stores logs in e's
-// database, as `buildit worker` does.
+// database, as `buildit worker` does. Both allow host stages, as a
+// single-tenant server started with --allow-host-stages.
 func (e *env) withRuns(t testing.TB) *env {
+	t.Helper()
+	return e.withRunsAnd(t, nil)
+}
+
+// reachableDir is a temporary folder that a host stage's own user (the
+// worker runs stages as one when it is root) can pass through: t.TempDir
+// and its parent are private to the user running the tests.
+func reachableDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// withRunsAnd is withRuns with the worker's activities changed by change,
+// when not nil, before the workers start.
+func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *env {
 	t.Helper()
 	temporalOnce.Do(func() {
 		temporalSrv, temporalErr = devserver.Start(context.Background(), devserver.Options{})
@@ -60,8 +82,12 @@ func (e *env) withRuns(t testing.TB) *env {
 	}
 	t.Cleanup(c.Close)
 	queue := "api-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
-	acts := &activities.Activities{Host: host.New(), Sink: discardSink{}, WorkRoot: t.TempDir(), HostQueue: worker.HostQueue(queue, "h1")}
+	acts := &activities.Activities{Host: host.New(host.Options{}), Sink: discardSink{}, WorkRoot: reachableDir(t), HostQueue: worker.HostQueue(queue, "h1"),
+		AllowHostStages: true}
 	runs.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
+	if change != nil {
+		change(acts)
+	}
 	for _, w := range []interface {
 		Start() error
 		Stop()
@@ -81,6 +107,7 @@ func (e *env) withRuns(t testing.TB) *env {
 		Store: e.store, Client: c, Namespace: temporalSrv.Namespace(), TaskQueue: queue,
 		SearchAttributes: true, UIURL: "http://ui.test:8233",
 		HostQueueTimeout: 10 * time.Second,
+		AllowHostStages:  true,
 	}
 	return e
 }

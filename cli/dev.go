@@ -30,6 +30,7 @@ type devFlags struct {
 	temporalIP, uiIP             string
 	temporalPort, uiPort         int
 	noUI                         bool
+	stages                       stageFlags
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -45,7 +46,13 @@ Postgres database named by DATABASE_URL, whose schema it brings up to date.
 Everything that matters survives a restart on the same data dir: runs in
 flight resume where Temporal left them (a stage that was running when the
 process died runs again), and tenant secrets stay readable because the key
-sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
+sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.
+
+Anyone who can sign up is a tenant: stages without an image run in
+--default-image, or the run is refused, unless --allow-host-stages lets them
+run on this machine (then every pipeline runs commands here). DATA-DIR is
+made mode 0711 and secret.key and temporal.db 0600, so that a host stage run
+under a user of its own cannot read them.`,
 		Example: `  export DATABASE_URL=postgres://buildit:buildit@localhost:5432/buildit
   buildit dev
   buildit dev --addr 127.0.0.1:9090 --data-dir /tmp/buildit-dev --executor host`,
@@ -62,6 +69,7 @@ sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
 	fl.StringVar(&f.temporalIP, "temporal-ip", "127.0.0.1", "address the Temporal frontend listens on; anything but loopback lets whoever reaches it read and steer every tenant's runs, unauthenticated")
 	fl.StringVar(&f.uiIP, "ui-ip", "127.0.0.1", "address the Temporal Web UI listens on; an operator's tool, unauthenticated: keep it on loopback")
 	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
+	f.stages.register(cmd)
 	return cmd
 }
 
@@ -74,6 +82,10 @@ func devSecretKey(dir string) (string, error) {
 	path := filepath.Join(dir, "secret.key")
 	b, err := os.ReadFile(path)
 	if err == nil {
+		// One an older version kept may be readable by others.
+		if err := os.Chmod(path, 0o600); err != nil {
+			return "", fmt.Errorf("make the secret key private: %w", err)
+		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -90,6 +102,16 @@ func devSecretKey(dir string) (string, error) {
 	return key, nil
 }
 
+// makeDataDir makes dir, or tightens the one there: mode 0711, so that a
+// host stage's user can pass through to its run's workspace under it but
+// cannot list it (nor read the files in it, which are 0600).
+func makeDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o711)
+}
+
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
 	for _, b := range []struct{ flag, ip string }{{"--temporal-ip", f.temporalIP}, {"--ui-ip", f.uiIP}} {
@@ -104,7 +126,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 			log.Warn("Temporal listens beyond loopback, without authentication: anyone who reaches it, a stage included, can read and steer every tenant's runs", "flag", b.flag, "ip", b.ip)
 		}
 	}
-	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+	if err := makeDataDir(f.dataDir); err != nil {
 		return usageError(fmt.Errorf("--data-dir: %w", err))
 	}
 	key, err := devSecretKey(f.dataDir)
@@ -147,7 +169,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	}
 
 	taskQueue := workflows.DefaultTaskQueue
-	acts, release, err := workerActivities(ctx, f.executor, filepath.Join(f.dataDir, "workspaces"), worker.HostQueue(taskQueue, "dev"), store, log)
+	acts, release, err := workerActivities(ctx, f.executor, filepath.Join(f.dataDir, "workspaces"), worker.HostQueue(taskQueue, "dev"), f.stages.allowHostStages, store, log)
 	if err != nil {
 		return err
 	}
@@ -168,6 +190,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 		return err
 	}
 	defer closeClient()
+	f.stages.apply(svc, log)
 	notifier := db.NewLogNotifier(pool, log)
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()

@@ -212,8 +212,8 @@ func TestWorkerKilledMidStage(t *testing.T) {
 // same data dir: the run resumes from Temporal's file and finishes.
 func TestDevKilledMidRun(t *testing.T) {
 	url := dbtest.URL(dbtest.Pool(t))
-	dir, addr := t.TempDir(), freeAddr(t)
-	args := []string{"dev", "--data-dir", dir, "--addr", addr, "--database-url", url, "--temporal-port", "0", "--no-ui", "--executor", "host"}
+	dir, addr := reachableDir(t), freeAddr(t)
+	args := []string{"dev", "--data-dir", dir, "--addr", addr, "--database-url", url, "--temporal-port", "0", "--no-ui", "--executor", "host", "--allow-host-stages"}
 	dev := startProc(t, nil, args...)
 	base := "http://" + addr
 	waitReady(t, base)

@@ -50,7 +50,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	st.temporal = ts.HostPort()
 	addr := freeAddr(t)
 	server := []string{"server", "--database-url", st.dbURL, "--addr", addr, "--secret-key", st.key, "--temporal-address", st.temporal,
-		"--task-queue", st.queue, "--temporal-ui-url", "http://ui.test"}
+		"--task-queue", st.queue, "--temporal-ui-url", "http://ui.test", "--allow-host-stages"}
 	if o.hostQueueTimeout != "" {
 		server = append(server, "--host-queue-timeout", o.hostQueueTimeout)
 	}
@@ -93,10 +93,25 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	return st
 }
 
-// workerArgs are the arguments of a buildit worker for the stack.
+// workerArgs are the arguments of a buildit worker for the stack, which
+// runs host stages (a single-tenant setup).
 func (st *stack) workerArgs(t *testing.T, hostID string) []string {
 	return []string{"worker", "--database-url", st.dbURL, "--secret-key", st.key, "--temporal-address", st.temporal,
-		"--task-queue", st.queue, "--executor", "host", "--work-dir", t.TempDir(), "--host-id", hostID}
+		"--task-queue", st.queue, "--executor", "host", "--work-dir", reachableDir(t), "--host-id", hostID, "--allow-host-stages"}
+}
+
+// reachableDir is a temporary folder that a host stage's own user (the
+// worker runs stages as one when it is root) can pass through: t.TempDir
+// and its parent are private to the user running the tests.
+func reachableDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func freeAddr(t *testing.T) string {

@@ -160,7 +160,7 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	}
 	sink := newConsoleSink(logs, ids)
 
-	acts := &activities.Activities{Host: host.New(), Sink: sink, Secrets: activities.MapSecrets(secrets), Logger: a.logger}
+	acts := &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Sink: sink, Secrets: activities.MapSecrets(secrets), Logger: a.logger}
 	cleanup, err := a.setUpExecutors(ctx, acts, plan, f.executor)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,13 @@ func env(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// envBool returns the environment variable name as a boolean (1, t, true,
+// 0, f, false…), or false when it is unset or not one.
+func envBool(name string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(name))
+	return b
 }
 
 // envDuration returns the environment variable name as a duration, or
@@ -102,6 +110,34 @@ type serverFlags struct {
 	taskQueue, uiURL              string
 	hostQueueTimeout              time.Duration
 	secureCookies                 bool
+	stages                        stageFlags
+}
+
+// stageFlags say where stages without an image run, for buildit server
+// and buildit dev: in the default image, on the host (allowed), or not at
+// all (refused when a run starts).
+type stageFlags struct {
+	defaultImage    string
+	allowHostStages bool
+}
+
+func (f *stageFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.defaultImage, "default-image", env("BUILDIT_DEFAULT_IMAGE", ""), "run stages that name no image (after defaults and templates) in this `IMAGE` (env BUILDIT_DEFAULT_IMAGE); without it, and without --allow-host-stages, runs of pipelines with such stages are refused")
+	fl.BoolVar(&f.allowHostStages, "allow-host-stages", envBool("BUILDIT_ALLOW_HOST_STAGES"), "let runs have stages without an image, which then run on a worker's host outside any container (the workers need --allow-host-stages too): only for a single-tenant setup where everyone who can push a pipeline is trusted with the workers (env BUILDIT_ALLOW_HOST_STAGES)")
+}
+
+// apply sets them on the runs service, and says at start what they mean.
+func (f *stageFlags) apply(svc *runs.Service, log *slog.Logger) {
+	svc.DefaultImage, svc.AllowHostStages = f.defaultImage, f.allowHostStages
+	switch {
+	case f.defaultImage != "":
+		log.Info("stages without an image run in the default image", "image", f.defaultImage)
+	case f.allowHostStages:
+		log.Warn("--allow-host-stages: stages without an image run on the workers' hosts, outside any container; every pipeline runs commands on a worker's host, so everyone who can push a pipeline must be trusted with it")
+	default:
+		log.Info("stages run only in containers: runs of pipelines with stages without an image are refused (set --default-image, or --allow-host-stages on a single-tenant server)")
+	}
 }
 
 func newServerCommand(a *app) *cobra.Command {
@@ -136,6 +172,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.DurationVar(&f.hostQueueTimeout, "host-queue-timeout", envDuration("BUILDIT_HOST_QUEUE_TIMEOUT", workflows.DefaultHostQueueTimeout), "how long a stage waits for its workspace's host before the run prepares the workspace on another worker (env BUILDIT_HOST_QUEUE_TIMEOUT)")
 	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
+	f.stages.register(cmd)
 	return cmd
 }
 
@@ -229,6 +266,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 			return err
 		}
 		svc.HostQueueTimeout = f.hostQueueTimeout
+		f.stages.apply(svc, log)
 		defer closeClient()
 		cfg.Runs = svc
 		checks = append(checks, check)

@@ -30,6 +30,7 @@ type workerFlags struct {
 	temporalAddress, namespace, taskQueue, executor string
 	databaseURL, secretKey, workDir, hostID         string
 	maxStages                                       int
+	allowHostStages                                 bool
 }
 
 func newWorkerCommand(a *app) *cobra.Command {
@@ -52,6 +53,15 @@ With DATABASE_URL (and BUILDIT_SECRET_KEY for tenant secrets) the worker
 records runs and their stages in Postgres and stores stage logs there, for
 the API; without it, stage output goes to this process's log.
 
+Stages without an image of runs started through the API are refused
+(the API gives them --default-image, or refuses the run) unless
+--allow-host-stages says that this worker may run them on its host: for a
+single-tenant setup only, as every pipeline then runs commands here. A host
+stage gets only its own environment (never the worker's DATABASE_URL or
+BUILDIT_SECRET_KEY) and, when the worker runs as root, a user of its run's
+own (uid 2000000-2999999), HOME and TMPDIR in its run's own folder, and no
+way to list the other runs' workspaces.
+
 SIGINT or SIGTERM stops it gracefully: it takes no new work, and stages
 still running get 10 seconds to notice the stop and clean up (their
 containers are removed); Temporal then gives them to another worker after
@@ -72,6 +82,7 @@ their heartbeat timeout, which attaches to containers still running.`,
 	fl.StringVar(&f.secretKey, "secret-key", "", "key opening tenant secrets, as for buildit server (env BUILDIT_SECRET_KEY; prefer the environment)")
 	fl.StringVar(&f.workDir, "work-dir", env("BUILDIT_WORK_DIR", ""), "where run workspaces are made (env BUILDIT_WORK_DIR; default a folder under the system's temp dir)")
 	fl.StringVar(&f.hostID, "host-id", env("BUILDIT_HOST_ID", host), "names this host's workspace queue; workers sharing a work dir share it (env BUILDIT_HOST_ID)")
+	fl.BoolVar(&f.allowHostStages, "allow-host-stages", envBool("BUILDIT_ALLOW_HOST_STAGES"), "run stages without an image on this host, outside any container: only for a single-tenant setup where everyone who can push a pipeline is trusted with this host (env BUILDIT_ALLOW_HOST_STAGES)")
 	return cmd
 }
 
@@ -89,12 +100,17 @@ func (s logSink) WriteLine(stage string, stream executor.Stream, line string) {
 	s.log.Info("stage output", "stage", stage, "stream", stream.String(), "line", line)
 }
 
-// workerActivities makes the activities of a worker: the host executor,
-// Docker per mode, workspaces under workDir on hostQueue, and, with a
-// store, run records, logs and tenant secrets in Postgres. release frees
-// the Docker client.
-func workerActivities(ctx context.Context, mode, workDir, hostQueue string, store *db.Store, log *slog.Logger) (acts *activities.Activities, release func(), err error) {
-	acts = &activities.Activities{Host: host.New(), Sink: logSink{log}, Logger: log, WorkRoot: workDir, HostQueue: hostQueue}
+// workerActivities makes the activities of a worker: the host executor
+// (whose stages do not inherit the worker's environment), Docker per mode,
+// workspaces under workDir on hostQueue, host stages of server-mode runs
+// when allowHost, and, with a store, run records, logs and tenant secrets
+// in Postgres. release frees the Docker client.
+func workerActivities(ctx context.Context, mode, workDir, hostQueue string, allowHost bool, store *db.Store, log *slog.Logger) (acts *activities.Activities, release func(), err error) {
+	acts = &activities.Activities{Host: host.New(host.Options{}), Sink: logSink{log}, Logger: log, WorkRoot: workDir, HostQueue: hostQueue,
+		AllowHostStages: allowHost}
+	if allowHost {
+		warnHostStages(log)
+	}
 	release = func() {}
 	switch mode {
 	case "host":
@@ -125,6 +141,18 @@ func workerActivities(ctx context.Context, mode, workDir, hostQueue string, stor
 		runs.WorkerActivities(acts, store, log)
 	}
 	return acts, release, nil
+}
+
+// warnHostStages says at start what --allow-host-stages means on this
+// worker: who its host stages run as.
+func warnHostStages(log *slog.Logger) {
+	const what = "--allow-host-stages: stages without an image run on this host, outside any container, with only their own environment; every pipeline runs commands on this host, so everyone who can push a pipeline must be trusted with it"
+	if os.Geteuid() == 0 {
+		log.Warn(what, "stage_users", "a uid of each run's own, 2000000-2999999")
+		return
+	}
+	log.Warn(what+"; this worker is not root, so host stages run as its own user and can read and change whatever it can, the other runs' workspaces included (run it as root to give each run a user of its own)",
+		"stage_users", "this worker's uid "+strconv.Itoa(os.Geteuid()))
 }
 
 // startWorkers starts the two workers of a process: the shared task queue
@@ -175,7 +203,7 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 		return usageError(fmt.Errorf("--host-id is empty and the hostname is unknown"))
 	}
 	hostQueue := worker.HostQueue(f.taskQueue, f.hostID)
-	acts, closeActs, err := workerActivities(ctx, f.executor, f.workDir, hostQueue, store, log)
+	acts, closeActs, err := workerActivities(ctx, f.executor, f.workDir, hostQueue, f.allowHostStages, store, log)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,9 @@ import (
 type Options struct {
 	// DBFile is the SQLite database file. It is created with the schema when
 	// missing and reused (with its workflows) when present. "" keeps
-	// everything in memory; it is gone after Stop.
+	// everything in memory; it is gone after Stop. It holds every run's
+	// history, so it and its journal files are readable by their owner
+	// only (mode 0600), even when an older version made them.
 	DBFile string
 	// Namespace is created at start (when missing) with the BuildIt search
 	// attributes. Default "default".
@@ -290,17 +292,38 @@ func prepareDB(dbFile string) (*config.SQL, error) {
 	case err == nil && fi.IsDir():
 		return nil, fmt.Errorf("devserver: database file %s is a directory", abs)
 	case err == nil && fi.Size() > 0:
-		return cfg, nil // existing database
+		return cfg, privateDB(abs) // existing database
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("devserver: database file: %w", err)
 	}
 	if _, err := os.Stat(filepath.Dir(abs)); err != nil {
 		return nil, fmt.Errorf("devserver: database file: %w", err)
 	}
+	// Made here, private, before SQLite opens it: SQLite keeps the mode of
+	// an existing file and gives its journal files the same.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: database file: %w", err)
+	}
+	f.Close()
+	if err := privateDB(abs); err != nil {
+		return nil, err
+	}
 	if err := sqliteschema.SetupSchema(cfg); err != nil {
 		return nil, fmt.Errorf("devserver: creating schema in %s: %w", abs, err)
 	}
 	return cfg, nil
+}
+
+// privateDB makes the database file and the journal files beside it
+// readable by their owner only.
+func privateDB(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("devserver: database file: %w", err)
+		}
+	}
+	return nil
 }
 
 // serverConfig is the static server configuration: one history shard, all

@@ -328,3 +328,35 @@ func TestNamespaceUpgrade(t *testing.T) {
 		t.Fatalf("second pass: aliases %v, want %v", again, want)
 	}
 }
+
+// The database holds every run's history: it is made readable by its owner
+// only, and an older one (made 0644) is made so at start.
+func TestSecurityDatabaseFileIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	check := func(path string) {
+		t.Helper()
+		cfg, err := prepareDB(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := sqliteCloser(cfg); c != nil {
+			_ = c.Close()
+		}
+		for _, p := range []string{path, path + "-wal"} {
+			fi, err := os.Stat(p)
+			if err == nil && fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %#o, want 0600", p, fi.Mode().Perm())
+			} else if err != nil && p == path {
+				t.Fatal(err)
+			}
+		}
+	}
+	check(filepath.Join(dir, "new.db"))
+	old := filepath.Join(dir, "old.db")
+	for _, p := range []string{old, old + "-wal"} {
+		if err := os.WriteFile(p, []byte("an older database"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(old)
+}

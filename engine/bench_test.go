@@ -116,7 +116,7 @@ func BenchmarkOneStageRunWithBoot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		w := worker.New(c, &activities.Activities{Host: host.New(), Sink: discard{}}, worker.Options{TaskQueue: "boot"})
+		w := worker.New(c, &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Sink: discard{}}, worker.Options{TaskQueue: "boot"})
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
 		}

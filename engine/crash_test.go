@@ -36,7 +36,7 @@ func runChildWorker(spec string) {
 	if err != nil {
 		panic(err)
 	}
-	acts := &activities.Activities{Host: host.New(), Docker: d, Sink: &recorder{}}
+	acts := &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Docker: d, Sink: &recorder{}}
 	if err := worker.New(c, acts, worker.Options{TaskQueue: f[2]}).Run(sdkworker.InterruptCh()); err != nil {
 		panic(err)
 	}
@@ -94,7 +94,7 @@ stage "long" {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	acts := &activities.Activities{Host: host.New(), Docker: d, Sink: h.logs}
+	acts := &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Docker: d, Sink: h.logs}
 	w := worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -77,7 +77,7 @@ type harness struct {
 func setup(t testing.TB, secrets map[string]string) *harness {
 	t.Helper()
 	h := setupWithoutWorker(t)
-	acts := &activities.Activities{Host: host.New(), Sink: h.logs, Secrets: activities.MapSecrets(secrets)}
+	acts := &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Sink: h.logs, Secrets: activities.MapSecrets(secrets)}
 	w := worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

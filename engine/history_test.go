@@ -51,8 +51,16 @@ func TestRecordHistory(t *testing.T) {
 	// group and prepares its workspace on a host queue.
 	t.Run("pipeline_run_server_history.json", func(t *testing.T) {
 		h := setupWithoutWorker(t)
-		acts := &activities.Activities{Host: host.New(), Sink: h.logs, Recorder: memRecorder{}, WorkRoot: t.TempDir(),
-			HostQueue: worker.HostQueue(h.taskQueue, "recorder")}
+		// Host stages allowed, in a work root their own user (as root)
+		// can reach: t.TempDir's folders are private.
+		root := t.TempDir()
+		for _, d := range []string{root, filepath.Dir(root)} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acts := &activities.Activities{Host: host.New(host.Options{}), Sink: h.logs, Recorder: memRecorder{}, WorkRoot: root,
+			HostQueue: worker.HostQueue(h.taskQueue, "recorder"), AllowHostStages: true}
 		for _, w := range []sdkworker.Worker{worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue}), worker.NewHost(h.c, acts, worker.Options{})} {
 			if err := w.Start(); err != nil {
 				t.Fatal(err)

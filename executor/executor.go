@@ -40,6 +40,20 @@ type Spec struct {
 	Services []pipeline.Service
 	// Resources limit the stage's container, when set.
 	Resources *pipeline.Resources
+
+	// User, when set, is the user a host stage runs as (a worker running
+	// as root gives each run's host stages a user of their own).
+	User *User
+	// Home and TempDir, when set, are HOME and TMPDIR of a host stage:
+	// folders of the run's own, where a stage's tools keep their files.
+	Home    string
+	TempDir string
+}
+
+// User is a numeric user and group ID; it needs no entry in /etc/passwd.
+type User struct {
+	UID uint32
+	GID uint32
 }
 
 // Stream says which output stream a log line came from.

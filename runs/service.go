@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,7 +56,16 @@ type Service struct {
 	UIURL string
 	// HostQueueTimeout is PipelineRunInput.HostQueueTimeout.
 	HostQueueTimeout time.Duration
-	Log              *slog.Logger
+	// DefaultImage is the image of command stages that name none after
+	// defaults and templates (--default-image). It is written into the
+	// run's plan, so that the workflow runs them in it, and a rerun too.
+	DefaultImage string
+	// AllowHostStages lets a run have command stages without an image,
+	// which then run on the worker's host (--allow-host-stages, for a
+	// single-tenant server). Without it or DefaultImage, starting a run
+	// of a pipeline that has such stages is a *HostStagesError.
+	AllowHostStages bool
+	Log             *slog.Logger
 }
 
 // Trigger is what starts a run, besides the pipeline.
@@ -83,6 +93,43 @@ type LimitError struct{ Limit int }
 
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("the organization has %d runs in progress, its plan's limit", e.Limit)
+}
+
+// HostStagesError: the pipeline has command stages without an image, and
+// this server runs stages only in containers. Its message is safe to show.
+type HostStagesError struct {
+	// Stages are the names of the stages, each once, in plan order.
+	Stages []string
+}
+
+func (e *HostStagesError) Error() string {
+	if len(e.Stages) == 1 {
+		return fmt.Sprintf("stage %s has no image, and this server runs stages only in containers: set `image` on it or in `defaults`", e.Stages[0])
+	}
+	return fmt.Sprintf("stages %s have no image, and this server runs stages only in containers: set `image` on them or in `defaults`", strings.Join(e.Stages, ", "))
+}
+
+// containerize gives the command stages of plan that have no image the
+// default image or, when there is none and host stages are not allowed,
+// refuses the plan with a *HostStagesError naming them.
+func (s *Service) containerize(plan *pipeline.Plan) error {
+	var missing []string
+	for i := range plan.Steps {
+		st := &plan.Steps[i]
+		if st.Kind != pipeline.KindRun || st.Image != "" {
+			continue
+		}
+		switch {
+		case s.DefaultImage != "":
+			st.Image = s.DefaultImage
+		case !s.AllowHostStages && !slices.Contains(missing, st.Stage):
+			missing = append(missing, st.Stage)
+		}
+	}
+	if len(missing) > 0 {
+		return &HostStagesError{Stages: missing}
+	}
+	return nil
 }
 
 // Params is the part of a Trigger kept with the run, as JSON.
@@ -133,6 +180,9 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	var plan pipeline.Plan
 	if err := json.Unmarshal(p.Plan, &plan); err != nil {
 		return db.Run{}, fmt.Errorf("plan of pipeline %s: %w", p.ID, err)
+	}
+	if err := s.containerize(&plan); err != nil {
+		return db.Run{}, err
 	}
 	params, err := json.Marshal(Params{Env: t.Env, Repository: t.Repository, Reuse: t.Reuse})
 	if err != nil {

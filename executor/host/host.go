@@ -1,6 +1,8 @@
 // Package host runs stages on the host shell: the stage's commands as one
 // `sh -e` script in the workspace, in a process group of its own so that a
-// cancel or timeout kills everything the script started.
+// cancel or timeout kills everything the script started; with the stage's
+// own environment (a local run adds the user's) and, when the spec names
+// one, as the stage's own user.
 package host
 
 import (
@@ -11,7 +13,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,9 +31,24 @@ const KillGrace = 2 * time.Second
 // prints without newlines streams in constant memory.
 const maxLine = 64 * 1024
 
+// DefaultPath is PATH for a stage that does not inherit its environment.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Options configure an Executor.
+type Options struct {
+	// InheritEnv starts stages with this process's environment under
+	// their own, as make does: for buildit run on a person's machine. A
+	// worker leaves it off, so that its DATABASE_URL, BUILDIT_SECRET_KEY
+	// and the rest never reach a tenant's stage: a stage then starts
+	// from PATH (DefaultPath), LANG=C.UTF-8, and HOME and TMPDIR as the
+	// spec gives them.
+	InheritEnv bool
+}
+
 // Executor is the host-shell executor. The zero value is not usable; call
 // New.
 type Executor struct {
+	opts  Options
 	mu    sync.Mutex
 	procs map[string]*proc
 }
@@ -46,8 +62,8 @@ type proc struct {
 }
 
 // New returns a host executor.
-func New() *Executor {
-	return &Executor{procs: map[string]*proc{}}
+func New(opts Options) *Executor {
+	return &Executor{opts: opts, procs: map[string]*proc{}}
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -59,31 +75,40 @@ func key(s *executor.Spec) string {
 	return s.RunID + "\x00" + s.StageID + "\x00" + strconv.Itoa(s.Attempt)
 }
 
-// Prepare checks that the working directory exists inside the workspace.
+// Prepare makes the working directory when it is missing, inside the
+// workspace even through symbolic links, owned by the stage's user.
 func (e *Executor) Prepare(_ context.Context, spec *executor.Spec) error {
-	dir, err := workdir(spec)
-	if err != nil {
-		return err
+	if spec.Workspace == "" {
+		return errors.New("no workspace")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("working directory: %w", err)
-	}
-	return nil
+	_, err := executor.MakeWorkspaceDir(spec.Workspace, spec.Workdir, 0o755, spec.User)
+	return workdirError(spec, err)
 }
 
+// workdir is the real path of the stage's working directory, which must
+// still be inside the workspace: the script starts in it, not in the path
+// as written, which a symbolic link could point elsewhere.
 func workdir(spec *executor.Spec) (string, error) {
 	if spec.Workspace == "" {
 		return "", errors.New("no workspace")
 	}
-	dir := filepath.Join(spec.Workspace, spec.Workdir)
-	rel, err := filepath.Rel(spec.Workspace, dir)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("workdir %q is outside the workspace", spec.Workdir)
-	}
-	return dir, nil
+	dir, err := executor.WorkspacePath(spec.Workspace, spec.Workdir)
+	return dir, workdirError(spec, err)
 }
 
-// Start starts the script in its own process group.
+func workdirError(spec *executor.Spec, err error) error {
+	var esc *executor.EscapeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &esc):
+		return fmt.Errorf("workdir %w", err)
+	}
+	return fmt.Errorf("workdir %q: %w", spec.Workdir, err)
+}
+
+// Start starts the script in its own process group, as the spec's user
+// when it names one.
 func (e *Executor) Start(_ context.Context, spec *executor.Spec) (executor.Handle, error) {
 	dir, err := workdir(spec)
 	if err != nil {
@@ -96,8 +121,12 @@ func (e *Executor) Start(_ context.Context, spec *executor.Spec) (executor.Handl
 	args := append(shell[1:], "-e", "-c", strings.Join(spec.Commands, "\n"))
 	cmd := exec.Command(shell[0], args...)
 	cmd.Dir = dir
-	cmd.Env = environ(spec)
+	cmd.Env = e.environ(spec)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if u := spec.User; u != nil {
+		// No supplementary groups: root's must not come along.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}
+	}
 	cmd.Stdin = nil
 
 	outR, outW, err := os.Pipe()
@@ -143,14 +172,26 @@ func (e *Executor) Start(_ context.Context, spec *executor.Spec) (executor.Handl
 	return executor.Handle{ID: strconv.Itoa(cmd.Process.Pid)}, nil
 }
 
-// environ is the host's environment with the stage's env and secrets on top,
-// sorted so that the order does not depend on map iteration.
-func environ(spec *executor.Spec) []string {
+// environ is the stage's env and secrets on top of a base: this process's
+// environment with InheritEnv, else a minimal one. It is sorted so that the
+// order does not depend on map iteration.
+func (e *Executor) environ(spec *executor.Spec) []string {
 	env := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
+	if e.opts.InheritEnv {
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[k] = v
+			}
 		}
+	} else {
+		env["PATH"] = DefaultPath
+		env["LANG"] = "C.UTF-8"
+	}
+	if spec.Home != "" {
+		env["HOME"] = spec.Home
+	}
+	if spec.TempDir != "" {
+		env["TMPDIR"] = spec.TempDir
 	}
 	for k, v := range spec.Env {
 		env[k] = v

@@ -43,7 +43,7 @@ func TestRunOutputEnvAndWorkdir(t *testing.T) {
 	sp.Env = map[string]string{"GREETING": "hi"}
 	sp.Secrets = map[string]string{"TOKEN": "s3cret"}
 	var s sink
-	if _, err := executor.Run(context.Background(), host.New(), sp, &s, nil, nil); err != nil {
+	if _, err := executor.Run(context.Background(), host.New(host.Options{InheritEnv: true}), sp, &s, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The two streams are read apart, so only each one's order is kept.
@@ -70,7 +70,7 @@ func TestRunOutputEnvAndWorkdir(t *testing.T) {
 // status, and what follows does not run.
 func TestExitCodeStopsAtFirstFailure(t *testing.T) {
 	var s sink
-	_, err := executor.Run(context.Background(), host.New(), spec(t, "echo one", "exit 3", "echo never"), &s, nil, nil)
+	_, err := executor.Run(context.Background(), host.New(host.Options{InheritEnv: true}), spec(t, "echo one", "exit 3", "echo never"), &s, nil, nil)
 	var ee *executor.ExitError
 	if !errors.As(err, &ee) || ee.Code != 3 {
 		t.Fatalf("err = %v, want exit status 3", err)
@@ -83,7 +83,7 @@ func TestExitCodeStopsAtFirstFailure(t *testing.T) {
 func TestWorkdirOutsideWorkspaceIsRefused(t *testing.T) {
 	sp := spec(t, "true")
 	sp.Workdir = "../elsewhere"
-	_, err := executor.Run(context.Background(), host.New(), sp, &sink{}, nil, nil)
+	_, err := executor.Run(context.Background(), host.New(host.Options{InheritEnv: true}), sp, &sink{}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "workspace") {
 		t.Fatalf("err = %v, want a workdir error", err)
 	}
@@ -95,7 +95,7 @@ func TestCancelKillsTheProcessGroup(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := executor.Run(ctx, host.New(), sp, &sink{}, nil, nil)
+		_, err := executor.Run(ctx, host.New(host.Options{InheritEnv: true}), sp, &sink{}, nil, nil)
 		done <- err
 	}()
 	pidFile := filepath.Join(sp.Workspace, "bg.pid")
@@ -135,7 +135,7 @@ func gone(pid int) bool {
 
 // Destroy is safe when Start never happened, and twice.
 func TestDestroyWithoutStart(t *testing.T) {
-	e := host.New()
+	e := host.New(host.Options{InheritEnv: true})
 	sp := spec(t, "true")
 	for range 2 {
 		if err := e.Destroy(context.Background(), sp); err != nil {
@@ -157,7 +157,7 @@ func TestHundredMegabytesInConstantMemory(t *testing.T) {
 			var c executortest.CountSink
 			var err error
 			grew := executortest.HeapGrowth(func() {
-				_, err = executor.Run(context.Background(), host.New(), spec(t, cmd), &c, nil, nil)
+				_, err = executor.Run(context.Background(), host.New(host.Options{InheritEnv: true}), spec(t, cmd), &c, nil, nil)
 			})
 			if err != nil {
 				t.Fatal(err)
