@@ -75,6 +75,11 @@ func TestRecordHistory(t *testing.T) {
 	t.Run("deploy_history.json", func(t *testing.T) {
 		recordDeployHistory(t, "deploy_history.json", `health-check path="/healthz" timeout="2s"`)
 	})
+	// Deploy with a timeout: the workflow's timer ends the health wait
+	// and the deploy rolls back.
+	t.Run("deploy_timeout_history.json", func(t *testing.T) {
+		recordDeployHistory(t, "deploy_timeout_history.json", `health-check path="/healthz" timeout="10m"; timeout "2s"`)
+	})
 }
 
 // recordDeployHistory deploys a healthy revision 1 to flytest, then an
