@@ -23,7 +23,7 @@ import (
 	"github.com/buildit-ci/buildit/workflows"
 )
 
-var record = flag.Bool("record-history", false, "run the history pipeline and write workflows/testdata/pipeline_run_history.json for the replay test")
+var record = flag.Bool("record-history", false, "run the history pipelines and deploys and write workflows/testdata/*_history.json for the replay test")
 
 // historyPipeline exercises most of PipelineRun's paths in one run:
 // parallel stages, a matrix, a retry, an allowed failure, a skip by `when`,
@@ -41,8 +41,11 @@ stage "on-failure" needs="ship" { when status="failure"; run "echo failed"; }
 
 // TestRecordHistory writes the histories the replay test in workflows/
 // replays: one with regular activities, one with the local fast path (whose
-// "ship" stage outlives the budget and is handed over). Run it with -record-history after a deliberate change to
-// PipelineRun (guarded by workflow.GetVersion where old runs must replay).
+// "ship" stage outlives the budget and is handed over), one in server mode,
+// and Deploys. Run it with -record-history after a deliberate change to
+// PipelineRun or Deploy (guarded by workflow.GetVersion where old runs must
+// replay), one subtest alone to write only the file of a new path:
+// -run 'TestRecordHistory/deploy_timeout_history.json'.
 func TestRecordHistory(t *testing.T) {
 	if !*record {
 		t.Skip("run with -record-history to rewrite workflows/testdata/pipeline_run_history.json")
