@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -275,8 +274,11 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 	sctx, cancel := context.WithTimeout(ctx, st.Timeout)
 	defer cancel()
 
-	if len(secrets) > 0 {
-		sink = newMaskingSink(sink, secrets)
+	// Secret values, and their encoded forms, are masked in the stage's
+	// log and in the errors of the attempt.
+	mask := newMasker(secrets)
+	if mask != nil {
+		sink = &maskingSink{next: sink, k: mask}
 	}
 	logger := a.logger().With("stage", st.ID, "attempt", in.Attempt, "executor", exec.Name())
 	logger.Debug("stage starting")
@@ -298,7 +300,7 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 	}
 	// The machinery failed (an image that cannot be pulled, an engine that
 	// went away): say so in the stage's log too, where people look.
-	err = maskError(err, secrets)
+	err = mask.maskError(err)
 	sink.WriteLine(st.ID, executor.Stderr, "buildit: "+err.Error())
 	return workflows.StageResult{}, err
 }
@@ -375,50 +377,4 @@ func (a *Activities) logger() *slog.Logger {
 		return a.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// maskingSink replaces secret values with *** before lines reach the sink.
-type maskingSink struct {
-	next   executor.LogSink
-	values []string
-}
-
-func newMaskingSink(next executor.LogSink, secrets map[string]string) *maskingSink {
-	m := &maskingSink{next: next}
-	for _, v := range secrets {
-		if v != "" {
-			m.values = append(m.values, v)
-		}
-	}
-	// Longest first, so that a secret containing another is masked whole.
-	sort.Slice(m.values, func(i, j int) bool { return len(m.values[i]) > len(m.values[j]) })
-	return m
-}
-
-func (m *maskingSink) WriteLine(stage string, stream executor.Stream, line string) {
-	m.next.WriteLine(stage, stream, mask(line, m.values))
-}
-
-func mask(s string, values []string) string {
-	for _, v := range values {
-		if strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, "***")
-		}
-	}
-	return s
-}
-
-// maskError keeps secret values out of errors, which enter workflow history.
-func maskError(err error, secrets map[string]string) error {
-	if len(secrets) == 0 {
-		return err
-	}
-	values := make([]string, 0, len(secrets))
-	for _, v := range secrets {
-		if v != "" {
-			values = append(values, v)
-		}
-	}
-	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
-	return errors.New(mask(err.Error(), values))
 }

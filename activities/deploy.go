@@ -35,18 +35,21 @@ type DeployRecorder interface {
 // DeployPoll is how often, at most, DeployWaitHealthy asks the target.
 var DeployPoll = 2 * time.Second
 
-// backend returns the Backend of a deploy's target: a.Backends when set,
-// else one made from the target's settings.
-func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, error) {
+// backend returns the Backend of a deploy's target (a.Backends when set,
+// else one made from the target's settings) and the masker of the
+// credential it was given: what the backend says (errors, status messages)
+// goes through it before it reaches a log or workflow history.
+func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, *masker, error) {
 	if target.Kind == "" && ref != nil && a.Deploys != nil {
 		t, err := a.Deploys.Target(ctx, *ref, target.Name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		target = t
 	}
 	if a.Backends != nil {
-		return a.Backends(ctx, target, ref)
+		b, err := a.Backends(ctx, target, ref)
+		return b, nil, err
 	}
 	switch target.Kind {
 	case pipeline.TargetFly:
@@ -56,7 +59,7 @@ func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *w
 		}
 		token, err := a.credential(ctx, ref, name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		apiURL := target.Settings["api-url"]
 		if apiURL == "" && ref == nil {
@@ -64,24 +67,27 @@ func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *w
 			// proxy, a test server) without editing the pipeline.
 			apiURL = os.Getenv("FLY_API_URL")
 		}
-		return fly.New(fly.Config{App: target.Settings["app"], Region: target.Settings["region"], APIURL: apiURL, Token: token})
+		b, err := fly.New(fly.Config{App: target.Settings["app"], Region: target.Settings["region"], APIURL: apiURL, Token: token})
+		return b, newMasker(map[string]string{name: token}), err
 	case pipeline.TargetKubernetes:
 		set := target.Settings
 		if name := set["kubeconfig-secret"]; name != "" {
 			kc, err := a.credential(ctx, ref, name)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return kubernetes.NewFromKubeconfig([]byte(kc), set["context"], set["namespace"])
+			b, err := kubernetes.NewFromKubeconfig([]byte(kc), set["context"], set["namespace"])
+			return b, newMasker(map[string]string{name: kc}), err
 		}
 		if ref != nil {
-			return nil, deploy.Configf("target %q: set kubeconfig-secret to the tenant secret holding the cluster's kubeconfig", target.Name)
+			return nil, nil, deploy.Configf("target %q: set kubeconfig-secret to the tenant secret holding the cluster's kubeconfig", target.Name)
 		}
-		return kubernetes.New(kubernetes.Config{Namespace: set["namespace"], Kubeconfig: set["kubeconfig"], Context: set["context"]})
+		b, err := kubernetes.New(kubernetes.Config{Namespace: set["namespace"], Kubeconfig: set["kubeconfig"], Context: set["context"]})
+		return b, nil, err
 	case "":
-		return nil, deploy.Configf("target %q has no kind: a BuildIt server finds a tenant's target by name, but a local run needs it in the pipeline (target %q kind=\"fly\" { … })", target.Name, target.Name)
+		return nil, nil, deploy.Configf("target %q has no kind: a BuildIt server finds a tenant's target by name, but a local run needs it in the pipeline (target %q kind=\"fly\" { … })", target.Name, target.Name)
 	}
-	return nil, deploy.Configf("target %q: unknown kind %q", target.Name, target.Kind)
+	return nil, nil, deploy.Configf("target %q: unknown kind %q", target.Name, target.Kind)
 }
 
 // credential is the secret named name: the tenant's in server mode; in a
@@ -105,22 +111,27 @@ func (a *Activities) credential(ctx context.Context, ref *workflows.RunRef, name
 }
 
 // deployError turns a backend's error into the activity's: configuration
-// errors are not retried, transient ones are, after their Retry-After.
-func deployError(err error) error {
+// errors are not retried, transient ones are, after their Retry-After. Its
+// text goes through mask (the target's credential), as it enters history.
+func deployError(err error, mask *masker) error {
 	if err == nil {
 		return nil
 	}
+	msg := mask.mask(err.Error())
 	var appErr *temporal.ApplicationError
 	switch {
 	case errors.As(err, &appErr):
+		if msg != err.Error() {
+			return temporal.NewApplicationErrorWithOptions(msg, appErr.Type(), temporal.ApplicationErrorOptions{NonRetryable: appErr.NonRetryable()})
+		}
 		return err
 	case deploy.IsConfig(err):
-		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeDeployConfig, nil)
+		return temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeDeployConfig, nil)
 	}
 	if d, ok := deploy.RetryAfter(err); ok {
-		return temporal.NewApplicationErrorWithOptions(err.Error(), "DeployTransient", temporal.ApplicationErrorOptions{NextRetryDelay: d})
+		return temporal.NewApplicationErrorWithOptions(msg, "DeployTransient", temporal.ApplicationErrorOptions{NextRetryDelay: d})
 	}
-	return err
+	return mask.maskError(err)
 }
 
 func toSpec(s workflows.DeploySpec) deploy.Spec {
@@ -130,9 +141,10 @@ func toSpec(s workflows.DeploySpec) deploy.Spec {
 	}
 }
 
-// deployLog writes a line about a deploy to its stage's log.
-func (a *Activities) deployLog(ctx context.Context, ref *workflows.RunRef, stageID, format string, args ...any) {
-	line := "buildit: " + fmt.Sprintf(format, args...)
+// deployLog writes a line about a deploy to its stage's log, through mask
+// (the target's credential: the line may quote what the target said).
+func (a *Activities) deployLog(ctx context.Context, mask *masker, ref *workflows.RunRef, stageID, format string, args ...any) {
+	line := mask.mask("buildit: " + fmt.Sprintf(format, args...))
 	if ref != nil && ref.RunID == "" {
 		return // a rollback from the API: no run, no log
 	}
@@ -159,30 +171,30 @@ func (a *Activities) DeployBegin(ctx context.Context, in workflows.DeployInput) 
 	if in.Record != nil && a.Deploys != nil {
 		res, err := a.Deploys.BeginDeploy(ctx, in)
 		if err != nil {
-			return res, deployError(err)
+			return res, deployError(err, nil)
 		}
 		if res.Previous != nil {
-			a.deployLog(ctx, in.Record, in.StageID, "deploying %s as revision %d to %s (revision %d, %s, is live)", in.Spec.Image, res.Revision, in.Target.Name, res.Previous.Revision, res.Previous.Image)
+			a.deployLog(ctx, nil, in.Record, in.StageID, "deploying %s as revision %d to %s (revision %d, %s, is live)", in.Spec.Image, res.Revision, in.Target.Name, res.Previous.Revision, res.Previous.Image)
 		} else {
-			a.deployLog(ctx, in.Record, in.StageID, "deploying %s as revision %d to %s", in.Spec.Image, res.Revision, in.Target.Name)
+			a.deployLog(ctx, nil, in.Record, in.StageID, "deploying %s as revision %d to %s", in.Spec.Image, res.Revision, in.Target.Name)
 		}
 		return res, nil
 	}
-	b, err := a.backend(ctx, in.Target, in.Record)
+	b, mask, err := a.backend(ctx, in.Target, in.Record)
 	if err != nil {
-		return workflows.DeployBeginResult{}, deployError(err)
+		return workflows.DeployBeginResult{}, deployError(err, mask)
 	}
 	cur, err := b.Current(ctx, in.Spec.Service)
 	if err != nil {
-		return workflows.DeployBeginResult{}, deployError(err)
+		return workflows.DeployBeginResult{}, deployError(err, mask)
 	}
 	res := workflows.DeployBeginResult{Revision: 1}
 	if cur != nil {
 		res.Revision = cur.Revision + 1
 		res.Previous = &workflows.DeploySpec{Service: cur.Service, Revision: cur.Revision, Image: cur.Image}
-		a.deployLog(ctx, in.Record, in.StageID, "deploying %s as revision %d to %s (revision %d, %s, is live)", in.Spec.Image, res.Revision, in.Target.Name, cur.Revision, cur.Image)
+		a.deployLog(ctx, mask, in.Record, in.StageID, "deploying %s as revision %d to %s (revision %d, %s, is live)", in.Spec.Image, res.Revision, in.Target.Name, cur.Revision, cur.Image)
 	} else {
-		a.deployLog(ctx, in.Record, in.StageID, "deploying %s as revision %d to %s", in.Spec.Image, res.Revision, in.Target.Name)
+		a.deployLog(ctx, mask, in.Record, in.StageID, "deploying %s as revision %d to %s", in.Spec.Image, res.Revision, in.Target.Name)
 	}
 	return res, nil
 }
@@ -190,16 +202,16 @@ func (a *Activities) DeployBegin(ctx context.Context, in workflows.DeployInput) 
 // DeployApply applies a revision, heartbeating while the backend rolls it
 // out (a rolling update waits for each instance).
 func (a *Activities) DeployApply(ctx context.Context, t workflows.DeployTarget) error {
-	b, err := a.backend(ctx, t.Target, t.Record)
+	b, mask, err := a.backend(ctx, t.Target, t.Record)
 	if err != nil {
-		return deployError(err)
+		return deployError(err, mask)
 	}
 	stop := a.heartbeatLoop(ctx, func() heartbeat { return heartbeat{} })
 	defer stop()
 	if err := b.Apply(ctx, toSpec(t.Spec)); err != nil {
-		return deployError(err)
+		return deployError(err, mask)
 	}
-	a.deployLog(ctx, t.Record, t.StageID, "revision %d (%s) applied", t.Spec.Revision, t.Spec.Image)
+	a.deployLog(ctx, mask, t.Record, t.StageID, "revision %d (%s) applied", t.Spec.Revision, t.Spec.Image)
 	return nil
 }
 
@@ -213,9 +225,9 @@ type waitState struct {
 // be retried, when the target says the rollout failed or when the
 // health-check timeout (counted from the first attempt) passes.
 func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTarget) error {
-	b, err := a.backend(ctx, t.Target, t.Record)
+	b, mask, err := a.backend(ctx, t.Target, t.Record)
 	if err != nil {
-		return deployError(err)
+		return deployError(err, mask)
 	}
 	st := waitState{Since: time.Now()}
 	if activity.HasHeartbeatDetails(ctx) {
@@ -238,16 +250,16 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 		s, err := b.Status(ctx, spec)
 		switch {
 		case err != nil && deploy.IsConfig(err):
-			return deployError(err)
+			return deployError(err, mask)
 		case err != nil:
-			last = err.Error()
+			last = mask.mask(err.Error())
 		case s.State == deploy.Healthy:
-			a.deployLog(ctx, t.Record, t.StageID, "revision %d is healthy: %s", t.Spec.Revision, s.Message)
+			a.deployLog(ctx, mask, t.Record, t.StageID, "revision %d is healthy: %s", t.Spec.Revision, s.Message)
 			return nil
 		case s.State == deploy.Failed:
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("revision %d failed: %s", t.Spec.Revision, s.Message), workflows.ErrTypeUnhealthy, nil)
+			return temporal.NewNonRetryableApplicationError(mask.mask(fmt.Sprintf("revision %d failed: %s", t.Spec.Revision, s.Message)), workflows.ErrTypeUnhealthy, nil)
 		default:
-			last = s.Message
+			last = mask.mask(s.Message)
 		}
 		if time.Since(st.Since) > timeout {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("revision %d was not healthy within %s: %s", t.Spec.Revision, timeout, last), workflows.ErrTypeUnhealthy, nil)
@@ -264,9 +276,10 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 // DeployFinish records how a deploy ended: in its stage's log (and, in
 // server mode, in the deployments table — not yet).
 func (a *Activities) DeployFinish(ctx context.Context, out workflows.DeployOutcome) error {
-	a.deployLog(ctx, out.Record, out.StageID, "deploy %s: %s", out.Status, out.Message)
+	// The message is made of the steps' errors, masked already.
+	a.deployLog(ctx, nil, out.Record, out.StageID, "deploy %s: %s", out.Status, out.Message)
 	if out.Record != nil && a.Deploys != nil {
-		return deployError(a.Deploys.FinishDeploy(ctx, out))
+		return deployError(a.Deploys.FinishDeploy(ctx, out), nil)
 	}
 	return nil
 }

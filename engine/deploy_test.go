@@ -149,6 +149,54 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 	}
 }
 
+// A deploy stage with a timeout, on the embedded server against flytest,
+// deploys a revision whose machine starts but never passes its health
+// check: the deploy ends at the stage's timeout (not at the 10-minute
+// health-check timeout), failed and rolled back to the healthy revision,
+// with the timeout as the reason in the stage and in its log.
+func TestSecurityDeployTimeoutEndsTheDeploy(t *testing.T) {
+	const token = "fo1_timeout-token"
+	srv := flytest.New(token, "acme-api")
+	defer srv.Close()
+	h := setup(t, map[string]string{"FLY_API_TOKEN": token})
+	src := func(image string) string {
+		return fmt.Sprintf(`pipeline "cd"
+deploy "api" {
+    target "fly"
+    environment "timeout-test"
+    image %q
+    port 8080
+    health-check path="/healthz" timeout="10m"
+    timeout "3s"
+}
+target "fly" kind="fly" { app "acme-api"; api-url %q; }
+`, image, srv.URL)
+	}
+	if st := h.run(t, src("api:v1"), nil); st.Status != workflows.RunSucceeded {
+		t.Fatalf("revision 1: %+v", st.Stages)
+	}
+	// Far less than the health-check timeout, far more than the stage's.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, run := h.start(t, src("api:unhealthy"), nil)
+	st, err := engine.Wait(ctx, run)
+	if err != nil {
+		t.Fatalf("the deploy did not end at its timeout: %v", err)
+	}
+	const want = "timed out after 3s; rolled back to revision 1"
+	if a := stageOf(st, "api"); st.Status != workflows.RunFailed || a.Status != workflows.StageFailed || a.Error != want {
+		t.Errorf("run %s, deploy stage %s: %q, want failed: %q", st.Status, a.Status, a.Error, want)
+	}
+	for id, img := range srv.Images("acme-api") {
+		if img != "api:v1" {
+			t.Errorf("machine %s runs %s after the rollback, want api:v1", id, img)
+		}
+	}
+	if logs := h.logs.text(); !strings.Contains(logs, "api|stdout|buildit: deploy rolled_back: "+want) {
+		t.Errorf("the stage's log does not say why:\n%s", logs)
+	}
+}
+
 // BenchmarkDeployStage times a run of one deploy stage (begin, apply,
 // health wait, finish: a child workflow and four activities) to flytest
 // with machines that start and pass their checks at once, so what is

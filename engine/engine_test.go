@@ -256,6 +256,42 @@ stage "one" {
 	}
 }
 
+// Issue 11: a secret's base64 form and a multi-line secret printed line by
+// line reached the log. End to end on the embedded server, a host stage
+// prints its secrets encoded by the shell's own tools and a multi-line
+// secret: every one reaches the log as ***.
+func TestSecurityMaskedSecretFormsEndToEnd(t *testing.T) {
+	t.Parallel()
+	const token = "tok-9f8e7d6c5b4a"
+	const key = "-----BEGIN TEST KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX\n-----END TEST KEY-----"
+	h := setup(t, map[string]string{"TOKEN": token, "KEY": key})
+	st := h.run(t, `pipeline "mask"
+stage "leak" {
+    secrets "TOKEN" "KEY"
+    run #"printf '%s' "$TOKEN" | base64"#
+    run #"echo "$TOKEN" | base64"#
+    run #"printf 'user:%s' "$TOKEN" | base64"#
+    run #"printf '%s' "$TOKEN" | od -An -tx1 | tr -d ' \n'; echo"#
+    run #"printf '%s\n' "$KEY""#
+}
+`, nil)
+	if st.Status != workflows.RunSucceeded {
+		t.Fatalf("run %s: %+v", st.Status, st.Stages)
+	}
+	var got []string
+	for _, l := range strings.Split(h.logs.text(), "\n") {
+		if strings.HasPrefix(l, "leak|stdout|") {
+			got = append(got, strings.TrimPrefix(l, "leak|stdout|"))
+		}
+	}
+	// "echo" adds a newline, whose last bits and the padding are left;
+	// the first 7 characters of "user:…" encode "user:".
+	want := []string{"***", "***o=", "dXNlcjp***", "***", "***", "***", "***"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the stage's log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestFailFastKillsTheRunningStage(t *testing.T) {
 	t.Parallel()
 	h := setup(t, nil)

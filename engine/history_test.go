@@ -3,8 +3,10 @@ package engine_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,13 +16,14 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/deploy/fly/flytest"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
-var record = flag.Bool("record-history", false, "run the history pipeline and write workflows/testdata/pipeline_run_history.json for the replay test")
+var record = flag.Bool("record-history", false, "run the history pipelines and deploys and write workflows/testdata/*_history.json for the replay test")
 
 // historyPipeline exercises most of PipelineRun's paths in one run:
 // parallel stages, a matrix, a retry, an allowed failure, a skip by `when`,
@@ -38,8 +41,11 @@ stage "on-failure" needs="ship" { when status="failure"; run "echo failed"; }
 
 // TestRecordHistory writes the histories the replay test in workflows/
 // replays: one with regular activities, one with the local fast path (whose
-// "ship" stage outlives the budget and is handed over). Run it with -record-history after a deliberate change to
-// PipelineRun (guarded by workflow.GetVersion where old runs must replay).
+// "ship" stage outlives the budget and is handed over), one in server mode,
+// and Deploys. Run it with -record-history after a deliberate change to
+// PipelineRun or Deploy (guarded by workflow.GetVersion where old runs must
+// replay), one subtest alone to write only the file of a new path:
+// -run 'TestRecordHistory/deploy_timeout_history.json'.
 func TestRecordHistory(t *testing.T) {
 	if !*record {
 		t.Skip("run with -record-history to rewrite workflows/testdata/pipeline_run_history.json")
@@ -74,6 +80,46 @@ func TestRecordHistory(t *testing.T) {
 			in.ConcurrencyGroup = "history"
 		})
 	})
+	// Deploy: a revision that never becomes healthy and is rolled back
+	// after its health-check timeout (recorded before deploy stages had a
+	// timeout of their own: deploys in flight then must still replay).
+	t.Run("deploy_history.json", func(t *testing.T) {
+		recordDeployHistory(t, "deploy_history.json", `health-check path="/healthz" timeout="2s"`)
+	})
+	// Deploy with a timeout: the workflow's timer ends the health wait
+	// and the deploy rolls back.
+	t.Run("deploy_timeout_history.json", func(t *testing.T) {
+		recordDeployHistory(t, "deploy_timeout_history.json", `health-check path="/healthz" timeout="10m"; timeout "2s"`)
+	})
+}
+
+// recordDeployHistory deploys a healthy revision 1 to flytest, then an
+// unhealthy revision 2 with the given deploy settings, and writes the
+// history of the second Deploy (which rolls back).
+func recordDeployHistory(t *testing.T, file, settings string) {
+	const token = "fo1_history-token"
+	srv := flytest.New(token, "acme-api")
+	defer srv.Close()
+	h := setup(t, map[string]string{"FLY_API_TOKEN": token})
+	src := func(image string) string {
+		return fmt.Sprintf(`pipeline "history"
+deploy "api" {
+    target "fly"
+    environment "history"
+    image %q
+    port 8080
+    %s
+}
+target "fly" kind="fly" { app "acme-api"; api-url %q; }
+`, image, settings, srv.URL)
+	}
+	if st := h.run(t, src("api:v1"), nil); st.Status != workflows.RunSucceeded {
+		t.Fatalf("revision 1: %+v", st.Stages)
+	}
+	if st := h.run(t, src("api:unhealthy"), nil); st.Status != workflows.RunFailed || !strings.Contains(stageOf(st, "api").Error, "rolled back to revision 1") {
+		t.Fatalf("revision 2: %+v", st.Stages)
+	}
+	writeHistory(t, file, h, workflows.DeployWorkflowID("local", "history", "api"))
 }
 
 // memRecorder takes every record and says every turn has come: the history
@@ -107,6 +153,14 @@ func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration
 	if err != nil || st.Status != workflows.RunSucceeded {
 		t.Fatalf("run %s: %v", st.Status, err)
 	}
+	writeHistory(t, file, h, id)
+}
+
+// writeHistory writes the history of the workflow id's latest run to
+// workflows/testdata/file.
+func writeHistory(t *testing.T, file string, h *harness, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	hist := &historypb.History{}
 	iter := h.c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {

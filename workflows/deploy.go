@@ -93,6 +93,13 @@ type DeployInput struct {
 	// activities before their worker is presumed lost; zero means
 	// DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// Timeout is the deploy stage's timeout: it bounds the deploy (begin,
+	// apply and the health wait). When it passes, the workflow cancels
+	// what runs and the deploy fails and rolls back as for any failure;
+	// the rollback gets rollbackTimeout more. Zero (a rollback started
+	// from the API, deploys started before this field) leaves only the
+	// steps' own bounds.
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 // DeployBeginResult is the revision to deploy and the one to go back to.
@@ -138,40 +145,77 @@ func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
 	if in.HealthTimeout <= 0 {
 		in.HealthTimeout = DefaultHealthTimeout
 	}
+	var timeout time.Duration
+	if in.Timeout > 0 && workflow.GetVersion(ctx, versionDeployTimeout, workflow.DefaultVersion, 1) == 1 {
+		timeout = in.Timeout
+	}
+	started := workflow.Now(ctx)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	queued := workflow.GetSignalChannel(ctx, DeployQueuedSignal)
-	short := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
+	shortOptions := workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         deployRetry(0),
-	})
+	}
+	short := workflow.WithActivityOptions(dctx, shortOptions)
+	beginCtx := short
+	if timeout > 0 {
+		// Retries of begin (a database that is down) count too.
+		shortOptions.ScheduleToCloseTimeout = timeout
+		beginCtx = workflow.WithActivityOptions(dctx, shortOptions)
+	}
 	var begin DeployBeginResult
-	if err := workflow.ExecuteActivity(short, DeployBeginActivity, in).Get(short, &begin); err != nil {
+	if err := workflow.ExecuteActivity(beginCtx, DeployBeginActivity, in).Get(beginCtx, &begin); err != nil {
+		var timeoutErr *temporal.TimeoutError
+		if timeout > 0 && errors.As(err, &timeoutErr) {
+			return nil, temporal.NewNonRetryableApplicationError(timedOutText(timeout), ErrTypeUnhealthy, nil)
+		}
 		return nil, err
 	}
 	spec := in.Spec
 	spec.Revision = begin.Revision
 	out := DeployOutcome{StageID: in.StageID, Record: in.Record, DeploymentID: begin.DeploymentID, Revision: spec.Revision}
 
-	// Applying and waiting stop when the run is cancelled; the rollback
-	// and the record that follow do not.
-	err := applyAndWait(ctx, in, spec)
+	// Applying and waiting stop when the run is cancelled or the timeout
+	// passes; the rollback and the record that follow do not.
+	var err error
+	timedOut := false
+	if timeout > 0 {
+		timedOut, err = within(ctx, timeout-workflow.Now(ctx).Sub(started), func(c workflow.Context) error { return applyAndWait(c, in, spec) })
+	} else {
+		err = applyAndWait(ctx, in, spec)
+	}
 	switch {
-	case err == nil:
+	case err == nil && !timedOut:
 		out.Status = "succeeded"
 		out.Message = fmt.Sprintf("revision %d of %s is healthy", spec.Revision, spec.Service)
 	default:
 		cancelled := ctx.Err() != nil
-		out.Status, out.Message = "failed", failureText(err)
-		if cancelled {
+		out.Status = "failed"
+		switch {
+		case cancelled:
 			out.Status, out.Message = "cancelled", "the run was cancelled"
+		case timedOut:
+			out.Message = timedOutText(timeout)
+		default:
+			out.Message = failureText(err)
 		}
 		// Going back is applying the previous revision again: where the
 		// failure changed nothing, that changes nothing either.
 		if begin.Previous != nil {
 			prev := spec
 			prev.Revision, prev.Image = begin.Previous.Revision, begin.Previous.Image
-			logger.Info("deploy failed; rolling back", "revision", spec.Revision, "to", prev.Revision, "error", err)
-			if rerr := applyAndWait(dctx, in, prev); rerr != nil {
+			logger.Info("deploy failed; rolling back", "revision", spec.Revision, "to", prev.Revision, "error", out.Message)
+			var rerr error
+			if timeout > 0 {
+				bound := rollbackTimeout(timeout, in.HealthTimeout)
+				var rtimedOut bool
+				if rtimedOut, rerr = within(dctx, bound, func(c workflow.Context) error { return applyAndWait(c, in, prev) }); rtimedOut {
+					rerr = errors.New(timedOutText(bound))
+				}
+			} else {
+				rerr = applyAndWait(dctx, in, prev)
+			}
+			if rerr != nil {
 				out.Message += fmt.Sprintf("; rolling back to revision %d failed too: %s", prev.Revision, failureText(rerr))
 			} else {
 				out.RolledBackTo = prev.Revision
@@ -193,6 +237,49 @@ func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
 		return nil, temporal.NewCanceledError(out)
 	}
 	return nil, temporal.NewNonRetryableApplicationError(out.Message, ErrTypeUnhealthy, nil, out)
+}
+
+// versionDeployTimeout marks histories of deploys bounded by their stage's
+// timeout (a timer that cancels the apply and the health wait); before, only
+// the steps' own timeouts bounded a deploy.
+const versionDeployTimeout = "deploy-timeout"
+
+// rollbackTimeout bounds the rollback of a deploy that has a timeout: the
+// longer of that timeout and the health-check timeout, so that the previous
+// revision gets at least the time a health check is given. A deploy with
+// timeout T thus ends within T plus this bound (plus recording its end).
+func rollbackTimeout(timeout, health time.Duration) time.Duration {
+	return max(timeout, health)
+}
+
+func timedOutText(d time.Duration) string { return fmt.Sprintf("timed out after %s", d) }
+
+// within runs fn and cancels its context when d passes (at once when d is
+// not positive); timedOut says that it did. fn's activities wait for their
+// cancellation, so once within returns nothing fn started runs any more.
+// A cancel of ctx reaches fn as usual and is not a timeout.
+func within(ctx workflow.Context, d time.Duration, fn func(workflow.Context) error) (timedOut bool, err error) {
+	if d <= 0 {
+		return true, nil
+	}
+	fctx, cancelFn := workflow.WithCancel(ctx)
+	defer cancelFn()
+	done, settle := workflow.NewFuture(fctx)
+	workflow.Go(fctx, func(c workflow.Context) { settle.Set(nil, fn(c)) })
+	tctx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(done, func(workflow.Future) {})
+	sel.AddFuture(workflow.NewTimer(tctx, d), func(f workflow.Future) {
+		if f.Get(tctx, nil) == nil {
+			timedOut = true
+			cancelFn()
+		}
+	})
+	for !done.IsReady() {
+		sel.Select(ctx)
+	}
+	return timedOut, done.Get(ctx, nil)
 }
 
 // supersede tells the deploys that queued behind this one, all but the
@@ -338,8 +425,10 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 			spec.Env[k] = expandVars(v, vars)
 		}
 	}
+	// The stage's timeout (its own, the pipeline's default or 1h) bounds
+	// the deploy as it bounds a command stage's attempt.
 	in := DeployInput{Target: target, Record: r.in.Record, StageID: st.ID, Branch: r.in.Branch, ApprovedBy: r.approvedBefore(i),
-		HeartbeatTimeout: r.in.HeartbeatTimeout}
+		HeartbeatTimeout: r.in.HeartbeatTimeout, Timeout: st.Timeout}
 	if hc := d.HealthCheck; hc != nil {
 		spec.HealthPath, in.HealthTimeout = hc.Path, hc.Timeout
 	}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -58,38 +61,65 @@ func (f *fakeTarget) register(env *testsuite.TestWorkflowEnvironment) {
 		prev := *f.live
 		return DeployBeginResult{Revision: prev.Revision + 1, Previous: &prev}, nil
 	}, activity.RegisterOptions{Name: DeployBeginActivity})
-	env.RegisterActivityWithOptions(func(_ context.Context, t DeployTarget) error {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.calls = append(f.calls, fmt.Sprintf("apply:%d", t.Spec.Revision))
-		if err := f.next(f.applyErrs, t.Spec.Revision); err != nil {
-			return err
-		}
-		spec := t.Spec
-		f.live = &spec
-		return nil
-	}, activity.RegisterOptions{Name: DeployApplyActivity})
-	env.RegisterActivityWithOptions(func(ctx context.Context, t DeployTarget) error {
-		f.mu.Lock()
-		f.calls = append(f.calls, fmt.Sprintf("wait:%d", t.Spec.Revision))
-		block := f.waitBlock[t.Spec.Revision]
-		err := f.next(f.waitErrs, t.Spec.Revision)
-		f.mu.Unlock()
-		if block {
-			for ctx.Err() == nil {
-				activity.RecordHeartbeat(ctx)
-				time.Sleep(10 * time.Millisecond)
-			}
-			return ctx.Err()
-		}
-		return err
-	}, activity.RegisterOptions{Name: DeployWaitHealthyActivity})
+	env.RegisterActivityWithOptions(f.apply, activity.RegisterOptions{Name: DeployApplyActivity})
+	env.RegisterActivityWithOptions(f.wait, activity.RegisterOptions{Name: DeployWaitHealthyActivity})
 	env.RegisterActivityWithOptions(func(_ context.Context, out DeployOutcome) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.finished = append(f.finished, out)
 		return nil
 	}, activity.RegisterOptions{Name: DeployFinishActivity})
+}
+
+func (f *fakeTarget) apply(_ context.Context, t DeployTarget) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("apply:%d", t.Spec.Revision))
+	if err := f.next(f.applyErrs, t.Spec.Revision); err != nil {
+		return err
+	}
+	spec := t.Spec
+	f.live = &spec
+	return nil
+}
+
+func (f *fakeTarget) wait(ctx context.Context, t DeployTarget) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, fmt.Sprintf("wait:%d", t.Spec.Revision))
+	block := f.waitBlock[t.Spec.Revision]
+	err := f.next(f.waitErrs, t.Spec.Revision)
+	f.mu.Unlock()
+	if block {
+		for ctx.Err() == nil {
+			activity.RecordHeartbeat(ctx)
+			time.Sleep(10 * time.Millisecond)
+		}
+		return ctx.Err()
+	}
+	return err
+}
+
+// hang makes the activity name (apply or wait) of revision rev never end:
+// it would return after a day of workflow time, which the test
+// environment skips to only once nothing else is left. Other revisions go
+// as the fake says. The hung calls are recorded as "hung:<name>:<rev>".
+func (f *fakeTarget) hang(env *testsuite.TestWorkflowEnvironment, name string, revs ...int) {
+	fn := f.wait
+	if name == DeployApplyActivity {
+		fn = f.apply
+	}
+	hung := func(t DeployTarget) bool { return slices.Contains(revs, t.Spec.Revision) }
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		var t DeployTarget
+		if info.ActivityType.Name == name && args.Get(&t) == nil && hung(t) {
+			f.mu.Lock()
+			f.calls = append(f.calls, fmt.Sprintf("hung:%s:%d", name, t.Spec.Revision))
+			f.mu.Unlock()
+		}
+	})
+	env.OnActivity(name, mock.Anything, mock.MatchedBy(hung)).
+		Return(func(context.Context, DeployTarget) error { return nil }).After(24 * time.Hour)
+	env.OnActivity(name, mock.Anything, mock.MatchedBy(func(t DeployTarget) bool { return !hung(t) })).Return(fn)
 }
 
 func (f *fakeTarget) callList() string {
@@ -236,7 +266,7 @@ func TestDeployStageRunsADeployChild(t *testing.T) {
 	got := f.begun[0]
 	if got.Spec.Image != "registry.example.com/api:abc123" || got.Spec.Env["BUILD"] != "main" || got.Spec.HealthPath != "/healthz" ||
 		got.HealthTimeout != 2*time.Minute || got.Target.Settings["app"] != "acme-api" || got.Spec.Service != "api" || got.StageID != "api" ||
-		got.Spec.CPU != "1" || got.Spec.Memory != "512Mi" {
+		got.Spec.CPU != "1" || got.Spec.Memory != "512Mi" || got.Timeout != pipeline.DefaultTimeout {
 		t.Errorf("deploy input %+v", got)
 	}
 }
@@ -252,6 +282,76 @@ func TestFailedDeployFailsItsStage(t *testing.T) {
 	}
 	if st.Status != RunFailed {
 		t.Errorf("run %s", st.Status)
+	}
+}
+
+// A deploy stage's timeout bounds the whole deploy, whichever step hangs:
+// the workflow cancels it when the timeout passes, and the deploy fails and
+// rolls back like any failure (issue 11: a deploy with timeout "1m" ran
+// 191 s). The rollback has a bound of its own: the longer of the timeout
+// and the health-check timeout (5 min by default).
+func TestSecurityDeployTimeoutFailsAndRollsBack(t *testing.T) {
+	const src = `pipeline "cd"
+deploy "api" {
+    target "fly"
+    environment "production"
+    image "api:v2"
+    timeout "1m"
+}
+target "fly" kind="fly" { app "acme-api"; }
+`
+	cases := []struct {
+		name    string
+		live    *DeploySpec
+		hang    string
+		revs    []int
+		calls   string
+		status  string
+		message string
+		took    time.Duration // of workflow time, about
+		liveRev int
+	}{
+		{"the health wait never ends", &DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployWaitHealthyActivity, []int{2},
+			"begin apply:2 hung:DeployWaitHealthy:2 apply:1 wait:1", "rolled_back", "timed out after 1m0s; rolled back to revision 1", time.Minute, 1},
+		{"the apply never ends", &DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployApplyActivity, []int{2},
+			"begin hung:DeployApply:2 apply:1 wait:1", "rolled_back", "timed out after 1m0s; rolled back to revision 1", time.Minute, 1},
+		{"a first deploy has nothing to roll back to", nil, DeployWaitHealthyActivity, []int{1},
+			"begin apply:1 hung:DeployWaitHealthy:1", "failed", "timed out after 1m0s", time.Minute, 1},
+		{"the rollback never ends either", &DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployWaitHealthyActivity, []int{2, 1},
+			"begin apply:2 hung:DeployWaitHealthy:2 apply:1 hung:DeployWaitHealthy:1", "failed",
+			"timed out after 1m0s; rolling back to revision 1 failed too: timed out after 5m0s", 6 * time.Minute, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env, _ := setup(t, nil)
+			f := &fakeTarget{live: c.live}
+			f.register(env)
+			f.hang(env, c.hang, c.revs...)
+			env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, src), Workspace: "/w"})
+			st := outcome(t, env)
+			if st.Status != RunFailed {
+				t.Errorf("run %s", st.Status)
+			}
+			a := stage(st, "api")
+			if a.Status != StageFailed || !strings.Contains(a.Error, c.message) {
+				t.Errorf("deploy stage %s: %q, want failed: %q", a.Status, a.Error, c.message)
+			}
+			if took := a.FinishedAt.Sub(a.StartedAt); took < c.took || took > c.took+time.Minute {
+				t.Errorf("the deploy took %s of workflow time, want about %s", took, c.took)
+			}
+			if got := f.callList(); got != c.calls {
+				t.Errorf("calls %q, want %q", got, c.calls)
+			}
+			if len(f.finished) != 1 {
+				t.Fatalf("deploys finished: %+v", f.finished)
+			}
+			if out := f.finished[0]; out.Status != c.status || out.Message != c.message {
+				t.Errorf("recorded %s: %q, want %s: %q", out.Status, out.Message, c.status, c.message)
+			}
+			if f.live == nil || f.live.Revision != c.liveRev {
+				t.Errorf("live after the deploy: %+v", f.live)
+			}
+		})
 	}
 }
 

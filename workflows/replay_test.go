@@ -10,14 +10,16 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// TestReplayRecordedHistory replays a run recorded on a real server
-// (engine's TestRecordHistory): a change to PipelineRun that is not
-// deterministic against it fails here.
+// TestReplayRecordedHistory replays runs and deploys recorded on a real
+// server (engine's TestRecordHistory): a change to PipelineRun or Deploy
+// that is not deterministic against them fails here.
 func TestReplayRecordedHistory(t *testing.T) {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(PipelineRun, workflow.RegisterOptions{Name: PipelineRunWorkflow})
+	r.RegisterWorkflowWithOptions(Deploy, workflow.RegisterOptions{Name: DeployWorkflow})
 	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
-	for _, file := range []string{"pipeline_run_history.json", "pipeline_run_local_history.json", "pipeline_run_server_history.json"} {
+	for _, file := range []string{"pipeline_run_history.json", "pipeline_run_local_history.json", "pipeline_run_server_history.json",
+		"deploy_history.json", "deploy_timeout_history.json"} {
 		if err := r.ReplayWorkflowHistoryFromJSONFile(logger, filepath.Join("testdata", file)); err != nil {
 			t.Errorf("replay %s: %v", file, err)
 		}
