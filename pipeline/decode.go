@@ -14,6 +14,12 @@ import (
 // meets and carrying on, so that one pass finds them all.
 type decoder struct {
 	*reporter
+	lim Limits
+	// grown counts what applying templates adds to the pipeline.
+	grown budget
+	// stopped is set when a limit is hit: the rest of the file is not
+	// looked at, as that is the work the limit bounds.
+	stopped bool
 }
 
 func posOf(p kdl.Pos) Position { return Position{Line: p.Line, Col: p.Col} }
@@ -70,6 +76,12 @@ func lastProps(n *kdl.Node) []kdl.Prop {
 }
 
 func (d *decoder) unknown(p Position, kind, name, where string, known []string) {
+	if d.full() {
+		// Only counted: spare a file of typos the messages and their
+		// edit distances.
+		d.errorf(p, "unknown %s", kind)
+		return
+	}
 	msg := fmt.Sprintf("unknown %s %q in %s", kind, name, where)
 	if s := suggest(name, known); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)

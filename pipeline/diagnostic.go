@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Diagnostic is one problem found in a pipeline file.
@@ -88,18 +89,58 @@ func (ds Diagnostics) sort() {
 	})
 }
 
+// MaxDiagnostics is the most diagnostics Load returns for one file; the
+// rest are counted in a last one. A file of a million unknown nodes would
+// otherwise make a million messages (and a response that size).
+const MaxDiagnostics = 100
+
 // reporter collects diagnostics for one file.
 type reporter struct {
 	file  string
 	diags Diagnostics
+	// dropped counts the diagnostics past MaxDiagnostics, and
+	// droppedErrors those of them that are errors.
+	dropped, droppedErrors int
+	// firstDropped is where the first dropped diagnostic points.
+	firstDropped Position
 }
 
 func (r *reporter) errorf(p Position, format string, args ...any) {
-	r.diags = append(r.diags, Diagnostic{File: r.file, Line: p.Line, Col: p.Col, Message: fmt.Sprintf(format, args...)})
+	r.add(p, false, format, args)
 }
 
 func (r *reporter) warnf(p Position, format string, args ...any) {
-	r.diags = append(r.diags, Diagnostic{File: r.file, Line: p.Line, Col: p.Col, Message: fmt.Sprintf(format, args...), Warning: true})
+	r.add(p, true, format, args)
+}
+
+// full reports whether further diagnostics are only counted.
+func (r *reporter) full() bool { return len(r.diags) >= MaxDiagnostics }
+
+func (r *reporter) add(p Position, warning bool, format string, args []any) {
+	if r.full() {
+		if r.dropped == 0 {
+			r.firstDropped = p
+		}
+		r.dropped++
+		if !warning {
+			r.droppedErrors++
+		}
+		return
+	}
+	r.diags = append(r.diags, Diagnostic{File: r.file, Line: p.Line, Col: p.Col, Message: fmt.Sprintf(format, args...), Warning: warning})
+}
+
+// finish returns the diagnostics in source order, with a last one that
+// counts those left out.
+func (r *reporter) finish(src []byte) Diagnostics {
+	r.diags.sort()
+	if r.dropped > 0 {
+		r.diags = append(r.diags, Diagnostic{File: r.file, Line: r.firstDropped.Line, Col: r.firstDropped.Col,
+			Message: fmt.Sprintf("too many problems: %d more not shown (%d of them errors); fix these first", r.dropped, r.droppedErrors),
+			Warning: r.droppedErrors == 0})
+	}
+	r.diags.attachSnippets(src)
+	return r.diags
 }
 
 // attachSnippets gives each diagnostic that has none the source line it
@@ -115,9 +156,10 @@ func (ds Diagnostics) attachSnippets(src []byte) {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		caret := make([]rune, 0, d.Col)
+		line, col := snippetWindow(line, d.Col)
+		caret := make([]rune, 0, col)
 		for j, r := range []rune(line) {
-			if j >= d.Col-1 {
+			if j >= col-1 {
 				break
 			}
 			if r == '\t' {
@@ -128,4 +170,46 @@ func (ds Diagnostics) attachSnippets(src []byte) {
 		}
 		d.Snippet = line + "\n" + string(caret) + "^"
 	}
+}
+
+// snippetWidth is how many characters of a long line a snippet shows.
+const snippetWidth = 120
+
+// snippetWindow cuts a long line to the snippetWidth characters around
+// column col (counted in runes from 1), marking the cuts with "…", and
+// returns the column in the cut line. A minified file can be one line of a
+// megabyte; each snippet must not copy all of it.
+func snippetWindow(line string, col int) (string, int) {
+	if len(line) <= snippetWidth {
+		return line, col
+	}
+	total := utf8.RuneCountInString(line)
+	if total <= snippetWidth {
+		return line, col
+	}
+	start := max(0, min(col-1-snippetWidth/2, total-snippetWidth))
+	end := start + snippetWidth
+	// Byte offsets of runes start and end, found without converting the
+	// whole line.
+	from, to, n := 0, len(line), 0
+	for i := range line {
+		if n == start {
+			from = i
+		}
+		if n == end {
+			to = i
+			break
+		}
+		n++
+	}
+	out := line[from:to]
+	col -= start
+	if start > 0 {
+		out = "…" + out
+		col++
+	}
+	if end < total {
+		out += "…"
+	}
+	return out, col
 }
