@@ -51,8 +51,9 @@ var DefaultLimits = Limits{
 	PlanBytes:     1 << 20,
 }
 
-// withDefaults returns l with each zero field set to its default.
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with each zero field set to its DefaultLimits
+// value.
+func (l Limits) WithDefaults() Limits {
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d

@@ -9,38 +9,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/buildit-ci/buildit/internal/memtest"
+	"github.com/buildit-ci/buildit/internal/bombtest"
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
 // The pipeline bombs of issue 11 are refused with one message, before
 // memory grows: each call must allocate well under what the unbounded code
 // took (5.9 GB for the 5×20 matrix, 2.1 GB for the template chain).
-const bombBound = 64 * memtest.MiB
-
-// matrixBomb is the issue's pipeline: one stage whose matrix has axes
-// axes of values values each (534 bytes for 5×20). Its matrix node is at
-// 4:5.
-func matrixBomb(axes, values int) string {
-	var b strings.Builder
-	b.WriteString("pipeline \"bomb\"\nstage \"boom\" {\n    run \"echo ${matrix.a0}\"\n    matrix {\n")
-	for i := range axes {
-		fmt.Fprintf(&b, "        a%d", i)
-		for v := range values {
-			fmt.Fprintf(&b, " %d", v)
-		}
-		b.WriteString("\n")
-	}
-	b.WriteString("    }\n}\n")
-	return b.String()
-}
+const bombBound = 64 * bombtest.MiB
 
 // compile is what the API does with a pushed pipeline, under the default
 // limits, measured.
 func compile(t *testing.T, src string) pipeline.Diagnostics {
 	t.Helper()
 	var diags pipeline.Diagnostics
-	memtest.Bound(t, bombBound, func() {
+	bombtest.Bound(t, bombBound, func() {
 		var err error
 		_, diags, err = pipeline.DefaultLimits.Compile(context.Background(), "bomb.kdl", []byte(src))
 		if err != nil {
@@ -79,7 +62,7 @@ func TestSecurityMatrixBomb(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%dx%d", tt.values, tt.axes), func(t *testing.T) {
-			wantRefused(t, compile(t, matrixBomb(tt.axes, tt.values)), tt.want)
+			wantRefused(t, compile(t, bombtest.Matrix(tt.axes, tt.values)), tt.want)
 		})
 	}
 }
@@ -112,20 +95,7 @@ func TestSecurityMatrixTextBomb(t *testing.T) {
 }
 
 func TestSecurityTemplateChainBomb(t *testing.T) {
-	// template "t1" extends="t2" ... "t6000", each adding a variable:
-	// applying the chain copies a growing environment at every link.
-	var b strings.Builder
-	b.WriteString("pipeline \"chain\"\n")
-	const depth = 6000
-	for i := 1; i <= depth; i++ {
-		fmt.Fprintf(&b, "template \"t%d\"", i)
-		if i < depth {
-			fmt.Fprintf(&b, " extends=\"t%d\"", i+1)
-		}
-		fmt.Fprintf(&b, " { env K%d=\"%d\"; }\n", i, i)
-	}
-	b.WriteString("stage \"s\" extends=\"t1\" { run \"env\"; }\n")
-	wantRefused(t, compile(t, b.String()),
+	wantRefused(t, compile(t, bombtest.TemplateChain(6000)),
 		`2:1: templates extend each other more than 16 deep: t1 -> t2 -> t3 -> … -> t17 -> …; the limit is 16`)
 }
 
@@ -168,7 +138,7 @@ func TestSecurityPipelineFileTooLarge(t *testing.T) {
 			t.Fatal(err)
 		}
 		var diags pipeline.Diagnostics
-		memtest.Bound(t, bombBound, func() {
+		bombtest.Bound(t, bombBound, func() {
 			var err error
 			_, diags, err = pipeline.LoadFile(path)
 			if err != nil {
@@ -180,12 +150,7 @@ func TestSecurityPipelineFileTooLarge(t *testing.T) {
 }
 
 func TestSecurityTooManyStages(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("pipeline \"wide\"\n")
-	for i := 1; i <= 1001; i++ {
-		fmt.Fprintf(&b, "stage \"s%d\" { run \"x\"; }\n", i)
-	}
-	wantRefused(t, compile(t, b.String()),
+	wantRefused(t, compile(t, bombtest.Stages(1001)),
 		"1002:1: too many stages: a pipeline declares at most 1000 stage and deploy nodes")
 }
 
@@ -233,7 +198,7 @@ func TestSecurityDiagnosticsBomb(t *testing.T) {
 // Planning stops when its context ends: the API plans under the request's
 // context, so a client that leaves stops the work.
 func TestSecurityPlanStopsWhenContextEnds(t *testing.T) {
-	src := matrixBomb(4, 4) // 256 instances: valid, and some work to plan
+	src := bombtest.Matrix(4, 4) // 256 instances: valid, and some work to plan
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	plan, _, err := pipeline.DefaultLimits.Compile(ctx, "p.kdl", []byte(src))
@@ -254,27 +219,7 @@ func TestSecurityPlanStopsWhenContextEnds(t *testing.T) {
 
 // Pipelines at the limits are valid, and an operator can raise them.
 func TestLimitsAtTheirValues(t *testing.T) {
-	chain := func(depth int) string {
-		var b strings.Builder
-		b.WriteString("pipeline \"chain\"\n")
-		for i := 1; i <= depth; i++ {
-			fmt.Fprintf(&b, "template \"t%d\"", i)
-			if i < depth {
-				fmt.Fprintf(&b, " extends=\"t%d\"", i+1)
-			}
-			fmt.Fprintf(&b, " { env K%d=\"%d\"; }\n", i, i)
-		}
-		b.WriteString("stage \"s\" extends=\"t1\" { run \"env\"; }\n")
-		return b.String()
-	}
-	stages := func(n int) string {
-		var b strings.Builder
-		b.WriteString("pipeline \"wide\"\n")
-		for i := 1; i <= n; i++ {
-			fmt.Fprintf(&b, "stage \"s%d\" { run \"x\"; }\n", i)
-		}
-		return b.String()
-	}
+	chain, stages := bombtest.TemplateChain, bombtest.Stages
 	raised := pipeline.Limits{Matrix: 1024, Instances: 1024, TemplateDepth: 20, Stages: 1001}
 	tests := []struct {
 		name  string
@@ -282,10 +227,10 @@ func TestLimitsAtTheirValues(t *testing.T) {
 		src   string
 		steps int
 	}{
-		{"256 instances", pipeline.Limits{}, matrixBomb(4, 4), 256},
+		{"256 instances", pipeline.Limits{}, bombtest.Matrix(4, 4), 256},
 		{"16 templates deep", pipeline.DefaultLimits, chain(16), 1},
 		{"1000 stages", pipeline.DefaultLimits, stages(1000), 1000},
-		{"raised matrix", raised, matrixBomb(5, 4), 1024},
+		{"raised matrix", raised, bombtest.Matrix(5, 4), 1024},
 		{"raised depth", raised, chain(20), 1},
 		{"raised stages", raised, stages(1001), 1001},
 	}

@@ -42,7 +42,7 @@ func LoadFile(path string) (*Pipeline, Diagnostics, error) {
 // LoadFile is the package's LoadFile under l. It reads no more of the file
 // than l allows.
 func (l Limits) LoadFile(path string) (*Pipeline, Diagnostics, error) {
-	l = l.withDefaults()
+	l = l.WithDefaults()
 	src, err := readAtMost(path, l.FileBytes+1)
 	if err != nil {
 		var pe *os.PathError
@@ -75,7 +75,7 @@ func Load(file string, src []byte) (*Pipeline, Diagnostics) {
 // refused with a diagnostic that names the limit, found before the work
 // the limit bounds. The Pipeline keeps l for its Plan.
 func (l Limits) Load(file string, src []byte) (*Pipeline, Diagnostics) {
-	l = l.withDefaults()
+	l = l.WithDefaults()
 	r := &reporter{file: file}
 	if len(src) > l.FileBytes {
 		// No snippet: the first line of a file this size can be all of it.

@@ -113,7 +113,7 @@ func (l Limits) Compile(ctx context.Context, file string, src []byte) (*Plan, Di
 // PlanBytes is refused with Diagnostics, at the stage where it did, before
 // more memory is taken; when ctx ends, Plan stops and returns ctx's error.
 func (p *Pipeline) Plan(ctx context.Context) (*Plan, error) {
-	lim := p.limits.withDefaults()
+	lim := p.limits.WithDefaults()
 	e := &expansion{ctx: ctx, p: p, lim: lim, size: budget{limit: lim.PlanBytes}}
 	return e.plan()
 }

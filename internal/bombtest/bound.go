@@ -1,7 +1,8 @@
-// Package memtest measures the memory a call takes, for the tests that
-// check that a hostile input (a matrix or template bomb) is refused before
+// Package bombtest holds the pipeline bombs of issue 11 (pipelines of a
+// few hundred bytes that asked for gigabytes) and measures the memory a
+// call takes on them, for the tests that check each is refused before
 // memory grows. It is imported by tests only.
-package memtest
+package bombtest
 
 import (
 	"bufio"
