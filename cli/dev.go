@@ -29,6 +29,7 @@ type devFlags struct {
 	addr, dataDir, url, executor string
 	temporalPort, uiPort         int
 	noUI                         bool
+	limits                       limitFlags
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -44,7 +45,9 @@ Postgres database named by DATABASE_URL, whose schema it brings up to date.
 Everything that matters survives a restart on the same data dir: runs in
 flight resume where Temporal left them (a stage that was running when the
 process died runs again), and tenant secrets stay readable because the key
-sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
+sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.
+
+The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 		Example: `  export DATABASE_URL=postgres://buildit:buildit@localhost:5432/buildit
   buildit dev
   buildit dev --addr 127.0.0.1:9090 --data-dir /tmp/buildit-dev --executor host`,
@@ -59,6 +62,7 @@ sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
 	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend port on 127.0.0.1; 0 picks a free one")
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port on 127.0.0.1; 0 picks a free one")
 	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
+	f.limits.add(cmd)
 	return cmd
 }
 
@@ -89,6 +93,10 @@ func devSecretKey(dir string) (string, error) {
 
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
+	limits, err := f.limits.limits()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return usageError(fmt.Errorf("--data-dir: %w", err))
 	}
@@ -157,7 +165,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()
 	go notifier.Run(nctx)
-	srv, err := api.New(store, log, api.Config{Runs: svc, Logs: notifier}, check)
+	srv, err := api.New(store, log, api.Config{Runs: svc, Logs: notifier, PipelineLimits: limits}, check)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/buildit-ci/buildit/internal/bombtest"
+)
+
+// validate and graph refuse a matrix bomb with the message the API gives,
+// and exit 2, in bounded memory.
+func TestSecurityValidateAndGraphRefuseMatrixBomb(t *testing.T) {
+	file := writeFile(t, "bomb.kdl", bombtest.Matrix(10, 6))
+	want := file + `:4:5: stage "boom" has 60466176 matrix instances (10 axes: 6×6×6×6×6×6×…); the limit is 256 per stage`
+	for _, args := range [][]string{{"validate", file}, {"validate", "-q", file}, {"graph", file}, {"run", file}} {
+		t.Run(strings.Join(args[:len(args)-1], " "), func(t *testing.T) {
+			var code int
+			var stdout, stderr string
+			bombtest.Bound(t, 64*bombtest.MiB, func() { code, stdout, stderr = run(t, args...) })
+			if code != 2 || stdout != "" || !strings.Contains(stderr, want) {
+				t.Errorf("exit %d, want 2\nstdout: %s\nstderr: %s\nwant in stderr: %s", code, stdout, stderr, want)
+			}
+		})
+	}
+}
+
+// A plan over the size limit is found by planning, which validate does
+// even when it prints nothing for valid files.
+func TestSecurityValidateRefusesOversizedPlan(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("pipeline \"dense\"\nstage \"dense\" {\n    run \"" + strings.Repeat("${matrix.a}", 100) + "\"\n    matrix {\n        a")
+	for v := range 256 {
+		fmt.Fprintf(&b, " \"%03d%s\"", v, strings.Repeat("x", 100))
+	}
+	b.WriteString("\n    }\n}\n")
+	file := writeFile(t, "dense.kdl", b.String())
+	want := file + `:2:1: stage "dense": with its matrix expanded the plan grows past 1 MiB, the limit on what expansion produces`
+	for _, args := range [][]string{{"validate", file}, {"validate", "-q", file}, {"graph", file}} {
+		code, stdout, stderr := run(t, args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, want 2\nstdout: %s\nstderr: %s\nwant in stderr: %s", args, code, stdout, stderr, want)
+		}
+	}
+}
