@@ -30,15 +30,15 @@ func (f *limitFlags) add(cmd *cobra.Command) {
 		value           int
 	}{
 		{&f.lim.FileBytes, "max-pipeline-bytes", "BUILDIT_MAX_PIPELINE_BYTES",
-			"largest pipeline file in `BYTES` (the API also takes request bodies of at most 1 MiB)", def.FileBytes},
+			"largest pipeline file in `BYTES` (API request bodies stay capped at 1 MiB)", def.FileBytes},
 		{&f.lim.Stages, "max-stages", "BUILDIT_MAX_STAGES",
-			"most stage and deploy nodes in a pipeline", def.Stages},
+			"at most `N` stage and deploy nodes in a pipeline", def.Stages},
 		{&f.lim.Matrix, "max-matrix", "BUILDIT_MAX_MATRIX",
-			"most matrix instances of one stage (the product of its axes' lengths)", def.Matrix},
+			"at most `N` matrix instances of one stage (the product of its axes' lengths)", def.Matrix},
 		{&f.lim.Instances, "max-plan-instances", "BUILDIT_MAX_PLAN_INSTANCES",
-			"most stage instances in a pipeline, matrices expanded", def.Instances},
+			"at most `N` stage instances in a pipeline, matrices expanded", def.Instances},
 		{&f.lim.TemplateDepth, "max-template-depth", "BUILDIT_MAX_TEMPLATE_DEPTH",
-			"most templates a stage's settings go through", def.TemplateDepth},
+			"templates extend each other at most `N` deep", def.TemplateDepth},
 		{&f.lim.PlanBytes, "max-plan-bytes", "BUILDIT_MAX_PLAN_BYTES",
 			"largest plan in `BYTES`, about as JSON: it is each run's workflow input, which Temporal caps at 2 MB", def.PlanBytes},
 	} {

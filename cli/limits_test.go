@@ -43,3 +43,25 @@ func TestSecurityValidateRefusesOversizedPlan(t *testing.T) {
 		}
 	}
 }
+
+// The operator's limit flags: shown in --help, and a value that is no
+// positive number is a usage error before anything starts.
+func TestLimitFlags(t *testing.T) {
+	for _, cmd := range []string{"server", "dev"} {
+		code, stdout, _ := run(t, cmd, "--help")
+		for _, flag := range []string{"--max-pipeline-bytes", "--max-stages", "--max-matrix", "--max-plan-instances", "--max-template-depth", "--max-plan-bytes", "BUILDIT_MAX_MATRIX"} {
+			if code != 0 || !strings.Contains(stdout, flag) {
+				t.Errorf("%s --help (exit %d) lacks %s", cmd, code, flag)
+			}
+		}
+		code, _, stderr := run(t, cmd, "--max-matrix", "0")
+		if code != 2 || !strings.Contains(stderr, "--max-matrix must be at least 1, got 0") {
+			t.Errorf("%s --max-matrix 0: exit %d, %s", cmd, code, stderr)
+		}
+	}
+	t.Setenv("BUILDIT_MAX_STAGES", "lots")
+	code, _, stderr := run(t, "server")
+	if code != 2 || !strings.Contains(stderr, `BUILDIT_MAX_STAGES="lots": want a number`) {
+		t.Errorf("server with BUILDIT_MAX_STAGES=lots: exit %d, %s", code, stderr)
+	}
+}

@@ -67,10 +67,10 @@ func TestSecurityMatrixBomb(t *testing.T) {
 	}
 }
 
-// A matrix within the instance limits can still multiply text: each
-// instance substitutes long values into a run command that refers to them
-// many times.
-func TestSecurityMatrixTextBomb(t *testing.T) {
+// denseMatrix is a matrix within the instance limits that still multiplies
+// text: each of its 256 instances substitutes two 2 KB values into a run
+// command that refers to them refs times.
+func denseMatrix(refs int) string {
 	values := func(axis string) string {
 		var b strings.Builder
 		for v := range 16 {
@@ -78,10 +78,12 @@ func TestSecurityMatrixTextBomb(t *testing.T) {
 		}
 		return b.String()
 	}
-	dense := func(refs int) string {
-		return "pipeline \"dense\"\nstage \"dense\" {\n    run \"" + strings.Repeat("${matrix.a}${matrix.b}", refs) +
-			"\"\n    matrix {\n        a" + values("a") + "\n        b" + values("b") + "\n    }\n}\n"
-	}
+	return "pipeline \"dense\"\nstage \"dense\" {\n    run \"" + strings.Repeat("${matrix.a}${matrix.b}", refs) +
+		"\"\n    matrix {\n        a" + values("a") + "\n        b" + values("b") + "\n    }\n}\n"
+}
+
+func TestSecurityMatrixTextBomb(t *testing.T) {
+	dense := denseMatrix
 	// 256 instances of a 4 MB command: a GB of plan from 100 KB of file.
 	t.Run("one instance", func(t *testing.T) {
 		wantRefused(t, compile(t, dense(1000)),
@@ -174,11 +176,14 @@ func TestSecurityTooManyInstancesInPlan(t *testing.T) {
 		`23:1: the pipeline has more than 1000 stage instances (stages with their matrix expanded) with stage "m4"; the limit is 1000 per pipeline`)
 }
 
+// typos is a file of n unknown nodes on one line.
+func typos(n int) string { return "pipeline \"p\"\n" + strings.Repeat("a;", n) }
+
 // A file of many small errors on one long line: each diagnostic's snippet
 // copied the whole line, a million-message response in the making.
 func TestSecurityDiagnosticsBomb(t *testing.T) {
 	const nodes = 100_000
-	diags := compile(t, "pipeline \"p\"\n"+strings.Repeat("a;", nodes))
+	diags := compile(t, typos(nodes))
 	if len(diags) != pipeline.MaxDiagnostics+1 {
 		t.Fatalf("got %d diagnostics, want %d and one that counts the rest", len(diags), pipeline.MaxDiagnostics+1)
 	}
@@ -249,5 +254,35 @@ func TestLimitsAtTheirValues(t *testing.T) {
 	_, diags, _ := raised.Compile(context.Background(), "p.kdl", []byte(chain(21)))
 	if !strings.Contains(diags.Error(), "more than 20 deep") {
 		t.Errorf("a chain of 21 under a limit of 20: %v", diags)
+	}
+}
+
+// BenchmarkRefuseBomb measures what refusing each bomb costs (B/op is the
+// memory bound the tests assert), beside planning a valid pipeline at the
+// limits.
+func BenchmarkRefuseBomb(b *testing.B) {
+	for _, bb := range []struct {
+		name, src string
+		valid     bool
+	}{
+		{"matrix-5x20", bombtest.Matrix(20, 5), false},
+		{"matrix-6x10", bombtest.Matrix(10, 6), false},
+		{"matrix-text", denseMatrix(1000), false},
+		{"template-chain-6000", bombtest.TemplateChain(6000), false},
+		{"stages-1001", bombtest.Stages(1001), false},
+		{"typos-100000", typos(100_000), false},
+		{"valid-256-instances", bombtest.Matrix(4, 4), true},
+		{"valid-1000-stages", bombtest.Stages(1000), true},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			src := []byte(bb.src)
+			b.ReportAllocs()
+			for b.Loop() {
+				_, diags, err := pipeline.DefaultLimits.Compile(context.Background(), "bomb.kdl", src)
+				if err != nil || diags.HasErrors() == bb.valid {
+					b.Fatalf("Compile: %v %v", err, diags.Errors())
+				}
+			}
+		})
 	}
 }
