@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,5 +67,41 @@ func TestLimitFlags(t *testing.T) {
 	code, _, stderr := run(t, "server")
 	if code != 2 || !strings.Contains(stderr, `BUILDIT_MAX_STAGES="lots": want a number`) {
 		t.Errorf("server with BUILDIT_MAX_STAGES=lots: exit %d, %s", code, stderr)
+	}
+}
+
+// An operator raises a limit with a flag of buildit server, and
+// buildit pipelines push leaves the limits to the server: a pipeline over
+// the defaults is pushed and taken, a bomb over the server's limits is
+// refused by it with its message.
+func TestPushUnderTheServersLimits(t *testing.T) {
+	base := startStack(t, stackOpts{serverArgs: []string{"--max-matrix", "1024", "--max-plan-instances", "1024", "--max-plan-bytes", "4194304"}}).base
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	apiCall(t, hc, "POST", base+"/api/v1/auth/signup", map[string]string{"email": "ann@acme.test", "password": "correct-horse-1", "name": "Ann", "organization": "Acme"}, 201)
+	apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/tenants", map[string]string{"name": "web"}, 201)
+	var key struct{ Secret string }
+	json.Unmarshal(apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/api-keys", map[string]any{
+		"name": "ci", "tenant": "web", "scopes": []string{"pipelines:read", "pipelines:write"},
+	}, 201), &key)
+	t.Setenv("BUILDIT_CONFIG", filepath.Join(t.TempDir(), "credentials.json"))
+	t.Setenv("BUILDIT_URL", base)
+	t.Setenv("BUILDIT_ORG", "acme")
+	t.Setenv("BUILDIT_TENANT", "web")
+	t.Setenv("BUILDIT_TOKEN", key.Secret)
+
+	wide := writeFile(t, "wide.kdl", bombtest.Matrix(5, 4)) // 1,024 instances
+	code, stdout, stderr := run(t, "pipelines", "push", "--name", "wide", wide)
+	if code != 0 || !strings.Contains(stdout, "pushed pipeline wide") || !strings.Contains(stderr, "the limit is 256 per stage") {
+		t.Errorf("push of 1,024 instances to a server that allows them: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	bomb := writeFile(t, "bomb.kdl", bombtest.Matrix(20, 5))
+	code, stdout, stderr = run(t, "pipelines", "push", "--name", "bomb", bomb)
+	if code == 0 || !strings.Contains(stderr, "the limit is 1024 per stage") {
+		t.Errorf("push of the 5x20 bomb: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	bad := writeFile(t, "bad.kdl", "pipeline \"bad\"\nstage \"a\" { rnu \"x\"; }\n")
+	if code, _, stderr := run(t, "pipelines", "push", bad); code != 2 || !strings.Contains(stderr, "bad.kdl:2:13") {
+		t.Errorf("push of an invalid file: %d %s", code, stderr)
 	}
 }

@@ -110,9 +110,8 @@ func (d *decoder) tooDeep(p *Pipeline, chain []string) {
 	if len(chain) > 5 {
 		shown = append(append(append([]string{}, chain[:3]...), "…"), chain[len(chain)-1])
 	}
-	d.errorf(p.Templates[chain[0]].Pos, "templates extend each other more than %d deep: %s -> …; the limit is %d",
+	d.refuse(p.Templates[chain[0]].Pos, "templates extend each other more than %d deep: %s -> …; the limit is %d",
 		d.lim.TemplateDepth, strings.Join(shown, " -> "), d.lim.TemplateDepth)
-	d.stopped = true
 }
 
 // applyTemplate applies t to s and counts what that adds against the
@@ -122,9 +121,8 @@ func (d *decoder) tooDeep(p *Pipeline, chain []string) {
 func (d *decoder) applyTemplate(what string, s, t *Stage) bool {
 	apply(s, t)
 	if !d.grown.fits(encodedSize(s)) {
-		d.errorf(s.Pos, "%s %q extends template %q: with templates applied the stages grow past %s, the limit on what expansion produces",
+		d.refuse(s.Pos, "%s %q extends template %q: with templates applied the stages grow past %s, the limit on what expansion produces",
 			what, s.Name, t.Name, byteSize(d.lim.PlanBytes))
-		d.stopped = true
 		return false
 	}
 	return true
@@ -306,13 +304,11 @@ func (d *decoder) checkInstances(p *Pipeline) {
 	for _, s := range p.Stages {
 		n := instances(s.Matrix)
 		if n > d.lim.Matrix {
-			d.errorf(matrixPos(s), "%s", d.lim.tooManyInstances(s, n))
-			d.stopped = true
+			d.refuse(matrixPos(s), "%s", d.lim.tooManyInstances(s, n))
 			continue
 		}
 		if total += n; total > d.lim.Instances && !d.stopped {
-			d.errorf(s.Pos, "%s", d.lim.tooManyInPlan(s))
-			d.stopped = true
+			d.refuse(s.Pos, "%s", d.lim.tooManyInPlan(s))
 		}
 	}
 }

@@ -17,9 +17,15 @@ type decoder struct {
 	lim Limits
 	// grown counts what applying templates adds to the pipeline.
 	grown budget
-	// stopped is set when a limit is hit: the rest of the file is not
-	// looked at, as that is the work the limit bounds.
+	// stopped is set when a limit is hit.
 	stopped bool
+}
+
+// refuse reports the file over one of its limits and stops decoding: the
+// rest of the file is not looked at, as that is the work the limit bounds.
+func (d *decoder) refuse(p Position, format string, args ...any) {
+	d.limitf(p, format, args...)
+	d.stopped = true
 }
 
 func posOf(p kdl.Pos) Position { return Position{Line: p.Line, Col: p.Col} }

@@ -15,6 +15,9 @@ type Diagnostic struct {
 	Message string `json:"message"`
 	// Warning marks a problem that does not make the file invalid.
 	Warning bool `json:"warning,omitempty"`
+	// Limit marks an error that is one of Limits refusing the file: a
+	// server whose operator raised that limit may take it.
+	Limit bool `json:"limit,omitempty"`
 	// Snippet is the source line and a caret under the column, when known.
 	Snippet string `json:"-"`
 }
@@ -37,6 +40,18 @@ func (d Diagnostic) String() string {
 
 // Diagnostics are every problem found in a file, in source order.
 type Diagnostics []Diagnostic
+
+// OnlyLimits reports whether every error is a limit's (Diagnostic.Limit),
+// and there is one: the file may be valid where the limits are higher.
+func (ds Diagnostics) OnlyLimits() bool {
+	errs := ds.Errors()
+	for _, d := range errs {
+		if !d.Limit {
+			return false
+		}
+	}
+	return len(errs) > 0
+}
 
 // HasErrors reports whether any diagnostic is an error rather than a warning.
 func (ds Diagnostics) HasErrors() bool {
@@ -106,28 +121,36 @@ type reporter struct {
 }
 
 func (r *reporter) errorf(p Position, format string, args ...any) {
-	r.add(p, false, format, args)
+	r.add(Diagnostic{Line: p.Line, Col: p.Col}, format, args)
 }
 
 func (r *reporter) warnf(p Position, format string, args ...any) {
-	r.add(p, true, format, args)
+	r.add(Diagnostic{Line: p.Line, Col: p.Col, Warning: true}, format, args)
+}
+
+// limitf reports a file over one of its Limits.
+func (r *reporter) limitf(p Position, format string, args ...any) {
+	r.add(Diagnostic{Line: p.Line, Col: p.Col, Limit: true}, format, args)
 }
 
 // full reports whether further diagnostics are only counted.
 func (r *reporter) full() bool { return len(r.diags) >= MaxDiagnostics }
 
-func (r *reporter) add(p Position, warning bool, format string, args []any) {
+// add appends d with its file and message, or only counts it once there
+// are MaxDiagnostics.
+func (r *reporter) add(d Diagnostic, format string, args []any) {
 	if r.full() {
 		if r.dropped == 0 {
-			r.firstDropped = p
+			r.firstDropped = Position{Line: d.Line, Col: d.Col}
 		}
 		r.dropped++
-		if !warning {
+		if !d.Warning {
 			r.droppedErrors++
 		}
 		return
 	}
-	r.diags = append(r.diags, Diagnostic{File: r.file, Line: p.Line, Col: p.Col, Message: fmt.Sprintf(format, args...), Warning: warning})
+	d.File, d.Message = r.file, fmt.Sprintf(format, args...)
+	r.diags = append(r.diags, d)
 }
 
 // finish returns the diagnostics in source order, with a last one that

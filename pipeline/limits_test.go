@@ -46,6 +46,9 @@ func wantRefused(t *testing.T, diags pipeline.Diagnostics, want string) {
 	if got := d.String(); !strings.HasPrefix(got, want) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
+	if !d.Limit || !errs.OnlyLimits() {
+		t.Errorf("the error is not marked as a limit's: %+v", d)
+	}
 }
 
 func TestSecurityMatrixBomb(t *testing.T) {

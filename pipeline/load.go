@@ -79,7 +79,7 @@ func (l Limits) Load(file string, src []byte) (*Pipeline, Diagnostics) {
 	r := &reporter{file: file}
 	if len(src) > l.FileBytes {
 		// No snippet: the first line of a file this size can be all of it.
-		r.errorf(Position{Line: 1, Col: 1}, "the file is larger than %s, the limit for a pipeline file", byteSize(l.FileBytes))
+		r.limitf(Position{Line: 1, Col: 1}, "the file is larger than %s, the limit for a pipeline file", byteSize(l.FileBytes))
 		return nil, r.diags
 	}
 	doc, err := kdl.Parse(src)
@@ -143,8 +143,7 @@ nodes:
 			p.Concurrency = d.concurrency(n)
 		case "stage", "deploy":
 			if stageNodes++; stageNodes > d.lim.Stages {
-				d.errorf(posOf(n.NamePos), "too many stages: a pipeline declares at most %d stage and deploy nodes", d.lim.Stages)
-				d.stopped = true
+				d.refuse(posOf(n.NamePos), "too many stages: a pipeline declares at most %d stage and deploy nodes", d.lim.Stages)
 				break nodes
 			}
 			s := d.stage(n, false)

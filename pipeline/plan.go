@@ -128,7 +128,7 @@ type expansion struct {
 
 // refuse returns msg as the Diagnostics of a plan refused at pos.
 func (e *expansion) refuse(pos Position, msg string) error {
-	return Diagnostics{{File: e.p.File, Line: pos.Line, Col: pos.Col, Message: msg}}
+	return Diagnostics{{File: e.p.File, Line: pos.Line, Col: pos.Col, Message: msg, Limit: true}}
 }
 
 // tooBig refuses a plan over the size limit, at stage s.
