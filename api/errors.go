@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -37,7 +38,12 @@ const (
 	CodeInternal        = "internal"
 	CodeUnsupported     = "unsupported_media_type"
 	CodeUnavailable     = "unavailable"
+	CodeCanceled        = "canceled"
 )
+
+// StatusClientClosed answers a request whose client left before it was
+// done (nginx's 499): nobody reads it, but the log shows it.
+const StatusClientClosed = 499
 
 func errorf(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Message: msg}
@@ -62,6 +68,11 @@ func fail(c *gin.Context, err error) {
 	var hostStages *runs.HostStagesError
 	switch {
 	case errors.As(err, &e):
+	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
+		// The client left (planning a pipeline stops then): nobody
+		// reads the answer, and it is no server error.
+		logger(c).Info("request canceled by the client", "route", c.FullPath())
+		e = errorf(StatusClientClosed, CodeCanceled, "the request was canceled")
 	case errors.Is(err, db.ErrNotFound):
 		e = notFound("resource")
 	case errors.Is(err, db.ErrConflict):

@@ -9,15 +9,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/buildit-ci/buildit/db"
-	"github.com/buildit-ci/buildit/pipeline"
 )
 
 // pipelineNameRE is what a pipeline's name (its address in URLs) looks
 // like.
 var pipelineNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
-
-// MaxPipelineSource bounds a pipeline file.
-const MaxPipelineSource = 512 << 10
 
 type problem struct {
 	Line     int    `json:"line"`
@@ -27,15 +23,17 @@ type problem struct {
 }
 
 // compile validates source and returns its plan as JSON, or a 422 whose
-// details list every problem with its line and column.
-func compile(name, source string) (json.RawMessage, error) {
-	if len(source) > MaxPipelineSource {
-		return nil, invalid("source is over 512 KiB")
-	}
+// details list every problem with its line and column, a limit of the
+// server's PipelineLimits included. It plans under the request's context:
+// a client that leaves stops the work.
+func (s *Server) compile(c *gin.Context, name, source string) (json.RawMessage, error) {
 	if source == "" {
 		return nil, invalid("source is required: the pipeline's KDL text")
 	}
-	p, diags := pipeline.Load(name+".kdl", []byte(source))
+	plan, diags, err := s.cfg.PipelineLimits.Compile(c.Request.Context(), name+".kdl", []byte(source))
+	if err != nil {
+		return nil, err
+	}
 	if diags.HasErrors() {
 		problems := []problem{}
 		for _, d := range diags {
@@ -50,8 +48,7 @@ func compile(name, source string) (json.RawMessage, error) {
 		e.Details = problems
 		return nil, e
 	}
-	plan, err := json.Marshal(pipeline.NewPlan(p))
-	return plan, err
+	return json.Marshal(plan)
 }
 
 func (s *Server) listPipelines(c *gin.Context) {
@@ -90,7 +87,7 @@ func (s *Server) createPipeline(c *gin.Context) {
 		fail(c, invalid("version is for PUT only"))
 		return
 	}
-	plan, err := compile(req.Name, req.Source)
+	plan, err := s.compile(c, req.Name, req.Source)
 	if err != nil {
 		fail(c, err)
 		return
@@ -145,7 +142,7 @@ func (s *Server) putPipeline(c *gin.Context) {
 		fail(c, invalid("version must be positive"))
 		return
 	}
-	plan, err := compile(name, req.Source)
+	plan, err := s.compile(c, name, req.Source)
 	if err != nil {
 		fail(c, err)
 		return

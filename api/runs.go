@@ -208,6 +208,12 @@ func (s *Server) triggerRun(c *gin.Context) {
 // startRun checks the plan's limit on runs in progress, starts the run and
 // audits it.
 func (s *Server) startRun(c *gin.Context, p db.Pipeline, t runs.Trigger) {
+	// A plan stored before the limits (or under higher ones) is not
+	// decoded and sent to Temporal whatever its size.
+	if limit := s.cfg.PipelineLimits.WithDefaults().PlanBytes; len(p.Plan) > limit {
+		fail(c, invalid(fmt.Sprintf("the pipeline's stored plan is %d bytes, over this server's limit of %d: push the pipeline again to see what is over it", len(p.Plan), limit)))
+		return
+	}
 	if s.cfg.Runs == nil {
 		fail(c, runs.ErrUnavailable)
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/runs"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	// Logs, when set and running, wakes followed logs as soon as their
 	// lines are stored; without it they poll every FollowPoll.
 	Logs *db.LogNotifier
+	// PipelineLimits bound the pipelines tenants push, and the stored plans
+	// runs start from; a zero field takes pipeline.DefaultLimits' value.
+	PipelineLimits pipeline.Limits
 }
 
 // ReadinessCheck is one dependency /readyz reports on.

@@ -31,6 +31,7 @@ type devFlags struct {
 	temporalPort, uiPort         int
 	noUI                         bool
 	stages                       stageFlags
+	limits                       limitFlags
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -52,7 +53,9 @@ Anyone who can sign up is a tenant: stages without an image run in
 --default-image, or the run is refused, unless --allow-host-stages lets them
 run on this machine (then every pipeline runs commands here). DATA-DIR is
 made mode 0711 and secret.key and temporal.db 0600, so that a host stage run
-under a user of its own cannot read them.`,
+under a user of its own cannot read them.
+
+The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 		Example: `  export DATABASE_URL=postgres://buildit:buildit@localhost:5432/buildit
   buildit dev
   buildit dev --addr 127.0.0.1:9090 --data-dir /tmp/buildit-dev --executor host`,
@@ -70,6 +73,7 @@ under a user of its own cannot read them.`,
 	fl.StringVar(&f.uiIP, "ui-ip", "127.0.0.1", "address the Temporal Web UI listens on; an operator's tool, unauthenticated: keep it on loopback")
 	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
 	f.stages.register(cmd)
+	f.limits.add(cmd)
 	return cmd
 }
 
@@ -114,6 +118,10 @@ func makeDataDir(dir string) error {
 
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
+	limits, err := f.limits.limits()
+	if err != nil {
+		return err
+	}
 	for _, b := range []struct{ flag, ip string }{{"--temporal-ip", f.temporalIP}, {"--ui-ip", f.uiIP}} {
 		ip := net.ParseIP(b.ip)
 		if ip == nil {
@@ -195,7 +203,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()
 	go notifier.Run(nctx)
-	srv, err := api.New(store, log, api.Config{Runs: svc, Logs: notifier}, check)
+	srv, err := api.New(store, log, api.Config{Runs: svc, Logs: notifier, PipelineLimits: limits}, check)
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,11 @@ Formats: text (the default), dot (Graphviz: pipe into dot -Tsvg) and mermaid.`,
 		Example: `  buildit graph examples/diamond.kdl
   buildit graph examples/matrix.kdl --format dot | dot -Tsvg > graph.svg`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if !slices.Contains(pipeline.GraphFormats, format) {
 				return usageError(fmt.Errorf("unknown --format %q: want one of %s", format, strings.Join(pipeline.GraphFormats, ", ")))
 			}
-			plan, err := a.loadPlan(args[0])
+			plan, err := a.loadPlan(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -257,7 +257,10 @@ func newPipelinesCommand(a *app) *cobra.Command {
 		Short: "Create or replace a pipeline from a KDL file",
 		Long: `Push validates FILE here (the same messages as buildit validate) and then
 creates or replaces the tenant's pipeline of that name: --name, else the
-name in the file's pipeline node, else the file's name without .kdl.`,
+name in the file's pipeline node, else the file's name without .kdl.
+
+A file over one of the default limits (buildit validate --help) is pushed
+all the same, for the server to decide: its operator may have raised them.`,
 		Example: `  buildit pipelines push examples/simple.kdl`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -270,9 +273,15 @@ name in the file's pipeline node, else the file's name without .kdl.`,
 				for _, d := range diags {
 					fmt.Fprintln(a.stderr, d.String())
 				}
-				return &ExitError{Code: ExitUsage, Silent: true}
+				if !diags.OnlyLimits() {
+					return &ExitError{Code: ExitUsage, Silent: true}
+				}
+				fmt.Fprintln(a.stderr, "buildit: over the default limits; pushing for the server to decide")
 			}
-			n := firstOf(name, p.Name)
+			n := name
+			if p != nil {
+				n = firstOf(name, p.Name)
+			}
 			if !pipelineNameRE.MatchString(n) {
 				n = strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
 			}

@@ -34,6 +34,7 @@ type stackOpts struct {
 	dbURL            string // default: a database of the test's own
 	worker           bool
 	hostQueueTimeout string
+	serverArgs       []string // more flags of buildit server
 }
 
 func startStack(t *testing.T, o stackOpts) *stack {
@@ -54,6 +55,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if o.hostQueueTimeout != "" {
 		server = append(server, "--host-queue-timeout", o.hostQueueTimeout)
 	}
+	server = append(server, o.serverArgs...)
 	commands := [][]string{server}
 	if o.worker {
 		commands = append(commands, st.workerArgs(t, "test-host"))

@@ -115,7 +115,7 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	if err != nil {
 		return usageError(err)
 	}
-	plan, err := a.loadPlan(file)
+	plan, err := a.loadPlan(ctx, file)
 	if err != nil {
 		return err
 	}

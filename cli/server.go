@@ -111,6 +111,7 @@ type serverFlags struct {
 	hostQueueTimeout              time.Duration
 	secureCookies                 bool
 	stages                        stageFlags
+	limits                        limitFlags
 }
 
 // stageFlags say where stages without an image run, for buildit server
@@ -153,6 +154,10 @@ runs there for buildit worker processes to execute. Every flag can also be set b
 environment variable named in its help. It refuses to start on a database
 whose schema is older than it needs: run buildit migrate first.
 
+The --max-* flags bound the pipelines tenants push (a pushed pipeline over
+one is refused with a 422 that names it); the defaults are those of
+buildit validate.
+
 SIGINT or SIGTERM stops it gracefully: new connections are refused and
 requests in flight get 15 seconds to finish.`,
 		Example: `  export DATABASE_URL=postgres://buildit:buildit@localhost:5432/buildit
@@ -173,6 +178,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
 	f.stages.register(cmd)
+	f.limits.add(cmd)
 	return cmd
 }
 
@@ -237,6 +243,10 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	// The server logs every request: at info level, unlike the CLI's
 	// commands, and as JSON for log shippers.
 	log := a.jsonLogger()
+	limits, err := f.limits.limits()
+	if err != nil {
+		return err
+	}
 	box, err := secretBox(f.secretKey, log)
 	if err != nil {
 		return err
@@ -258,7 +268,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()
 	go notifier.Run(nctx)
-	cfg := api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies, Logs: notifier}
+	cfg := api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies, Logs: notifier, PipelineLimits: limits}
 	var checks []api.ReadinessCheck
 	if f.temporalAddress != "" {
 		svc, check, closeClient, err := runService(ctx, store, f.temporalAddress, f.namespace, f.taskQueue, f.uiURL, log)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,22 +20,33 @@ func newValidateCommand(a *app) *cobra.Command {
 name, value types, durations, stage references and dependency cycles. It
 reports every problem at once, as file:line:col: message, on stderr.
 
+It also checks the limits a BuildIt server applies unless its operator
+raised them, with the same messages: a file of at most 1 MiB, 1,000 stage
+and deploy nodes, 256 matrix instances per stage and 1,000 per pipeline,
+templates extending each other at most 16 deep, and 1 MiB of plan with
+templates applied and matrices expanded.
+
 Exit status: 0 when every file is valid (warnings allowed), 2 when any file
 is invalid, missing or unreadable.`,
 		Example: `  buildit validate pipeline.kdl
   buildit validate -q examples/*.kdl`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(_ *cobra.Command, files []string) error {
+		RunE: func(cmd *cobra.Command, files []string) error {
 			failed := 0
 			for _, file := range files {
-				p, ok := a.load(file)
-				if !ok {
+				// Planned even when quiet: the plan's size is checked
+				// as it is made.
+				plan, err := a.loadPlan(cmd.Context(), file)
+				var ee *ExitError
+				if errors.As(err, &ee) {
 					failed++
 					continue
 				}
+				if err != nil {
+					return err
+				}
 				if !quiet {
-					plan := pipeline.NewPlan(p)
-					fmt.Fprintf(a.stdout, "%s: ok: pipeline %q, %d %s in %d %s\n", file, p.Name,
+					fmt.Fprintf(a.stdout, "%s: ok: pipeline %q, %d %s in %d %s\n", file, plan.Pipeline,
 						len(plan.Steps), plural(len(plan.Steps), "stage", "stages"),
 						len(plan.Waves), plural(len(plan.Waves), "wave", "waves"))
 				}
@@ -73,13 +85,23 @@ func (a *app) printDiagnostics(diags pipeline.Diagnostics) {
 	}
 }
 
-// loadPlan loads one file for a command that needs its plan.
-func (a *app) loadPlan(file string) (*pipeline.Plan, error) {
+// loadPlan loads and plans one file for a command that needs its plan,
+// under the default limits, printing its diagnostics. An invalid file, or
+// one whose plan is over the limits, is an ExitError; ctx ending is its
+// error.
+func (a *app) loadPlan(ctx context.Context, file string) (*pipeline.Plan, error) {
+	invalid := &ExitError{Code: ExitUsage, Err: errors.New(file + " is invalid"), Silent: true}
 	p, ok := a.load(file)
 	if !ok {
-		return nil, &ExitError{Code: ExitUsage, Err: errors.New(file + " is invalid"), Silent: true}
+		return nil, invalid
 	}
-	return pipeline.NewPlan(p), nil
+	plan, err := p.Plan(ctx)
+	var refused pipeline.Diagnostics
+	if errors.As(err, &refused) {
+		a.printDiagnostics(refused)
+		return nil, invalid
+	}
+	return plan, err
 }
 
 func plural(n int, one, many string) string {

@@ -1,26 +1,38 @@
 package pipeline
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
 
 // resolveTemplates applies each stage's template (and the templates those
-// extend) to it, and warns about templates nothing uses.
+// extend) to it, and warns about templates nothing uses. A chain deeper
+// than the limit, or settings copied past the size limit, stop it: both
+// grow with the square of a file's length otherwise.
 func (d *decoder) resolveTemplates(p *Pipeline) {
 	used := map[string]bool{}
 	names := sortedKeys(p.Templates)
-	// resolved caches templates whose own extends chain has been applied.
-	resolved := map[string]bool{}
-	// broken marks templates in a cycle, so that it is reported once.
+	// depth caches, for each template whose own extends chain has been
+	// applied, how many templates the chain holds, itself included.
+	depth := map[string]int{}
+	// broken marks templates whose chain is in error, so that it is
+	// reported once.
 	broken := map[string]bool{}
-	var resolve func(t *Stage, chain []string) bool
-	resolve = func(t *Stage, chain []string) bool {
-		if broken[t.Name] {
-			return false
+	// resolve applies t's chain to t and returns its depth, or 0 when the
+	// chain is in error. chain lists the templates from where resolving
+	// started down to t.
+	var resolve func(t *Stage, chain []string) int
+	resolve = func(t *Stage, chain []string) int {
+		if d.stopped || broken[t.Name] {
+			return 0
 		}
-		if t.Extends == "" || resolved[t.Name] {
-			return true
+		if n, ok := depth[t.Name]; ok {
+			return n
+		}
+		if t.Extends == "" {
+			depth[t.Name] = 1
+			return 1
 		}
 		for i, c := range chain {
 			if c == t.Extends {
@@ -29,24 +41,41 @@ func (d *decoder) resolveTemplates(p *Pipeline) {
 					broken[name] = true
 				}
 				d.errorf(p.Templates[chain[i]].Pos, "templates extend each other in a cycle: %s", strings.Join(cycle, " -> "))
-				return false
+				return 0
 			}
 		}
 		parent, ok := p.Templates[t.Extends]
 		if !ok {
+			broken[t.Name] = true
 			d.unknownTemplate(t, names)
-			return false
+			return 0
 		}
 		used[parent.Name] = true
-		if !resolve(parent, append(chain, t.Extends)) {
-			return false
+		// Checked before going down the chain as well as after, so that
+		// a long chain is not walked to its end.
+		if len(chain) >= d.lim.TemplateDepth {
+			d.tooDeep(p, append(chain, t.Extends))
+			return 0
 		}
-		apply(t, parent)
-		resolved[t.Name] = true
-		return true
+		n := resolve(parent, append(chain, t.Extends))
+		if n == 0 {
+			return 0
+		}
+		if n+1 > d.lim.TemplateDepth {
+			d.tooDeep(p, append(chain, t.Extends))
+			return 0
+		}
+		if !d.applyTemplate("template", t, parent) {
+			return 0
+		}
+		depth[t.Name] = n + 1
+		return n + 1
 	}
 	for _, name := range names {
 		resolve(p.Templates[name], []string{name})
+		if d.stopped {
+			return
+		}
 	}
 	for _, s := range p.Stages {
 		if s.Extends == "" {
@@ -58,7 +87,13 @@ func (d *decoder) resolveTemplates(p *Pipeline) {
 			continue
 		}
 		used[t.Name] = true
-		apply(s, t)
+		what := "stage"
+		if s.Kind == KindDeploy {
+			what = "deploy"
+		}
+		if !d.applyTemplate(what, s, t) {
+			return
+		}
 		d.checkShape(s)
 	}
 	for _, name := range names {
@@ -66,6 +101,31 @@ func (d *decoder) resolveTemplates(p *Pipeline) {
 			d.warnf(p.Templates[name].Pos, "template %q is never used", name)
 		}
 	}
+}
+
+// tooDeep reports a chain of templates over the depth limit, at the
+// template where it was entered, and stops decoding.
+func (d *decoder) tooDeep(p *Pipeline, chain []string) {
+	shown := chain
+	if len(chain) > 5 {
+		shown = append(append(append([]string{}, chain[:3]...), "…"), chain[len(chain)-1])
+	}
+	d.refuse(p.Templates[chain[0]].Pos, "templates extend each other more than %d deep: %s -> …; the limit is %d",
+		d.lim.TemplateDepth, strings.Join(shown, " -> "), d.lim.TemplateDepth)
+}
+
+// applyTemplate applies t to s and counts what that adds against the
+// limit on expansion, stopping decoding when it is over. One stage's
+// settings are bounded by the file's size; it is the sum over every stage
+// that extends a template that must be bounded.
+func (d *decoder) applyTemplate(what string, s, t *Stage) bool {
+	apply(s, t)
+	if !d.grown.fits(encodedSize(s)) {
+		d.refuse(s.Pos, "%s %q extends template %q: with templates applied the stages grow past %s, the limit on what expansion produces",
+			what, s.Name, t.Name, byteSize(d.lim.PlanBytes))
+		return false
+	}
+	return true
 }
 
 func (d *decoder) unknownTemplate(s *Stage, names []string) {
@@ -109,7 +169,7 @@ func apply(s, t *Stage) {
 		s.When = t.When
 	}
 	if take("matrix") {
-		s.Matrix = t.Matrix
+		s.Matrix, s.matrixPos = t.Matrix, t.matrixPos
 	}
 	if take("services") {
 		s.Services = t.Services
@@ -234,6 +294,41 @@ func (d *decoder) checkCycles(p *Pipeline) {
 			visit(s)
 		}
 	}
+}
+
+// checkInstances checks the number of instances of each stage (the
+// product of its matrix axes' lengths) and of the whole plan, before
+// anything is expanded.
+func (d *decoder) checkInstances(p *Pipeline) {
+	total := 0
+	for _, s := range p.Stages {
+		n := instances(s.Matrix)
+		if n > d.lim.Matrix {
+			d.refuse(matrixPos(s), "%s", d.lim.tooManyInstances(s, n))
+			continue
+		}
+		if total += n; total > d.lim.Instances && !d.stopped {
+			d.refuse(s.Pos, "%s", d.lim.tooManyInPlan(s))
+		}
+	}
+}
+
+// matrixPos is where s's matrix was written: in s, or in its template.
+func matrixPos(s *Stage) Position {
+	if s.matrixPos.Line == 0 {
+		return s.Pos
+	}
+	return s.matrixPos
+}
+
+func (l Limits) tooManyInstances(s *Stage, n int) string {
+	return fmt.Sprintf("stage %q has %s matrix instances (%s); the limit is %d per stage",
+		s.Name, count(n), describeMatrix(s.Matrix), l.Matrix)
+}
+
+func (l Limits) tooManyInPlan(s *Stage) string {
+	return fmt.Sprintf("the pipeline has more than %d stage instances (stages with their matrix expanded) with stage %q; the limit is %d per pipeline",
+		l.Instances, s.Name, l.Instances)
 }
 
 func stagesByName(p *Pipeline) map[string]*Stage {

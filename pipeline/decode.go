@@ -14,6 +14,18 @@ import (
 // meets and carrying on, so that one pass finds them all.
 type decoder struct {
 	*reporter
+	lim Limits
+	// grown counts what applying templates adds to the pipeline.
+	grown budget
+	// stopped is set when a limit is hit.
+	stopped bool
+}
+
+// refuse reports the file over one of its limits and stops decoding: the
+// rest of the file is not looked at, as that is the work the limit bounds.
+func (d *decoder) refuse(p Position, format string, args ...any) {
+	d.limitf(p, format, args...)
+	d.stopped = true
 }
 
 func posOf(p kdl.Pos) Position { return Position{Line: p.Line, Col: p.Col} }
@@ -70,6 +82,12 @@ func lastProps(n *kdl.Node) []kdl.Prop {
 }
 
 func (d *decoder) unknown(p Position, kind, name, where string, known []string) {
+	if d.full() {
+		// Only counted: spare a file of typos the messages and their
+		// edit distances.
+		d.errorf(p, "unknown %s", kind)
+		return
+	}
 	msg := fmt.Sprintf("unknown %s %q in %s", kind, name, where)
 	if s := suggest(name, known); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)

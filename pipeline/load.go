@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -30,12 +31,19 @@ var (
 	strategies   = []string{StrategyRolling, StrategyAllAtOnce}
 )
 
-// LoadFile reads and decodes the pipeline file at path. A file that cannot
-// be read is returned as an error; problems in its content come back as
-// Diagnostics (warnings included), and the Pipeline is nil when any of them
-// is an error.
+// LoadFile reads and decodes the pipeline file at path under
+// DefaultLimits. A file that cannot be read is returned as an error;
+// problems in its content come back as Diagnostics (warnings included), and
+// the Pipeline is nil when any of them is an error.
 func LoadFile(path string) (*Pipeline, Diagnostics, error) {
-	src, err := os.ReadFile(path)
+	return DefaultLimits.LoadFile(path)
+}
+
+// LoadFile is the package's LoadFile under l. It reads no more of the file
+// than l allows.
+func (l Limits) LoadFile(path string) (*Pipeline, Diagnostics, error) {
+	l = l.WithDefaults()
+	src, err := readAtMost(path, l.FileBytes+1)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -43,14 +51,37 @@ func LoadFile(path string) (*Pipeline, Diagnostics, error) {
 		}
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	p, diags := Load(path, src)
+	p, diags := l.Load(path, src)
 	return p, diags, nil
 }
 
-// Load decodes a pipeline file's content. file names it in diagnostics.
-// It returns every problem found; the Pipeline is nil when any is an error.
+func readAtMost(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(n)))
+}
+
+// Load decodes a pipeline file's content under DefaultLimits. file names
+// it in diagnostics. It returns every problem found (up to
+// MaxDiagnostics); the Pipeline is nil when any is an error.
 func Load(file string, src []byte) (*Pipeline, Diagnostics) {
+	return DefaultLimits.Load(file, src)
+}
+
+// Load is the package's Load under l: a file over one of l's limits is
+// refused with a diagnostic that names the limit, found before the work
+// the limit bounds. The Pipeline keeps l for its Plan.
+func (l Limits) Load(file string, src []byte) (*Pipeline, Diagnostics) {
+	l = l.WithDefaults()
 	r := &reporter{file: file}
+	if len(src) > l.FileBytes {
+		// No snippet: the first line of a file this size can be all of it.
+		r.limitf(Position{Line: 1, Col: 1}, "the file is larger than %s, the limit for a pipeline file", byteSize(l.FileBytes))
+		return nil, r.diags
+	}
 	doc, err := kdl.Parse(src)
 	if err != nil {
 		var ke *kdl.Error
@@ -61,18 +92,23 @@ func Load(file string, src []byte) (*Pipeline, Diagnostics) {
 		}
 		return nil, r.diags
 	}
-	d := &decoder{reporter: r}
+	d := &decoder{reporter: r, lim: l, grown: budget{limit: l.PlanBytes}}
 	p := d.document(doc)
 	p.File = file
-	d.resolveTemplates(p)
-	d.checkReferences(p)
-	d.checkCycles(p)
-	r.diags.sort()
-	r.diags.attachSnippets(src)
-	if r.diags.HasErrors() {
-		return nil, r.diags
+	p.limits = l
+	// Each step is bounded by a limit checked in the one before; after a
+	// limit is hit, the next steps would only add noise to its message.
+	for _, step := range []func(*Pipeline){d.resolveTemplates, d.checkReferences, d.checkCycles, d.checkInstances} {
+		if d.stopped {
+			break
+		}
+		step(p)
 	}
-	return p, r.diags
+	diags := r.finish(src)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return p, diags
 }
 
 func (d *decoder) document(doc *kdl.Document) *Pipeline {
@@ -83,6 +119,8 @@ func (d *decoder) document(doc *kdl.Document) *Pipeline {
 	}
 	var pipelineNode *kdl.Node
 	stagePos := map[string]Position{}
+	stageNodes := 0
+nodes:
 	for _, n := range doc.Nodes {
 		switch n.Name {
 		case "pipeline":
@@ -104,6 +142,10 @@ func (d *decoder) document(doc *kdl.Document) *Pipeline {
 		case "concurrency":
 			p.Concurrency = d.concurrency(n)
 		case "stage", "deploy":
+			if stageNodes++; stageNodes > d.lim.Stages {
+				d.refuse(posOf(n.NamePos), "too many stages: a pipeline declares at most %d stage and deploy nodes", d.lim.Stages)
+				break nodes
+			}
 			s := d.stage(n, false)
 			if s == nil {
 				continue
@@ -338,6 +380,7 @@ func (d *decoder) stageChild(s *Stage, c *kdl.Node) {
 		s.When = d.when(c)
 	case "matrix":
 		s.Matrix = d.matrix(c)
+		s.matrixPos = posOf(c.NamePos)
 	case "services":
 		s.Services = d.services(c)
 	case "cache":

@@ -48,6 +48,9 @@ type Pipeline struct {
 	Templates map[string]*Stage
 	// Targets are the deployment targets by name.
 	Targets map[string]*Target
+
+	// limits are the limits the file was loaded under, for its Plan.
+	limits Limits
 }
 
 // Defaults are the settings of the `defaults` node.
@@ -100,6 +103,8 @@ type Stage struct {
 	set map[string]bool
 	// needsPos records where each entry of Needs was written.
 	needsPos []Position
+	// matrixPos is where the matrix node was written.
+	matrixPos Position
 }
 
 // When decides whether a stage runs. Empty lists match anything.

@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -77,7 +80,65 @@ func (p *Plan) Step(id string) *Step {
 }
 
 // NewPlan expands a valid pipeline (one that Load returned) into its plan.
+// It is Pipeline.Plan for callers with no context whose pipeline is known
+// to fit its limits, such as tests; it panics when the plan is over them.
 func NewPlan(p *Pipeline) *Plan {
+	plan, err := p.Plan(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	return plan
+}
+
+// Compile loads src under l and expands it into its plan, as a server does
+// with a pushed pipeline. Every problem, a limit included, comes back as
+// Diagnostics, and the Plan is nil when any is an error; the error is
+// ctx's, when it ends first.
+func (l Limits) Compile(ctx context.Context, file string, src []byte) (*Plan, Diagnostics, error) {
+	p, diags := l.Load(file, src)
+	if p == nil {
+		return nil, diags, nil
+	}
+	plan, err := p.Plan(ctx)
+	var refused Diagnostics
+	if errors.As(err, &refused) {
+		refused.attachSnippets(src)
+		return nil, append(diags, refused...), nil
+	}
+	return plan, diags, err
+}
+
+// Plan expands a valid pipeline (one that Load returned) into its plan,
+// under the limits it was loaded with. A plan that grows past their
+// PlanBytes is refused with Diagnostics, at the stage where it did, before
+// more memory is taken; when ctx ends, Plan stops and returns ctx's error.
+func (p *Pipeline) Plan(ctx context.Context) (*Plan, error) {
+	lim := p.limits.WithDefaults()
+	e := &expansion{ctx: ctx, p: p, lim: lim, size: budget{limit: lim.PlanBytes}}
+	return e.plan()
+}
+
+// expansion is the state of one Pipeline.Plan.
+type expansion struct {
+	ctx  context.Context
+	p    *Pipeline
+	lim  Limits
+	size budget
+}
+
+// refuse returns msg as the Diagnostics of a plan refused at pos.
+func (e *expansion) refuse(pos Position, msg string) error {
+	return Diagnostics{{File: e.p.File, Line: pos.Line, Col: pos.Col, Message: msg, Limit: true}}
+}
+
+// tooBig refuses a plan over the size limit, at stage s.
+func (e *expansion) tooBig(s *Stage) error {
+	return e.refuse(s.Pos, fmt.Sprintf("stage %q: with its matrix expanded the plan grows past %s, the limit on what expansion produces",
+		s.Name, byteSize(e.size.limit)))
+}
+
+func (e *expansion) plan() (*Plan, error) {
+	p := e.p
 	plan := &Plan{Pipeline: p.Name, Concurrency: p.Concurrency}
 	if len(p.Targets) > 0 {
 		plan.Targets = make(map[string]Target, len(p.Targets))
@@ -85,25 +146,53 @@ func NewPlan(p *Pipeline) *Plan {
 			plan.Targets[name] = Target{Name: t.Name, Kind: t.Kind, Settings: t.Settings}
 		}
 	}
+	// The plan's fields besides its steps come from the file once.
+	e.size.fits(encodedSize(&Plan{Pipeline: plan.Pipeline, Concurrency: plan.Concurrency, Targets: plan.Targets}))
 
-	// Expand every stage into its instances, in file order.
-	instances := map[string][]string{}
+	// Expand every stage into its instances, in file order. Load bounded
+	// their number; their size is counted as they are made, since one
+	// stage's settings repeat in each of its instances.
+	instanceIDs := map[string][]string{}
 	var steps []Step
+	total := 0
 	for _, s := range p.Stages {
+		// Load checked these; a Pipeline built by hand was not loaded.
+		n := instances(s.Matrix)
+		if n > e.lim.Matrix {
+			return nil, e.refuse(matrixPos(s), e.lim.tooManyInstances(s, n))
+		}
+		if total += n; total > e.lim.Instances {
+			return nil, e.refuse(s.Pos, e.lim.tooManyInPlan(s))
+		}
 		for _, combo := range combinations(s.Matrix) {
-			st := expand(p, s, combo)
-			instances[s.Name] = append(instances[s.Name], st.ID)
+			if err := e.ctx.Err(); err != nil {
+				return nil, err
+			}
+			st, ok := e.expand(s, combo)
+			// A step's ID is written again in its wave.
+			if !ok || !e.size.fits(encodedSize(&st)+len(st.ID)+3) {
+				return nil, e.tooBig(s)
+			}
+			instanceIDs[s.Name] = append(instanceIDs[s.Name], st.ID)
 			steps = append(steps, st)
 		}
 	}
 	// Needs name stages; an instance waits for every instance of each.
 	byStage := stagesByName(p)
 	for i := range steps {
-		for _, need := range byStage[steps[i].Stage].Needs {
-			for _, id := range instances[need] {
-				if !contains(steps[i].Needs, id) {
-					steps[i].Needs = append(steps[i].Needs, id)
+		if err := e.ctx.Err(); err != nil {
+			return nil, err
+		}
+		s := byStage[steps[i].Stage]
+		for j, need := range s.Needs {
+			if slices.Contains(s.Needs[:j], need) {
+				continue
+			}
+			for _, id := range instanceIDs[need] {
+				if !e.size.fits(len(id) + 3) {
+					return nil, e.tooBig(s)
 				}
+				steps[i].Needs = append(steps[i].Needs, id)
 			}
 		}
 	}
@@ -139,11 +228,14 @@ func NewPlan(p *Pipeline) *Plan {
 			}
 		}
 	}
-	return plan
+	return plan, nil
 }
 
-// expand builds one instance of s for the matrix combination combo.
-func expand(p *Pipeline, s *Stage, combo []matrixValue) Step {
+// expand builds one instance of s for the matrix combination combo. It
+// reports false when substituting the matrix values would take the plan
+// past its size limit; the text is measured before it is made.
+func (e *expansion) expand(s *Stage, combo []matrixValue) (Step, bool) {
+	p := e.p
 	st := Step{
 		ID:           s.Name,
 		Stage:        s.Name,
@@ -188,7 +280,24 @@ func expand(p *Pipeline, s *Stage, combo []matrixValue) Step {
 		}
 		st.ID = s.Name + " [" + strings.Join(parts, ", ") + "]"
 	}
-	sub := func(text string) string { return substituteMatrix(text, st.Matrix) }
+	// Substitution is where text multiplies: each value can be written
+	// many times in one string. The substituted strings of one step are
+	// measured together against what the plan has left, and the step
+	// itself is counted by the caller once made.
+	left := e.size.limit - e.size.used
+	ok := true
+	sub := func(text string) string {
+		if !ok {
+			return text
+		}
+		n := substitutedLen(text, st.Matrix)
+		if n > left {
+			ok = false
+			return text
+		}
+		left -= n
+		return substituteMatrix(text, st.Matrix)
+	}
 	st.Image = sub(st.Image)
 	for i := range st.Run {
 		st.Run[i] = sub(st.Run[i])
@@ -221,7 +330,7 @@ func expand(p *Pipeline, s *Stage, combo []matrixValue) Step {
 		}
 		st.Deploy = &dep
 	}
-	return st
+	return st, ok
 }
 
 type matrixValue struct{ name, value string }
@@ -258,6 +367,21 @@ func substituteMatrix(s string, m map[string]string) string {
 		}
 		return ref
 	})
+}
+
+// substitutedLen is the length of substituteMatrix(s, m), found without
+// making it.
+func substitutedLen(s string, m map[string]string) int {
+	if len(m) == 0 || !strings.Contains(s, "matrix.") {
+		return len(s)
+	}
+	n := len(s)
+	for _, loc := range matrixRef.FindAllStringSubmatchIndex(s, -1) {
+		if v, ok := m[s[loc[2]:loc[3]]]; ok {
+			n += len(v) - (loc[1] - loc[0])
+		}
+	}
+	return n
 }
 
 func envSafe(name string) string {
