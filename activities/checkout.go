@@ -291,10 +291,4 @@ func hidePassword(text, repository string) string {
 }
 
 // redactURL hides the password of a URL's user info.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
-}
+func redactURL(s string) string { return repourl.Redacted(s) }

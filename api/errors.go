@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/runs"
 )
 
@@ -54,11 +55,13 @@ func conflict(msg string) *Error  { return errorf(http.StatusConflict, CodeConfl
 var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "sign in or send an API key as Authorization: Bearer <key>")
 
 // fail answers the request with err, translated here and nowhere else:
-// an *Error as it is, the store's not-found and conflict as 404 and 409,
-// anything else as a 500 whose detail goes to the log only.
+// an *Error as it is, the store's not-found and conflict as 404 and 409, a
+// repository the policy refuses as a 422, anything else as a 500 whose
+// detail goes to the log only.
 func fail(c *gin.Context, err error) {
 	var e *Error
 	var decision *runs.DecisionError
+	var repo *repourl.Error
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, db.ErrNotFound):
@@ -71,6 +74,8 @@ func fail(c *gin.Context, err error) {
 		e = conflict("the run has ended")
 	case errors.As(err, &decision):
 		e = conflict(decision.Msg)
+	case errors.As(err, &repo):
+		e = invalid(repo.Error())
 	case errors.Is(err, runs.ErrUnavailable):
 		e = errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; try again shortly")
 	case db.IsUnavailable(err):

@@ -238,3 +238,16 @@ func checkSCP(repo string) error {
 func hasControl(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0
 }
+
+// Redacted is repo with the password of its URL's user info, if any,
+// replaced by "xxxxx", for showing a run's repository to its readers.
+func Redacted(repo string) string {
+	u, err := url.Parse(repo)
+	if err != nil || u.User == nil {
+		return repo
+	}
+	if _, ok := u.User.Password(); !ok {
+		return repo
+	}
+	return u.Redacted()
+}
