@@ -29,6 +29,7 @@ type devFlags struct {
 	addr, dataDir, url, executor string
 	temporalPort, uiPort         int
 	noUI                         bool
+	clone                        cloneFlags
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -59,6 +60,7 @@ sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
 	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend port on 127.0.0.1; 0 picks a free one")
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port on 127.0.0.1; 0 picks a free one")
 	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
+	f.clone.register(cmd)
 	return cmd
 }
 
@@ -89,6 +91,10 @@ func devSecretKey(dir string) (string, error) {
 
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
+	clone, err := f.clone.options(log)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return usageError(fmt.Errorf("--data-dir: %w", err))
 	}
@@ -136,6 +142,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	if err != nil {
 		return err
 	}
+	acts.Clone = clone
 	defer release()
 	c, err := client.DialContext(ctx, client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(log)})
 	if err != nil {
@@ -153,6 +160,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 		return err
 	}
 	defer closeClient()
+	svc.Repositories = clone.Repositories
 	notifier := db.NewLogNotifier(pool, log)
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()

@@ -102,6 +102,7 @@ type serverFlags struct {
 	taskQueue, uiURL              string
 	hostQueueTimeout              time.Duration
 	secureCookies                 bool
+	allowHTTPRepositories         bool
 }
 
 func newServerCommand(a *app) *cobra.Command {
@@ -136,6 +137,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.DurationVar(&f.hostQueueTimeout, "host-queue-timeout", envDuration("BUILDIT_HOST_QUEUE_TIMEOUT", workflows.DefaultHostQueueTimeout), "how long a stage waits for its workspace's host before the run prepares the workspace on another worker (env BUILDIT_HOST_QUEUE_TIMEOUT)")
 	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
+	allowHTTPRepositories(cmd, &f.allowHTTPRepositories)
 	return cmd
 }
 
@@ -229,6 +231,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 			return err
 		}
 		svc.HostQueueTimeout = f.hostQueueTimeout
+		svc.Repositories.AllowHTTP = f.allowHTTPRepositories
 		defer closeClient()
 		cfg.Runs = svc
 		checks = append(checks, check)
