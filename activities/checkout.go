@@ -82,19 +82,19 @@ func (a *Activities) checkout(ctx context.Context, in workflows.PrepareInput, di
 	defer cancelSize(nil)
 	stopWatch := watchSize(cctx, dir, opts.maxSize(), func() { cancelSize(errSize) })
 	defer stopWatch()
-	// bounded says why a command failed when a bound stopped it, and
-	// checks the size once more when the command beat the watcher.
-	bounded := func(err error) error {
-		if cause := context.Cause(cctx); cctx.Err() != nil && ctx.Err() == nil && cause != nil {
-			return cause
-		}
-		if ctx.Err() != nil {
+	// bound says which bound stopped a command, if one did, and checks
+	// the size once more for a command that beat the watcher.
+	bound := func() error {
+		switch {
+		case ctx.Err() != nil:
 			return ctx.Err()
+		case cctx.Err() != nil:
+			return context.Cause(cctx)
 		}
 		if n, _ := dirSize(dir); n > opts.maxSize() {
 			return errSize
 		}
-		return err
+		return nil
 	}
 
 	clone := []string{"clone", "--quiet", "--no-checkout", "--template="}
@@ -103,7 +103,7 @@ func (a *Activities) checkout(ctx context.Context, in workflows.PrepareInput, di
 	}
 	clone = append(clone, "--", in.Repository, dir)
 	if err := g.run(cctx, "", clone...); err != nil {
-		if b := bounded(nil); b != nil {
+		if b := bound(); b != nil {
 			return b
 		}
 		return fmt.Errorf("clone %s: %s", redactURL(in.Repository), hidePassword(err.Error(), in.Repository))
@@ -113,7 +113,7 @@ func (a *Activities) checkout(ctx context.Context, in workflows.PrepareInput, di
 		rev = "HEAD"
 	}
 	err = g.run(cctx, dir, "checkout", "--quiet", "--detach", rev)
-	if b := bounded(nil); b != nil {
+	if b := bound(); b != nil {
 		return b
 	}
 	if err != nil {

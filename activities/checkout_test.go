@@ -142,3 +142,49 @@ func TestSecurityCloneRunsNoHooks(t *testing.T) {
 }
 
 var httpAllowed = repourl.Policy{AllowHTTP: true}
+
+// git gets nothing of the worker's environment: not its database URL or
+// secret key, not its SSH agent, not its git configuration.
+func TestCloneEnvironment(t *testing.T) {
+	for _, name := range []string{"DATABASE_URL", "BUILDIT_SECRET_KEY", "SSH_AUTH_SOCK", "GIT_DIR", "GIT_SSL_NO_VERIFY", "GIT_CONFIG_PARAMETERS"} {
+		t.Setenv(name, "from-the-worker")
+	}
+	t.Setenv("https_proxy", "http://proxy.example.test:3128")
+	env := gitEnv("/tmp/home", repourl.Policy{})
+	joined := strings.Join(env, "\n")
+	if strings.Contains(joined, "from-the-worker") {
+		t.Errorf("the worker's environment reaches git:\n%s", joined)
+	}
+	for _, want := range []string{"HOME=/tmp/home", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"GIT_PROTOCOL_FROM_USER=0", "GIT_ALLOW_PROTOCOL=https:ssh", "https_proxy=http://proxy.example.test:3128"} {
+		if !strings.Contains("\n"+joined+"\n", "\n"+want+"\n") {
+			t.Errorf("git's environment lacks %s:\n%s", want, joined)
+		}
+	}
+}
+
+// BenchmarkPrepareWorkspaceOverHTTP is a hardened checkout of a small
+// repository from git's http-backend on loopback, beside a plain git clone
+// and checkout of it, for the hardening's cost.
+func BenchmarkPrepareWorkspaceOverHTTP(b *testing.B) {
+	gittest.Need(b)
+	root := b.TempDir()
+	gittest.Repo(b, root, "app", map[string]string{"version": "1\n", "src/main.go": "package main\n"})
+	base := gittest.Serve(b, root)
+	b.Run("hardened", func(b *testing.B) {
+		a := &Activities{WorkRoot: b.TempDir(), Clone: CloneOptions{Repositories: httpAllowed}}
+		for b.Loop() {
+			if _, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: "t/p/1", Repository: base + "/app"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("plain", func(b *testing.B) {
+		dir := filepath.Join(b.TempDir(), "w")
+		for b.Loop() {
+			os.RemoveAll(dir)
+			gittest.Git(b, "", "clone", "--quiet", "--no-checkout", base+"/app", dir)
+			gittest.Git(b, dir, "checkout", "--quiet", "--detach", "HEAD")
+		}
+	})
+}

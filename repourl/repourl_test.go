@@ -95,3 +95,12 @@ func TestPolicyAgreesWithGit(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkCheck(b *testing.B) {
+	var p repourl.Policy
+	for b.Loop() {
+		for _, repo := range []string{"https://github.com/acme/app.git", "git@github.com:acme/app.git", "fd::0", "/srv/x"} {
+			_ = p.Check(repo)
+		}
+	}
+}
