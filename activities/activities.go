@@ -72,6 +72,9 @@ type Activities struct {
 	Logs      LogStore
 	WorkRoot  string
 	HostQueue string
+	// Clone allows and bounds the repositories PrepareWorkspace clones
+	// (checkout.go).
+	Clone CloneOptions
 
 	// Backends makes deploy backends (deploy.go); nil makes them from the
 	// target's kind and settings. Deploys records deployments (server

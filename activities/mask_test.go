@@ -107,10 +107,10 @@ func TestSecurityMaskedSecretForms(t *testing.T) {
 	}
 }
 
-// runStage runs one attempt of a host stage through the RunStage activity
+// runMaskedStage runs one attempt of a host stage through the RunStage activity
 // with the given secrets, and returns the stage's log and the activity's
 // error.
-func runStage(t *testing.T, a *Activities, step pipeline.Step) ([]string, error) {
+func runMaskedStage(t *testing.T, a *Activities, step pipeline.Step) ([]string, error) {
 	t.Helper()
 	sink := &lineSink{}
 	a.Sink = sink
@@ -128,7 +128,7 @@ func runStage(t *testing.T, a *Activities, step pipeline.Step) ([]string, error)
 // as ***.
 func TestSecurityMaskedSecretFormsInStageLogs(t *testing.T) {
 	long := strings.Repeat(token, 3)
-	a := &Activities{Host: host.New(), Secrets: MapSecrets{"TOKEN": token, "PEM": pem, "LONG": long}}
+	a := &Activities{Host: host.New(host.Options{}), Secrets: MapSecrets{"TOKEN": token, "PEM": pem, "LONG": long}}
 	env := map[string]string{}
 	var run []string
 	for i, c := range forms() {
@@ -145,7 +145,7 @@ func TestSecurityMaskedSecretFormsInStageLogs(t *testing.T) {
 		`printf '%s\n' "$PEM"`,
 		`printf '%s' "$LONG" | base64`,
 	)
-	lines, err := runStage(t, a, pipeline.Step{ID: "leak", Run: run, Env: env, Secrets: []string{"TOKEN", "PEM", "LONG"}})
+	lines, err := runMaskedStage(t, a, pipeline.Step{ID: "leak", Run: run, Env: env, Secrets: []string{"TOKEN", "PEM", "LONG"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func (failingExecutor) Destroy(context.Context, *executor.Spec) error { return n
 // log, are masked the same way.
 func TestSecurityMaskedSecretFormsInErrors(t *testing.T) {
 	a := &Activities{Host: failingExecutor{}, Secrets: MapSecrets{"TOKEN": token}}
-	lines, err := runStage(t, a, pipeline.Step{ID: "leak", Run: []string{"true"}, Secrets: []string{"TOKEN"}})
+	lines, err := runMaskedStage(t, a, pipeline.Step{ID: "leak", Run: []string{"true"}, Secrets: []string{"TOKEN"}})
 	const want = "prepare: pull registry.example.com/app: denied for *** (***, ***)"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("the activity's error: %v\nwant it to say %q", err, want)

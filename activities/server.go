@@ -1,13 +1,10 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -112,7 +109,7 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 	if in.Repository == "" {
 		return res, nil
 	}
-	if err := checkout(ctx, in, ws); err != nil {
+	if err := a.checkout(ctx, in, ws); err != nil {
 		_ = os.RemoveAll(dir)
 		return workflows.PrepareResult{}, err
 	}
@@ -181,72 +178,4 @@ func workspaceName(runID string) string {
 		name = "run"
 	}
 	return name
-}
-
-// checkout clones in.Repository into dir and checks out the commit, or the
-// branch when no commit is given. Git's own words go into the error, with
-// any password in the repository's URL hidden.
-func checkout(ctx context.Context, in workflows.PrepareInput, dir string) error {
-	clone := []string{"clone", "--quiet", "--no-checkout"}
-	if in.Branch != "" && in.Commit == "" {
-		clone = append(clone, "--branch", in.Branch)
-	}
-	clone = append(clone, "--", in.Repository, dir)
-	if err := git(ctx, "", clone...); err != nil {
-		return fmt.Errorf("clone %s: %s", redactURL(in.Repository), hidePassword(err.Error(), in.Repository))
-	}
-	rev := in.Commit
-	if rev == "" {
-		rev = "HEAD"
-	}
-	if err := git(ctx, dir, "checkout", "--quiet", "--detach", rev); err != nil {
-		msg := hidePassword(err.Error(), in.Repository)
-		if in.Commit != "" {
-			// A commit that is not there is the trigger's mistake.
-			return Permanent(fmt.Errorf("check out %s of %s: %s", in.Commit, redactURL(in.Repository), msg))
-		}
-		return fmt.Errorf("check out %s: %s", redactURL(in.Repository), msg)
-	}
-	return nil
-}
-
-func git(ctx context.Context, dir string, args ...string) error {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	// Never ask for credentials on a worker: fail instead.
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > 500 {
-			msg = msg[len(msg)-500:]
-		}
-		if msg == "" {
-			return err
-		}
-		return fmt.Errorf("%w: %s", err, msg)
-	}
-	return nil
-}
-
-// hidePassword replaces the password of repository's URL in text.
-func hidePassword(text, repository string) string {
-	u, err := url.Parse(repository)
-	if err != nil || u.User == nil {
-		return text
-	}
-	if p, ok := u.User.Password(); ok && p != "" {
-		text = strings.ReplaceAll(text, p, "xxxxx")
-	}
-	return text
-}
-
-// redactURL hides the password of a URL's user info.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }

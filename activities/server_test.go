@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/buildit-ci/buildit/internal/gittest"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
-// bareRepo makes a bare repository with two commits on main and returns
-// its path and the two commit IDs.
+// bareRepo makes a bare repository with two commits on main, serves it
+// over HTTP, and returns its URL and the two commit IDs.
 func bareRepo(t *testing.T) (repo, first, second string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -38,7 +39,7 @@ func bareRepo(t *testing.T) (repo, first, second string) {
 	run(work, "commit", "--quiet", "-am", "two")
 	second = run(work, "rev-parse", "HEAD")
 	run(dir, "clone", "--quiet", "--bare", work, repo)
-	return repo, first, second
+	return gittest.Serve(t, dir) + "/repo.git", first, second
 }
 
 func TestPrepareWorkspaceChecksOutTheCommit(t *testing.T) {
@@ -47,6 +48,7 @@ func TestPrepareWorkspaceChecksOutTheCommit(t *testing.T) {
 	}
 	repo, first, _ := bareRepo(t)
 	a := &Activities{WorkRoot: t.TempDir(), HostQueue: "buildit/host/h1"}
+	a.Clone.Repositories = httpAllowed
 	ctx := context.Background()
 
 	cases := []struct {
@@ -99,6 +101,7 @@ func TestPrepareWorkspaceErrors(t *testing.T) {
 	}
 	repo, _, _ := bareRepo(t)
 	a := &Activities{WorkRoot: t.TempDir()}
+	a.Clone.Repositories = httpAllowed
 	ctx := context.Background()
 
 	_, err := a.PrepareWorkspace(ctx, workflows.PrepareInput{RunID: "r", Repository: repo, Commit: "0123456789abcdef0123456789abcdef01234567"})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/dbtest"
 	"github.com/buildit-ci/buildit/db/secretbox"
@@ -32,6 +33,8 @@ type env struct {
 	logs  *syncBuffer
 	// seen collects every response body, for the leak checks.
 	seen *syncBuffer
+	// acts are the worker's activities, once withRuns made them.
+	acts *activities.Activities
 }
 
 type syncBuffer struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/runs"
 )
 
@@ -60,12 +61,14 @@ func conflict(msg string) *Error  { return errorf(http.StatusConflict, CodeConfl
 var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "sign in or send an API key as Authorization: Bearer <key>")
 
 // fail answers the request with err, translated here and nowhere else:
-// an *Error as it is, the store's not-found and conflict as 404 and 409,
-// anything else as a 500 whose detail goes to the log only.
+// an *Error as it is, the store's not-found and conflict as 404 and 409, a
+// repository the policy refuses as a 422, anything else as a 500 whose
+// detail goes to the log only.
 func fail(c *gin.Context, err error) {
 	var e *Error
 	var decision *runs.DecisionError
 	var hostStages *runs.HostStagesError
+	var repo *repourl.Error
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
@@ -85,6 +88,8 @@ func fail(c *gin.Context, err error) {
 		e = conflict(decision.Msg)
 	case errors.As(err, &hostStages):
 		e = invalid(hostStages.Error())
+	case errors.As(err, &repo):
+		e = invalid(repo.Error())
 	case errors.Is(err, runs.ErrUnavailable):
 		e = errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; try again shortly")
 	case db.IsUnavailable(err):

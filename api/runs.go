@@ -15,6 +15,7 @@ import (
 
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/runs"
 )
 
@@ -57,7 +58,7 @@ func (s *Server) viewRun(r db.Run, pipelineName string) runView {
 	p := runs.ParamsOf(r)
 	v := runView{
 		Number: r.Number, Pipeline: pipelineName, Status: r.Status, Branch: r.Branch, Commit: r.Commit, Event: r.Event,
-		Repository: p.Repository, Env: p.Env, Trigger: r.Trigger, Actor: r.Actor, Error: r.Error, RerunOf: r.RerunOf,
+		Repository: repourl.Redacted(p.Repository), Env: p.Env, Trigger: r.Trigger, Actor: r.Actor, Error: r.Error, RerunOf: r.RerunOf,
 		Reused: p.Reuse, ConcurrencyGroup: r.ConcurrencyGroup, WorkflowID: r.WorkflowID,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 	}
@@ -149,13 +150,8 @@ func (r *triggerRequest) check() error {
 		return invalid("commit must be a hexadecimal commit ID")
 	case len(r.Event) > 64 || strings.ContainsAny(r.Event, "\x00\n\r"):
 		return invalid("event must be at most 64 characters on one line")
-	case len(r.Repository) > 2048 || strings.ContainsAny(r.Repository, "\x00\n\r"):
-		return invalid("repository must be a URL or path of at most 2048 characters")
 	case len(r.Env) > 100:
 		return invalid("env holds at most 100 variables")
-	}
-	if strings.HasPrefix(r.Repository, "-") {
-		return invalid("repository must not start with '-'")
 	}
 	for k, v := range r.Env {
 		if !envNameRE.MatchString(k) || strings.HasPrefix(k, "BUILDIT_") {

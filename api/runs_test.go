@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -26,6 +25,7 @@ import (
 	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/internal/gittest"
 	"github.com/buildit-ci/buildit/runs"
 	"github.com/buildit-ci/buildit/worker"
 )
@@ -88,6 +88,7 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 	if change != nil {
 		change(acts)
 	}
+	e.acts = acts
 	for _, w := range []interface {
 		Start() error
 		Stop()
@@ -550,28 +551,16 @@ stage "use" {
     run "echo token=$DEPLOY_TOKEN" "cat version"
 }
 `})
-	// A repository with one commit whose file "version" says 7.
-	dir := t.TempDir()
-	work := filepath.Join(dir, "work")
-	gitRun := func(args ...string) string {
-		cmd := exec.Command("git", args...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x.test", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x.test", "GIT_CONFIG_GLOBAL=/dev/null")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	gitRun("init", "--quiet", "--initial-branch=main", work)
-	if err := os.WriteFile(filepath.Join(work, "version"), []byte("7\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gitRun("-C", work, "add", "version")
-	gitRun("-C", work, "commit", "--quiet", "-m", "v7")
-	commit := gitRun("-C", work, "rev-parse", "HEAD")
+	// A repository with one commit whose file "version" says 7, served
+	// over HTTP (which server and worker allow here, as for a mirror).
+	root := t.TempDir()
+	commit := gittest.Repo(t, root, "app", map[string]string{"version": "7\n"})
+	repo := gittest.Serve(t, root) + "/app"
+	e.api.cfg.Runs.Repositories.AllowHTTP = true
+	e.acts.Clone.Repositories.AllowHTTP = true
 
 	base := "/orgs/acme/tenants/web/pipelines/app/runs"
-	owner.must(201, "POST", base, map[string]any{"repository": work, "commit": commit})
+	owner.must(201, "POST", base, map[string]any{"repository": repo, "commit": commit})
 	done := owner.waitRun(base+"/1", ended)
 	if done.Status != db.RunSucceeded {
 		t.Fatalf("run %s: %+v", done.Status, done.Stages)

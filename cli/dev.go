@@ -32,6 +32,7 @@ type devFlags struct {
 	noUI                         bool
 	stages                       stageFlags
 	limits                       limitFlags
+	clone                        cloneFlags
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -74,6 +75,7 @@ The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
 	f.stages.register(cmd)
 	f.limits.add(cmd)
+	f.clone.register(cmd)
 	return cmd
 }
 
@@ -118,6 +120,10 @@ func makeDataDir(dir string) error {
 
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
+	clone, err := f.clone.options(log)
+	if err != nil {
+		return err
+	}
 	limits, err := f.limits.limits()
 	if err != nil {
 		return err
@@ -181,6 +187,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	if err != nil {
 		return err
 	}
+	acts.Clone = clone
 	defer release()
 	c, err := client.DialContext(ctx, client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(log)})
 	if err != nil {
@@ -199,6 +206,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	}
 	defer closeClient()
 	f.stages.apply(svc, log)
+	svc.Repositories = clone.Repositories
 	notifier := db.NewLogNotifier(pool, log)
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()

@@ -383,7 +383,7 @@ succeeded, 1 when it failed or was cancelled.`,
 	fl.StringVar(&req.Branch, "branch", "", "the branch, for when conditions and BUILDIT_BRANCH")
 	fl.StringVar(&req.Commit, "commit", "", "the commit to check out")
 	fl.StringVar(&req.Event, "event", "", "the event (default api)")
-	fl.StringVar(&req.Repository, "repository", "", "a git URL or path the workers clone into the workspace")
+	fl.StringVar(&req.Repository, "repository", "", "the git repository the workers clone into the workspace: an https://, ssh:// or user@host:path URL")
 	fl.StringArrayVar(&envs, "env", nil, "set a variable for every stage, `K=V` (repeatable)")
 	fl.BoolVarP(&follow, "follow", "f", false, "stream the logs until the run ends")
 	return cmd

@@ -112,6 +112,7 @@ type serverFlags struct {
 	secureCookies                 bool
 	stages                        stageFlags
 	limits                        limitFlags
+	allowHTTPRepositories         bool
 }
 
 // stageFlags say where stages without an image run, for buildit server
@@ -179,6 +180,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
 	f.stages.register(cmd)
 	f.limits.add(cmd)
+	allowHTTPRepositories(cmd, &f.allowHTTPRepositories)
 	return cmd
 }
 
@@ -277,6 +279,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		}
 		svc.HostQueueTimeout = f.hostQueueTimeout
 		f.stages.apply(svc, log)
+		svc.Repositories.AllowHTTP = f.allowHTTPRepositories
 		defer closeClient()
 		cfg.Runs = svc
 		checks = append(checks, check)

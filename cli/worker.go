@@ -31,6 +31,7 @@ type workerFlags struct {
 	databaseURL, secretKey, workDir, hostID         string
 	maxStages                                       int
 	allowHostStages                                 bool
+	clone                                           cloneFlags
 }
 
 func newWorkerCommand(a *app) *cobra.Command {
@@ -48,6 +49,13 @@ takes it first, and then sends its stages to that worker's host queue
 (TASK-QUEUE/host/HOST-ID), so that every stage sees the same files. If that
 host goes away, the next stage finds no taker within a minute and the run
 prepares its workspace again on another worker and goes on there.
+
+A run's repository is an https://, ssh:// or user@host:path URL (http://
+too with --allow-http-repositories; never a path on this machine, file://,
+git:// or one of git's remote helpers). git clones it with none of the
+worker's environment or git configuration, no prompts, hooks or
+submodules, within --clone-timeout and --clone-max-size; ssh:// runs
+ssh in batch mode as this process's user.
 
 With DATABASE_URL (and BUILDIT_SECRET_KEY for tenant secrets) the worker
 records runs and their stages in Postgres and stores stage logs there, for
@@ -83,6 +91,7 @@ their heartbeat timeout, which attaches to containers still running.`,
 	fl.StringVar(&f.workDir, "work-dir", env("BUILDIT_WORK_DIR", ""), "where run workspaces are made (env BUILDIT_WORK_DIR; default a folder under the system's temp dir)")
 	fl.StringVar(&f.hostID, "host-id", env("BUILDIT_HOST_ID", host), "names this host's workspace queue; workers sharing a work dir share it (env BUILDIT_HOST_ID)")
 	fl.BoolVar(&f.allowHostStages, "allow-host-stages", envBool("BUILDIT_ALLOW_HOST_STAGES"), "run stages without an image on this host, outside any container: only for a single-tenant setup where everyone who can push a pipeline is trusted with this host (env BUILDIT_ALLOW_HOST_STAGES)")
+	f.clone.register(cmd)
 	return cmd
 }
 
@@ -181,6 +190,10 @@ func startWorkers(c client.Client, acts *activities.Activities, taskQueue string
 
 func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 	log := a.jsonLogger()
+	clone, err := f.clone.options(log)
+	if err != nil {
+		return err
+	}
 	var store *db.Store
 	if f.databaseURL != "" {
 		box, err := secretBox(f.secretKey, log)
@@ -207,6 +220,7 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 	if err != nil {
 		return err
 	}
+	acts.Clone = clone
 	defer closeActs()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  f.temporalAddress,

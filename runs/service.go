@@ -19,6 +19,7 @@ import (
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -66,6 +67,10 @@ type Service struct {
 	// of a pipeline that has such stages is a *HostStagesError.
 	AllowHostStages bool
 	Log             *slog.Logger
+
+	// Repositories is the policy on what a run may clone: a trigger
+	// naming anything else is refused with a *repourl.Error.
+	Repositories repourl.Policy
 }
 
 // Trigger is what starts a run, besides the pipeline.
@@ -170,10 +175,16 @@ func (s *Service) namespace() string {
 	return s.Namespace
 }
 
-// Start creates run number N of p and starts its workflow. When Temporal
-// cannot take it, the run is recorded as failed with why, and the error is
-// ErrUnavailable.
+// Start creates run number N of p and starts its workflow. A repository
+// the policy refuses is a *repourl.Error, and no run is made. When
+// Temporal cannot take it, the run is recorded as failed with why, and the
+// error is ErrUnavailable.
 func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tenant, p db.Pipeline, t Trigger) (db.Run, error) {
+	// Every start checks its repository here, a rerun's too: a run
+	// stored before the policy (or under a laxer one) starts no clone.
+	if err := s.Repositories.Check(t.Repository); err != nil {
+		return db.Run{}, err
+	}
 	if s.Client == nil {
 		return db.Run{}, ErrUnavailable
 	}

@@ -14,6 +14,10 @@ import (
 // stages on that worker's host queue, and that records its state in the
 // platform's database as it goes.
 
+// PrepareTimeout is how long one attempt at preparing a run's workspace
+// may take: a worker's clone timeout beyond it is cut short.
+const PrepareTimeout = 15 * time.Minute
+
 // prepare makes the run's workspace with PrepareWorkspaceActivity on the
 // workflow's task queue, whichever worker takes it, and points the run's
 // stages at the queue of that worker's host.
@@ -26,7 +30,7 @@ func (r *run) prepare(ctx workflow.Context) error {
 	defer func() { r.preparing = false }()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// A checkout of a big repository takes a while.
-		StartToCloseTimeout: 15 * time.Minute,
+		StartToCloseTimeout: PrepareTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,

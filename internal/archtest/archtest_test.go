@@ -23,6 +23,9 @@ var rules = map[string]struct {
 }{
 	"kdl":      {stdOnly: true},
 	"pipeline": {stdOnly: true, allowOurs: []string{"kdl"}},
+	// The repository policy is applied by the API and by workers alike:
+	// it stays light enough for both.
+	"repourl": {stdOnly: true},
 	// Workflow code is deterministic and knows no backend: executors,
 	// Kubernetes and the database are reached through activities only.
 	"workflows": {allowOurs: []string{"pipeline"}, forbid: []string{"github.com/docker/", "k8s.io/", "github.com/jackc/", "os/exec", "net/http", "math/rand"}},
