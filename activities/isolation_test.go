@@ -18,6 +18,7 @@ import (
 
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/internal/gittest"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -207,9 +208,10 @@ func TestSecurityRunFolderBelongsToTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a := &Activities{WorkRoot: reachableRoot(t)}
+	a := &Activities{WorkRoot: reachableRoot(t), Clone: CloneOptions{Repositories: httpAllowed}}
 	const run = "run/t/p/7"
-	res, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run, Repository: repo})
+	url := gittest.Serve(t, filepath.Dir(repo)) + "/" + filepath.Base(repo) + "/.git"
+	res, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run, Repository: url})
 	if err != nil {
 		t.Fatal(err)
 	}
