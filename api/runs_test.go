@@ -420,6 +420,9 @@ func TestApproveAndReject(t *testing.T) {
 	}
 }
 
+// The first run's test stage fails only once lint has ended, so that
+// fail-fast never cancels lint on a loaded machine (lint must have
+// succeeded to be reused).
 func TestRerunFailedReusesWhatNothingRerunNeeds(t *testing.T) {
 	t.Parallel()
 	e := setup(t).withRuns(t)
@@ -427,9 +430,9 @@ func TestRerunFailedReusesWhatNothingRerunNeeds(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
 	flag := filepath.Join(t.TempDir(), "fixed")
 	src := fmt.Sprintf(`pipeline "ci"
-stage "lint" { run "echo linted"; }
+stage "lint" { run "echo linted" "touch linted"; }
 stage "build" { run "echo built"; }
-stage "test" needs="build" { run "test -f %s"; }
+stage "test" needs="build" { run "if [ ! -f %s ]; then until [ -f linted ]; do sleep 0.05; done; sleep 1; exit 1; fi"; }
 `, flag)
 	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "ci", "source": src})
 	base := "/orgs/acme/tenants/web/pipelines/ci/runs"
