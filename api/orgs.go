@@ -80,6 +80,36 @@ func checkGrant(c *gin.Context, roles ...db.OrgRole) error {
 	return nil
 }
 
+// changeOrg is change under the organization's lock: the changes of its
+// members and tenants run one at a time, so that what they check first
+// (the grant, the last owner, the plan's limits) stays true until they
+// commit.
+func (s *Server) changeOrg(c *gin.Context, fn func(tx *db.Tx) (db.AuditEntry, error)) error {
+	return s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		if err := tx.Organizations().Lock(c, orgOf(c).ID); err != nil {
+			return db.AuditEntry{}, err
+		}
+		return fn(tx)
+	})
+}
+
+// checkPlanLimit fails with plan_limit when the organization has lim of
+// what already (zero: no limit); count says how many. Called in changeOrg,
+// the count stays true until the insert that follows.
+func checkPlanLimit(org db.Organization, what string, lim int, count func() (int, error)) error {
+	if lim <= 0 {
+		return nil
+	}
+	n, err := count()
+	if err != nil {
+		return err
+	}
+	if n >= lim {
+		return planLimit(org, what, lim)
+	}
+	return nil
+}
+
 // addMember adds an existing user (by email or id) to the organization.
 func (s *Server) addMember(c *gin.Context) {
 	var req memberRequest
@@ -106,17 +136,13 @@ func (s *Server) addMember(c *gin.Context) {
 	}
 	org := orgOf(c)
 	var m db.OrgMembership
-	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		if lim := limitsOf[org.Plan].Members; lim > 0 {
-			n, err := tx.Organizations().CountMembers(c, org.ID)
-			if err != nil {
-				return db.AuditEntry{}, err
-			}
-			if n >= lim {
-				return db.AuditEntry{}, planLimit(org, "members", lim)
-			}
+	err = s.changeOrg(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		err := checkPlanLimit(org, "members", limitsOf[org.Plan].Members, func() (int, error) {
+			return tx.Organizations().CountMembers(c, org.ID)
+		})
+		if err != nil {
+			return db.AuditEntry{}, err
 		}
-		var err error
 		m, err = tx.Organizations().AddMember(c, org.ID, user.ID, role)
 		return auditEntry(c, org.ID, nil, "member.add", "user", user.ID.String(), map[string]any{"role": role}), err
 	})

@@ -104,7 +104,11 @@ type Querier interface {
 	// lock_key is "runs:" and the organization's id. Serializes run starts of an organization until the transaction ends, so
 	// that a count of its runs in progress stays true until the insert.
 	LockOrgRuns(ctx context.Context, lockKey string) error
-	// Serializes membership changes that must keep an owner.
+	// Serializes changes to an organization's members and tenants until the
+	// transaction ends, so that what they check first (an owner stays, the
+	// plan's limits, who may grant what) stays true until they commit. NO KEY
+	// UPDATE, not UPDATE: the inserts of other requests that point at the
+	// organization (audit entries, API keys) are not held up.
 	LockOrganization(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
 	// Locks the organizations user_id owns and says, for each, whether anyone
 	// else owns it too.
