@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -69,13 +70,25 @@ type memberRequest struct {
 	Role   string `json:"role"`
 }
 
-// checkGrant refuses what only owners may do: make or unmake an owner.
-func checkGrant(c *gin.Context, roles ...db.OrgRole) error {
-	p := principalOf(c)
-	for _, r := range roles {
-		if r == db.OrgRoleOwner && p.key == nil && orgRoleOf(c) != db.OrgRoleOwner {
-			return forbidden("only an owner can make, change or remove an owner")
-		}
+// checkGrant refuses a change of memberships the request may not make:
+// whoever it acts for (the signed-in user, or a key's creator) must still
+// be an owner or admin, and only an owner may make, change or remove an
+// owner, whether through a session or a key. The role is read again in tx,
+// under the organization's lock (see changeOrg), so a role lost a moment
+// ago no longer counts.
+func checkGrant(c *gin.Context, tx *db.Tx, roles ...db.OrgRole) error {
+	m, err := tx.Organizations().GetMember(c, orgOf(c).ID, principalOf(c).actsFor())
+	if errors.Is(err, db.ErrNotFound) {
+		return forbidden("this needs the organization role admin or higher")
+	}
+	if err != nil {
+		return err
+	}
+	if orgRank[m.Role] < orgRank[db.OrgRoleAdmin] {
+		return forbidden("this needs the organization role admin or higher")
+	}
+	if m.Role != db.OrgRoleOwner && slices.Contains(roles, db.OrgRoleOwner) {
+		return forbidden("only an owner can make, change or remove an owner")
 	}
 	return nil
 }
@@ -125,10 +138,6 @@ func (s *Server) addMember(c *gin.Context) {
 		fail(c, invalid("role must be owner, admin or member"))
 		return
 	}
-	if err := checkGrant(c, role); err != nil {
-		fail(c, err)
-		return
-	}
 	user, err := s.userByRef(c, req.Email, req.UserID)
 	if err != nil {
 		fail(c, err)
@@ -137,6 +146,9 @@ func (s *Server) addMember(c *gin.Context) {
 	org := orgOf(c)
 	var m db.OrgMembership
 	err = s.changeOrg(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		if err := checkGrant(c, tx, role); err != nil {
+			return db.AuditEntry{}, err
+		}
 		err := checkPlanLimit(org, "members", limitsOf[org.Plan].Members, func() (int, error) {
 			return tx.Organizations().CountMembers(c, org.ID)
 		})
@@ -209,12 +221,12 @@ func (s *Server) updateMember(c *gin.Context) {
 	}
 	org := orgOf(c)
 	var m db.OrgMembership
-	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+	err = s.changeOrg(c, func(tx *db.Tx) (db.AuditEntry, error) {
 		old, err := tx.Organizations().GetMember(c, org.ID, uid)
 		if err != nil {
 			return db.AuditEntry{}, err
 		}
-		if err := checkGrant(c, old.Role, role); err != nil {
+		if err := checkGrant(c, tx, old.Role, role); err != nil {
 			return db.AuditEntry{}, err
 		}
 		m, err = tx.Organizations().UpdateMemberRole(c, org.ID, uid, role)
@@ -237,12 +249,12 @@ func (s *Server) removeMember(c *gin.Context) {
 		return
 	}
 	org := orgOf(c)
-	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+	err = s.changeOrg(c, func(tx *db.Tx) (db.AuditEntry, error) {
 		old, err := tx.Organizations().GetMember(c, org.ID, uid)
 		if err != nil {
 			return db.AuditEntry{}, err
 		}
-		if err := checkGrant(c, old.Role); err != nil {
+		if err := checkGrant(c, tx, old.Role); err != nil {
 			return db.AuditEntry{}, err
 		}
 		err = tx.Organizations().RemoveMember(c, org.ID, uid)

@@ -115,8 +115,11 @@ type Querier interface {
 	LockOrganizationsOwnedBy(ctx context.Context, userID uuid.UUID) ([]LockOrganizationsOwnedByRow, error)
 	// Serializes revision numbers of a service's deployments.
 	LockService(ctx context.Context, arg LockServiceParams) (uuid.UUID, error)
-	// Only keys that still work: not revoked, not expired.
-	LookupAPIKey(ctx context.Context, prefix string) (ApiKey, error)
+	// Only keys that still work: not revoked, not expired, and whose creator
+	// still holds the membership that let them make it (owner or admin of the
+	// key's organization). A key acts with its creator's current role, which
+	// creator_role is; a key without a creator works for no one.
+	LookupAPIKey(ctx context.Context, prefix string) (LookupAPIKeyRow, error)
 	LookupSession(ctx context.Context, tokenHash []byte) (LookupSessionRow, error)
 	PutEnvironment(ctx context.Context, arg PutEnvironmentParams) (Environment, error)
 	// Creates the pipeline or replaces its source and plan, bumping its version.
