@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit/api/auth"
 	"github.com/buildit-ci/buildit/db"
@@ -39,6 +40,18 @@ type principal struct {
 
 func (p principal) has(scope string) bool {
 	return p.key != nil && slices.Contains(p.key.Scopes, scope)
+}
+
+// actsFor is the user whose role bounds what p may do: the signed-in user,
+// or the user a key belongs to (its creator).
+func (p principal) actsFor() uuid.UUID {
+	switch {
+	case p.user != nil:
+		return p.user.ID
+	case p.key != nil && p.key.CreatedBy != nil:
+		return *p.key.CreatedBy
+	}
+	return uuid.Nil
 }
 
 // access says who may call a route.
@@ -134,7 +147,14 @@ func (a access) allows(p principal, orgRole db.OrgRole, tenantRole db.TenantRole
 		if a.scope != anyKey && !p.has(a.scope) {
 			return forbidden("the API key lacks the " + a.scope + " scope")
 		}
-		return nil
+		// A key may do what its scopes allow and its creator's current
+		// role allows too, never more. Lookup finds only keys whose
+		// creator is an org owner or admin, and those act as tenant
+		// admins everywhere in their org.
+		orgRole, tenantRole = p.key.CreatorRole, ""
+		if orgRank[orgRole] >= orgRank[db.OrgRoleAdmin] {
+			tenantRole = db.TenantRoleAdmin
+		}
 	}
 	if a.orgRole != "" && orgRank[orgRole] < orgRank[a.orgRole] {
 		return forbidden("this needs the organization role " + string(a.orgRole) + " or higher")

@@ -99,20 +99,26 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		}
 		tenantID = &t.ID
 	}
-	if p.key != nil && p.key.TenantID != nil {
-		fail(c, forbidden("a tenant-scoped key cannot make keys"))
-		return
+	expires := req.ExpiresAt
+	if p.key != nil {
+		within, err := p.keyWithin(scopes, expires)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		expires = within
 	}
+	// The new key belongs to the user the request acts for: made by a
+	// key, to that key's creator, so that it stops working with theirs.
+	creator := p.actsFor()
 	nk := auth.NewAPIKey()
 	var k db.APIKey
 	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		in := db.NewAPIKey{OrgID: org.ID, TenantID: tenantID, Name: strings.TrimSpace(req.Name), Prefix: nk.Prefix, SecretHash: nk.Hash, Scopes: scopes, ExpiresAt: req.ExpiresAt}
-		if p.user != nil {
-			in.CreatedBy = &p.user.ID
-		}
+		in := db.NewAPIKey{OrgID: org.ID, TenantID: tenantID, Name: strings.TrimSpace(req.Name), Prefix: nk.Prefix, SecretHash: nk.Hash,
+			Scopes: scopes, CreatedBy: &creator, ExpiresAt: expires}
 		var err error
 		k, err = tx.APIKeys().Create(c, in)
-		return auditEntry(c, org.ID, tenantID, "api_key.create", "api_key", k.ID.String(), map[string]any{"name": in.Name, "prefix": nk.Prefix, "scopes": scopes}), err
+		return auditEntry(c, org.ID, tenantID, "api_key.create", "api_key", k.ID.String(), map[string]any{"name": in.Name, "prefix": nk.Prefix, "scopes": scopes, "created_by": creator}), err
 	})
 	if err != nil {
 		fail(c, err)
@@ -121,6 +127,30 @@ func (s *Server) createAPIKey(c *gin.Context) {
 	v := viewAPIKey(k, req.Tenant)
 	v.Secret = nk.Key
 	created(c, v)
+}
+
+// keyWithin checks a key that p's key makes against p's key: the new key
+// holds no scope the maker lacks and expires no later (with no expiry
+// asked, it takes the maker's); a tenant key makes none. It returns the
+// new key's expiry.
+func (p principal) keyWithin(scopes []string, expires *time.Time) (*time.Time, error) {
+	if p.key.TenantID != nil {
+		return nil, forbidden("a tenant-scoped key cannot make keys")
+	}
+	for _, sc := range scopes {
+		if !p.has(sc) {
+			return nil, forbidden("an API key makes keys only with scopes it holds itself; it lacks " + sc)
+		}
+	}
+	if limit := p.key.ExpiresAt; limit != nil {
+		if expires == nil {
+			return limit, nil
+		}
+		if expires.After(*limit) {
+			return nil, invalid("expires_at must be no later than the expiry of the key that makes it, " + limit.UTC().Format(time.RFC3339))
+		}
+	}
+	return expires, nil
 }
 
 func (s *Server) revokeAPIKey(c *gin.Context) {

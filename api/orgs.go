@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -69,13 +70,55 @@ type memberRequest struct {
 	Role   string `json:"role"`
 }
 
-// checkGrant refuses what only owners may do: make or unmake an owner.
-func checkGrant(c *gin.Context, roles ...db.OrgRole) error {
-	p := principalOf(c)
-	for _, r := range roles {
-		if r == db.OrgRoleOwner && p.key == nil && orgRoleOf(c) != db.OrgRoleOwner {
-			return forbidden("only an owner can make, change or remove an owner")
+// checkGrant refuses a change of memberships the request may not make:
+// whoever it acts for (the signed-in user, or a key's creator) must still
+// be an owner or admin, and only an owner may make, change or remove an
+// owner, whether through a session or a key. The role is read again in tx,
+// under the organization's lock (see changeOrg), so a role lost a moment
+// ago no longer counts.
+func checkGrant(c *gin.Context, tx *db.Tx, roles ...db.OrgRole) error {
+	m, err := tx.Organizations().GetMember(c, orgOf(c).ID, principalOf(c).actsFor())
+	if errors.Is(err, db.ErrNotFound) {
+		return forbidden("this needs the organization role admin or higher")
+	}
+	if err != nil {
+		return err
+	}
+	if orgRank[m.Role] < orgRank[db.OrgRoleAdmin] {
+		return forbidden("this needs the organization role admin or higher")
+	}
+	if m.Role != db.OrgRoleOwner && slices.Contains(roles, db.OrgRoleOwner) {
+		return forbidden("only an owner can make, change or remove an owner")
+	}
+	return nil
+}
+
+// changeOrg is change under the organization's lock: the changes of its
+// members and tenants run one at a time, so that what they check first
+// (the grant, the last owner, the plan's limits) stays true until they
+// commit.
+func (s *Server) changeOrg(c *gin.Context, fn func(tx *db.Tx) (db.AuditEntry, error)) error {
+	return s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		if err := tx.Organizations().Lock(c, orgOf(c).ID); err != nil {
+			return db.AuditEntry{}, err
 		}
+		return fn(tx)
+	})
+}
+
+// checkPlanLimit fails with plan_limit when the organization has lim of
+// what already (zero: no limit); count says how many. Called in changeOrg,
+// the count stays true until the insert that follows.
+func checkPlanLimit(org db.Organization, what string, lim int, count func() (int, error)) error {
+	if lim <= 0 {
+		return nil
+	}
+	n, err := count()
+	if err != nil {
+		return err
+	}
+	if n >= lim {
+		return planLimit(org, what, lim)
 	}
 	return nil
 }
@@ -95,10 +138,6 @@ func (s *Server) addMember(c *gin.Context) {
 		fail(c, invalid("role must be owner, admin or member"))
 		return
 	}
-	if err := checkGrant(c, role); err != nil {
-		fail(c, err)
-		return
-	}
 	user, err := s.userByRef(c, req.Email, req.UserID)
 	if err != nil {
 		fail(c, err)
@@ -106,17 +145,16 @@ func (s *Server) addMember(c *gin.Context) {
 	}
 	org := orgOf(c)
 	var m db.OrgMembership
-	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		if lim := limitsOf[org.Plan].Members; lim > 0 {
-			n, err := tx.Organizations().CountMembers(c, org.ID)
-			if err != nil {
-				return db.AuditEntry{}, err
-			}
-			if n >= lim {
-				return db.AuditEntry{}, planLimit(org, "members", lim)
-			}
+	err = s.changeOrg(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		if err := checkGrant(c, tx, role); err != nil {
+			return db.AuditEntry{}, err
 		}
-		var err error
+		err := checkPlanLimit(org, "members", limitsOf[org.Plan].Members, func() (int, error) {
+			return tx.Organizations().CountMembers(c, org.ID)
+		})
+		if err != nil {
+			return db.AuditEntry{}, err
+		}
 		m, err = tx.Organizations().AddMember(c, org.ID, user.ID, role)
 		return auditEntry(c, org.ID, nil, "member.add", "user", user.ID.String(), map[string]any{"role": role}), err
 	})
@@ -183,12 +221,12 @@ func (s *Server) updateMember(c *gin.Context) {
 	}
 	org := orgOf(c)
 	var m db.OrgMembership
-	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+	err = s.changeOrg(c, func(tx *db.Tx) (db.AuditEntry, error) {
 		old, err := tx.Organizations().GetMember(c, org.ID, uid)
 		if err != nil {
 			return db.AuditEntry{}, err
 		}
-		if err := checkGrant(c, old.Role, role); err != nil {
+		if err := checkGrant(c, tx, old.Role, role); err != nil {
 			return db.AuditEntry{}, err
 		}
 		m, err = tx.Organizations().UpdateMemberRole(c, org.ID, uid, role)
@@ -211,12 +249,12 @@ func (s *Server) removeMember(c *gin.Context) {
 		return
 	}
 	org := orgOf(c)
-	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+	err = s.changeOrg(c, func(tx *db.Tx) (db.AuditEntry, error) {
 		old, err := tx.Organizations().GetMember(c, org.ID, uid)
 		if err != nil {
 			return db.AuditEntry{}, err
 		}
-		if err := checkGrant(c, old.Role); err != nil {
+		if err := checkGrant(c, tx, old.Role); err != nil {
 			return db.AuditEntry{}, err
 		}
 		err = tx.Organizations().RemoveMember(c, org.ID, uid)

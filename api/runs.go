@@ -328,7 +328,7 @@ func (s *Server) decide(c *gin.Context, approve bool) {
 		return
 	}
 	stage := c.Param("stage")
-	if err := s.mayDecide(c, p, stage); err != nil {
+	if err := s.mayDecide(c, r, stage); err != nil {
 		fail(c, err)
 		return
 	}
@@ -354,20 +354,26 @@ func (s *Server) decide(c *gin.Context, approve bool) {
 	ok(c, gin.H{"stage": st.ID, "status": st.Status, "decided_by": st.DecidedBy, "reason": st.Reason, "error": st.Error})
 }
 
-// mayDecide checks the approval stage's approvers list against the caller.
-func (s *Server) mayDecide(c *gin.Context, p db.Pipeline, stage string) error {
-	plan, err := planOf(p)
-	if err != nil {
-		return err
+// mayDecide checks the caller against the approvers of the run's approval
+// stage as they were when the run started (recorded in its params): an
+// edit of the pipeline changes who decides later runs, never a run that
+// waits already. A run started before approvers were recorded is decided
+// by a tenant admin (org owners and admins included) signed in, whatever
+// its pipeline says now.
+func (s *Server) mayDecide(c *gin.Context, r db.Run, stage string) error {
+	gates := runs.ParamsOf(r).Gates
+	if gates == nil {
+		if principalOf(c).user == nil || tenantRoleOf(c) != db.TenantRoleAdmin {
+			return forbidden("this run started before BuildIt recorded who may approve it; a tenant admin decides it")
+		}
+		return nil
 	}
 	var approvers []string
 	found := false
-	for _, st := range plan.Steps {
-		if (st.ID == stage || st.Stage == stage) && st.Kind == pipeline.KindApproval {
+	for id, g := range gates {
+		if id == stage || g.Stage == stage {
 			found = true
-			if st.Approval != nil {
-				approvers = append(approvers, st.Approval.Approvers...)
-			}
+			approvers = append(approvers, g.Approvers...)
 		}
 	}
 	if !found {
@@ -395,7 +401,8 @@ func (s *Server) mayDecide(c *gin.Context, p db.Pipeline, stage string) error {
 			return nil
 		}
 	}
-	return forbidden("only " + strings.Join(approvers, ", ") + " may decide this stage")
+	slices.Sort(approvers)
+	return forbidden("only " + strings.Join(slices.Compact(approvers), ", ") + " may decide this stage")
 }
 
 // rerunRun starts a new run with the same trigger. With failed=true it

@@ -77,17 +77,13 @@ func (s *Server) createTenant(c *gin.Context) {
 	}
 	org := orgOf(c)
 	var t db.Tenant
-	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
-		if lim := limitsOf[org.Plan].Tenants; lim > 0 {
-			n, err := tx.Tenants().Count(c, org.ID)
-			if err != nil {
-				return db.AuditEntry{}, err
-			}
-			if n >= lim {
-				return db.AuditEntry{}, planLimit(org, "tenants", lim)
-			}
+	err = s.changeOrg(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		err := checkPlanLimit(org, "tenants", limitsOf[org.Plan].Tenants, func() (int, error) {
+			return tx.Tenants().Count(c, org.ID)
+		})
+		if err != nil {
+			return db.AuditEntry{}, err
 		}
-		var err error
 		t, err = tx.Tenants().Create(c, org.ID, db.NewTenant{Slug: slug, Name: strings.TrimSpace(*req.Name)})
 		return auditEntry(c, org.ID, &t.ID, "tenant.create", "tenant", slug, nil), err
 	})

@@ -16,15 +16,21 @@ type APIKey struct {
 	ID    uuid.UUID
 	OrgID uuid.UUID
 	// TenantID is nil for an org-wide key.
-	TenantID   *uuid.UUID
-	Name       string
-	Prefix     string
-	Scopes     []string
+	TenantID *uuid.UUID
+	Name     string
+	Prefix   string
+	Scopes   []string
+	// CreatedBy is the user the key acts for: who made it, or the user
+	// behind the key that made it. Nil when that user's account was
+	// deleted; such a key works for no one.
 	CreatedBy  *uuid.UUID
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
 	CreatedAt  time.Time
 	RevokedAt  *time.Time
+	// CreatorRole is CreatedBy's current role in the organization, the
+	// most the key may do; only Lookup sets it.
+	CreatorRole OrgRole
 }
 
 // Active reports whether the key is neither revoked nor expired at now.
@@ -74,14 +80,19 @@ func (r APIKeyRepo) Create(ctx context.Context, k NewAPIKey) (APIKey, error) {
 	return toAPIKey(row), wrap(err, "create API key %q", k.Prefix)
 }
 
-// Lookup returns the working (not revoked, not expired) key with prefix and
-// the hash of its secret, for authentication; ErrNotFound otherwise.
+// Lookup returns the working key with prefix, with its creator's current
+// role, and the hash of its secret, for authentication. A key works when it
+// is neither revoked nor expired and its creator is still an owner or admin
+// of its organization (the membership that let them make it); any other key
+// is ErrNotFound, exactly as an unknown one.
 func (r APIKeyRepo) Lookup(ctx context.Context, prefix string) (APIKey, []byte, error) {
 	row, err := r.h.q.LookupAPIKey(ctx, prefix)
 	if err != nil {
 		return APIKey{}, nil, wrap(err, "look up API key %q", prefix)
 	}
-	return toAPIKey(row), row.SecretHash, nil
+	k := toAPIKey(row.ApiKey)
+	k.CreatorRole = OrgRole(row.CreatorRole)
+	return k, row.ApiKey.SecretHash, nil
 }
 
 // Get returns the organization's key with id, revoked or not.

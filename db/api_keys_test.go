@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/db/dbtest"
 )
 
 func TestAPIKeys(t *testing.T) {
@@ -20,6 +21,7 @@ func TestAPIKeys(t *testing.T) {
 	o := mkOrg(t, s)
 	tn := mkTenant(t, s, o.ID)
 	u := mkUser(t, s)
+	must[db.OrgMembership](t)(s.Organizations().AddMember(ctx, o.ID, u.ID, db.OrgRoleAdmin))
 
 	orgKey := must[db.APIKey](t)(keys.Create(ctx, db.NewAPIKey{
 		OrgID: o.ID, Name: "ci", Prefix: "bk_org1", SecretHash: []byte("hash-1"), Scopes: []string{"pipelines:read", "runs:write"}, CreatedBy: &u.ID,
@@ -33,7 +35,7 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	got, hash, err := keys.Lookup(ctx, "bk_org1")
-	if err != nil || got.ID != orgKey.ID || !bytes.Equal(hash, []byte("hash-1")) {
+	if err != nil || got.ID != orgKey.ID || got.CreatorRole != db.OrgRoleAdmin || !bytes.Equal(hash, []byte("hash-1")) {
 		t.Errorf("Lookup = %+v, %q, %v", got, hash, err)
 	}
 	if _, _, err := keys.Lookup(ctx, "bk_none"); !errors.Is(err, db.ErrNotFound) {
@@ -103,7 +105,7 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	// Deleting the tenant deletes its keys; deleting the creator keeps the
-	// key without a creator.
+	// key without a creator, and it works no more.
 	if err := s.Tenants().Delete(ctx, o.ID, tn.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +117,54 @@ func TestAPIKeys(t *testing.T) {
 	}
 	if k := must[db.APIKey](t)(keys.Get(ctx, o.ID, orgKey.ID)); k.CreatedBy != nil {
 		t.Errorf("CreatedBy after the user's deletion = %v", k.CreatedBy)
+	}
+	if _, _, err := keys.Lookup(ctx, "bk_org1"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("Lookup of a key whose creator was deleted: %v", err)
+	}
+}
+
+// Finding 3: a key must stop working as soon as its creator no longer
+// holds the membership that let them make it; the query that finds the key
+// checks it, not only a handler.
+func TestSecurityAPIKeyLookupFollowsItsCreatorsRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	o, other := mkOrg(t, s), mkOrg(t, s)
+	u := mkUser(t, s)
+	orgs := s.Organizations()
+	must[db.OrgMembership](t)(orgs.AddMember(ctx, o.ID, u.ID, db.OrgRoleOwner))
+	must[db.OrgMembership](t)(orgs.AddMember(ctx, other.ID, u.ID, db.OrgRoleOwner))
+	second := mkUser(t, s) // keeps an owner in o while u's role changes
+	must[db.OrgMembership](t)(orgs.AddMember(ctx, o.ID, second.ID, db.OrgRoleOwner))
+	prefix := unique("bk")
+	must[db.APIKey](t)(s.APIKeys().Create(ctx, db.NewAPIKey{OrgID: o.ID, Name: "k", Prefix: prefix, SecretHash: []byte("h"), CreatedBy: &u.ID}))
+	orphan := unique("bk")
+	must[db.APIKey](t)(s.APIKeys().Create(ctx, db.NewAPIKey{OrgID: o.ID, Name: "orphan", Prefix: orphan, SecretHash: []byte("h")}))
+
+	lookup := func(when string, want db.OrgRole) {
+		t.Helper()
+		k, _, err := s.APIKeys().Lookup(ctx, prefix)
+		switch {
+		case want == "" && !errors.Is(err, db.ErrNotFound):
+			t.Errorf("%s: Lookup = %+v, %v; want ErrNotFound", when, k, err)
+		case want != "" && (err != nil || k.CreatorRole != want):
+			t.Errorf("%s: Lookup = role %q, %v; want %q", when, k.CreatorRole, err, want)
+		}
+	}
+	lookup("creator an owner", db.OrgRoleOwner)
+	must[db.OrgMembership](t)(orgs.UpdateMemberRole(ctx, o.ID, u.ID, db.OrgRoleAdmin))
+	lookup("creator an admin", db.OrgRoleAdmin)
+	must[db.OrgMembership](t)(orgs.UpdateMemberRole(ctx, o.ID, u.ID, db.OrgRoleMember))
+	lookup("creator a member", "") // an owner of another org changes nothing
+	must[db.OrgMembership](t)(orgs.UpdateMemberRole(ctx, o.ID, u.ID, db.OrgRoleAdmin))
+	lookup("creator an admin again", db.OrgRoleAdmin)
+	if err := orgs.RemoveMember(ctx, o.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	lookup("creator removed", "")
+	if _, _, err := s.APIKeys().Lookup(ctx, orphan); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("Lookup of a key without a creator: %v", err)
 	}
 }
 
@@ -153,5 +203,56 @@ func TestAPIKeysPagination(t *testing.T) {
 	}
 	if _, err := s.APIKeys().List(ctx, o.ID, db.APIKeyFilter{}, "not a cursor!", 4); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("List with a bad cursor: %v", err)
+	}
+}
+
+// Migration 00008 gives the keys that keys made (stored without a creator
+// before) the user behind the key that made them, through the audit log.
+func TestMigrationGivesKeysMadeByKeysTheirCreator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.EmptyPool(t)
+	if err := db.MigrateTo(ctx, pool, 7); err != nil {
+		t.Fatal(err)
+	}
+	var org, user uuid.UUID
+	if err := pool.QueryRow(ctx, "INSERT INTO organizations (slug, name) VALUES ('acme', 'Acme') RETURNING id").Scan(&org); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, "INSERT INTO users (email) VALUES ('ann@acme.test') RETURNING id").Scan(&user); err != nil {
+		t.Fatal(err)
+	}
+	key := func(prefix string, creator *uuid.UUID) uuid.UUID {
+		var id uuid.UUID
+		if err := pool.QueryRow(ctx, "INSERT INTO api_keys (org_id, name, prefix, secret_hash, created_by) VALUES ($1, $2, $2, 'h', $3) RETURNING id",
+			org, prefix, creator).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	made := func(maker, child uuid.UUID) {
+		if _, err := pool.Exec(ctx, "INSERT INTO audit_logs (org_id, actor_api_key_id, action, target_type, target_id) VALUES ($1, $2, 'api_key.create', 'api_key', $3)",
+			org, maker, child.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byUser := key("bk_user", &user)
+	child := key("bk_child", nil)
+	grandchild := key("bk_grand", nil)
+	stray := key("bk_stray", nil)
+	made(byUser, child)
+	made(child, grandchild)
+
+	if err := db.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[uuid.UUID]*uuid.UUID{byUser: &user, child: &user, grandchild: &user, stray: nil} {
+		var got *uuid.UUID
+		if err := pool.QueryRow(ctx, "SELECT created_by FROM api_keys WHERE id = $1", id).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if (got == nil) != (want == nil) || (got != nil && *got != *want) {
+			t.Errorf("key %s: created_by %v, want %v", id, got, want)
+		}
 	}
 }

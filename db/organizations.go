@@ -216,8 +216,19 @@ func (r OrganizationRepo) RemoveMember(ctx context.Context, orgID, userID uuid.U
 	return wrap(err, "remove member %s from organization %s", userID, orgID)
 }
 
+// Lock holds orgID's lock until the transaction ends. Changes to an
+// organization's members and tenants take it before they check anything
+// (who may grant what, the last owner, the plan's limits), so that two at
+// once cannot both pass a check only one of them may: the second waits,
+// then sees what the first did. Outside a transaction it does nothing
+// useful.
+func (r OrganizationRepo) Lock(ctx context.Context, orgID uuid.UUID) error {
+	_, err := r.h.q.LockOrganization(ctx, orgID)
+	return wrap(err, "lock organization %s", orgID)
+}
+
 // keepAnOwner fails with ErrLastOwner when userID is the only owner of
-// orgID. It locks the organization's row first, so two owners removing each
+// orgID. It locks the organization first, so two owners removing each
 // other at once cannot both succeed.
 func keepAnOwner(ctx context.Context, h handle, orgID, userID uuid.UUID) error {
 	if _, err := h.q.LockOrganization(ctx, orgID); err != nil {

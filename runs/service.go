@@ -137,11 +137,43 @@ func (s *Service) containerize(plan *pipeline.Plan) error {
 	return nil
 }
 
-// Params is the part of a Trigger kept with the run, as JSON.
+// Params is the part of a Trigger kept with the run, as JSON, and what of
+// the run's plan must not change with later edits of the pipeline.
 type Params struct {
 	Env        map[string]string `json:"env,omitempty"`
 	Repository string            `json:"repository,omitempty"`
 	Reuse      []string          `json:"reuse,omitempty"`
+	// Gates are the run's approval gates by step ID, as the plan had them
+	// when the run started: who may decide a gate is what it was then,
+	// whatever the pipeline says now. Empty (not nil) for a run without
+	// gates; nil for a run started before gates were recorded.
+	Gates map[string]Gate `json:"gates"`
+}
+
+// Gate is an approval gate of a run.
+type Gate struct {
+	// Stage is the name of the stage the gate is an instance of (the step
+	// ID adds matrix values, if any).
+	Stage string `json:"stage"`
+	// Approvers lists who may decide; empty: anyone who may run the
+	// pipeline.
+	Approvers []string `json:"approvers,omitempty"`
+}
+
+// GatesOf returns plan's approval gates by step ID, never nil.
+func GatesOf(plan pipeline.Plan) map[string]Gate {
+	gates := map[string]Gate{}
+	for _, st := range plan.Steps {
+		if st.Kind != pipeline.KindApproval {
+			continue
+		}
+		g := Gate{Stage: st.Stage}
+		if st.Approval != nil {
+			g.Approvers = st.Approval.Approvers
+		}
+		gates[st.ID] = g
+	}
+	return gates
 }
 
 // ParamsOf decodes a run's Params.
@@ -195,7 +227,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	if err := s.containerize(&plan); err != nil {
 		return db.Run{}, err
 	}
-	params, err := json.Marshal(Params{Env: t.Env, Repository: t.Repository, Reuse: t.Reuse})
+	params, err := json.Marshal(Params{Env: t.Env, Repository: t.Repository, Reuse: t.Reuse, Gates: GatesOf(plan)})
 	if err != nil {
 		return db.Run{}, err
 	}

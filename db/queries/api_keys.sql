@@ -4,11 +4,17 @@ VALUES (@org_id, sqlc.narg('tenant_id'), @name, @prefix, @secret_hash, @scopes, 
 RETURNING *;
 
 -- name: LookupAPIKey :one
--- Only keys that still work: not revoked, not expired.
-SELECT * FROM api_keys
-WHERE prefix = @prefix
-  AND revoked_at IS NULL
-  AND (expires_at IS NULL OR expires_at > now());
+-- Only keys that still work: not revoked, not expired, and whose creator
+-- still holds the membership that let them make it (owner or admin of the
+-- key's organization). A key acts with its creator's current role, which
+-- creator_role is; a key without a creator works for no one.
+SELECT sqlc.embed(k), m.role AS creator_role
+FROM api_keys k
+JOIN org_memberships m ON m.org_id = k.org_id AND m.user_id = k.created_by
+WHERE k.prefix = @prefix
+  AND k.revoked_at IS NULL
+  AND (k.expires_at IS NULL OR k.expires_at > now())
+  AND m.role IN ('owner', 'admin');
 
 -- name: GetAPIKey :one
 SELECT * FROM api_keys WHERE org_id = @org_id AND id = @id;

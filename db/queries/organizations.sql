@@ -21,8 +21,12 @@ RETURNING *;
 DELETE FROM organizations WHERE id = @id;
 
 -- name: LockOrganization :one
--- Serializes membership changes that must keep an owner.
-SELECT id FROM organizations WHERE id = @id FOR UPDATE;
+-- Serializes changes to an organization's members and tenants until the
+-- transaction ends, so that what they check first (an owner stays, the
+-- plan's limits, who may grant what) stays true until they commit. NO KEY
+-- UPDATE, not UPDATE: the inserts of other requests that point at the
+-- organization (audit entries, API keys) are not held up.
+SELECT id FROM organizations WHERE id = @id FOR NO KEY UPDATE;
 
 -- name: ListOrganizationsForUser :many
 SELECT sqlc.embed(o), m.role

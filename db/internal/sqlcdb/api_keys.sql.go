@@ -147,29 +147,41 @@ func (q *Queries) ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]Api
 }
 
 const lookupAPIKey = `-- name: LookupAPIKey :one
-SELECT id, org_id, tenant_id, name, prefix, secret_hash, scopes, created_by, expires_at, last_used_at, created_at, revoked_at FROM api_keys
-WHERE prefix = $1
-  AND revoked_at IS NULL
-  AND (expires_at IS NULL OR expires_at > now())
+SELECT k.id, k.org_id, k.tenant_id, k.name, k.prefix, k.secret_hash, k.scopes, k.created_by, k.expires_at, k.last_used_at, k.created_at, k.revoked_at, m.role AS creator_role
+FROM api_keys k
+JOIN org_memberships m ON m.org_id = k.org_id AND m.user_id = k.created_by
+WHERE k.prefix = $1
+  AND k.revoked_at IS NULL
+  AND (k.expires_at IS NULL OR k.expires_at > now())
+  AND m.role IN ('owner', 'admin')
 `
 
-// Only keys that still work: not revoked, not expired.
-func (q *Queries) LookupAPIKey(ctx context.Context, prefix string) (ApiKey, error) {
+type LookupAPIKeyRow struct {
+	ApiKey      ApiKey
+	CreatorRole string
+}
+
+// Only keys that still work: not revoked, not expired, and whose creator
+// still holds the membership that let them make it (owner or admin of the
+// key's organization). A key acts with its creator's current role, which
+// creator_role is; a key without a creator works for no one.
+func (q *Queries) LookupAPIKey(ctx context.Context, prefix string) (LookupAPIKeyRow, error) {
 	row := q.db.QueryRow(ctx, lookupAPIKey, prefix)
-	var i ApiKey
+	var i LookupAPIKeyRow
 	err := row.Scan(
-		&i.ID,
-		&i.OrgID,
-		&i.TenantID,
-		&i.Name,
-		&i.Prefix,
-		&i.SecretHash,
-		&i.Scopes,
-		&i.CreatedBy,
-		&i.ExpiresAt,
-		&i.LastUsedAt,
-		&i.CreatedAt,
-		&i.RevokedAt,
+		&i.ApiKey.ID,
+		&i.ApiKey.OrgID,
+		&i.ApiKey.TenantID,
+		&i.ApiKey.Name,
+		&i.ApiKey.Prefix,
+		&i.ApiKey.SecretHash,
+		&i.ApiKey.Scopes,
+		&i.ApiKey.CreatedBy,
+		&i.ApiKey.ExpiresAt,
+		&i.ApiKey.LastUsedAt,
+		&i.ApiKey.CreatedAt,
+		&i.ApiKey.RevokedAt,
+		&i.CreatorRole,
 	)
 	return i, err
 }

@@ -282,10 +282,14 @@ func (q *Queries) ListOrganizationsForUser(ctx context.Context, arg ListOrganiza
 }
 
 const lockOrganization = `-- name: LockOrganization :one
-SELECT id FROM organizations WHERE id = $1 FOR UPDATE
+SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE
 `
 
-// Serializes membership changes that must keep an owner.
+// Serializes changes to an organization's members and tenants until the
+// transaction ends, so that what they check first (an owner stays, the
+// plan's limits, who may grant what) stays true until they commit. NO KEY
+// UPDATE, not UPDATE: the inserts of other requests that point at the
+// organization (audit entries, API keys) are not held up.
 func (q *Queries) LockOrganization(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
 	row := q.db.QueryRow(ctx, lockOrganization, id)
 	var id_2 uuid.UUID

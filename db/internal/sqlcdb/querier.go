@@ -104,15 +104,22 @@ type Querier interface {
 	// lock_key is "runs:" and the organization's id. Serializes run starts of an organization until the transaction ends, so
 	// that a count of its runs in progress stays true until the insert.
 	LockOrgRuns(ctx context.Context, lockKey string) error
-	// Serializes membership changes that must keep an owner.
+	// Serializes changes to an organization's members and tenants until the
+	// transaction ends, so that what they check first (an owner stays, the
+	// plan's limits, who may grant what) stays true until they commit. NO KEY
+	// UPDATE, not UPDATE: the inserts of other requests that point at the
+	// organization (audit entries, API keys) are not held up.
 	LockOrganization(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
 	// Locks the organizations user_id owns and says, for each, whether anyone
 	// else owns it too.
 	LockOrganizationsOwnedBy(ctx context.Context, userID uuid.UUID) ([]LockOrganizationsOwnedByRow, error)
 	// Serializes revision numbers of a service's deployments.
 	LockService(ctx context.Context, arg LockServiceParams) (uuid.UUID, error)
-	// Only keys that still work: not revoked, not expired.
-	LookupAPIKey(ctx context.Context, prefix string) (ApiKey, error)
+	// Only keys that still work: not revoked, not expired, and whose creator
+	// still holds the membership that let them make it (owner or admin of the
+	// key's organization). A key acts with its creator's current role, which
+	// creator_role is; a key without a creator works for no one.
+	LookupAPIKey(ctx context.Context, prefix string) (LookupAPIKeyRow, error)
 	LookupSession(ctx context.Context, tokenHash []byte) (LookupSessionRow, error)
 	PutEnvironment(ctx context.Context, arg PutEnvironmentParams) (Environment, error)
 	// Creates the pipeline or replaces its source and plan, bumping its version.
