@@ -31,7 +31,7 @@ func (f *limitFlags) add(cmd *cobra.Command) {
 	}{
 		{&f.lim.FileBytes, "max-pipeline-bytes", "BUILDIT_MAX_PIPELINE_BYTES",
 			"largest pipeline file in `BYTES` (API request bodies stay capped at 1 MiB)", def.FileBytes},
-		{&f.lim.Stages, "max-stages", "BUILDIT_MAX_STAGES",
+		{&f.lim.Stages, "max-pipeline-stages", "BUILDIT_MAX_PIPELINE_STAGES",
 			"at most `N` stage and deploy nodes in a pipeline", def.Stages},
 		{&f.lim.Matrix, "max-matrix", "BUILDIT_MAX_MATRIX",
 			"at most `N` matrix instances of one stage (the product of its axes' lengths)", def.Matrix},
@@ -64,7 +64,7 @@ func (f *limitFlags) limits() (pipeline.Limits, error) {
 		name string
 		n    int
 	}{
-		{"--max-pipeline-bytes", f.lim.FileBytes}, {"--max-stages", f.lim.Stages}, {"--max-matrix", f.lim.Matrix},
+		{"--max-pipeline-bytes", f.lim.FileBytes}, {"--max-pipeline-stages", f.lim.Stages}, {"--max-matrix", f.lim.Matrix},
 		{"--max-plan-instances", f.lim.Instances}, {"--max-template-depth", f.lim.TemplateDepth}, {"--max-plan-bytes", f.lim.PlanBytes},
 	} {
 		if v.n < 1 {

@@ -53,7 +53,7 @@ func TestSecurityValidateRefusesOversizedPlan(t *testing.T) {
 func TestLimitFlags(t *testing.T) {
 	for _, cmd := range []string{"server", "dev"} {
 		code, stdout, _ := run(t, cmd, "--help")
-		for _, flag := range []string{"--max-pipeline-bytes", "--max-stages", "--max-matrix", "--max-plan-instances", "--max-template-depth", "--max-plan-bytes", "BUILDIT_MAX_MATRIX"} {
+		for _, flag := range []string{"--max-pipeline-bytes", "--max-pipeline-stages", "--max-matrix", "--max-plan-instances", "--max-template-depth", "--max-plan-bytes", "BUILDIT_MAX_MATRIX"} {
 			if code != 0 || !strings.Contains(stdout, flag) {
 				t.Errorf("%s --help (exit %d) lacks %s", cmd, code, flag)
 			}
@@ -63,10 +63,10 @@ func TestLimitFlags(t *testing.T) {
 			t.Errorf("%s --max-matrix 0: exit %d, %s", cmd, code, stderr)
 		}
 	}
-	t.Setenv("BUILDIT_MAX_STAGES", "lots")
+	t.Setenv("BUILDIT_MAX_PIPELINE_STAGES", "lots")
 	code, _, stderr := run(t, "server")
-	if code != 2 || !strings.Contains(stderr, `BUILDIT_MAX_STAGES="lots": want a number`) {
-		t.Errorf("server with BUILDIT_MAX_STAGES=lots: exit %d, %s", code, stderr)
+	if code != 2 || !strings.Contains(stderr, `BUILDIT_MAX_PIPELINE_STAGES="lots": want a number`) {
+		t.Errorf("server with BUILDIT_MAX_PIPELINE_STAGES=lots: exit %d, %s", code, stderr)
 	}
 }
 
