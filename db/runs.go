@@ -326,6 +326,35 @@ func (r PipelineRepo) ReadLogs(ctx context.Context, tenantID, runID uuid.UUID, s
 	return out, nil
 }
 
+// ReadLogPage returns a page of a stage attempt's log after afterSeq (0 for
+// the start), in order: at most limit lines (bounded as ReadLogs' limit)
+// and at most maxBytes of line text, and whether
+// lines remain after the page. A line longer than maxBytes is not returned:
+// the page is empty and more is true, and only a larger maxBytes reads it.
+// Postgres sends only the page: the budget is counted in the query, from
+// the stored sizes, and the lines past it are not read. Pass the last
+// line's Seq to read on.
+func (r PipelineRepo) ReadLogPage(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, afterSeq int64, limit, maxBytes int) (lines []LogLine, more bool, err error) {
+	if limit <= 0 {
+		limit = DefaultLogLines
+	}
+	rows, err := r.h.q.ReadStageLogPage(ctx, sqlcdb.ReadStageLogPageParams{
+		TenantID: tenantID, RunID: runID, StageID: stageID, Attempt: int32(attempt), AfterSeq: afterSeq,
+		Lim: int32(min(limit, MaxLogLines)), MaxBytes: int64(max(maxBytes, 0)),
+	})
+	if err != nil {
+		return nil, false, wrap(err, "read logs of stage %q of run %s", stageID, runID)
+	}
+	lines = make([]LogLine, 0, len(rows))
+	for _, row := range rows {
+		if !row.Kept {
+			return lines, true, nil
+		}
+		lines = append(lines, LogLine{Seq: row.Seq, Stream: LogStream(row.Stream), Line: row.Line, At: row.At})
+	}
+	return lines, false, nil
+}
+
 func toRun(row sqlcdb.PipelineRun) Run {
 	return Run{
 		ID:         row.ID,

@@ -83,6 +83,32 @@ WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id AND a
 ORDER BY seq
 LIMIT @lim;
 
+-- name: ReadStageLogPage :many
+-- A page of an attempt's log after after_seq, in order: the lines that fit
+-- in lim lines and max_bytes bytes of line text (kept), then, when lines
+-- remain, one row more with kept false and an empty line, which says so.
+-- octet_length is a stored value's size, read without detoasting it, so the
+-- lines past the page are counted but never read.
+SELECT seq, stream, at, (CASE WHEN kept THEN line ELSE '' END)::text AS line, kept::boolean AS kept
+FROM (
+    SELECT seq, stream, at, line,
+           n <= sqlc.arg(lim)::int AND total <= sqlc.arg(max_bytes)::bigint AS kept,
+           total - octet_length(line) AS before
+    FROM (
+        SELECT seq, stream, at, line,
+               row_number() OVER w AS n,
+               sum(octet_length(line)) OVER w AS total
+        FROM stage_logs
+        WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id AND attempt = @attempt
+          AND seq > @after_seq
+        WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)
+        ORDER BY seq
+        LIMIT sqlc.arg(lim)::int + 1
+    ) page
+) marked
+WHERE before <= sqlc.arg(max_bytes)::bigint
+ORDER BY seq;
+
 -- name: CountActiveRuns :one
 -- Runs of an organization's tenants that have not ended, for the plan's
 -- limit.

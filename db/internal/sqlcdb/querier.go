@@ -120,6 +120,12 @@ type Querier interface {
 	PutSecret(ctx context.Context, arg PutSecretParams) (PutSecretRow, error)
 	PutService(ctx context.Context, arg PutServiceParams) (Service, error)
 	PutTarget(ctx context.Context, arg PutTargetParams) (Target, error)
+	// A page of an attempt's log after after_seq, in order: the lines that fit
+	// in lim lines and max_bytes bytes of line text (kept), then, when lines
+	// remain, one row more with kept false and an empty line, which says so.
+	// octet_length is a stored value's size, read without detoasting it, so the
+	// lines past the page are counted but never read.
+	ReadStageLogPage(ctx context.Context, arg ReadStageLogPageParams) ([]ReadStageLogPageRow, error)
 	ReadStageLogs(ctx context.Context, arg ReadStageLogsParams) ([]ReadStageLogsRow, error)
 	RemoveOrgMember(ctx context.Context, arg RemoveOrgMemberParams) (int64, error)
 	RemoveTenantMember(ctx context.Context, arg RemoveTenantMemberParams) (int64, error)

@@ -410,6 +410,85 @@ func (q *Queries) LockOrgRuns(ctx context.Context, lockKey string) error {
 	return err
 }
 
+const readStageLogPage = `-- name: ReadStageLogPage :many
+SELECT seq, stream, at, (CASE WHEN kept THEN line ELSE '' END)::text AS line, kept::boolean AS kept
+FROM (
+    SELECT seq, stream, at, line,
+           n <= $1::int AND total <= $2::bigint AS kept,
+           total - octet_length(line) AS before
+    FROM (
+        SELECT seq, stream, at, line,
+               row_number() OVER w AS n,
+               sum(octet_length(line)) OVER w AS total
+        FROM stage_logs
+        WHERE tenant_id = $3 AND run_id = $4 AND stage_id = $5 AND attempt = $6
+          AND seq > $7
+        WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)
+        ORDER BY seq
+        LIMIT $1::int + 1
+    ) page
+) marked
+WHERE before <= $2::bigint
+ORDER BY seq
+`
+
+type ReadStageLogPageParams struct {
+	Lim      int32
+	MaxBytes int64
+	TenantID uuid.UUID
+	RunID    uuid.UUID
+	StageID  string
+	Attempt  int32
+	AfterSeq int64
+}
+
+type ReadStageLogPageRow struct {
+	Seq    int64
+	Stream int16
+	At     time.Time
+	Line   string
+	Kept   bool
+}
+
+// A page of an attempt's log after after_seq, in order: the lines that fit
+// in lim lines and max_bytes bytes of line text (kept), then, when lines
+// remain, one row more with kept false and an empty line, which says so.
+// octet_length is a stored value's size, read without detoasting it, so the
+// lines past the page are counted but never read.
+func (q *Queries) ReadStageLogPage(ctx context.Context, arg ReadStageLogPageParams) ([]ReadStageLogPageRow, error) {
+	rows, err := q.db.Query(ctx, readStageLogPage,
+		arg.Lim,
+		arg.MaxBytes,
+		arg.TenantID,
+		arg.RunID,
+		arg.StageID,
+		arg.Attempt,
+		arg.AfterSeq,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ReadStageLogPageRow{}
+	for rows.Next() {
+		var i ReadStageLogPageRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Stream,
+			&i.At,
+			&i.Line,
+			&i.Kept,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const readStageLogs = `-- name: ReadStageLogs :many
 SELECT seq, stream, line, at FROM stage_logs
 WHERE tenant_id = $1 AND run_id = $2 AND stage_id = $3 AND attempt = $4
