@@ -29,6 +29,7 @@ type devFlags struct {
 	addr, dataDir, url, executor string
 	temporalPort, uiPort         int
 	noUI                         bool
+	streams                      *streamFlags
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -59,6 +60,7 @@ sealing them is kept in DATA-DIR/secret.key unless BUILDIT_SECRET_KEY is set.`,
 	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend port on 127.0.0.1; 0 picks a free one")
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port on 127.0.0.1; 0 picks a free one")
 	fl.BoolVar(&f.noUI, "no-ui", false, "do not serve the Temporal Web UI")
+	f.streams = addStreamFlags(cmd)
 	return cmd
 }
 
@@ -89,6 +91,10 @@ func devSecretKey(dir string) (string, error) {
 
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
+	var cfg api.Config
+	if err := f.streams.apply(&cfg); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return usageError(fmt.Errorf("--data-dir: %w", err))
 	}
@@ -157,7 +163,8 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()
 	go notifier.Run(nctx)
-	srv, err := api.New(store, log, api.Config{Runs: svc, Logs: notifier}, check)
+	cfg.Runs, cfg.Logs = svc, notifier
+	srv, err := api.New(store, log, cfg, check)
 	if err != nil {
 		return err
 	}

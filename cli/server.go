@@ -102,6 +102,7 @@ type serverFlags struct {
 	taskQueue, uiURL              string
 	hostQueueTimeout              time.Duration
 	secureCookies                 bool
+	streams                       *streamFlags
 }
 
 func newServerCommand(a *app) *cobra.Command {
@@ -135,6 +136,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.taskQueue, "task-queue", env("BUILDIT_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue the workers poll (env BUILDIT_TASK_QUEUE)")
 	fl.DurationVar(&f.hostQueueTimeout, "host-queue-timeout", envDuration("BUILDIT_HOST_QUEUE_TIMEOUT", workflows.DefaultHostQueueTimeout), "how long a stage waits for its workspace's host before the run prepares the workspace on another worker (env BUILDIT_HOST_QUEUE_TIMEOUT)")
 	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
+	f.streams = addStreamFlags(cmd)
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
 	return cmd
 }
@@ -200,6 +202,10 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	// The server logs every request: at info level, unlike the CLI's
 	// commands, and as JSON for log shippers.
 	log := a.jsonLogger()
+	cfg := api.Config{SecureCookies: f.secureCookies}
+	if err := f.streams.apply(&cfg); err != nil {
+		return err
+	}
 	box, err := secretBox(f.secretKey, log)
 	if err != nil {
 		return err
@@ -221,7 +227,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()
 	go notifier.Run(nctx)
-	cfg := api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies, Logs: notifier}
+	cfg.TrustedProxies, cfg.Logs = proxies, notifier
 	var checks []api.ReadinessCheck
 	if f.temporalAddress != "" {
 		svc, check, closeClient, err := runService(ctx, store, f.temporalAddress, f.namespace, f.taskQueue, f.uiURL, log)
