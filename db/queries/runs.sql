@@ -21,8 +21,11 @@ SELECT * FROM pipeline_runs
 WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number = @number;
 
 -- name: ListRuns :many
--- Newest first, across the tenant's pipelines.
-SELECT * FROM pipeline_runs
+-- Newest first, across the tenant's pipelines. Lists leave out the trigger's
+-- env (up to a request body, 1 MiB, a run), which only a run itself shows.
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+FROM pipeline_runs
 WHERE tenant_id = @tenant_id
   AND (created_at, id) < (@before_time::timestamptz, @before_id::uuid)
 ORDER BY created_at DESC, id DESC
@@ -30,8 +33,10 @@ LIMIT @lim;
 
 -- name: ListPipelineRuns :many
 -- Newest first: by number, below before_number; status and branch filter
--- when not null.
-SELECT * FROM pipeline_runs
+-- when not null. Without the trigger's env, as ListRuns.
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+FROM pipeline_runs
 WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number < @before_number
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
   AND (sqlc.narg('branch')::text IS NULL OR branch = sqlc.narg('branch')::text)

@@ -233,7 +233,9 @@ func (q *Queries) ListActiveRunsInGroup(ctx context.Context, arg ListActiveRunsI
 }
 
 const listPipelineRuns = `-- name: ListPipelineRuns :many
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+FROM pipeline_runs
 WHERE tenant_id = $1 AND pipeline_id = $2 AND number < $3
   AND ($4::text IS NULL OR status = $4::text)
   AND ($5::text IS NULL OR branch = $5::text)
@@ -250,9 +252,30 @@ type ListPipelineRunsParams struct {
 	Lim          int32
 }
 
+type ListPipelineRunsRow struct {
+	ID               uuid.UUID
+	TenantID         uuid.UUID
+	PipelineID       uuid.UUID
+	Number           int64
+	Status           string
+	Branch           string
+	CommitSha        string
+	Event            string
+	Trigger          string
+	Actor            string
+	WorkflowID       string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	EndedAt          *time.Time
+	Error            string
+	Params           json.RawMessage
+	RerunOf          *int64
+	ConcurrencyGroup string
+}
+
 // Newest first: by number, below before_number; status and branch filter
-// when not null.
-func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]PipelineRun, error) {
+// when not null. Without the trigger's env, as ListRuns.
+func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]ListPipelineRunsRow, error) {
 	rows, err := q.db.Query(ctx, listPipelineRuns,
 		arg.TenantID,
 		arg.PipelineID,
@@ -265,9 +288,9 @@ func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsPara
 		return nil, err
 	}
 	defer rows.Close()
-	items := []PipelineRun{}
+	items := []ListPipelineRunsRow{}
 	for rows.Next() {
-		var i PipelineRun
+		var i ListPipelineRunsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.TenantID,
@@ -299,7 +322,9 @@ func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsPara
 }
 
 const listRuns = `-- name: ListRuns :many
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+FROM pipeline_runs
 WHERE tenant_id = $1
   AND (created_at, id) < ($2::timestamptz, $3::uuid)
 ORDER BY created_at DESC, id DESC
@@ -313,8 +338,30 @@ type ListRunsParams struct {
 	Lim        int32
 }
 
-// Newest first, across the tenant's pipelines.
-func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]PipelineRun, error) {
+type ListRunsRow struct {
+	ID               uuid.UUID
+	TenantID         uuid.UUID
+	PipelineID       uuid.UUID
+	Number           int64
+	Status           string
+	Branch           string
+	CommitSha        string
+	Event            string
+	Trigger          string
+	Actor            string
+	WorkflowID       string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	EndedAt          *time.Time
+	Error            string
+	Params           json.RawMessage
+	RerunOf          *int64
+	ConcurrencyGroup string
+}
+
+// Newest first, across the tenant's pipelines. Lists leave out the trigger's
+// env (up to a request body, 1 MiB, a run), which only a run itself shows.
+func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsRow, error) {
 	rows, err := q.db.Query(ctx, listRuns,
 		arg.TenantID,
 		arg.BeforeTime,
@@ -325,9 +372,9 @@ func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]PipelineR
 		return nil, err
 	}
 	defer rows.Close()
-	items := []PipelineRun{}
+	items := []ListRunsRow{}
 	for rows.Next() {
-		var i PipelineRun
+		var i ListRunsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.TenantID,
