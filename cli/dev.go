@@ -175,5 +175,5 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	fmt.Fprintf(a.stderr, "buildit dev: Temporal %s (namespace %s), data in %s\n", ts.HostPort(), ts.Namespace(), f.dataDir)
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serveHTTP(sctx, ln, srv.Handler(), log)
+	return serveHTTP(sctx, ln, srv.Handler(), log, apiWriteTimeout)
 }

@@ -252,19 +252,27 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(a.stderr, "buildit: serving the API at http://%s/api/v1\n", ln.Addr())
-	return serveHTTP(sctx, ln, srv.Handler(), log)
+	return serveHTTP(sctx, ln, srv.Handler(), log, apiWriteTimeout)
 }
+
+// apiWriteTimeout bounds the writing of an answer of the API, so that a
+// client that stops reading does not hold a handler, and what it wrote,
+// for ever. Answers that stream (log pages, followed logs) set a deadline
+// on each of their writes instead (api.Config.StreamWriteTimeout).
+const apiWriteTimeout = time.Minute
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully:
 // requests in flight get 15 seconds, followed logs (which never end by
-// themselves) are cut after 5.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// themselves) are cut after 5. An answer not written within writeTimeout
+// is cut off.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, writeTimeout time.Duration) error {
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
