@@ -358,6 +358,10 @@ func (s *Server) saveEnvironment(c *gin.Context, name string, p db.Protection, r
 
 // --- services
 
+// maxServiceSettings bounds a service's settings, which every page of the
+// list of services holds (up to 500 of them).
+const maxServiceSettings = 16 << 10
+
 type serviceRequest struct {
 	Name     string          `json:"name"`
 	Settings json.RawMessage `json:"settings"`
@@ -428,6 +432,10 @@ func (s *Server) saveService(c *gin.Context, name string, settings json.RawMessa
 		fail(c, invalid("name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"))
 		return
 	}
+	if len(settings) > maxServiceSettings {
+		fail(c, invalid(fmt.Sprintf("settings must be at most %d KiB of JSON", maxServiceSettings>>10)))
+		return
+	}
 	if len(settings) > 0 {
 		var obj map[string]any
 		if err := json.Unmarshal(settings, &obj); err != nil || obj == nil {
@@ -444,23 +452,14 @@ func (s *Server) saveService(c *gin.Context, name string, settings json.RawMessa
 
 // --- deployments
 
-// serviceNames maps the tenant's service IDs to names, for views.
-func (s *Server) serviceNames(c *gin.Context) (map[uuid.UUID]string, error) {
-	names := map[uuid.UUID]string{}
-	after := ""
-	for {
-		page, err := s.store.Deployments().ListServices(c, tenantOf(c).ID, after, db.MaxPageSize)
-		if err != nil {
-			return nil, err
-		}
-		for _, svc := range page.Items {
-			names[svc.ID] = svc.Name
-		}
-		if page.Next == "" {
-			return names, nil
-		}
-		after = page.Next
+// serviceNames maps the IDs of the services of deployments to their names,
+// for views: one query for the page, whatever the tenant's services.
+func (s *Server) serviceNames(c *gin.Context, deployments []db.Deployment) (map[uuid.UUID]string, error) {
+	ids := make([]uuid.UUID, 0, len(deployments))
+	for _, d := range deployments {
+		ids = append(ids, d.ServiceID)
 	}
+	return s.store.Deployments().ServiceNames(c, tenantOf(c).ID, ids)
 }
 
 func viewDeployment(d db.Deployment, service, env string) deploymentView {
@@ -488,7 +487,7 @@ func (s *Server) listEnvironmentDeployments(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	names, err := s.serviceNames(c)
+	names, err := s.serviceNames(c, page.Items)
 	if err != nil {
 		fail(c, err)
 		return

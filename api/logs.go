@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,16 +54,42 @@ var (
 	FollowPollNotified = time.Second
 )
 
+// Bounds of the answers of GET .../logs. Config can change the first
+// three; see its fields.
+const (
+	// DefaultLogPageBytes bounds the line text of one page of a stored
+	// log: 4 MiB, 64 lines of the longest a worker stores (64 KiB).
+	DefaultLogPageBytes = 4 << 20
+	// DefaultStreamWriteTimeout is how long a write of a log page or a
+	// followed log may wait for the client.
+	DefaultStreamWriteTimeout = 10 * time.Second
+	// logPageTime bounds the time a client takes to read a whole page
+	// (4 MiB in a minute is 70 KB/s), so that one that reads a trickle
+	// does not hold the handler, and its chunk of the log, for long.
+	logPageTime = time.Minute
+	// logChunkLines and logChunkBytes bound one read from Postgres, which
+	// is sent before the next is made: what a page or a followed log
+	// holds in memory at once, and one batch of a followed log's events.
+	logChunkLines = 1000
+	logChunkBytes = 256 << 10
+)
+
 func isNotFound(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
-// getLogs returns a stage's stored log lines (?stage=ID, optional
+// getLogs returns a page of a stage's stored log lines (?stage=ID, optional
 // attempt=N, after=SEQ, limit=N), or with follow=1 streams them as
 // server-sent events until the stage ends: an event "line" per line (its
-// JSON), "attempt" when a retry starts a new attempt, and "end" with the
-// stage's final status.
+// JSON), "attempt" when a retry starts a new attempt, "end" with the
+// stage's final status, and "idle" when no line came for a while (see
+// followLogs).
+//
+// A page holds at most limit lines (default db.DefaultLogLines, at most
+// db.MaxLogLines) and at most Config.LogPageBytes of line text; next says
+// where the following page starts, and ended is true only on a page that
+// holds the last line of an attempt that has ended.
 func (s *Server) getLogs(c *gin.Context) {
 	stage := c.Query("stage")
 	if stage == "" {
@@ -85,12 +112,32 @@ func (s *Server) getLogs(c *gin.Context) {
 		return
 	}
 	follow := c.Query("follow") == "1" || c.Query("follow") == "true"
+	// A follower that reconnects says where it was with the id of the
+	// last event it got, as EventSource does.
+	latest := attempt == 0
+	if id := c.GetHeader("Last-Event-ID"); follow && id != "" {
+		a, seq, ok := parseEventID(id)
+		if !ok {
+			fail(c, invalid("Last-Event-ID must be the id of an event of this log (ATTEMPT:SEQ)"))
+			return
+		}
+		attempt, after = int64(a), seq
+	}
 	_, r, err := s.runOf(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	tenant := tenantOf(c).ID
+	if follow {
+		if !s.followers.take(tenant, s.cfg.FollowersPerTenant) {
+			c.Header("Retry-After", strconv.Itoa(followRetryAfter))
+			fail(c, errorf(http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf(
+				"this tenant already follows %d logs at once, the most this server allows; close one, or try again in %d s", s.cfg.FollowersPerTenant, followRetryAfter)))
+			return
+		}
+		defer s.followers.give(tenant)
+	}
 	var wake <-chan struct{}
 	if follow && s.cfg.Logs != nil {
 		w, stop := s.cfg.Logs.Subscribe(r.ID.String())
@@ -113,21 +160,72 @@ func (s *Server) getLogs(c *gin.Context) {
 		return
 	}
 	if follow {
-		s.followLogs(c, tenant, r.ID, sr, attempt == 0, after, wake)
+		s.followLogs(c, tenant, r.ID, sr, latest, after, wake)
 		return
 	}
-	lines, err := s.store.Pipelines().ReadLogs(c, tenant, r.ID, stage, sr.Attempt, after, int(limit))
+	if limit == 0 {
+		limit = db.DefaultLogLines
+	}
+	s.writeLogPage(c, tenant, r.ID, sr, after, int(min(limit, db.MaxLogLines)))
+}
+
+// writeLogPage answers with a page of sr's log after after as JSON, the
+// shape of logsView, written as its lines are read: a chunk at a time from
+// Postgres, so that neither the page nor its JSON is ever whole in memory.
+func (s *Server) writeLogPage(c *gin.Context, tenant, run uuid.UUID, sr db.StageRun, after int64, limit int) {
+	budget := s.cfg.LogPageBytes
+	lines, more, err := s.readLogChunk(c, tenant, run, sr, after, min(limit, logChunkLines), min(budget, logChunkBytes), true)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	v := logsView{Stage: stage, Attempt: sr.Attempt, Lines: []logLineView{}, Next: after}
-	for _, l := range lines {
-		v.Lines = append(v.Lines, logLineView{Seq: l.Seq, Stream: streamName(l.Stream), Line: l.Line, At: l.At})
-		v.Next = l.Seq
+	out := stream(c, s.cfg.StreamWriteTimeout, time.Now().Add(logPageTime))
+	c.Header("Content-Type", "application/json; charset=utf-8")
+	c.Status(http.StatusOK)
+	stage, _ := json.Marshal(sr.StageID)
+	fmt.Fprintf(out, `{"stage":%s,"attempt":%d,"lines":[`, stage, sr.Attempt)
+	sent, used := 0, 0
+	for {
+		for _, l := range lines {
+			if sent > 0 {
+				_, _ = out.Write([]byte{','})
+			}
+			b, _ := json.Marshal(logLineView{Seq: l.Seq, Stream: streamName(l.Stream), Line: l.Line, At: l.At})
+			_, _ = out.Write(b)
+			sent++
+			used += len(l.Line)
+			after = l.Seq
+		}
+		if out.err != nil {
+			return // the client is gone or too slow
+		}
+		if !more || sent >= limit || used >= budget {
+			break
+		}
+		lines, more, err = s.readLogChunk(c, tenant, run, sr, after, min(limit-sent, logChunkLines), min(budget-used, logChunkBytes), false)
+		if err != nil {
+			logger(c).Error("reading a log page failed", "error", err)
+			out.Abort(c)
+			return
+		}
+		if len(lines) == 0 {
+			break // the next line does not fit in what is left
+		}
 	}
-	v.Ended = stageEnded(sr.Status) && len(lines) < int(max(limit, 1))
-	ok(c, v)
+	fmt.Fprintf(out, `],"next":%d,"ended":%t}`, after, stageEnded(sr.Status) && !more)
+}
+
+// readLogChunk reads the lines of sr's log after after that fit in limit
+// lines and maxBytes bytes of text, and whether more remain. When first,
+// a line longer than maxBytes comes alone rather than stopping the reader
+// for good.
+func (s *Server) readLogChunk(c *gin.Context, tenant, run uuid.UUID, sr db.StageRun, after int64, limit, maxBytes int, first bool) ([]db.LogLine, bool, error) {
+	pl := s.store.Pipelines()
+	lines, more, err := pl.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, limit, maxBytes)
+	if err == nil && first && len(lines) == 0 && more {
+		lines, more, err = pl.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, 1, math.MaxInt32)
+	}
+	return lines, more, err
 }
 
 func intParam(c *gin.Context, name string, def int64) (int64, error) {
@@ -165,101 +263,4 @@ func (s *Server) stageAttempt(c *gin.Context, tenant, run uuid.UUID, stage strin
 
 func stageEnded(st db.StageStatus) bool {
 	return st != db.StagePending && st != db.StageRunning && st != db.StageWaiting
-}
-
-// followLogs streams an attempt's log as server-sent events from Postgres,
-// polling for new lines, until the stage ends (and, when latest, until no
-// retry follows) or the client goes away.
-func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRun, latest bool, after int64, wake <-chan struct{}) {
-	w := c.Writer
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	send := func(event string, v any) bool {
-		b, _ := json.Marshal(v)
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
-			return false
-		}
-		w.Flush()
-		return true
-	}
-	ctx := c.Request.Context()
-	pl := s.store.Pipelines()
-	lastPing := time.Now()
-	w.Flush()
-	for {
-		// Read the status before the lines: lines stored before the stage
-		// ended are all read once the status says it ended.
-		cur, err := s.stageAttempt(c, tenant, run, sr.StageID, sr.Attempt)
-		if err != nil {
-			if !db.IsUnavailable(err) {
-				logger(c).Error("following a log failed", "error", err)
-				send("error", gin.H{"message": "internal error; it has been logged"})
-				return
-			}
-			// The database is away: keep the stream, try again.
-			cur = sr
-			cur.Status = db.StageRunning
-		}
-		for {
-			lines, err := pl.ReadLogs(ctx, tenant, run, sr.StageID, sr.Attempt, after, db.MaxLogLines)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				if !db.IsUnavailable(err) {
-					logger(c).Error("following a log failed", "error", err)
-					send("error", gin.H{"message": "internal error; it has been logged"})
-					return
-				}
-				cur.Status = db.StageRunning
-				break
-			}
-			for _, l := range lines {
-				if !send("line", logLineView{Seq: l.Seq, Stream: streamName(l.Stream), Line: l.Line, At: l.At, Attempt: sr.Attempt}) {
-					return
-				}
-				after = l.Seq
-				lastPing = time.Now()
-			}
-			if len(lines) < db.MaxLogLines {
-				break
-			}
-		}
-		if stageEnded(cur.Status) {
-			next, err := s.stageAttempt(c, tenant, run, sr.StageID, 0)
-			if latest && err == nil && next.Attempt > sr.Attempt {
-				sr, after = next, 0
-				if !send("attempt", gin.H{"stage": sr.StageID, "attempt": sr.Attempt}) {
-					return
-				}
-				continue
-			}
-			send("end", gin.H{"stage": sr.StageID, "attempt": sr.Attempt, "status": cur.Status, "exit_code": cur.ExitCode, "error": cur.Error})
-			return
-		}
-		if time.Since(lastPing) > 15*time.Second {
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
-				return
-			}
-			w.Flush()
-			lastPing = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-time.After(s.followPoll()):
-		}
-	}
-}
-
-// followPoll is how often a follower reads again without a wake-up.
-func (s *Server) followPoll() time.Duration {
-	if s.cfg.Logs != nil && s.cfg.Logs.Listening() {
-		return FollowPollNotified
-	}
-	return FollowPoll
 }

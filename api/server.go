@@ -38,6 +38,21 @@ type Config struct {
 	// PipelineLimits bound the pipelines tenants push, and the stored plans
 	// runs start from; a zero field takes pipeline.DefaultLimits' value.
 	PipelineLimits pipeline.Limits
+
+	// LogPageBytes bounds the line text of one page of a stored log (GET
+	// .../logs): the page ends before the line that would go over, and
+	// its next says where to read on. Zero means DefaultLogPageBytes.
+	LogPageBytes int
+	// StreamWriteTimeout bounds each write of a log page or a followed
+	// log: a client that takes nothing for that long is cut off. Zero
+	// means DefaultStreamWriteTimeout.
+	StreamWriteTimeout time.Duration
+	// FollowIdle ends a followed log that had no new line for that long
+	// with an "idle" event. Zero means DefaultFollowIdle.
+	FollowIdle time.Duration
+	// FollowersPerTenant caps the logs one tenant follows at once on this
+	// process; the next gets a 429. Zero means DefaultFollowersPerTenant.
+	FollowersPerTenant int
 }
 
 // ReadinessCheck is one dependency /readyz reports on.
@@ -55,6 +70,7 @@ type Server struct {
 	now    func() time.Time
 
 	loginByIP, loginByEmail, signupByIP *limiter
+	followers                           followers
 
 	engine *gin.Engine
 }
@@ -64,6 +80,18 @@ type Server struct {
 func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck) (*Server, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 14 * 24 * time.Hour
+	}
+	if cfg.LogPageBytes <= 0 {
+		cfg.LogPageBytes = DefaultLogPageBytes
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if cfg.FollowIdle <= 0 {
+		cfg.FollowIdle = DefaultFollowIdle
+	}
+	if cfg.FollowersPerTenant <= 0 {
+		cfg.FollowersPerTenant = DefaultFollowersPerTenant
 	}
 	s := &Server{
 		store: store,

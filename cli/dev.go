@@ -33,6 +33,7 @@ type devFlags struct {
 	stages                       stageFlags
 	limits                       limitFlags
 	clone                        cloneFlags
+	streams                      *streamFlags
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -76,6 +77,7 @@ The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 	f.stages.register(cmd)
 	f.limits.add(cmd)
 	f.clone.register(cmd)
+	f.streams = addStreamFlags(cmd)
 	return cmd
 }
 
@@ -120,6 +122,10 @@ func makeDataDir(dir string) error {
 
 func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	log := a.jsonLogger()
+	var cfg api.Config
+	if err := f.streams.apply(&cfg); err != nil {
+		return err
+	}
 	clone, err := f.clone.options(log)
 	if err != nil {
 		return err
@@ -211,7 +217,8 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()
 	go notifier.Run(nctx)
-	srv, err := api.New(store, log, api.Config{Runs: svc, Logs: notifier, PipelineLimits: limits}, check)
+	cfg.Runs, cfg.Logs, cfg.PipelineLimits = svc, notifier, limits
+	srv, err := api.New(store, log, cfg, check)
 	if err != nil {
 		return err
 	}
@@ -222,5 +229,5 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	fmt.Fprintf(a.stderr, "buildit dev: Temporal %s (namespace %s), data in %s\n", ts.HostPort(), ts.Namespace(), f.dataDir)
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serveHTTP(sctx, ln, srv.Handler(), log)
+	return serveHTTP(sctx, ln, srv.Handler(), log, apiWriteTimeout)
 }

@@ -113,6 +113,7 @@ type serverFlags struct {
 	stages                        stageFlags
 	limits                        limitFlags
 	allowHTTPRepositories         bool
+	streams                       *streamFlags
 }
 
 // stageFlags say where stages without an image run, for buildit server
@@ -177,6 +178,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.taskQueue, "task-queue", env("BUILDIT_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue the workers poll (env BUILDIT_TASK_QUEUE)")
 	fl.DurationVar(&f.hostQueueTimeout, "host-queue-timeout", envDuration("BUILDIT_HOST_QUEUE_TIMEOUT", workflows.DefaultHostQueueTimeout), "how long a stage waits for its workspace's host before the run prepares the workspace on another worker (env BUILDIT_HOST_QUEUE_TIMEOUT)")
 	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
+	f.streams = addStreamFlags(cmd)
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
 	f.stages.register(cmd)
 	f.limits.add(cmd)
@@ -245,6 +247,10 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	// The server logs every request: at info level, unlike the CLI's
 	// commands, and as JSON for log shippers.
 	log := a.jsonLogger()
+	cfg := api.Config{SecureCookies: f.secureCookies}
+	if err := f.streams.apply(&cfg); err != nil {
+		return err
+	}
 	limits, err := f.limits.limits()
 	if err != nil {
 		return err
@@ -270,7 +276,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	nctx, stopNotifier := context.WithCancel(ctx)
 	defer stopNotifier()
 	go notifier.Run(nctx)
-	cfg := api.Config{SecureCookies: f.secureCookies, TrustedProxies: proxies, Logs: notifier, PipelineLimits: limits}
+	cfg.TrustedProxies, cfg.Logs, cfg.PipelineLimits = proxies, notifier, limits
 	var checks []api.ReadinessCheck
 	if f.temporalAddress != "" {
 		svc, check, closeClient, err := runService(ctx, store, f.temporalAddress, f.namespace, f.taskQueue, f.uiURL, log)
@@ -297,19 +303,27 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(a.stderr, "buildit: serving the API at http://%s/api/v1\n", ln.Addr())
-	return serveHTTP(sctx, ln, srv.Handler(), log)
+	return serveHTTP(sctx, ln, srv.Handler(), log, apiWriteTimeout)
 }
+
+// apiWriteTimeout bounds the writing of an answer of the API, so that a
+// client that stops reading does not hold a handler, and what it wrote,
+// for ever. Answers that stream (log pages, followed logs) set a deadline
+// on each of their writes instead (api.Config.StreamWriteTimeout).
+const apiWriteTimeout = time.Minute
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully:
 // requests in flight get 15 seconds, followed logs (which never end by
-// themselves) are cut after 5.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// themselves) are cut after 5. An answer not written within writeTimeout
+// is cut off.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, writeTimeout time.Duration) error {
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },

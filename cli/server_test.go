@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,5 +145,50 @@ func TestDevListenAddresses(t *testing.T) {
 		if got := cmd.Flags().Lookup(flag).DefValue; got != "127.0.0.1" {
 			t.Errorf("--%s defaults to %q, want 127.0.0.1", flag, got)
 		}
+	}
+}
+
+// A client that asks for a large answer and never reads it, with a small
+// receive buffer, is cut off after the server's write timeout: the handler's
+// write fails and it returns, instead of holding its goroutine and its
+// answer for ever.
+func TestSecurityServerDropsStalledClients(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		chunk := bytes.Repeat([]byte("x"), 32<<10)
+		for range 2048 { // 64 MiB, more than any socket buffer
+			if _, err := w.Write(chunk); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serveHTTP(ctx, ln, h, slog.New(slog.DiscardHandler), 300*time.Millisecond) }()
+	defer func() { cancel(); <-served }()
+
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+	select {
+	case err := <-wrote:
+		if err == nil {
+			t.Error("the handler wrote 64 MiB to a client that reads nothing")
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("the handler still writes to a stalled client after 20 s")
 	}
 }

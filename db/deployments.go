@@ -284,6 +284,20 @@ func (r DeploymentRepo) ListServices(ctx context.Context, tenantID uuid.UUID, af
 		func(row sqlcdb.Service) string { return nameCursor(row.Name) }), nil
 }
 
+// ServiceNames maps the ids of those of tenantID's services that are among
+// ids to their names.
+func (r DeploymentRepo) ServiceNames(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]string, error) {
+	rows, err := r.h.q.ServiceNames(ctx, sqlcdb.ServiceNamesParams{TenantID: tenantID, Ids: ids})
+	if err != nil {
+		return nil, wrap(err, "names of services of tenant %s", tenantID)
+	}
+	names := make(map[uuid.UUID]string, len(rows))
+	for _, row := range rows {
+		names[row.ID] = row.Name
+	}
+	return names, nil
+}
+
 // DeleteService deletes tenantID's service name with its deployment
 // history.
 func (r DeploymentRepo) DeleteService(ctx context.Context, tenantID uuid.UUID, name string) error {

@@ -93,7 +93,8 @@ func (r PipelineRepo) GetByID(ctx context.Context, tenantID, id uuid.UUID) (Pipe
 	return toPipeline(row), wrap(err, "get pipeline %s", id)
 }
 
-// List lists a tenant's pipelines by name.
+// List lists a tenant's pipelines by name, without their Source and Plan
+// (Get has them).
 func (r PipelineRepo) List(ctx context.Context, tenantID uuid.UUID, after string, limit int) (Page[Pipeline], error) {
 	from, err := decodeNameCursor(after)
 	if err != nil {
@@ -104,7 +105,9 @@ func (r PipelineRepo) List(ctx context.Context, tenantID uuid.UUID, after string
 	if err != nil {
 		return Page[Pipeline]{}, wrap(err, "list pipelines of tenant %s", tenantID)
 	}
-	return pageOf(rows, size, toPipeline, func(row sqlcdb.Pipeline) string { return nameCursor(row.Name) }), nil
+	return pageOf(rows, size, func(row sqlcdb.ListPipelinesRow) Pipeline {
+		return Pipeline{ID: row.ID, TenantID: row.TenantID, Name: row.Name, Version: int(row.Version), CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}
+	}, func(row sqlcdb.ListPipelinesRow) string { return nameCursor(row.Name) }), nil
 }
 
 // Delete deletes tenantID's pipeline name with its runs and their logs.

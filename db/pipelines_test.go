@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -150,5 +151,24 @@ func TestPipelinesDefaultAndMaxPageSize(t *testing.T) {
 	}
 	if p := must[db.Page[db.Pipeline]](t)(s.Pipelines().List(ctx, tn.ID, "", 1_000_000)); len(p.Items) != db.MaxPageSize || p.Next == "" {
 		t.Errorf("huge limit: %d items", len(p.Items))
+	}
+}
+
+// A list of pipelines reads neither their sources nor their plans, which
+// it does not show: each can be as large as a request body, and a page
+// holds up to 500 pipelines.
+func TestListPipelinesLeavesOutSourceAndPlan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	tn := mkTenant(t, s, mkOrg(t, s).ID)
+	plan := json.RawMessage(`{"stages":[` + strings.Repeat(`{"id":"x"},`, 1000) + `{"id":"y"}]}`)
+	p := must[db.Pipeline](t)(s.Pipelines().Create(ctx, tn.ID, db.PipelineSpec{Name: "app", Source: strings.Repeat("// big\n", 10000), Plan: plan}))
+	listed := must[db.Page[db.Pipeline]](t)(s.Pipelines().List(ctx, tn.ID, "", 0)).Items
+	if len(listed) != 1 || listed[0].Source != "" || listed[0].Plan != nil || listed[0].ID != p.ID || listed[0].Version != 1 || !listed[0].UpdatedAt.Equal(p.UpdatedAt) {
+		t.Errorf("listed %+v", listed)
+	}
+	if got := must[db.Pipeline](t)(s.Pipelines().Get(ctx, tn.ID, "app")); got.Source != p.Source || len(got.Plan) == 0 {
+		t.Errorf("Get lost the source or plan: %d bytes, plan %d bytes", len(got.Source), len(got.Plan))
 	}
 }

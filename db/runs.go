@@ -174,7 +174,8 @@ func (r PipelineRepo) GetRunByNumber(ctx context.Context, tenantID, pipelineID u
 	return toRun(row), wrap(err, "get run %d of pipeline %s", number, pipelineID)
 }
 
-// ListRuns lists a tenant's runs of every pipeline, newest first.
+// ListRuns lists a tenant's runs of every pipeline, newest first. Listed
+// runs leave out Params' env, which GetRun has.
 func (r PipelineRepo) ListRuns(ctx context.Context, tenantID uuid.UUID, after string, limit int) (Page[Run], error) {
 	t, id, err := decodeTimeIDCursor(after, maxTime, uuid.Max)
 	if err != nil {
@@ -185,7 +186,7 @@ func (r PipelineRepo) ListRuns(ctx context.Context, tenantID uuid.UUID, after st
 	if err != nil {
 		return Page[Run]{}, wrap(err, "list runs of tenant %s", tenantID)
 	}
-	return pageOf(rows, size, toRun, func(row sqlcdb.PipelineRun) string { return timeIDCursor(row.CreatedAt, row.ID) }), nil
+	return pageOf(rows, size, toListedRun, func(row sqlcdb.ListRunsRow) string { return timeIDCursor(row.CreatedAt, row.ID) }), nil
 }
 
 // RunFilter narrows ListPipelineRuns; empty fields match every run.
@@ -195,7 +196,7 @@ type RunFilter struct {
 }
 
 // ListPipelineRuns lists the runs of one of tenantID's pipelines that match
-// f, newest (highest number) first.
+// f, newest (highest number) first, without Params' env as ListRuns.
 func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID uuid.UUID, f RunFilter, after string, limit int) (Page[Run], error) {
 	if f.Status != "" && !f.Status.Valid() {
 		return Page[Run]{}, invalid("run status %q", f.Status)
@@ -212,7 +213,8 @@ func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID
 	if err != nil {
 		return Page[Run]{}, wrap(err, "list runs of pipeline %s", pipelineID)
 	}
-	return pageOf(rows, size, toRun, func(row sqlcdb.PipelineRun) string { return numberCursor(row.Number) }), nil
+	return pageOf(rows, size, func(row sqlcdb.ListPipelineRunsRow) Run { return toListedRun(sqlcdb.ListRunsRow(row)) },
+		func(row sqlcdb.ListPipelineRunsRow) string { return numberCursor(row.Number) }), nil
 }
 
 // SetRunStatus sets a run's status. The first status past queued sets
@@ -326,6 +328,35 @@ func (r PipelineRepo) ReadLogs(ctx context.Context, tenantID, runID uuid.UUID, s
 	return out, nil
 }
 
+// ReadLogPage returns a page of a stage attempt's log after afterSeq (0 for
+// the start), in order: at most limit lines (bounded as ReadLogs' limit)
+// and at most maxBytes of line text, and whether
+// lines remain after the page. A line longer than maxBytes is not returned:
+// the page is empty and more is true, and only a larger maxBytes reads it.
+// Postgres sends only the page: the budget is counted in the query, from
+// the stored sizes, and the lines past it are not read. Pass the last
+// line's Seq to read on.
+func (r PipelineRepo) ReadLogPage(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, afterSeq int64, limit, maxBytes int) (lines []LogLine, more bool, err error) {
+	if limit <= 0 {
+		limit = DefaultLogLines
+	}
+	rows, err := r.h.q.ReadStageLogPage(ctx, sqlcdb.ReadStageLogPageParams{
+		TenantID: tenantID, RunID: runID, StageID: stageID, Attempt: int32(attempt), AfterSeq: afterSeq,
+		Lim: int32(min(limit, MaxLogLines)), MaxBytes: int64(max(maxBytes, 0)),
+	})
+	if err != nil {
+		return nil, false, wrap(err, "read logs of stage %q of run %s", stageID, runID)
+	}
+	lines = make([]LogLine, 0, len(rows))
+	for _, row := range rows {
+		if !row.Kept {
+			return lines, true, nil
+		}
+		lines = append(lines, LogLine{Seq: row.Seq, Stream: LogStream(row.Stream), Line: row.Line, At: row.At})
+	}
+	return lines, false, nil
+}
+
 func toRun(row sqlcdb.PipelineRun) Run {
 	return Run{
 		ID:         row.ID,
@@ -348,6 +379,17 @@ func toRun(row sqlcdb.PipelineRun) Run {
 
 		ConcurrencyGroup: row.ConcurrencyGroup,
 	}
+}
+
+// toListedRun is toRun for the rows of the lists, which have the run's
+// columns but a smaller Params.
+func toListedRun(row sqlcdb.ListRunsRow) Run {
+	return toRun(sqlcdb.PipelineRun{
+		ID: row.ID, TenantID: row.TenantID, PipelineID: row.PipelineID, Number: row.Number, Status: row.Status,
+		Branch: row.Branch, CommitSha: row.CommitSha, Event: row.Event, Trigger: row.Trigger, Actor: row.Actor,
+		WorkflowID: row.WorkflowID, CreatedAt: row.CreatedAt, StartedAt: row.StartedAt, EndedAt: row.EndedAt,
+		Error: row.Error, Params: row.Params, RerunOf: row.RerunOf, ConcurrencyGroup: row.ConcurrencyGroup,
+	})
 }
 
 func toStageRun(row sqlcdb.StageRun) StageRun {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +313,71 @@ func TestRunsPagination(t *testing.T) {
 	}
 	if _, err := pl.ListPipelineRuns(ctx, tn.ID, c.ID, db.RunFilter{Status: "exploded"}, "", 10); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("a bad status filter: %v", err)
+	}
+}
+
+// ReadLogPage stops at the line limit or at the byte budget, whichever comes
+// first, says whether lines remain, and never returns a line that does not
+// fit: the caller decides whether a line over its whole budget comes alone.
+func TestReadLogPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	pl := s.Pipelines()
+	o := mkOrg(t, s)
+	tn, otherTenant := mkTenant(t, s, o.ID), mkTenant(t, s, o.ID)
+	p := mkPipeline(t, s, tn.ID, "app")
+	r := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
+	// Lines 1-9 of 10 bytes, then one of 100, then 10-byte lines again.
+	var lines []db.LogLine
+	for i := int64(1); i <= 12; i++ {
+		n := 10
+		if i == 10 {
+			n = 100
+		}
+		lines = append(lines, db.LogLine{Seq: i, Stream: db.LogStdout, Line: strings.Repeat(strconv.Itoa(int(i%10)), n), At: time.Now()})
+	}
+	if err := pl.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines); err != nil {
+		t.Fatal(err)
+	}
+	seqs := func(ls []db.LogLine) []int64 {
+		var out []int64
+		for _, l := range ls {
+			out = append(out, l.Seq)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name            string
+		after           int64
+		limit, maxBytes int
+		want            []int64
+		more            bool
+	}{
+		{"by lines", 0, 3, 1000, []int64{1, 2, 3}, true},
+		{"by bytes", 0, 100, 35, []int64{1, 2, 3}, true},
+		{"bytes exactly", 0, 100, 40, []int64{1, 2, 3, 4}, true},
+		{"up to a long line", 5, 100, 100, []int64{6, 7, 8, 9}, true},
+		{"a long line over the budget", 9, 100, 99, nil, true},
+		{"a long line that fits", 9, 100, 115, []int64{10, 11}, true},
+		{"the end by lines", 9, 3, 1000, []int64{10, 11, 12}, false},
+		{"the end by bytes", 10, 100, 20, []int64{11, 12}, false},
+		{"after the end", 12, 100, 1000, nil, false},
+	} {
+		got, more, err := pl.ReadLogPage(ctx, tn.ID, r.ID, "build", 1, c.after, c.limit, c.maxBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seqs(got), c.want) || more != c.more {
+			t.Errorf("%s: lines %v more %v, want %v %v", c.name, seqs(got), more, c.want, c.more)
+		}
+		for _, l := range got {
+			if l.Line != lines[l.Seq-1].Line || l.Stream != db.LogStdout {
+				t.Errorf("%s: line %d is %q", c.name, l.Seq, l.Line)
+			}
+		}
+	}
+	if got, more, err := pl.ReadLogPage(ctx, otherTenant.ID, r.ID, "build", 1, 0, 100, 1000); err != nil || len(got) != 0 || more {
+		t.Errorf("ReadLogPage through another tenant = %d lines, more %v, %v", len(got), more, err)
 	}
 }

@@ -32,6 +32,8 @@ type Error struct {
 	Code    string          `json:"code"`
 	Message string          `json:"message"`
 	Details json.RawMessage `json:"details,omitempty"`
+
+	retryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -343,39 +345,108 @@ type FollowEvent struct {
 	Error   string
 }
 
+// FollowRetries is how many times in a row Follow connects again after
+// the stream broke (or the server was unavailable) without getting an
+// event; followBackoff is the wait before the first of them, doubled each
+// time.
+var (
+	FollowRetries = 5
+	followBackoff = time.Second
+)
+
+// errIdle is a followed log that the server ended because no line came
+// for a while: follow on at once.
+var errIdle = errors.New("the server ended an idle log stream")
+
 // Follow streams a stage's log (its latest attempt, and those after it)
-// until the stage ends, calling fn for every event.
+// until the stage ends, calling fn for every event. It follows again from
+// the last event it got (as Last-Event-ID) when the server ends an idle
+// stream, when the stream breaks or the server is unavailable (up to
+// FollowRetries times in a row without an event, waiting longer each
+// time), and when the tenant follows too many logs at once (after the
+// Retry-After the server asks for).
 func (c *Client) Follow(ctx context.Context, s Scope, pipeline string, number int64, stage string, fn func(FollowEvent)) error {
 	q := url.Values{"stage": {stage}, "follow": {"1"}}
-	req, err := c.request(ctx, "GET", runPath(s, pipeline, number)+"/logs?"+q.Encode(), nil)
+	path := runPath(s, pipeline, number) + "/logs?" + q.Encode()
+	lastID := ""
+	for failures := 0; ; {
+		events, err := c.followOnce(ctx, path, stage, &lastID, fn)
+		if events > 0 {
+			failures = 0
+		}
+		var apiErr *Error
+		var wait time.Duration
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, errIdle):
+			continue
+		case errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests:
+			wait = apiErr.retryAfter
+		case errors.As(err, &apiErr) && apiErr.Status != http.StatusServiceUnavailable:
+			return err
+		default: // the stream broke, or the server is away for now
+			if failures >= FollowRetries {
+				return err
+			}
+			wait = followBackoff << failures
+			failures++
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// followOnce follows a log with one request, from *lastID when set, which
+// it keeps up to date. It returns how many events came, and nil when the
+// stage ended.
+func (c *Client) followOnce(ctx context.Context, path, stage string, lastID *string, fn func(FollowEvent)) (int, error) {
+	req, err := c.request(ctx, "GET", path, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	if *lastID != "" {
+		req.Header.Set("Last-Event-ID", *lastID)
+	}
 	res, err := c.http().Do(req)
 	if err != nil {
-		return fmt.Errorf("reach the API at %s: %w", c.BaseURL, err)
+		return 0, fmt.Errorf("reach the API at %s: %w", c.BaseURL, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-		return decodeError(res.StatusCode, b)
+		err := decodeError(res.StatusCode, b)
+		if e, ok := err.(*Error); ok {
+			e.retryAfter = retryAfter(res.Header.Get("Retry-After"))
+		}
+		return 0, err
 	}
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	event := ""
+	event, id, events := "", "", 0
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
+		case line == "":
+			event, id = "", ""
+		case strings.HasPrefix(line, "id: "):
+			id = strings.TrimPrefix(line, "id: ")
 		case strings.HasPrefix(line, "event: "):
 			event = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "data: "):
 			data := []byte(strings.TrimPrefix(line, "data: "))
+			events++
 			switch event {
 			case "line":
 				var l LogLine
 				if err := json.Unmarshal(data, &l); err != nil {
-					return fmt.Errorf("log stream: %w", err)
+					return events, fmt.Errorf("log stream: %w", err)
 				}
 				fn(FollowEvent{Line: &l})
 			case "attempt":
@@ -391,20 +462,40 @@ func (c *Client) Follow(ctx context.Context, s Scope, pipeline string, number in
 				}
 				_ = json.Unmarshal(data, &e)
 				fn(FollowEvent{Status: e.Status, Error: e.Error})
-				return nil
+				return events, nil
+			case "idle":
+				if id != "" {
+					*lastID = id
+				}
+				return events, errIdle
 			case "error":
 				var e struct {
 					Message string `json:"message"`
 				}
 				_ = json.Unmarshal(data, &e)
-				return fmt.Errorf("log stream: %s", e.Message)
+				return events, &Error{Status: http.StatusInternalServerError, Message: "log stream: " + e.Message}
+			}
+			if id != "" {
+				// The server sends an event's id before its data: the
+				// place to follow on from, now that the event is taken.
+				*lastID = id
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("log stream: %w", err)
+		return events, fmt.Errorf("log stream: %w", err)
 	}
-	return fmt.Errorf("log stream of stage %s ended early", stage)
+	return events, fmt.Errorf("log stream of stage %s ended early", stage)
+}
+
+// retryAfter reads a Retry-After in seconds, between 1 s and a minute;
+// 10 s when there is none.
+func retryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(h)
+	if err != nil {
+		return 10 * time.Second
+	}
+	return time.Duration(min(max(n, 1), 60)) * time.Second
 }
 
 // Deployment is one deployment of a service to an environment.

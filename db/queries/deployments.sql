@@ -48,6 +48,10 @@ SELECT * FROM services WHERE tenant_id = @tenant_id AND name = @name;
 -- name: ListServices :many
 SELECT * FROM services WHERE tenant_id = @tenant_id AND name > @after ORDER BY name LIMIT @lim;
 
+-- name: ServiceNames :many
+-- The names of those of a tenant's services whose id is among ids.
+SELECT id, name FROM services WHERE tenant_id = @tenant_id AND id = ANY(@ids::uuid[]);
+
 -- name: DeleteService :execrows
 DELETE FROM services WHERE tenant_id = @tenant_id AND name = @name;
 

@@ -32,7 +32,9 @@ SELECT * FROM pipelines WHERE tenant_id = @tenant_id AND name = @name;
 SELECT * FROM pipelines WHERE tenant_id = @tenant_id AND id = @id;
 
 -- name: ListPipelines :many
-SELECT * FROM pipelines
+-- Without the source and plan, which lists do not show: each can be as large
+-- as a request body, and a page holds up to 500 pipelines.
+SELECT id, tenant_id, name, version, created_at, updated_at FROM pipelines
 WHERE tenant_id = @tenant_id AND name > @after
 ORDER BY name
 LIMIT @lim;

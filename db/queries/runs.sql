@@ -21,8 +21,11 @@ SELECT * FROM pipeline_runs
 WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number = @number;
 
 -- name: ListRuns :many
--- Newest first, across the tenant's pipelines.
-SELECT * FROM pipeline_runs
+-- Newest first, across the tenant's pipelines. Lists leave out the trigger's
+-- env (up to a request body, 1 MiB, a run), which only a run itself shows.
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+FROM pipeline_runs
 WHERE tenant_id = @tenant_id
   AND (created_at, id) < (@before_time::timestamptz, @before_id::uuid)
 ORDER BY created_at DESC, id DESC
@@ -30,8 +33,10 @@ LIMIT @lim;
 
 -- name: ListPipelineRuns :many
 -- Newest first: by number, below before_number; status and branch filter
--- when not null.
-SELECT * FROM pipeline_runs
+-- when not null. Without the trigger's env, as ListRuns.
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+FROM pipeline_runs
 WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number < @before_number
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
   AND (sqlc.narg('branch')::text IS NULL OR branch = sqlc.narg('branch')::text)
@@ -82,6 +87,32 @@ WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id AND a
   AND seq > @after_seq
 ORDER BY seq
 LIMIT @lim;
+
+-- name: ReadStageLogPage :many
+-- A page of an attempt's log after after_seq, in order: the lines that fit
+-- in lim lines and max_bytes bytes of line text (kept), then, when lines
+-- remain, one row more with kept false and an empty line, which says so.
+-- octet_length is a stored value's size, read without detoasting it, so the
+-- lines past the page are counted but never read.
+SELECT seq, stream, at, (CASE WHEN kept THEN line ELSE '' END)::text AS line, kept::boolean AS kept
+FROM (
+    SELECT seq, stream, at, line,
+           n <= sqlc.arg(lim)::int AND total <= sqlc.arg(max_bytes)::bigint AS kept,
+           total - octet_length(line) AS before
+    FROM (
+        SELECT seq, stream, at, line,
+               row_number() OVER w AS n,
+               sum(octet_length(line)) OVER w AS total
+        FROM stage_logs
+        WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id AND attempt = @attempt
+          AND seq > @after_seq
+        WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)
+        ORDER BY seq
+        LIMIT sqlc.arg(lim)::int + 1
+    ) page
+) marked
+WHERE before <= sqlc.arg(max_bytes)::bigint
+ORDER BY seq;
 
 -- name: CountActiveRuns :one
 -- Runs of an organization's tenants that have not ended, for the plan's

@@ -820,6 +820,41 @@ func (q *Queries) PutTarget(ctx context.Context, arg PutTargetParams) (Target, e
 	return i, err
 }
 
+const serviceNames = `-- name: ServiceNames :many
+SELECT id, name FROM services WHERE tenant_id = $1 AND id = ANY($2::uuid[])
+`
+
+type ServiceNamesParams struct {
+	TenantID uuid.UUID
+	Ids      []uuid.UUID
+}
+
+type ServiceNamesRow struct {
+	ID   uuid.UUID
+	Name string
+}
+
+// The names of those of a tenant's services whose id is among ids.
+func (q *Queries) ServiceNames(ctx context.Context, arg ServiceNamesParams) ([]ServiceNamesRow, error) {
+	rows, err := q.db.Query(ctx, serviceNames, arg.TenantID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ServiceNamesRow{}
+	for rows.Next() {
+		var i ServiceNamesRow
+		if err := rows.Scan(&i.ID, &i.Name); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const setDeploymentStatus = `-- name: SetDeploymentStatus :one
 UPDATE deployments
 SET status = $1,

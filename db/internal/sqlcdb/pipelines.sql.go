@@ -129,7 +129,7 @@ func (q *Queries) GetPipelineByID(ctx context.Context, arg GetPipelineByIDParams
 }
 
 const listPipelines = `-- name: ListPipelines :many
-SELECT id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at FROM pipelines
+SELECT id, tenant_id, name, version, created_at, updated_at FROM pipelines
 WHERE tenant_id = $1 AND name > $2
 ORDER BY name
 LIMIT $3
@@ -141,23 +141,31 @@ type ListPipelinesParams struct {
 	Lim      int32
 }
 
-func (q *Queries) ListPipelines(ctx context.Context, arg ListPipelinesParams) ([]Pipeline, error) {
+type ListPipelinesRow struct {
+	ID        uuid.UUID
+	TenantID  uuid.UUID
+	Name      string
+	Version   int32
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Without the source and plan, which lists do not show: each can be as large
+// as a request body, and a page holds up to 500 pipelines.
+func (q *Queries) ListPipelines(ctx context.Context, arg ListPipelinesParams) ([]ListPipelinesRow, error) {
 	rows, err := q.db.Query(ctx, listPipelines, arg.TenantID, arg.After, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Pipeline{}
+	items := []ListPipelinesRow{}
 	for rows.Next() {
-		var i Pipeline
+		var i ListPipelinesRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.TenantID,
 			&i.Name,
-			&i.Source,
-			&i.Plan,
 			&i.Version,
-			&i.NextRunNumber,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 		); err != nil {

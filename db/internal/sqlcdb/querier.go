@@ -87,11 +87,14 @@ type Querier interface {
 	ListOrgMembers(ctx context.Context, arg ListOrgMembersParams) ([]ListOrgMembersRow, error)
 	ListOrganizationsForUser(ctx context.Context, arg ListOrganizationsForUserParams) ([]ListOrganizationsForUserRow, error)
 	// Newest first: by number, below before_number; status and branch filter
-	// when not null.
-	ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]PipelineRun, error)
-	ListPipelines(ctx context.Context, arg ListPipelinesParams) ([]Pipeline, error)
-	// Newest first, across the tenant's pipelines.
-	ListRuns(ctx context.Context, arg ListRunsParams) ([]PipelineRun, error)
+	// when not null. Without the trigger's env, as ListRuns.
+	ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]ListPipelineRunsRow, error)
+	// Without the source and plan, which lists do not show: each can be as large
+	// as a request body, and a page holds up to 500 pipelines.
+	ListPipelines(ctx context.Context, arg ListPipelinesParams) ([]ListPipelinesRow, error)
+	// Newest first, across the tenant's pipelines. Lists leave out the trigger's
+	// env (up to a request body, 1 MiB, a run), which only a run itself shows.
+	ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsRow, error)
 	ListSecrets(ctx context.Context, arg ListSecretsParams) ([]ListSecretsRow, error)
 	// A service's deployments to one environment, newest revision first.
 	ListServiceDeployments(ctx context.Context, arg ListServiceDeploymentsParams) ([]Deployment, error)
@@ -127,10 +130,18 @@ type Querier interface {
 	PutSecret(ctx context.Context, arg PutSecretParams) (PutSecretRow, error)
 	PutService(ctx context.Context, arg PutServiceParams) (Service, error)
 	PutTarget(ctx context.Context, arg PutTargetParams) (Target, error)
+	// A page of an attempt's log after after_seq, in order: the lines that fit
+	// in lim lines and max_bytes bytes of line text (kept), then, when lines
+	// remain, one row more with kept false and an empty line, which says so.
+	// octet_length is a stored value's size, read without detoasting it, so the
+	// lines past the page are counted but never read.
+	ReadStageLogPage(ctx context.Context, arg ReadStageLogPageParams) ([]ReadStageLogPageRow, error)
 	ReadStageLogs(ctx context.Context, arg ReadStageLogsParams) ([]ReadStageLogsRow, error)
 	RemoveOrgMember(ctx context.Context, arg RemoveOrgMemberParams) (int64, error)
 	RemoveTenantMember(ctx context.Context, arg RemoveTenantMemberParams) (int64, error)
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (ApiKey, error)
+	// The names of those of a tenant's services whose id is among ids.
+	ServiceNames(ctx context.Context, arg ServiceNamesParams) ([]ServiceNamesRow, error)
 	SetDeploymentStatus(ctx context.Context, arg SetDeploymentStatusParams) (Deployment, error)
 	// A run that has ended keeps its final status: a late or replayed write of
 	// an earlier status changes nothing.

@@ -233,7 +233,9 @@ func (q *Queries) ListActiveRunsInGroup(ctx context.Context, arg ListActiveRunsI
 }
 
 const listPipelineRuns = `-- name: ListPipelineRuns :many
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+FROM pipeline_runs
 WHERE tenant_id = $1 AND pipeline_id = $2 AND number < $3
   AND ($4::text IS NULL OR status = $4::text)
   AND ($5::text IS NULL OR branch = $5::text)
@@ -250,9 +252,30 @@ type ListPipelineRunsParams struct {
 	Lim          int32
 }
 
+type ListPipelineRunsRow struct {
+	ID               uuid.UUID
+	TenantID         uuid.UUID
+	PipelineID       uuid.UUID
+	Number           int64
+	Status           string
+	Branch           string
+	CommitSha        string
+	Event            string
+	Trigger          string
+	Actor            string
+	WorkflowID       string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	EndedAt          *time.Time
+	Error            string
+	Params           json.RawMessage
+	RerunOf          *int64
+	ConcurrencyGroup string
+}
+
 // Newest first: by number, below before_number; status and branch filter
-// when not null.
-func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]PipelineRun, error) {
+// when not null. Without the trigger's env, as ListRuns.
+func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]ListPipelineRunsRow, error) {
 	rows, err := q.db.Query(ctx, listPipelineRuns,
 		arg.TenantID,
 		arg.PipelineID,
@@ -265,9 +288,9 @@ func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsPara
 		return nil, err
 	}
 	defer rows.Close()
-	items := []PipelineRun{}
+	items := []ListPipelineRunsRow{}
 	for rows.Next() {
-		var i PipelineRun
+		var i ListPipelineRunsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.TenantID,
@@ -299,7 +322,9 @@ func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsPara
 }
 
 const listRuns = `-- name: ListRuns :many
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+FROM pipeline_runs
 WHERE tenant_id = $1
   AND (created_at, id) < ($2::timestamptz, $3::uuid)
 ORDER BY created_at DESC, id DESC
@@ -313,8 +338,30 @@ type ListRunsParams struct {
 	Lim        int32
 }
 
-// Newest first, across the tenant's pipelines.
-func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]PipelineRun, error) {
+type ListRunsRow struct {
+	ID               uuid.UUID
+	TenantID         uuid.UUID
+	PipelineID       uuid.UUID
+	Number           int64
+	Status           string
+	Branch           string
+	CommitSha        string
+	Event            string
+	Trigger          string
+	Actor            string
+	WorkflowID       string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	EndedAt          *time.Time
+	Error            string
+	Params           json.RawMessage
+	RerunOf          *int64
+	ConcurrencyGroup string
+}
+
+// Newest first, across the tenant's pipelines. Lists leave out the trigger's
+// env (up to a request body, 1 MiB, a run), which only a run itself shows.
+func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsRow, error) {
 	rows, err := q.db.Query(ctx, listRuns,
 		arg.TenantID,
 		arg.BeforeTime,
@@ -325,9 +372,9 @@ func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]PipelineR
 		return nil, err
 	}
 	defer rows.Close()
-	items := []PipelineRun{}
+	items := []ListRunsRow{}
 	for rows.Next() {
-		var i PipelineRun
+		var i ListRunsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.TenantID,
@@ -408,6 +455,85 @@ SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))
 func (q *Queries) LockOrgRuns(ctx context.Context, lockKey string) error {
 	_, err := q.db.Exec(ctx, lockOrgRuns, lockKey)
 	return err
+}
+
+const readStageLogPage = `-- name: ReadStageLogPage :many
+SELECT seq, stream, at, (CASE WHEN kept THEN line ELSE '' END)::text AS line, kept::boolean AS kept
+FROM (
+    SELECT seq, stream, at, line,
+           n <= $1::int AND total <= $2::bigint AS kept,
+           total - octet_length(line) AS before
+    FROM (
+        SELECT seq, stream, at, line,
+               row_number() OVER w AS n,
+               sum(octet_length(line)) OVER w AS total
+        FROM stage_logs
+        WHERE tenant_id = $3 AND run_id = $4 AND stage_id = $5 AND attempt = $6
+          AND seq > $7
+        WINDOW w AS (ORDER BY seq ROWS UNBOUNDED PRECEDING)
+        ORDER BY seq
+        LIMIT $1::int + 1
+    ) page
+) marked
+WHERE before <= $2::bigint
+ORDER BY seq
+`
+
+type ReadStageLogPageParams struct {
+	Lim      int32
+	MaxBytes int64
+	TenantID uuid.UUID
+	RunID    uuid.UUID
+	StageID  string
+	Attempt  int32
+	AfterSeq int64
+}
+
+type ReadStageLogPageRow struct {
+	Seq    int64
+	Stream int16
+	At     time.Time
+	Line   string
+	Kept   bool
+}
+
+// A page of an attempt's log after after_seq, in order: the lines that fit
+// in lim lines and max_bytes bytes of line text (kept), then, when lines
+// remain, one row more with kept false and an empty line, which says so.
+// octet_length is a stored value's size, read without detoasting it, so the
+// lines past the page are counted but never read.
+func (q *Queries) ReadStageLogPage(ctx context.Context, arg ReadStageLogPageParams) ([]ReadStageLogPageRow, error) {
+	rows, err := q.db.Query(ctx, readStageLogPage,
+		arg.Lim,
+		arg.MaxBytes,
+		arg.TenantID,
+		arg.RunID,
+		arg.StageID,
+		arg.Attempt,
+		arg.AfterSeq,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ReadStageLogPageRow{}
+	for rows.Next() {
+		var i ReadStageLogPageRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Stream,
+			&i.At,
+			&i.Line,
+			&i.Kept,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const readStageLogs = `-- name: ReadStageLogs :many
