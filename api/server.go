@@ -81,7 +81,7 @@ func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck
 		return nil, err
 	}
 	e.HandleMethodNotAllowed = true
-	e.Use(requestLog(log), recoverJSON())
+	e.Use(requestLog(log), recoverJSON(), refuseBadBytes())
 	e.NoRoute(func(c *gin.Context) { fail(c, notFound("route")) })
 	e.NoMethod(func(c *gin.Context) {
 		fail(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed here"))
