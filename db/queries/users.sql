@@ -1,13 +1,21 @@
 -- name: CreateUser :one
-INSERT INTO users (email, name, password_hash)
-VALUES (@email, @name, sqlc.narg('password_hash'))
+INSERT INTO users (email, email_canonical, name, password_hash)
+VALUES (@email, buildit_email_canonical(@email), @name, sqlc.narg('password_hash'))
+RETURNING *;
+
+-- CreateUserIfAbsent is CreateUser, except that a taken email returns no
+-- row instead of failing (and aborting the transaction).
+-- name: CreateUserIfAbsent :many
+INSERT INTO users (email, email_canonical, name, password_hash)
+VALUES (@email, buildit_email_canonical(@email), @name, sqlc.narg('password_hash'))
+ON CONFLICT (email_canonical) DO NOTHING
 RETURNING *;
 
 -- name: GetUser :one
 SELECT * FROM users WHERE id = @id;
 
 -- name: GetUserByEmail :one
-SELECT * FROM users WHERE lower(email) = lower(@email);
+SELECT * FROM users WHERE email_canonical = buildit_email_canonical(@email);
 
 -- name: UpdateUser :one
 UPDATE users

@@ -35,6 +35,9 @@ type Querier interface {
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateTenant(ctx context.Context, arg CreateTenantParams) (Tenant, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
+	// CreateUserIfAbsent is CreateUser, except that a taken email returns no
+	// row instead of failing (and aborting the transaction).
+	CreateUserIfAbsent(ctx context.Context, arg CreateUserIfAbsentParams) ([]User, error)
 	DeleteEnvironment(ctx context.Context, arg DeleteEnvironmentParams) (int64, error)
 	DeleteExpiredSessions(ctx context.Context) (int64, error)
 	DeleteOrganization(ctx context.Context, id uuid.UUID) (int64, error)

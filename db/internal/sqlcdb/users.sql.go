@@ -12,9 +12,9 @@ import (
 )
 
 const createUser = `-- name: CreateUser :one
-INSERT INTO users (email, name, password_hash)
-VALUES ($1, $2, $3)
-RETURNING id, email, name, password_hash, created_at, updated_at
+INSERT INTO users (email, email_canonical, name, password_hash)
+VALUES ($1, buildit_email_canonical($1), $2, $3)
+RETURNING id, email, name, password_hash, created_at, updated_at, email_canonical
 `
 
 type CreateUserParams struct {
@@ -33,8 +33,52 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
+}
+
+const createUserIfAbsent = `-- name: CreateUserIfAbsent :many
+INSERT INTO users (email, email_canonical, name, password_hash)
+VALUES ($1, buildit_email_canonical($1), $2, $3)
+ON CONFLICT (email_canonical) DO NOTHING
+RETURNING id, email, name, password_hash, created_at, updated_at, email_canonical
+`
+
+type CreateUserIfAbsentParams struct {
+	Email        string
+	Name         string
+	PasswordHash *string
+}
+
+// CreateUserIfAbsent is CreateUser, except that a taken email returns no
+// row instead of failing (and aborting the transaction).
+func (q *Queries) CreateUserIfAbsent(ctx context.Context, arg CreateUserIfAbsentParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, createUserIfAbsent, arg.Email, arg.Name, arg.PasswordHash)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []User{}
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.PasswordHash,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.EmailCanonical,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const deleteUser = `-- name: DeleteUser :execrows
@@ -50,7 +94,7 @@ func (q *Queries) DeleteUser(ctx context.Context, id uuid.UUID) (int64, error) {
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, name, password_hash, created_at, updated_at FROM users WHERE id = $1
+SELECT id, email, name, password_hash, created_at, updated_at, email_canonical FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
@@ -63,12 +107,13 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, name, password_hash, created_at, updated_at FROM users WHERE lower(email) = lower($1)
+SELECT id, email, name, password_hash, created_at, updated_at, email_canonical FROM users WHERE email_canonical = buildit_email_canonical($1)
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -81,12 +126,13 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
 
 const getUserByOAuthIdentity = `-- name: GetUserByOAuthIdentity :one
-SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at
+SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at, u.email_canonical
 FROM oauth_identities i JOIN users u ON u.id = i.user_id
 WHERE i.provider = $1 AND i.subject = $2
 `
@@ -106,6 +152,7 @@ func (q *Queries) GetUserByOAuthIdentity(ctx context.Context, arg GetUserByOAuth
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
@@ -132,7 +179,7 @@ SET name = coalesce($1, name),
     password_hash = coalesce($2, password_hash),
     updated_at = now()
 WHERE id = $3
-RETURNING id, email, name, password_hash, created_at, updated_at
+RETURNING id, email, name, password_hash, created_at, updated_at, email_canonical
 `
 
 type UpdateUserParams struct {
@@ -151,6 +198,7 @@ func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, e
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
