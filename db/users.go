@@ -57,14 +57,16 @@ func (r UserRepo) Create(ctx context.Context, u NewUser) (User, error) {
 	return toUser(row), wrap(err, "create user")
 }
 
-// createIfAbsent is Create, except that a taken email is no error: it
-// returns created=false and leaves the transaction usable.
-func (r UserRepo) createIfAbsent(ctx context.Context, u NewUser) (user User, created bool, err error) {
-	rows, err := r.h.q.CreateUserIfAbsent(ctx, sqlcdb.CreateUserIfAbsentParams{Email: u.Email, Name: u.Name, PasswordHash: nonEmpty(u.PasswordHash)})
-	if err != nil || len(rows) == 0 {
+// createForSignup is Create, except that a taken email is no error: it
+// returns the account that has the email (locked until the transaction
+// ends) and created=false, after the same work as a creation.
+func (r UserRepo) createForSignup(ctx context.Context, u NewUser) (user User, created bool, err error) {
+	id := uuid.New()
+	row, err := r.h.q.CreateUserForSignup(ctx, sqlcdb.CreateUserForSignupParams{ID: id, Email: u.Email, Name: u.Name, PasswordHash: nonEmpty(u.PasswordHash)})
+	if err != nil {
 		return User{}, false, wrap(err, "create user")
 	}
-	return toUser(rows[0]), true, nil
+	return toUser(row), row.ID == id, nil
 }
 
 // Get returns the user with id.

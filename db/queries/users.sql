@@ -3,12 +3,13 @@ INSERT INTO users (email, email_canonical, name, password_hash)
 VALUES (@email, buildit_email_canonical(@email), @name, sqlc.narg('password_hash'))
 RETURNING *;
 
--- CreateUserIfAbsent is CreateUser, except that a taken email returns no
--- row instead of failing (and aborting the transaction).
--- name: CreateUserIfAbsent :many
-INSERT INTO users (email, email_canonical, name, password_hash)
-VALUES (@email, buildit_email_canonical(@email), @name, sqlc.narg('password_hash'))
-ON CONFLICT (email_canonical) DO NOTHING
+-- CreateUserForSignup is CreateUser with the id given, except that a taken
+-- email returns the account that has it (locked, unchanged) instead of
+-- failing: the caller tells the two apart by the id.
+-- name: CreateUserForSignup :one
+INSERT INTO users (id, email, email_canonical, name, password_hash)
+VALUES (@id, @email, buildit_email_canonical(@email), @name, sqlc.narg('password_hash'))
+ON CONFLICT (email_canonical) DO UPDATE SET email_canonical = users.email_canonical
 RETURNING *;
 
 -- name: GetUser :one

@@ -38,47 +38,41 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 	return i, err
 }
 
-const createUserIfAbsent = `-- name: CreateUserIfAbsent :many
-INSERT INTO users (email, email_canonical, name, password_hash)
-VALUES ($1, buildit_email_canonical($1), $2, $3)
-ON CONFLICT (email_canonical) DO NOTHING
+const createUserForSignup = `-- name: CreateUserForSignup :one
+INSERT INTO users (id, email, email_canonical, name, password_hash)
+VALUES ($1, $2, buildit_email_canonical($2), $3, $4)
+ON CONFLICT (email_canonical) DO UPDATE SET email_canonical = users.email_canonical
 RETURNING id, email, name, password_hash, created_at, updated_at, email_canonical
 `
 
-type CreateUserIfAbsentParams struct {
+type CreateUserForSignupParams struct {
+	ID           uuid.UUID
 	Email        string
 	Name         string
 	PasswordHash *string
 }
 
-// CreateUserIfAbsent is CreateUser, except that a taken email returns no
-// row instead of failing (and aborting the transaction).
-func (q *Queries) CreateUserIfAbsent(ctx context.Context, arg CreateUserIfAbsentParams) ([]User, error) {
-	rows, err := q.db.Query(ctx, createUserIfAbsent, arg.Email, arg.Name, arg.PasswordHash)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []User{}
-	for rows.Next() {
-		var i User
-		if err := rows.Scan(
-			&i.ID,
-			&i.Email,
-			&i.Name,
-			&i.PasswordHash,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.EmailCanonical,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+// CreateUserForSignup is CreateUser with the id given, except that a taken
+// email returns the account that has it (locked, unchanged) instead of
+// failing: the caller tells the two apart by the id.
+func (q *Queries) CreateUserForSignup(ctx context.Context, arg CreateUserForSignupParams) (User, error) {
+	row := q.db.QueryRow(ctx, createUserForSignup,
+		arg.ID,
+		arg.Email,
+		arg.Name,
+		arg.PasswordHash,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.PasswordHash,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailCanonical,
+	)
+	return i, err
 }
 
 const deleteUser = `-- name: DeleteUser :execrows
