@@ -102,12 +102,23 @@ const (
 func (s *Server) guard(a access) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if a.level == public {
+			// Signup and login too: a page elsewhere must not sign a
+			// browser into an account of its choosing (login CSRF).
+			if err := requireJSONType(c, "send the body as application/json"); err != nil {
+				fail(c, err)
+			}
 			return
 		}
 		p, err := s.authenticate(c)
 		if err != nil {
 			fail(c, err)
 			return
+		}
+		if p.session != nil {
+			if err := requireJSONType(c, c.Request.Method+" with the session cookie needs Content-Type: application/json, even without a body"); err != nil {
+				fail(c, err)
+				return
+			}
 		}
 		c.Set(principalKey, p)
 		if p.key != nil && a.scope == noKeys {
@@ -140,6 +151,25 @@ func (s *Server) guard(a access) gin.HandlerFunc {
 			return
 		}
 	}
+}
+
+// requireJSONType refuses (415) a state-changing request that does not say
+// Content-Type: application/json (or another +json type), even one without
+// a body. It applies to what a browser sends with its cookie: a page on
+// another site can make the browser send a form or a "simple" request
+// (text/plain, form types, no type) with the session cookie, but not one
+// with a JSON type without a CORS preflight, which this API never grants.
+// Requests with an API key carry it in a header no other site can set, and
+// are not held to it. (A CSRF token will come with a browser UI.)
+func requireJSONType(c *gin.Context, msg string) error {
+	switch c.Request.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if !isJSONType(c.GetHeader("Content-Type")) {
+		return errorf(http.StatusUnsupportedMediaType, CodeUnsupported, msg)
+	}
+	return nil
 }
 
 func (a access) allows(p principal, orgRole db.OrgRole, tenantRole db.TenantRole) error {

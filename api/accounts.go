@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -23,14 +24,22 @@ type signupRequest struct {
 	OrganizationSlug string `json:"organization_slug"`
 }
 
-type sessionView struct {
-	User          userView  `json:"user"`
-	Organizations []orgView `json:"organizations"`
+// signupAccepted is the whole answer to a signup that is not refused: the
+// same bytes whether the account was created or the email had one
+// already, so that signup does not tell who has an account.
+var signupAccepted = gin.H{
+	"status":  "accepted",
+	"message": "if this email had no account, the account and its organization are created; sign in with POST /api/v1/auth/login",
 }
 
 // signup creates a user and their first organization, with the user as its
-// owner, and signs them in.
+// owner. It signs nobody in and answers 202 with the same body whether or
+// not the email had an account (which is then left as it is, with nothing
+// created), after the same work (the password hashed, the same transaction
+// run, and rolled back) and not before signupFloor. A taken organization
+// slug is a 409: slugs are public, in every URL of the organization.
 func (s *Server) signup(c *gin.Context) {
+	began := time.Now()
 	if err := s.limit(c, s.signupByIP, "signup ip "+c.ClientIP()); err != nil {
 		fail(c, err)
 		return
@@ -45,8 +54,8 @@ func (s *Server) signup(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := checkPassword(req.Password); err != nil {
-		fail(c, err)
+	if err := auth.CheckNewPassword(req.Password); err != nil {
+		fail(c, invalid(err.Error()))
 		return
 	}
 	if err := checkName("name", req.Name); err != nil {
@@ -67,15 +76,14 @@ func (s *Server) signup(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	user, org, err := s.store.Signup(c, db.Signup{
+	_, _, err = s.store.Signup(c, db.Signup{
 		User:         db.NewUser{Email: email, Name: strings.TrimSpace(req.Name), PasswordHash: hash},
 		Organization: db.NewOrganization{Slug: slug, Name: strings.TrimSpace(req.Organization), Plan: db.PlanFree},
 		IP:           clientIP(c),
 	})
 	switch {
 	case errors.Is(err, db.ErrConflict) && db.Constraint(err) == "users_email_key":
-		fail(c, conflict("an account with this email exists; sign in instead"))
-		return
+		// As for a new email: nothing says the account exists.
 	case errors.Is(err, db.ErrConflict) && db.Constraint(err) == "organizations_slug_key":
 		fail(c, conflict("the organization slug "+slug+" is taken; choose another with organization_slug"))
 		return
@@ -83,11 +91,12 @@ func (s *Server) signup(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := s.startSession(c, user); err != nil {
-		fail(c, err)
-		return
+	// The same time too: no answer before signupFloor has passed.
+	select {
+	case <-time.After(time.Until(began.Add(s.signupFloor))):
+	case <-c.Request.Context().Done():
 	}
-	created(c, sessionView{User: viewUser(user), Organizations: []orgView{viewOrg(org, db.OrgRoleOwner)}})
+	c.JSON(http.StatusAccepted, signupAccepted)
 }
 
 type loginRequest struct {
@@ -95,8 +104,10 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-// login checks an email and password and starts a session. A wrong email
-// and a wrong password get the same answer in the same time.
+// login checks an email (in any spelling, see db.CanonicalEmail) and
+// password and starts a session. An unknown email and a wrong password get
+// the same answer in the same time: the unknown email is checked against a
+// dummy argon2id hash.
 func (s *Server) login(c *gin.Context) {
 	if err := s.limit(c, s.loginByIP, "login ip "+c.ClientIP()); err != nil {
 		fail(c, err)
@@ -107,7 +118,7 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(req.Email))
+	email := strings.TrimSpace(req.Email)
 	if email == "" || req.Password == "" {
 		fail(c, invalid("email and password are required"))
 		return
@@ -116,7 +127,7 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, invalid("password is too long"))
 		return
 	}
-	if err := s.limit(c, s.loginByEmail, "login email "+email); err != nil {
+	if err := s.limit(c, s.loginByEmail, "login email "+db.CanonicalEmail(email)); err != nil {
 		fail(c, err)
 		return
 	}
@@ -223,16 +234,6 @@ func (s *Server) limit(c *gin.Context, l *limiter, key string) error {
 		secs := int(retry.Seconds()) + 1
 		c.Header("Retry-After", strconv.Itoa(secs))
 		return errorf(http.StatusTooManyRequests, CodeRateLimited, "too many attempts; try again in "+strconv.Itoa(secs)+" s")
-	}
-	return nil
-}
-
-func checkPassword(pw string) error {
-	switch {
-	case len(pw) < auth.MinPasswordLength:
-		return invalid("password must be at least " + strconv.Itoa(auth.MinPasswordLength) + " characters")
-	case len(pw) > auth.MaxPasswordLength:
-		return invalid("password must be at most " + strconv.Itoa(auth.MaxPasswordLength) + " bytes")
 	}
 	return nil
 }

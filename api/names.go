@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -61,7 +62,13 @@ func slugify(name string) string {
 	return s
 }
 
-// checkName returns a 422 unless name is a usable display name.
+// checkName returns a 422 unless name is a usable display name: the one
+// check of every name a person gives (a user's, an organization's, a
+// tenant's, an API key's). Control characters and the invisible
+// characters that reorder or break text (bidirectional controls such as
+// U+202E, line and paragraph separators) are refused: they let a name pass
+// for another in a list, an email or an audit log. Letters of any script,
+// and the joiners emoji and some scripts need, are fine.
 func checkName(field, name string) error {
 	n := strings.TrimSpace(name)
 	if n == "" {
@@ -71,20 +78,33 @@ func checkName(field, name string) error {
 		return invalid(field + " is longer than 200 bytes")
 	}
 	for _, r := range n {
-		if unicode.IsControl(r) {
-			return invalid(field + " contains control characters")
+		if unsafeInName(r) {
+			return invalid(fmt.Sprintf("%s contains %U, a control, bidirectional or separator character", field, r))
 		}
 	}
 	return nil
 }
 
-// checkEmail returns the address normalised (trimmed; the domain
-// lower-cased) or a 422.
+// unsafeInName reports whether r may not appear in a display name.
+func unsafeInName(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) ||
+		unicode.In(r, unicode.Zl, unicode.Zp)
+}
+
+// checkEmail returns the address normalised (NFKC, so that full-width
+// letters are plain ones; trimmed; the domain lower-cased) or a 422. The
+// store compares addresses in their canonical form (db.CanonicalEmail:
+// case-folded too), so every spelling of one address is one account.
 func checkEmail(email string) (string, error) {
-	e := strings.TrimSpace(email)
+	e := strings.TrimSpace(norm.NFKC.String(email))
 	addr, err := mail.ParseAddress(e)
 	if err != nil || addr.Address != e || len(e) > 254 || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") {
 		return "", invalid("email is not a valid address")
+	}
+	for _, r := range e {
+		if unsafeInName(r) {
+			return "", invalid("email is not a valid address")
+		}
 	}
 	at := strings.LastIndexByte(e, '@')
 	return e[:at] + strings.ToLower(e[at:]), nil

@@ -526,6 +526,7 @@ func TestRunRoutesWithoutTemporal(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
 	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "hello", "source": helloKDL})
 	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/orgs/acme/tenants/web/pipelines/hello/runs", nil)
+	req.Header.Set("Content-Type", "application/json") // with the session cookie, even without a body
 	res, err := owner.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)

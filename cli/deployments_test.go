@@ -22,7 +22,7 @@ func TestRemoteDeployments(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar}
 	api := base + "/api/v1/orgs/acme/tenants/web"
-	apiCall(t, hc, "POST", base+"/api/v1/auth/signup", map[string]string{"email": "ann@acme.test", "password": "correct-horse-1", "name": "Ann", "organization": "Acme"}, 201)
+	signUpAnn(t, hc, base)
 	apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/tenants", map[string]string{"name": "web"}, 201)
 	apiCall(t, hc, "PUT", api+"/secrets/FLY_TOKEN", map[string]string{"value": token}, 201)
 	apiCall(t, hc, "POST", api+"/targets", map[string]any{"name": "fly", "kind": "fly", "credentials_secret": "FLY_TOKEN",

@@ -66,7 +66,7 @@ func signUp(t *testing.T, base string) *owner {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	o := &owner{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
-	apiCall(t, o.hc, "POST", base+"/api/v1/auth/signup", map[string]string{"email": "ann@acme.test", "password": "correct-horse-1", "name": "Ann", "organization": "Acme"}, 201)
+	signUpAnn(t, o.hc, base)
 	apiCall(t, o.hc, "POST", base+"/api/v1/orgs/acme/tenants", map[string]string{"name": "web"}, 201)
 	return o
 }

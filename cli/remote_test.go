@@ -165,6 +165,14 @@ func apiCall(t *testing.T, hc *http.Client, method, url string, body any, want i
 	return b
 }
 
+// signUpAnn makes Ann's account and organization Acme and signs hc in:
+// signup answers 202 and signs nobody in.
+func signUpAnn(t *testing.T, hc *http.Client, base string) {
+	t.Helper()
+	apiCall(t, hc, "POST", base+"/api/v1/auth/signup", map[string]string{"email": "ann@acme.test", "password": "correct-horse-1", "name": "Ann", "organization": "Acme"}, 202)
+	apiCall(t, hc, "POST", base+"/api/v1/auth/login", map[string]string{"email": "ann@acme.test", "password": "correct-horse-1"}, 200)
+}
+
 // The remote CLI against buildit server and buildit worker: login with an
 // API key, push pipelines, trigger and follow runs, list, show, read logs,
 // approve, cancel and rerun, with tables for people and JSON for scripts.
@@ -172,7 +180,7 @@ func TestRemoteCLI(t *testing.T) {
 	base := startStack(t, stackOpts{worker: true}).base
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar}
-	apiCall(t, hc, "POST", base+"/api/v1/auth/signup", map[string]string{"email": "ann@acme.test", "password": "correct-horse-1", "name": "Ann", "organization": "Acme"}, 201)
+	signUpAnn(t, hc, base)
 	apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/tenants", map[string]string{"name": "web"}, 201)
 	var key struct{ Secret string }
 	json.Unmarshal(apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/api-keys", map[string]any{

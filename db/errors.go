@@ -24,7 +24,11 @@ var (
 	// email is taken), or the change conflicts with the current state.
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: a value is out of range or refers to a row that does not
-	// exist (check, not-null and foreign key constraints, bad cursors).
+	// exist (check, not-null and foreign key constraints, bad cursors), or
+	// Postgres cannot store or index it (a NUL byte or invalid UTF-8 in
+	// text, \u0000 in jsonb, a key too large for an index): any data
+	// exception (SQLSTATE class 22) or program limit (class 54). Whatever a
+	// client sends, it is never an internal error.
 	ErrInvalid = errors.New("invalid")
 
 	// ErrLastOwner: the change would leave an organization without an
@@ -79,11 +83,16 @@ func translate(err error) error {
 		return err
 	}
 	var kind error
-	switch pgErr.Code {
-	case "23505", "23P01": // unique_violation, exclusion_violation
+	switch code := pgErr.Code; {
+	case code == "23505", code == "23P01": // unique_violation, exclusion_violation
 		kind = ErrConflict
-	case "23503", "23514", "23502", // foreign_key, check, not_null
-		"22P02", "22001", "22003", "22023": // bad text representation, too long, out of range, bad parameter
+	case code == "23503", code == "23514", code == "23502": // foreign_key, check, not_null
+		kind = ErrInvalid
+	case strings.HasPrefix(code, "22"), strings.HasPrefix(code, "54"):
+		// data_exception: a value Postgres cannot take (NUL or invalid
+		// UTF-8 in text, \u0000 in jsonb, out of range, badly formed);
+		// program_limit_exceeded: a value too large to index, a statement
+		// too complex. Both are the client's values at fault.
 		kind = ErrInvalid
 	default:
 		return err

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 )
 
@@ -21,23 +22,33 @@ type Signup struct {
 // Signup creates a user, an organization with the user as its owner, and
 // an audit entry ("user.signup"), in one transaction: a taken email or slug
 // leaves nothing behind and is an ErrConflict (see Constraint for which).
+//
+// A taken email costs the same work as a new one, so that the time of the
+// answer does not tell whether an account exists: the same statements run
+// (the account that has the email stands in for the new user: it is made
+// the owner of the new organization, and the audit entry written) and the
+// transaction is rolled back at the end. The slug is checked first, as
+// slugs are public anyway.
 func (s *Store) Signup(ctx context.Context, in Signup) (User, Organization, error) {
 	var (
-		u User
-		o Organization
+		u     User
+		o     Organization
+		taken bool
 	)
 	err := s.InTx(ctx, func(tx *Tx) error {
 		var err error
-		if u, err = tx.Users().Create(ctx, in.User); err != nil {
+		if o, err = tx.Organizations().Create(ctx, in.Organization); err != nil {
 			return err
 		}
+		var created bool
+		if u, created, err = tx.Users().createForSignup(ctx, in.User); err != nil {
+			return err
+		}
+		taken = !created
 		if in.OAuthProvider != "" {
 			if err := tx.Users().LinkIdentity(ctx, u.ID, in.OAuthProvider, in.OAuthSubject); err != nil {
 				return err
 			}
-		}
-		if o, err = tx.Organizations().Create(ctx, in.Organization); err != nil {
-			return err
 		}
 		if _, err := tx.Organizations().AddMember(ctx, o.ID, u.ID, OrgRoleOwner); err != nil {
 			return err
@@ -50,6 +61,9 @@ func (s *Store) Signup(ctx context.Context, in Signup) (User, Organization, erro
 			TargetID:    u.ID.String(),
 			IP:          in.IP,
 		})
+		if err == nil && taken {
+			return errEmailTaken
+		}
 		return err
 	})
 	if err != nil {
@@ -57,3 +71,6 @@ func (s *Store) Signup(ctx context.Context, in Signup) (User, Organization, erro
 	}
 	return u, o, nil
 }
+
+// errEmailTaken rolls back a signup whose email has an account already.
+var errEmailTaken = &constraintError{kind: ErrConflict, constraint: "users_email_key", err: errors.New("signup: the email has an account")}

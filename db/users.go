@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/buildit-ci/buildit/db/internal/sqlcdb"
 )
@@ -39,11 +41,32 @@ type UserPatch struct {
 // UserRepo holds users and their OAuth identities.
 type UserRepo struct{ h handle }
 
-// Create creates a user. An email taken in any letter case is an
-// ErrConflict (constraint users_email_key).
+// CanonicalEmail returns the form in which emails are compared: NFKC (so
+// full-width letters are plain ones), then full Unicode case folding (so
+// "ß" is "ss"), then NFKC again. It is the Go twin of the database's
+// buildit_email_canonical, which the unique index and the lookups use; a
+// test keeps the two equal.
+func CanonicalEmail(email string) string {
+	return norm.NFKC.String(cases.Fold().String(norm.NFKC.String(email)))
+}
+
+// Create creates a user. An email taken in any spelling (see
+// CanonicalEmail) is an ErrConflict (constraint users_email_key).
 func (r UserRepo) Create(ctx context.Context, u NewUser) (User, error) {
 	row, err := r.h.q.CreateUser(ctx, sqlcdb.CreateUserParams{Email: u.Email, Name: u.Name, PasswordHash: nonEmpty(u.PasswordHash)})
 	return toUser(row), wrap(err, "create user")
+}
+
+// createForSignup is Create, except that a taken email is no error: it
+// returns the account that has the email (locked until the transaction
+// ends) and created=false, after the same work as a creation.
+func (r UserRepo) createForSignup(ctx context.Context, u NewUser) (user User, created bool, err error) {
+	id := uuid.New()
+	row, err := r.h.q.CreateUserForSignup(ctx, sqlcdb.CreateUserForSignupParams{ID: id, Email: u.Email, Name: u.Name, PasswordHash: nonEmpty(u.PasswordHash)})
+	if err != nil {
+		return User{}, false, wrap(err, "create user")
+	}
+	return toUser(row), row.ID == id, nil
 }
 
 // Get returns the user with id.
@@ -52,14 +75,15 @@ func (r UserRepo) Get(ctx context.Context, id uuid.UUID) (User, error) {
 	return toUser(row), wrap(err, "get user %s", id)
 }
 
-// GetByEmail returns the user with email, in any letter case.
+// GetByEmail returns the user with email, in any spelling (see
+// CanonicalEmail).
 func (r UserRepo) GetByEmail(ctx context.Context, email string) (User, error) {
 	row, err := r.h.q.GetUserByEmail(ctx, email)
 	return toUser(row), wrap(err, "get user by email")
 }
 
-// Credentials returns the user with email and their password hash, for
-// login. The hash is empty for a user who signs in only through OAuth.
+// Credentials returns the user with email (in any spelling) and their
+// password hash, for login. The hash is empty for a user who signs in only through OAuth.
 func (r UserRepo) Credentials(ctx context.Context, email string) (User, string, error) {
 	row, err := r.h.q.GetUserByEmail(ctx, email)
 	if err != nil {

@@ -26,8 +26,8 @@ const (
 	saltLen      = 16
 )
 
-// MinPasswordLength is the shortest password accepted at signup.
-const MinPasswordLength = 10
+// MinPasswordLength is the fewest characters a new password may have.
+const MinPasswordLength = 12
 
 // MaxPasswordLength bounds the work one login can ask for.
 const MaxPasswordLength = 256

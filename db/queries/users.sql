@@ -1,13 +1,22 @@
 -- name: CreateUser :one
-INSERT INTO users (email, name, password_hash)
-VALUES (@email, @name, sqlc.narg('password_hash'))
+INSERT INTO users (email, email_canonical, name, password_hash)
+VALUES (@email, buildit_email_canonical(@email), @name, sqlc.narg('password_hash'))
+RETURNING *;
+
+-- CreateUserForSignup is CreateUser with the id given, except that a taken
+-- email returns the account that has it (locked, unchanged) instead of
+-- failing: the caller tells the two apart by the id.
+-- name: CreateUserForSignup :one
+INSERT INTO users (id, email, email_canonical, name, password_hash)
+VALUES (@id, @email, buildit_email_canonical(@email), @name, sqlc.narg('password_hash'))
+ON CONFLICT (email_canonical) DO UPDATE SET email_canonical = users.email_canonical
 RETURNING *;
 
 -- name: GetUser :one
 SELECT * FROM users WHERE id = @id;
 
 -- name: GetUserByEmail :one
-SELECT * FROM users WHERE lower(email) = lower(@email);
+SELECT * FROM users WHERE email_canonical = buildit_email_canonical(@email);
 
 -- name: UpdateUser :one
 UPDATE users

@@ -206,10 +206,11 @@ type TenantMembership struct {
 }
 
 type User struct {
-	ID           uuid.UUID
-	Email        string
-	Name         string
-	PasswordHash *string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID             uuid.UUID
+	Email          string
+	Name           string
+	PasswordHash   *string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	EmailCanonical string
 }

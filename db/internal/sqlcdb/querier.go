@@ -35,6 +35,10 @@ type Querier interface {
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateTenant(ctx context.Context, arg CreateTenantParams) (Tenant, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
+	// CreateUserForSignup is CreateUser with the id given, except that a taken
+	// email returns the account that has it (locked, unchanged) instead of
+	// failing: the caller tells the two apart by the id.
+	CreateUserForSignup(ctx context.Context, arg CreateUserForSignupParams) (User, error)
 	DeleteEnvironment(ctx context.Context, arg DeleteEnvironmentParams) (int64, error)
 	DeleteExpiredSessions(ctx context.Context) (int64, error)
 	DeleteOrganization(ctx context.Context, id uuid.UUID) (int64, error)

@@ -75,7 +75,7 @@ func (q *Queries) DeleteUserSessions(ctx context.Context, userID uuid.UUID) (int
 }
 
 const lookupSession = `-- name: LookupSession :one
-SELECT s.id, s.user_id, s.token_hash, s.expires_at, s.created_at, s.last_seen_at, u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at
+SELECT s.id, s.user_id, s.token_hash, s.expires_at, s.created_at, s.last_seen_at, u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at, u.email_canonical
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1 AND s.expires_at > now()
 `
@@ -101,6 +101,7 @@ func (q *Queries) LookupSession(ctx context.Context, tokenHash []byte) (LookupSe
 		&i.User.PasswordHash,
 		&i.User.CreatedAt,
 		&i.User.UpdatedAt,
+		&i.User.EmailCanonical,
 	)
 	return i, err
 }

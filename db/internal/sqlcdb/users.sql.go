@@ -12,9 +12,9 @@ import (
 )
 
 const createUser = `-- name: CreateUser :one
-INSERT INTO users (email, name, password_hash)
-VALUES ($1, $2, $3)
-RETURNING id, email, name, password_hash, created_at, updated_at
+INSERT INTO users (email, email_canonical, name, password_hash)
+VALUES ($1, buildit_email_canonical($1), $2, $3)
+RETURNING id, email, name, password_hash, created_at, updated_at, email_canonical
 `
 
 type CreateUserParams struct {
@@ -33,6 +33,44 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
+	)
+	return i, err
+}
+
+const createUserForSignup = `-- name: CreateUserForSignup :one
+INSERT INTO users (id, email, email_canonical, name, password_hash)
+VALUES ($1, $2, buildit_email_canonical($2), $3, $4)
+ON CONFLICT (email_canonical) DO UPDATE SET email_canonical = users.email_canonical
+RETURNING id, email, name, password_hash, created_at, updated_at, email_canonical
+`
+
+type CreateUserForSignupParams struct {
+	ID           uuid.UUID
+	Email        string
+	Name         string
+	PasswordHash *string
+}
+
+// CreateUserForSignup is CreateUser with the id given, except that a taken
+// email returns the account that has it (locked, unchanged) instead of
+// failing: the caller tells the two apart by the id.
+func (q *Queries) CreateUserForSignup(ctx context.Context, arg CreateUserForSignupParams) (User, error) {
+	row := q.db.QueryRow(ctx, createUserForSignup,
+		arg.ID,
+		arg.Email,
+		arg.Name,
+		arg.PasswordHash,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.PasswordHash,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
@@ -50,7 +88,7 @@ func (q *Queries) DeleteUser(ctx context.Context, id uuid.UUID) (int64, error) {
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, name, password_hash, created_at, updated_at FROM users WHERE id = $1
+SELECT id, email, name, password_hash, created_at, updated_at, email_canonical FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
@@ -63,12 +101,13 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, name, password_hash, created_at, updated_at FROM users WHERE lower(email) = lower($1)
+SELECT id, email, name, password_hash, created_at, updated_at, email_canonical FROM users WHERE email_canonical = buildit_email_canonical($1)
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -81,12 +120,13 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
 
 const getUserByOAuthIdentity = `-- name: GetUserByOAuthIdentity :one
-SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at
+SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at, u.email_canonical
 FROM oauth_identities i JOIN users u ON u.id = i.user_id
 WHERE i.provider = $1 AND i.subject = $2
 `
@@ -106,6 +146,7 @@ func (q *Queries) GetUserByOAuthIdentity(ctx context.Context, arg GetUserByOAuth
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
@@ -132,7 +173,7 @@ SET name = coalesce($1, name),
     password_hash = coalesce($2, password_hash),
     updated_at = now()
 WHERE id = $3
-RETURNING id, email, name, password_hash, created_at, updated_at
+RETURNING id, email, name, password_hash, created_at, updated_at, email_canonical
 `
 
 type UpdateUserParams struct {
@@ -151,6 +192,7 @@ func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, e
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
