@@ -78,7 +78,7 @@ func TestPushUnderTheServersLimits(t *testing.T) {
 	base := startStack(t, stackOpts{serverArgs: []string{"--max-matrix", "1024", "--max-plan-instances", "1024", "--max-plan-bytes", "4194304"}}).base
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar}
-	apiCall(t, hc, "POST", base+"/api/v1/auth/signup", map[string]string{"email": "ann@acme.test", "password": "correct-horse-1", "name": "Ann", "organization": "Acme"}, 201)
+	signUpAnn(t, hc, base)
 	apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/tenants", map[string]string{"name": "web"}, 201)
 	var key struct{ Secret string }
 	json.Unmarshal(apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/api-keys", map[string]any{
