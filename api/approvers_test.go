@@ -90,3 +90,40 @@ func TestSecurityRunWithoutRecordedGatesNeedsATenantAdmin(t *testing.T) {
 	owner.must(200, "POST", pipe+"/runs/1/stages/gate/approve", nil)
 	owner.waitRun(pipe+"/runs/1", ended)
 }
+
+// An approver named as a key, "key:NAME", is matched by the key's name,
+// which is not unique: a key made after the run started, under that name,
+// must not decide it; the key that existed before may. An approver's email
+// matches whatever its case or width.
+func TestSecurityKeyApproverMadeAfterTheRunCannotDecide(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	const src = `pipeline "gated"
+stage "gate" {
+    approval { approvers "key:release-bot" "OWNER@ACME.TEST"; }
+}
+stage "ship" needs="gate" { run "echo shipped"; }
+`
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "gated", "source": src})
+	const pipe = "/orgs/acme/tenants/web/pipelines/gated"
+	scopes := []string{ScopeRunsWrite, ScopeRunsRead}
+	bot := e.withKey(owner.apiKey("acme", map[string]any{"name": "release-bot", "scopes": scopes, "tenant": "web"}))
+
+	owner.must(201, "POST", pipe+"/runs", nil)
+	owner.waitRun(pipe+"/runs/1", stageIs("gate", db.StageWaiting))
+	impostor := e.withKey(owner.apiKey("acme", map[string]any{"name": "release-bot", "scopes": scopes, "tenant": "web"}))
+	if r := impostor.do("POST", pipe+"/runs/1/stages/gate/approve", nil); r.status != 403 {
+		t.Fatalf("a key named release-bot made after the run started approves it: %d %s", r.status, r.body)
+	}
+	bot.must(200, "POST", pipe+"/runs/1/stages/gate/approve", nil)
+	if v := owner.waitRun(pipe+"/runs/1", ended); v.Status != db.RunSucceeded {
+		t.Errorf("run 1 after the bot approved: %s", v.Status)
+	}
+
+	owner.must(201, "POST", pipe+"/runs", nil)
+	owner.waitRun(pipe+"/runs/2", stageIs("gate", db.StageWaiting))
+	owner.must(200, "POST", pipe+"/runs/2/stages/gate/approve", nil)
+	owner.waitRun(pipe+"/runs/2", ended)
+}

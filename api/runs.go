@@ -354,6 +354,16 @@ func (s *Server) decide(c *gin.Context, approve bool) {
 	ok(c, gin.H{"stage": st.ID, "status": st.Status, "decided_by": st.DecidedBy, "reason": st.Reason, "error": st.Error})
 }
 
+// approverName is how an approver and a caller are compared: emails by
+// the same rule as accounts (NFKC and case folding), roles and key names
+// without case.
+func approverName(s string) string {
+	if strings.Contains(s, "@") && !strings.HasPrefix(s, "key:") {
+		return db.CanonicalEmail(s)
+	}
+	return strings.ToLower(s)
+}
+
 // mayDecide checks the caller against the approvers of the run's approval
 // stage as they were when the run started (recorded in its params): an
 // edit of the pipeline changes who decides later runs, never a run that
@@ -385,10 +395,13 @@ func (s *Server) mayDecide(c *gin.Context, r db.Run, stage string) error {
 	pr := principalOf(c)
 	var who []string
 	if pr.user != nil {
-		who = append(who, strings.ToLower(pr.user.Email))
+		who = append(who, approverName(pr.user.Email))
 	}
-	if pr.key != nil {
-		who = append(who, "key:"+pr.key.Name)
+	// Key names are not unique: a key named after an approver only counts
+	// when it existed before the run started, so that nobody can make one
+	// to decide a run that waits already.
+	if pr.key != nil && pr.key.CreatedAt.Before(r.CreatedAt) {
+		who = append(who, approverName("key:"+pr.key.Name))
 	}
 	if role := orgRoleOf(c); role != "" {
 		who = append(who, string(role))
@@ -397,7 +410,7 @@ func (s *Server) mayDecide(c *gin.Context, r db.Run, stage string) error {
 		who = append(who, string(role))
 	}
 	for _, a := range approvers {
-		if slices.Contains(who, strings.ToLower(a)) {
+		if slices.Contains(who, approverName(a)) {
 			return nil
 		}
 	}
