@@ -30,9 +30,10 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 
 FROM debian:bookworm-slim
 
-# git: workers check out a run's repository into its workspace.
+# git: workers check out a run's repository into its workspace; ssh for
+# ssh:// and user@host:path repositories.
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates git \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates git openssh-client \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home \
         --home-dir /home/buildit --shell /usr/sbin/nologin buildit \
