@@ -133,7 +133,7 @@ func TestMigrateAndServe(t *testing.T) {
 // buildit dev's Temporal frontend and Web UI are on loopback unless an
 // operator says otherwise; an address that is not one is a usage error,
 // said before anything starts.
-func TestDevListenAddresses(t *testing.T) {
+func TestSecurityDevTemporalOnLoopback(t *testing.T) {
 	for _, flag := range []string{"--temporal-ip", "--ui-ip"} {
 		code, _, stderr := run(t, "dev", flag, "nope", "--database-url", "postgres://127.0.0.1:1/none", "--data-dir", t.TempDir())
 		if code != 2 || !strings.Contains(stderr, flag+` "nope": not an IP address`) {
