@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/buildit-ci/buildit/executor"
+	"github.com/buildit-ci/buildit/executor/executortest"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/internal/gittest"
 	"github.com/buildit-ci/buildit/pipeline"
@@ -62,25 +63,12 @@ func hostStep(id string, commands ...string) pipeline.Step {
 	return pipeline.Step{ID: id, Stage: id, Kind: pipeline.KindRun, Run: commands, Shell: "sh", Timeout: time.Minute}
 }
 
-// reachableRoot is a work root whose parents a stage's own user can pass
-// (t.TempDir's are private to the user running the tests).
-func reachableRoot(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dir, "work")
-}
-
 // A worker started without --allow-host-stages refuses a stage without an
 // image of a server-mode run, whatever the API let through: for good (not
 // retried), saying why in the stage's log, and without running it.
 func TestSecurityWorkerRefusesHostStagesOfServerRuns(t *testing.T) {
 	var log lines
-	a := &Activities{Host: host.New(host.Options{}), Sink: &log, WorkRoot: reachableRoot(t)}
+	a := &Activities{Host: host.New(host.Options{}), Sink: &log, WorkRoot: filepath.Join(executortest.ReachableDir(t), "work")}
 	ws, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: "run/t/p/1"})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +113,7 @@ func TestSecurityHostStagesOfOneRunCannotReachAnother(t *testing.T) {
 		t.Skip("needs root: host stages change user only when the worker runs as root (CI runs this as root)")
 	}
 	var log lines
-	a := &Activities{Host: host.New(host.Options{}), Sink: &log, WorkRoot: reachableRoot(t), AllowHostStages: true}
+	a := &Activities{Host: host.New(host.Options{}), Sink: &log, WorkRoot: filepath.Join(executortest.ReachableDir(t), "work"), AllowHostStages: true}
 	ref := &workflows.RunRef{TenantID: "t", RunID: "r"}
 	prepare := func(run string) string {
 		res, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run})
@@ -208,7 +196,7 @@ func TestSecurityRunFolderBelongsToTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a := &Activities{WorkRoot: reachableRoot(t), Clone: CloneOptions{Repositories: httpAllowed}}
+	a := &Activities{WorkRoot: filepath.Join(executortest.ReachableDir(t), "work"), Clone: CloneOptions{Repositories: httpAllowed}}
 	const run = "run/t/p/7"
 	url := gittest.Serve(t, filepath.Dir(repo)) + "/" + filepath.Base(repo) + "/.git"
 	res, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run, Repository: url})

@@ -24,6 +24,7 @@ import (
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/executor"
+	"github.com/buildit-ci/buildit/executor/executortest"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/internal/gittest"
 	"github.com/buildit-ci/buildit/runs"
@@ -51,20 +52,6 @@ func (e *env) withRuns(t testing.TB) *env {
 	return e.withRunsAnd(t, nil)
 }
 
-// reachableDir is a temporary folder that a host stage's own user (the
-// worker runs stages as one when it is root) can pass through: t.TempDir
-// and its parent are private to the user running the tests.
-func reachableDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // withRunsAnd is withRuns with the worker's activities changed by change,
 // when not nil, before the workers start.
 func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *env {
@@ -82,7 +69,7 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 	}
 	t.Cleanup(c.Close)
 	queue := "api-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
-	acts := &activities.Activities{Host: host.New(host.Options{}), Sink: discardSink{}, WorkRoot: reachableDir(t), HostQueue: worker.HostQueue(queue, "h1"),
+	acts := &activities.Activities{Host: host.New(host.Options{}), Sink: discardSink{}, WorkRoot: executortest.ReachableDir(t), HostQueue: worker.HostQueue(queue, "h1"),
 		AllowHostStages: true}
 	runs.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
 	if change != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/buildit-ci/buildit/db/dbtest"
+	"github.com/buildit-ci/buildit/executor/executortest"
 )
 
 // childArgsEnv carries a child buildit's arguments (see TestMain).
@@ -212,7 +213,7 @@ func TestWorkerKilledMidStage(t *testing.T) {
 // same data dir: the run resumes from Temporal's file and finishes.
 func TestDevKilledMidRun(t *testing.T) {
 	url := dbtest.URL(dbtest.Pool(t))
-	dir, addr := reachableDir(t), freeAddr(t)
+	dir, addr := executortest.ReachableDir(t), freeAddr(t)
 	args := []string{"dev", "--data-dir", dir, "--addr", addr, "--database-url", url, "--temporal-port", "0", "--no-ui", "--executor", "host", "--allow-host-stages"}
 	dev := startProc(t, nil, args...)
 	base := "http://" + addr

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/buildit-ci/buildit/db/dbtest"
+	"github.com/buildit-ci/buildit/executor/executortest"
 )
 
 // buildit dev run as root with --allow-host-stages: a host stage of one
@@ -19,7 +20,7 @@ func TestSecurityDevHostStagesCannotReachTheDataDirOrOtherRuns(t *testing.T) {
 		t.Skip("needs root: host stages get users of their own only when buildit runs as root (CI runs this as root)")
 	}
 	url := dbtest.URL(dbtest.Pool(t))
-	dir, addr := filepath.Join(reachableDir(t), "data"), freeAddr(t)
+	dir, addr := filepath.Join(executortest.ReachableDir(t), "data"), freeAddr(t)
 	startProc(t, nil, "dev", "--data-dir", dir, "--addr", addr, "--database-url", url, "--temporal-port", "0", "--no-ui",
 		"--executor", "host", "--allow-host-stages")
 	base := "http://" + addr

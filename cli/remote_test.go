@@ -17,6 +17,7 @@ import (
 
 	"github.com/buildit-ci/buildit/db/dbtest"
 	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/executor/executortest"
 )
 
 // stack is server mode started for a test: buildit server (and, when
@@ -99,21 +100,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 // runs host stages (a single-tenant setup).
 func (st *stack) workerArgs(t *testing.T, hostID string) []string {
 	return []string{"worker", "--database-url", st.dbURL, "--secret-key", st.key, "--temporal-address", st.temporal,
-		"--task-queue", st.queue, "--executor", "host", "--work-dir", reachableDir(t), "--host-id", hostID, "--allow-host-stages"}
-}
-
-// reachableDir is a temporary folder that a host stage's own user (the
-// worker runs stages as one when it is root) can pass through: t.TempDir
-// and its parent are private to the user running the tests.
-func reachableDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+		"--task-queue", st.queue, "--executor", "host", "--work-dir", executortest.ReachableDir(t), "--host-id", hostID, "--allow-host-stages"}
 }
 
 func freeAddr(t *testing.T) string {

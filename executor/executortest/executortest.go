@@ -1,11 +1,15 @@
 // Package executortest holds what the executors' tests share: a sink that
-// counts what streams through it, and a heap probe.
+// counts what streams through it, a heap probe, and folders a stage's own
+// user can reach.
 package executortest
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/buildit-ci/buildit/executor"
@@ -61,4 +65,19 @@ func HeapGrowth(fn func()) int64 {
 	close(stop)
 	wg.Wait()
 	return int64(peak.Load()) - int64(base.HeapInuse)
+}
+
+// ReachableDir is a temporary folder that a host stage's own user (a
+// worker running as root runs each run's stages as a uid of their own) can
+// pass through: t.TempDir and its parent are private to the user running
+// the tests, so both are opened to search (0711), not to listing.
+func ReachableDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
