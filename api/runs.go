@@ -142,6 +142,9 @@ var (
 	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 )
 
+// maxTriggerEnvBytes bounds a trigger's env, names and values together.
+const maxTriggerEnvBytes = 256 << 10
+
 func (r *triggerRequest) check() error {
 	switch {
 	case len(r.Branch) > 255 || strings.ContainsAny(r.Branch, "\x00\n\r"):
@@ -153,6 +156,7 @@ func (r *triggerRequest) check() error {
 	case len(r.Env) > 100:
 		return invalid("env holds at most 100 variables")
 	}
+	total := 0
 	for k, v := range r.Env {
 		if !envNameRE.MatchString(k) || strings.HasPrefix(k, "BUILDIT_") {
 			return invalid(fmt.Sprintf("env name %q: letters, digits and '_', not starting with a digit or BUILDIT_", k))
@@ -160,6 +164,12 @@ func (r *triggerRequest) check() error {
 		if len(v) > 32<<10 || strings.ContainsRune(v, 0) {
 			return invalid(fmt.Sprintf("env %s: at most 32 KiB, no NUL", k))
 		}
+		total += len(k) + len(v)
+	}
+	// The env travels in the run's workflow input with the plan (at most
+	// --max-plan-bytes), and Temporal refuses inputs over 2 MB.
+	if total > maxTriggerEnvBytes {
+		return invalid(fmt.Sprintf("env holds at most %d KiB in all", maxTriggerEnvBytes>>10))
 	}
 	if r.Event == "" {
 		r.Event = "api"

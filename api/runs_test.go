@@ -117,6 +117,15 @@ func (c *client) waitRun(path string, done func(runView) bool) runView {
 	}
 }
 
+// bigEnv is a trigger env of n variables of size bytes each.
+func bigEnv(n, size int) map[string]string {
+	env := map[string]string{}
+	for i := range n {
+		env[fmt.Sprintf("V%d", i)] = strings.Repeat("x", size)
+	}
+	return env
+}
+
 func ended(v runView) bool { return v.Status.Done() }
 
 func stageOf(v runView, id string) stageView {
@@ -250,7 +259,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 	// Bad trigger values are 422s.
 	for _, body := range []map[string]any{
 		{"commit": "not hex"}, {"env": map[string]string{"1X": "v"}}, {"env": map[string]string{"BUILDIT_RUN": "v"}},
-		{"branch": "a\nb"}, {"repository": "--upload-pack=evil"},
+		{"branch": "a\nb"}, {"repository": "--upload-pack=evil"}, {"env": bigEnv(9, 30<<10)},
 	} {
 		if r := owner.do("POST", base, body); r.status != 422 {
 			t.Errorf("trigger %v: %d %s", body, r.status, r.body)
