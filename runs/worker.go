@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -111,7 +112,7 @@ func (l Logs) OpenLog(ctx context.Context, ref workflows.RunRef, stageID string,
 	}
 	key := runlog.Key{TenantID: r.tenant, RunID: r.run, StageID: stageID, Attempt: attempt}
 	store := l.Store.Pipelines() // the Appender and the Reader
-	next, err := runlog.NextSeq(ctx, store, key)
+	next, err := waitForDB(ctx, func() (int64, error) { return runlog.NextSeq(ctx, store, key) })
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +135,38 @@ func (s Secrets) Secrets(ctx context.Context, ref *workflows.RunRef, names []str
 	}
 	// Names the tenant has no secret for are left out: the activity says
 	// which are missing.
-	values, err := s.Store.Tenants().FindSecretValues(ctx, tenant, names)
+	values, err := waitForDB(ctx, func() (map[string]string, error) {
+		return s.Store.Tenants().FindSecretValues(ctx, tenant, names)
+	})
 	if errors.Is(err, db.ErrNoSecretKey) {
 		return nil, activities.Permanent(errors.New("this worker has no BUILDIT_SECRET_KEY to open the tenant's secrets"))
 	}
 	return values, err
+}
+
+// DBWait bounds how long a stage activity waits for Postgres to come back
+// before it starts; an error then counts as a failed activity attempt.
+const DBWait = 2 * time.Minute
+
+// waitForDB calls op until it succeeds, fails for another reason than
+// Postgres being away (db.IsUnavailable), DBWait passes or ctx ends. A
+// stage activity heartbeats meanwhile, so that a restart of Postgres does
+// not use up the stage's few activity attempts.
+func waitForDB[T any](ctx context.Context, op func() (T, error)) (T, error) {
+	deadline := time.Now().Add(DBWait)
+	delay := 100 * time.Millisecond
+	for {
+		v, err := op()
+		if err == nil || !db.IsUnavailable(err) || time.Now().Add(delay).After(deadline) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 type parsedRef struct{ tenant, run uuid.UUID }
