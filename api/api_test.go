@@ -20,6 +20,7 @@ import (
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/dbtest"
 	"github.com/buildit-ci/buildit/db/secretbox"
+	"github.com/buildit-ci/buildit/runs"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -35,6 +36,8 @@ type env struct {
 	seen *syncBuffer
 	// acts are the worker's activities, once withRuns made them.
 	acts *activities.Activities
+	// svc is the API's run service (cfg.Runs), once withRuns made it.
+	svc *runs.Service
 }
 
 type syncBuffer struct {

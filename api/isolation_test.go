@@ -68,7 +68,7 @@ func TestSecurityHostStagesRefusedWithoutAnImage(t *testing.T) {
 	owner.must(201, "POST", base, map[string]any{"env": map[string]string{"GREETING": "hi"}})
 	owner.waitRun(base+"/1", ended)
 
-	e.api.cfg.Runs.AllowHostStages = false
+	e.svc.AllowHostStages = false
 	for _, path := range []string{base, base + "/1/rerun"} {
 		r := owner.must(422, "POST", path, nil)
 		if msg := string(r.body); r.code() != CodeInvalid || !strings.Contains(msg, "stages build, test have no image") ||
@@ -100,8 +100,8 @@ func TestSecurityDefaultImageRunsStagesInContainers(t *testing.T) {
 		a.Docker = docker.New(dockertest.Client(t), docker.Options{})
 		a.AllowHostStages = false
 	})
-	e.api.cfg.Runs.AllowHostStages = false
-	e.api.cfg.Runs.DefaultImage = image
+	e.svc.AllowHostStages = false
+	e.svc.DefaultImage = image
 	owner := e.signup("owner@acme.test", "Acme")
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
 	src := "pipeline \"app\"\nstage \"where\" {\n    run \"pwd\" \"test -e /.dockerenv && echo in-a-container\"\n}\n"

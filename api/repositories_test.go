@@ -118,7 +118,7 @@ func TestSecurityRefusedRepositoryNeverQueues(t *testing.T) {
 		refusedRepository(t, "fd::0", r)
 	}
 
-	e.api.cfg.Runs.Repositories = repourl.Policy{AllowHTTP: true}
+	e.svc.Repositories = repourl.Policy{AllowHTTP: true}
 	var run runView
 	owner.must(201, "POST", base, map[string]any{"repository": "http://127.0.0.1:1/app.git"}).json(t, &run)
 	done := owner.waitRun(base+"/1", ended)

@@ -29,6 +29,7 @@ import (
 	"github.com/buildit-ci/buildit/internal/gittest"
 	"github.com/buildit-ci/buildit/runs"
 	"github.com/buildit-ci/buildit/worker"
+	"github.com/buildit-ci/buildit/workerstore"
 )
 
 // One embedded Temporal server for the package's run tests; each test has
@@ -71,7 +72,7 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 	queue := "api-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	acts := &activities.Activities{Host: host.New(host.Options{}), Sink: discardSink{}, WorkRoot: executortest.ReachableDir(t), HostQueue: worker.HostQueue(queue, "h1"),
 		AllowHostStages: true}
-	runs.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
+	workerstore.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
 	if change != nil {
 		change(acts)
 	}
@@ -91,12 +92,13 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 	go func() { notifier.Run(nctx); close(notified) }()
 	t.Cleanup(func() { stopNotifier(); <-notified })
 	e.api.cfg.Logs = notifier
-	e.api.cfg.Runs = &runs.Service{
+	e.svc = &runs.Service{
 		Store: e.store, Client: c, Namespace: temporalSrv.Namespace(), TaskQueue: queue,
 		SearchAttributes: true, UIURL: "http://ui.test:8233",
 		HostQueueTimeout: 10 * time.Second,
 		AllowHostStages:  true,
 	}
+	e.api.cfg.Runs = e.svc
 	return e
 }
 
@@ -192,7 +194,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 	}
 
 	// The run can be found in Temporal by its search attributes.
-	desc, err := e.api.cfg.Runs.Client.DescribeWorkflowExecution(context.Background(), done.WorkflowID, "")
+	desc, err := e.svc.Client.DescribeWorkflowExecution(context.Background(), done.WorkflowID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,7 +558,7 @@ stage "use" {
 	root := t.TempDir()
 	commit := gittest.Repo(t, root, "app", map[string]string{"version": "7\n"})
 	repo := gittest.Serve(t, root) + "/app"
-	e.api.cfg.Runs.Repositories.AllowHTTP = true
+	e.svc.Repositories.AllowHTTP = true
 	e.acts.Clone.Repositories.AllowHTTP = true
 
 	base := "/orgs/acme/tenants/web/pipelines/app/runs"

@@ -14,7 +14,6 @@ import (
 
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
-	"github.com/buildit-ci/buildit/runs"
 )
 
 // Config configures a Server. The zero value serves plain HTTP on a
@@ -31,7 +30,7 @@ type Config struct {
 	TrustedProxies []string
 	// Runs starts and steers runs on Temporal; nil answers the run
 	// routes that need Temporal with 503 (reads still work).
-	Runs *runs.Service
+	Runs RunService
 	// Logs, when set and running, wakes followed logs as soon as their
 	// lines are stored; without it they poll every FollowPoll.
 	Logs *db.LogNotifier

@@ -21,8 +21,8 @@ import (
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/docker"
 	"github.com/buildit-ci/buildit/executor/host"
-	"github.com/buildit-ci/buildit/runs"
 	"github.com/buildit-ci/buildit/worker"
+	"github.com/buildit-ci/buildit/workerstore"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -147,7 +147,7 @@ func workerActivities(ctx context.Context, mode, workDir, hostQueue string, allo
 		return nil, nil, usageError(fmt.Errorf("unknown --executor %q: want auto, host or docker", mode))
 	}
 	if store != nil {
-		runs.WorkerActivities(acts, store, log)
+		workerstore.WorkerActivities(acts, store, log)
 	}
 	return acts, release, nil
 }

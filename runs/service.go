@@ -1,3 +1,7 @@
+// Package runs is the API's side of server mode: starting, cancelling,
+// deciding and rolling back a tenant's runs on Temporal. The worker's side
+// (run records, logs, secrets and deployments in Postgres) is workerstore;
+// runs links no executor or deploy backend.
 package runs
 
 import (
@@ -42,7 +46,7 @@ func (e *DecisionError) Error() string { return e.Msg }
 // Service starts and steers a tenant's runs on Temporal, for the API. The
 // run's row in Postgres is written first, then the workflow is started with
 // a workflow ID made of the tenant, the pipeline and the run's number; from
-// then on the workflow keeps the row in step (see Recorder).
+// then on the workflow keeps the row in step (see workerstore.Recorder).
 type Service struct {
 	Store *db.Store
 	// Client reaches Temporal; nil makes every start ErrUnavailable.

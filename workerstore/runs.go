@@ -1,8 +1,9 @@
-// Package runs joins the engine and the platform in server mode: the
-// worker's side (run records, stage logs and tenant secrets in Postgres, for
-// the activities) and the API's side (starting, cancelling and deciding runs
-// on Temporal for a tenant's pipelines).
-package runs
+// Package workerstore holds the worker side's Postgres adapters: run
+// records, stage logs, tenant secrets and deployments, which the activities
+// of a server-mode worker reach through their interfaces. It is apart from
+// runs (the API's side) so that the API server links no executor or deploy
+// backend.
+package workerstore
 
 import (
 	"context"
