@@ -1,6 +1,7 @@
 // Package activities holds BuildIt's Temporal activities: methods on
-// Activities, which carries the executors, the log sink and the secret
-// source they need. worker/ registers them; workflows refer to them by name.
+// Stages, ServerMode and Deploys, each carrying the dependencies of its
+// concern (executors, stores, deploy backends), which the wiring (cli)
+// hands in. worker/ registers them; workflows refer to them by name.
 package activities
 
 import (
@@ -43,8 +44,50 @@ func (m MapSecrets) Secrets(_ context.Context, _ *workflows.RunRef, names []stri
 	return out, nil
 }
 
-// Activities are the engine's activities and their dependencies.
+// Activities are the engine's activities, by concern, each part with the
+// dependencies of its own: the stages (with the local fast path), what
+// only server-mode runs use (records, turns, workspaces) and deploys.
+// worker/ registers every part's methods under the names workflows know.
+// Make it with New, which shares one Shared between the parts.
 type Activities struct {
+	// Shared is the parts' common dependencies: setting one of its
+	// fields sets it for every part.
+	*Shared
+	Stages  *Stages
+	Server  *ServerMode
+	Deploys *Deploys
+}
+
+// New returns the activities with shared as the stage and deploy
+// activities' common dependencies and nothing else set: the caller gives
+// each part its executors, stores and backends.
+func New(shared Shared) *Activities {
+	sh := &shared
+	return &Activities{Shared: sh, Stages: &Stages{Shared: sh}, Server: &ServerMode{}, Deploys: &Deploys{Shared: sh}}
+}
+
+// Shared is what the stage and the deploy activities both need: where
+// their log lines go, the secrets, the logger and the heartbeat period.
+type Shared struct {
+	// Sink receives every stage's log lines (those of runs without a
+	// Record, or every run's when Logs is nil).
+	Sink executor.LogSink
+	// Logs stores the logs of server-mode runs (those with a Record).
+	Logs LogStore
+	// Secrets resolves the secrets stages ask for and the credentials of
+	// deploy targets; nil means none exist.
+	Secrets SecretSource
+	// HeartbeatEvery is how often a running stage or deploy heartbeats;
+	// the worker's throttle decides how often that reaches the server.
+	HeartbeatEvery time.Duration
+	Logger         *slog.Logger
+}
+
+// Stages runs command stages: RunStage, and RunStageLocal for the local
+// fast path (which keeps the stages it started in this process, to be
+// followed by a RunStage with Resume).
+type Stages struct {
+	*Shared
 	// Host runs stages without an image.
 	Host executor.Executor
 	// Docker runs stages with an image; nil when no engine is available.
@@ -57,30 +100,6 @@ type Activities struct {
 	// fails with a configuration error, whatever the API let through.
 	// Local runs (buildit run) do not need it.
 	AllowHostStages bool
-	// Sink receives every stage's log lines.
-	Sink executor.LogSink
-	// Secrets resolves the secrets stages ask for; nil means none exist.
-	Secrets SecretSource
-	// HeartbeatEvery is how often a running stage heartbeats; the worker's
-	// throttle decides how often that reaches the server.
-	HeartbeatEvery time.Duration
-	Logger         *slog.Logger
-
-	// Server mode (see server.go): where runs are recorded and stage logs
-	// stored, where workspaces are made, and the task queue of this host.
-	Recorder  RunRecorder
-	Logs      LogStore
-	WorkRoot  string
-	HostQueue string
-	// Clone allows and bounds the repositories PrepareWorkspace clones
-	// (checkout.go).
-	Clone CloneOptions
-
-	// Backends makes deploy backends (deploy.go); nil makes them from the
-	// target's kind and settings. Deploys records deployments (server
-	// mode).
-	Backends BackendFor
-	Deploys  DeployRecorder
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -96,7 +115,7 @@ type heartbeat struct {
 // fail or time out is a result, not an error; errors are for the machinery.
 // It heartbeats while the stage runs, with the executor's handle as details,
 // so that an attempt retried after a lost worker attaches to the stage.
-func (a *Activities) RunStage(ctx context.Context, in workflows.StageInput) (workflows.StageResult, error) {
+func (a *Stages) RunStage(ctx context.Context, in workflows.StageInput) (workflows.StageResult, error) {
 	if in.Resume {
 		if fl := a.inflight(in); fl != nil {
 			return a.follow(ctx, fl, in)
@@ -137,7 +156,7 @@ func (a *Activities) RunStage(ctx context.Context, in workflows.StageInput) (wor
 // and waits up to in.LocalBudget. A stage still running then is left running
 // and reported Pending; RunStage with Resume follows it from there with
 // heartbeats.
-func (a *Activities) RunStageLocal(ctx context.Context, in workflows.StageInput) (workflows.StageResult, error) {
+func (a *Stages) RunStageLocal(ctx context.Context, in workflows.StageInput) (workflows.StageResult, error) {
 	fl := a.launch(in)
 	budget := time.NewTimer(in.LocalBudget)
 	defer budget.Stop()
@@ -169,7 +188,7 @@ func flightKey(in workflows.StageInput) string {
 
 // launch starts the stage in the background, detached from the local
 // activity's context so that it can outlive it.
-func (a *Activities) launch(in workflows.StageInput) *flight {
+func (a *Stages) launch(in workflows.StageInput) *flight {
 	ctx, cancel := context.WithCancel(context.Background())
 	fl := &flight{done: make(chan struct{}), cancel: cancel}
 	a.mu.Lock()
@@ -186,13 +205,13 @@ func (a *Activities) launch(in workflows.StageInput) *flight {
 	return fl
 }
 
-func (a *Activities) inflight(in workflows.StageInput) *flight {
+func (a *Stages) inflight(in workflows.StageInput) *flight {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.flights[flightKey(in)]
 }
 
-func (a *Activities) forget(in workflows.StageInput) {
+func (a *Stages) forget(in workflows.StageInput) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.flights, flightKey(in))
@@ -200,7 +219,7 @@ func (a *Activities) forget(in workflows.StageInput) {
 
 // follow waits for a launched stage while heartbeating; a cancel of the
 // activity stops the stage.
-func (a *Activities) follow(ctx context.Context, fl *flight, in workflows.StageInput) (workflows.StageResult, error) {
+func (a *Stages) follow(ctx context.Context, fl *flight, in workflows.StageInput) (workflows.StageResult, error) {
 	defer a.forget(in)
 	stopBeat := a.heartbeatLoop(ctx, func() heartbeat { return heartbeat{} })
 	defer stopBeat()
@@ -216,7 +235,7 @@ func (a *Activities) follow(ctx context.Context, fl *flight, in workflows.StageI
 
 // execute runs one attempt through its executor. resume, if set, is tried
 // with Attach first; onStart is called with the handle once it runs.
-func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resume *executor.Handle, onStart func(executor.Handle)) (workflows.StageResult, error) {
+func (a *Stages) execute(ctx context.Context, in workflows.StageInput, resume *executor.Handle, onStart func(executor.Handle)) (workflows.StageResult, error) {
 	st := in.Step
 	sink := a.Sink
 	if in.Record != nil && a.Logs != nil {
@@ -308,7 +327,7 @@ func (a *Activities) execute(ctx context.Context, in workflows.StageInput, resum
 	return workflows.StageResult{}, err
 }
 
-func (a *Activities) executorFor(in workflows.StageInput) (executor.Executor, error) {
+func (a *Stages) executorFor(in workflows.StageInput) (executor.Executor, error) {
 	if in.Step.Image == "" || a.ForceHost {
 		if in.Record != nil && !a.AllowHostStages {
 			return nil, fmt.Errorf("stage %q has no image, and this worker runs the stages of server-mode runs only in containers: set `image` on the stage or in `defaults` (a single-tenant worker may run them on its host with --allow-host-stages)", in.Step.ID)
@@ -326,7 +345,7 @@ func (a *Activities) executorFor(in workflows.StageInput) (executor.Executor, er
 
 // resolveSecrets looks up the secrets a stage names; it returns those the
 // source does not have in missing.
-func (a *Activities) resolveSecrets(ctx context.Context, ref *workflows.RunRef, names []string) (values map[string]string, missing []string, err error) {
+func (a *Stages) resolveSecrets(ctx context.Context, ref *workflows.RunRef, names []string) (values map[string]string, missing []string, err error) {
 	if len(names) == 0 {
 		return nil, nil, nil
 	}
@@ -348,7 +367,7 @@ func (a *Activities) resolveSecrets(ctx context.Context, ref *workflows.RunRef, 
 
 // heartbeatLoop heartbeats until stopped, so that a cancellation reaches
 // the stage within the worker's heartbeat throttle.
-func (a *Activities) heartbeatLoop(ctx context.Context, details func() heartbeat) (stop func()) {
+func (a *Shared) heartbeatLoop(ctx context.Context, details func() heartbeat) (stop func()) {
 	every := a.HeartbeatEvery
 	if every <= 0 {
 		every = 500 * time.Millisecond
@@ -375,7 +394,7 @@ func (a *Activities) heartbeatLoop(ctx context.Context, details func() heartbeat
 	return func() { close(done); wg.Wait() }
 }
 
-func (a *Activities) logger() *slog.Logger {
+func (a *Shared) logger() *slog.Logger {
 	if a.Logger != nil {
 		return a.Logger
 	}

@@ -62,7 +62,7 @@ var sizePoll = 250 * time.Millisecond
 // the timeout and the size cap. Git's own words go into the error, with
 // any password in the repository's URL hidden. What retrying cannot fix (a
 // refused repository, a missing commit, the caps) is Permanent.
-func (a *Activities) checkout(ctx context.Context, in workflows.PrepareInput, dir string) error {
+func (a *ServerMode) checkout(ctx context.Context, in workflows.PrepareInput, dir string) error {
 	opts := a.Clone
 	if err := opts.Repositories.Check(in.Repository); err != nil {
 		return Permanent(err)

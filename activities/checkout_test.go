@@ -41,7 +41,7 @@ func TestSecurityPrepareWorkspaceRefusesRepositories(t *testing.T) {
 	gittest.Need(t)
 	root := t.TempDir()
 	gittest.Repo(t, root, "other-tenant", map[string]string{"secret": "theirs\n"})
-	a := &Activities{WorkRoot: t.TempDir(), HostQueue: "buildit/host/h1"}
+	a := &ServerMode{WorkRoot: t.TempDir(), HostQueue: "buildit/host/h1"}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -75,7 +75,7 @@ func TestSecurityCloneSizeCap(t *testing.T) {
 	// big.
 	gittest.Repo(t, root, "bomb", map[string]string{"zeros": string(make([]byte, 16<<20))})
 	base := gittest.Serve(t, root)
-	a := &Activities{WorkRoot: t.TempDir(), Clone: CloneOptions{Repositories: httpAllowed, MaxSize: 1 << 20}}
+	a := &ServerMode{WorkRoot: t.TempDir(), Clone: CloneOptions{Repositories: httpAllowed, MaxSize: 1 << 20}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, name := range []string{"big", "bomb"} {
@@ -94,7 +94,7 @@ func TestSecurityCloneSizeCap(t *testing.T) {
 func TestSecurityCloneTimeout(t *testing.T) {
 	gittest.Need(t)
 	base, gone := gittest.Stall(t)
-	a := &Activities{WorkRoot: t.TempDir(), Clone: CloneOptions{Repositories: httpAllowed, Timeout: 2 * time.Second}}
+	a := &ServerMode{WorkRoot: t.TempDir(), Clone: CloneOptions{Repositories: httpAllowed, Timeout: 2 * time.Second}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err := a.PrepareWorkspace(ctx, workflows.PrepareInput{RunID: "t/p/1", Repository: base + "/app.git"})
@@ -124,7 +124,7 @@ func TestSecurityCloneRunsNoHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("GIT_CONFIG_GLOBAL", global)
-	a := &Activities{WorkRoot: t.TempDir(), Clone: CloneOptions{Repositories: httpAllowed}}
+	a := &ServerMode{WorkRoot: t.TempDir(), Clone: CloneOptions{Repositories: httpAllowed}}
 	ctx := context.Background()
 	if _, err := a.PrepareWorkspace(ctx, workflows.PrepareInput{RunID: "t/p/1", Repository: base + "/app"}); err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func BenchmarkPrepareWorkspaceOverHTTP(b *testing.B) {
 	gittest.Repo(b, root, "app", map[string]string{"version": "1\n", "src/main.go": "package main\n"})
 	base := gittest.Serve(b, root)
 	b.Run("hardened", func(b *testing.B) {
-		a := &Activities{WorkRoot: b.TempDir(), Clone: CloneOptions{Repositories: httpAllowed}}
+		a := &ServerMode{WorkRoot: b.TempDir(), Clone: CloneOptions{Repositories: httpAllowed}}
 		for b.Loop() {
 			if _, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: "t/p/1", Repository: base + "/app"}); err != nil {
 				b.Fatal(err)

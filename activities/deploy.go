@@ -11,16 +11,29 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/buildit-ci/buildit/deploy"
-	"github.com/buildit-ci/buildit/deploy/fly"
-	"github.com/buildit-ci/buildit/deploy/kubernetes"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
-// BackendFor makes the deploy backend of a target. ref names the run in
-// server mode (the tenant's secrets hold the credentials), nil locally.
-type BackendFor func(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, error)
+// BackendFor makes the deploy backend of a target (deploy/backends.For
+// maps a target's kind to Fly.io or Kubernetes). ref names the run in
+// server mode, nil locally; credential looks a credential up by name (the
+// tenant's secret in server mode; a --secret value or an environment
+// variable locally), and what it returns is masked in what the backend
+// says.
+type BackendFor func(ctx context.Context, target pipeline.Target, ref *workflows.RunRef, credential func(ctx context.Context, name string) (string, error)) (deploy.Backend, error)
+
+// Deploys runs deploy stages through the backend of their target, and
+// records their deployments in server mode.
+type Deploys struct {
+	*Shared
+	// Backends makes the backend of a target; nil refuses every deploy.
+	Backends BackendFor
+	// Recorder keeps deployments in the platform's database (server
+	// mode); nil in a local run.
+	Recorder DeployRecorder
+}
 
 // DeployRecorder keeps deployments in the platform's database (server
 // mode): it looks up the tenant's targets, records a deploy stage's
@@ -35,64 +48,35 @@ type DeployRecorder interface {
 // DeployPoll is how often, at most, DeployWaitHealthy asks the target.
 var DeployPoll = 2 * time.Second
 
-// backend returns the Backend of a deploy's target (a.Backends when set,
-// else one made from the target's settings) and the masker of the
-// credential it was given: what the backend says (errors, status messages)
-// goes through it before it reaches a log or workflow history.
-func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, *masker, error) {
-	if target.Kind == "" && ref != nil && a.Deploys != nil {
-		t, err := a.Deploys.Target(ctx, *ref, target.Name)
+// backend returns the Backend of a deploy's target (a tenant's target by
+// name, in server mode, is looked up first) and the masker of the
+// credentials it was given: what the backend says (errors, status
+// messages) goes through it before it reaches a log or workflow history.
+func (a *Deploys) backend(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, *masker, error) {
+	if target.Kind == "" && ref != nil && a.Recorder != nil {
+		t, err := a.Recorder.Target(ctx, *ref, target.Name)
 		if err != nil {
 			return nil, nil, err
 		}
 		target = t
 	}
-	if a.Backends != nil {
-		b, err := a.Backends(ctx, target, ref)
-		return b, nil, err
+	if a.Backends == nil {
+		return nil, nil, deploy.Configf("target %q: this worker has no deploy backends", target.Name)
 	}
-	switch target.Kind {
-	case pipeline.TargetFly:
-		name := target.Settings["token-secret"]
-		if name == "" {
-			name = "FLY_API_TOKEN"
+	given := map[string]string{}
+	b, err := a.Backends(ctx, target, ref, func(ctx context.Context, name string) (string, error) {
+		v, err := a.credential(ctx, ref, name)
+		if err == nil {
+			given[name] = v
 		}
-		token, err := a.credential(ctx, ref, name)
-		if err != nil {
-			return nil, nil, err
-		}
-		apiURL := target.Settings["api-url"]
-		if apiURL == "" && ref == nil {
-			// A local run may point every Fly target elsewhere (a
-			// proxy, a test server) without editing the pipeline.
-			apiURL = os.Getenv("FLY_API_URL")
-		}
-		b, err := fly.New(fly.Config{App: target.Settings["app"], Region: target.Settings["region"], APIURL: apiURL, Token: token})
-		return b, newMasker(map[string]string{name: token}), err
-	case pipeline.TargetKubernetes:
-		set := target.Settings
-		if name := set["kubeconfig-secret"]; name != "" {
-			kc, err := a.credential(ctx, ref, name)
-			if err != nil {
-				return nil, nil, err
-			}
-			b, err := kubernetes.NewFromKubeconfig([]byte(kc), set["context"], set["namespace"])
-			return b, newMasker(map[string]string{name: kc}), err
-		}
-		if ref != nil {
-			return nil, nil, deploy.Configf("target %q: set kubeconfig-secret to the tenant secret holding the cluster's kubeconfig", target.Name)
-		}
-		b, err := kubernetes.New(kubernetes.Config{Namespace: set["namespace"], Kubeconfig: set["kubeconfig"], Context: set["context"]})
-		return b, nil, err
-	case "":
-		return nil, nil, deploy.Configf("target %q has no kind: a BuildIt server finds a tenant's target by name, but a local run needs it in the pipeline (target %q kind=\"fly\" { … })", target.Name, target.Name)
-	}
-	return nil, nil, deploy.Configf("target %q: unknown kind %q", target.Name, target.Kind)
+		return v, err
+	})
+	return b, newMasker(given), err
 }
 
 // credential is the secret named name: the tenant's in server mode; in a
 // local run, a --secret value or else the environment variable.
-func (a *Activities) credential(ctx context.Context, ref *workflows.RunRef, name string) (string, error) {
+func (a *Deploys) credential(ctx context.Context, ref *workflows.RunRef, name string) (string, error) {
 	if a.Secrets != nil {
 		values, err := a.Secrets.Secrets(ctx, ref, []string{name})
 		if err != nil {
@@ -143,7 +127,7 @@ func toSpec(s workflows.DeploySpec) deploy.Spec {
 
 // deployLog writes a line about a deploy to its stage's log, through mask
 // (the target's credential: the line may quote what the target said).
-func (a *Activities) deployLog(ctx context.Context, mask *masker, ref *workflows.RunRef, stageID, format string, args ...any) {
+func (a *Deploys) deployLog(ctx context.Context, mask *masker, ref *workflows.RunRef, stageID, format string, args ...any) {
 	line := mask.mask("buildit: " + fmt.Sprintf(format, args...))
 	if ref != nil && ref.RunID == "" {
 		return // a rollback from the API: no run, no log
@@ -167,9 +151,9 @@ func (a *Activities) deployLog(ctx context.Context, mask *masker, ref *workflows
 
 // DeployBegin picks the deploy's revision (one past what the target runs)
 // and remembers the running revision to roll back to.
-func (a *Activities) DeployBegin(ctx context.Context, in workflows.DeployInput) (workflows.DeployBeginResult, error) {
-	if in.Record != nil && a.Deploys != nil {
-		res, err := a.Deploys.BeginDeploy(ctx, in)
+func (a *Deploys) DeployBegin(ctx context.Context, in workflows.DeployInput) (workflows.DeployBeginResult, error) {
+	if in.Record != nil && a.Recorder != nil {
+		res, err := a.Recorder.BeginDeploy(ctx, in)
 		if err != nil {
 			return res, deployError(err, nil)
 		}
@@ -201,7 +185,7 @@ func (a *Activities) DeployBegin(ctx context.Context, in workflows.DeployInput) 
 
 // DeployApply applies a revision, heartbeating while the backend rolls it
 // out (a rolling update waits for each instance).
-func (a *Activities) DeployApply(ctx context.Context, t workflows.DeployTarget) error {
+func (a *Deploys) DeployApply(ctx context.Context, t workflows.DeployTarget) error {
 	b, mask, err := a.backend(ctx, t.Target, t.Record)
 	if err != nil {
 		return deployError(err, mask)
@@ -224,7 +208,7 @@ type waitState struct {
 // DeployWaitHealthy waits until the revision is healthy; it fails, not to
 // be retried, when the target says the rollout failed or when the
 // health-check timeout (counted from the first attempt) passes.
-func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTarget) error {
+func (a *Deploys) DeployWaitHealthy(ctx context.Context, t workflows.DeployTarget) error {
 	b, mask, err := a.backend(ctx, t.Target, t.Record)
 	if err != nil {
 		return deployError(err, mask)
@@ -275,11 +259,11 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 
 // DeployFinish records how a deploy ended: in its stage's log (and, in
 // server mode, in the deployments table — not yet).
-func (a *Activities) DeployFinish(ctx context.Context, out workflows.DeployOutcome) error {
+func (a *Deploys) DeployFinish(ctx context.Context, out workflows.DeployOutcome) error {
 	// The message is made of the steps' errors, masked already.
 	a.deployLog(ctx, nil, out.Record, out.StageID, "deploy %s: %s", out.Status, out.Message)
-	if out.Record != nil && a.Deploys != nil {
-		return deployError(a.Deploys.FinishDeploy(ctx, out), nil)
+	if out.Record != nil && a.Recorder != nil {
+		return deployError(a.Recorder.FinishDeploy(ctx, out), nil)
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func (l *lines) text() string {
 
 // runStage runs one attempt through the RunStage activity, as a worker
 // would.
-func runStage(t *testing.T, a *Activities, in workflows.StageInput) (workflows.StageResult, error) {
+func runStage(t *testing.T, a *Stages, in workflows.StageInput) (workflows.StageResult, error) {
 	t.Helper()
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 	env.RegisterActivityWithOptions(a.RunStage, activity.RegisterOptions{Name: workflows.RunStageActivity})
@@ -68,8 +68,9 @@ func hostStep(id string, commands ...string) pipeline.Step {
 // retried), saying why in the stage's log, and without running it.
 func TestSecurityWorkerRefusesHostStagesOfServerRuns(t *testing.T) {
 	var log lines
-	a := &Activities{Host: host.New(host.Options{}), Sink: &log, WorkRoot: filepath.Join(executortest.ReachableDir(t), "work")}
-	ws, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: "run/t/p/1"})
+	a := &Stages{Shared: &Shared{Sink: &log}, Host: host.New(host.Options{})}
+	srv := &ServerMode{WorkRoot: filepath.Join(executortest.ReachableDir(t), "work")}
+	ws, err := srv.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: "run/t/p/1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestSecurityWorkerRefusesHostStagesOfServerRuns(t *testing.T) {
 	if _, err := os.Stat(marker); err != nil {
 		t.Errorf("the allowed stage did not run: %v", err)
 	}
-	local := &Activities{Host: host.New(host.Options{InheritEnv: true}), Sink: &log}
+	local := &Stages{Shared: &Shared{Sink: &log}, Host: host.New(host.Options{InheritEnv: true})}
 	in.Record, in.Workspace = nil, t.TempDir()
 	if res, err := runStage(t, local, in); err != nil || res.ExitCode != 0 {
 		t.Fatalf("local run: %+v %v", res, err)
@@ -113,10 +114,11 @@ func TestSecurityHostStagesOfOneRunCannotReachAnother(t *testing.T) {
 		t.Skip("needs root: host stages change user only when the worker runs as root (CI runs this as root)")
 	}
 	var log lines
-	a := &Activities{Host: host.New(host.Options{}), Sink: &log, WorkRoot: filepath.Join(executortest.ReachableDir(t), "work"), AllowHostStages: true}
+	a := &Stages{Shared: &Shared{Sink: &log}, Host: host.New(host.Options{}), AllowHostStages: true}
+	srv := &ServerMode{WorkRoot: filepath.Join(executortest.ReachableDir(t), "work")}
 	ref := &workflows.RunRef{TenantID: "t", RunID: "r"}
 	prepare := func(run string) string {
-		res, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run})
+		res, err := srv.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +135,7 @@ func TestSecurityHostStagesOfOneRunCannotReachAnother(t *testing.T) {
 	attack := []string{
 		"id -u",
 		`echo "home=$HOME tmp=$TMPDIR"`,
-		"ls " + a.WorkRoot + " && echo LISTED-THE-WORK-ROOT || true",
+		"ls " + srv.WorkRoot + " && echo LISTED-THE-WORK-ROOT || true",
 		"cat " + filepath.Join(wsB, "loot") + " && echo READ-RUN-B || true",
 		"ls " + homeB + " && echo LISTED-B-HOME || true",
 		"ls " + filepath.Dir(wsB) + " && echo LISTED-B-RUN-DIR || true",
@@ -196,7 +198,7 @@ func TestSecurityRunFolderBelongsToTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a := &Activities{WorkRoot: filepath.Join(executortest.ReachableDir(t), "work"), Clone: CloneOptions{Repositories: httpAllowed}}
+	a := &ServerMode{WorkRoot: filepath.Join(executortest.ReachableDir(t), "work"), Clone: CloneOptions{Repositories: httpAllowed}}
 	const run = "run/t/p/7"
 	url := gittest.Serve(t, filepath.Dir(repo)) + "/" + filepath.Base(repo) + "/.git"
 	res, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run, Repository: url})
@@ -271,8 +273,9 @@ func TestHostStageWorkRootOutOfReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log lines
-	a := &Activities{Host: host.New(host.Options{}), Sink: &log, WorkRoot: filepath.Join(private, "work"), AllowHostStages: true}
-	ws, err := a.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: "run/t/p/1"})
+	a := &Stages{Shared: &Shared{Sink: &log}, Host: host.New(host.Options{}), AllowHostStages: true}
+	srv := &ServerMode{WorkRoot: filepath.Join(private, "work")}
+	ws, err := srv.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: "run/t/p/1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func TestSecurityMaskedSecretForms(t *testing.T) {
 // runMaskedStage runs one attempt of a host stage through the RunStage activity
 // with the given secrets, and returns the stage's log and the activity's
 // error.
-func runMaskedStage(t *testing.T, a *Activities, step pipeline.Step) ([]string, error) {
+func runMaskedStage(t *testing.T, a *Stages, step pipeline.Step) ([]string, error) {
 	t.Helper()
 	sink := &lineSink{}
 	a.Sink = sink
@@ -128,7 +128,7 @@ func runMaskedStage(t *testing.T, a *Activities, step pipeline.Step) ([]string, 
 // as ***.
 func TestSecurityMaskedSecretFormsInStageLogs(t *testing.T) {
 	long := strings.Repeat(token, 3)
-	a := &Activities{Host: host.New(host.Options{}), Secrets: MapSecrets{"TOKEN": token, "PEM": pem, "LONG": long}}
+	a := &Stages{Shared: &Shared{Secrets: MapSecrets{"TOKEN": token, "PEM": pem, "LONG": long}}, Host: host.New(host.Options{})}
 	env := map[string]string{}
 	var run []string
 	for i, c := range forms() {
@@ -176,7 +176,7 @@ func (failingExecutor) Destroy(context.Context, *executor.Spec) error { return n
 // Errors of the machinery, which enter workflow history and the stage's
 // log, are masked the same way.
 func TestSecurityMaskedSecretFormsInErrors(t *testing.T) {
-	a := &Activities{Host: failingExecutor{}, Secrets: MapSecrets{"TOKEN": token}}
+	a := &Stages{Shared: &Shared{Secrets: MapSecrets{"TOKEN": token}}, Host: failingExecutor{}}
 	lines, err := runMaskedStage(t, a, pipeline.Step{ID: "leak", Run: []string{"true"}, Secrets: []string{"TOKEN"}})
 	const want = "prepare: pull registry.example.com/app: denied for *** (***, ***)"
 	if err == nil || !strings.Contains(err.Error(), want) {

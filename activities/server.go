@@ -40,13 +40,30 @@ type StageLog interface {
 	Close(ctx context.Context) error
 }
 
+// ServerMode holds the activities only server-mode runs use: run records,
+// concurrency turns and workspaces.
+type ServerMode struct {
+	// Recorder writes run records and tells whose turn it is; nil on a
+	// worker without a database.
+	Recorder RunRecorder
+	// WorkRoot is where workspaces are made; "" is a folder under the
+	// system's temp dir.
+	WorkRoot string
+	// HostQueue is the task queue of this worker's host, which a run whose
+	// workspace it prepared sends its stages to.
+	HostQueue string
+	// Clone allows and bounds the repositories PrepareWorkspace clones
+	// (checkout.go).
+	Clone CloneOptions
+}
+
 // Permanent marks err as one that retrying the activity cannot fix.
 func Permanent(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeConfig, nil)
 }
 
 // RecordRun writes a run record through the Recorder.
-func (a *Activities) RecordRun(ctx context.Context, rec workflows.RunRecord) error {
+func (a *ServerMode) RecordRun(ctx context.Context, rec workflows.RunRecord) error {
 	if a.Recorder == nil {
 		return Permanent(errors.New("this worker has no database to record runs in (start it with DATABASE_URL)"))
 	}
@@ -58,7 +75,7 @@ var TurnPoll = time.Second
 
 // AwaitTurn waits, heartbeating, until no earlier run of the run's
 // concurrency group is in progress.
-func (a *Activities) AwaitTurn(ctx context.Context, in workflows.AwaitTurnInput) error {
+func (a *ServerMode) AwaitTurn(ctx context.Context, in workflows.AwaitTurnInput) error {
 	if a.Recorder == nil {
 		return Permanent(errors.New("this worker has no database to find the run's concurrency group in"))
 	}
@@ -87,7 +104,7 @@ func (a *Activities) AwaitTurn(ctx context.Context, in workflows.AwaitTurnInput)
 // The workspace is in a folder of the run's own, beside its host stages'
 // HOME and TMPDIR, private to the run's user (see isolation.go): a clone,
 // made by this process, is handed to that user afterwards.
-func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
+func (a *ServerMode) PrepareWorkspace(ctx context.Context, in workflows.PrepareInput) (workflows.PrepareResult, error) {
 	root, err := a.workRoot()
 	if err != nil {
 		return workflows.PrepareResult{}, err
@@ -123,7 +140,7 @@ func (a *Activities) PrepareWorkspace(ctx context.Context, in workflows.PrepareI
 // CleanupWorkspace removes a workspace that PrepareWorkspace made, with its
 // run's folder (or alone, when an older worker made it straight in the
 // work root).
-func (a *Activities) CleanupWorkspace(_ context.Context, in workflows.CleanupInput) error {
+func (a *ServerMode) CleanupWorkspace(_ context.Context, in workflows.CleanupInput) error {
 	root, err := a.workRoot()
 	if err != nil {
 		return err
@@ -142,7 +159,7 @@ func (a *Activities) CleanupWorkspace(_ context.Context, in workflows.CleanupInp
 // workRoot makes the folder every run's folder goes in, mode 0711: a
 // stage's user may pass through it to its own run's folder, but no one
 // but this process may list the runs.
-func (a *Activities) workRoot() (string, error) {
+func (a *ServerMode) workRoot() (string, error) {
 	root := a.WorkRoot
 	if root == "" {
 		root = filepath.Join(os.TempDir(), "buildit-workspaces")

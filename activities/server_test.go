@@ -47,7 +47,7 @@ func TestPrepareWorkspaceChecksOutTheCommit(t *testing.T) {
 		t.Skip("no git")
 	}
 	repo, first, _ := bareRepo(t)
-	a := &Activities{WorkRoot: t.TempDir(), HostQueue: "buildit/host/h1"}
+	a := &ServerMode{WorkRoot: t.TempDir(), HostQueue: "buildit/host/h1"}
 	a.Clone.Repositories = httpAllowed
 	ctx := context.Background()
 
@@ -100,7 +100,7 @@ func TestPrepareWorkspaceErrors(t *testing.T) {
 		t.Skip("no git")
 	}
 	repo, _, _ := bareRepo(t)
-	a := &Activities{WorkRoot: t.TempDir()}
+	a := &ServerMode{WorkRoot: t.TempDir()}
 	a.Clone.Repositories = httpAllowed
 	ctx := context.Background()
 

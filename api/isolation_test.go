@@ -97,8 +97,8 @@ func TestSecurityDefaultImageRunsStagesInContainers(t *testing.T) {
 	t.Parallel()
 	image := dockertest.Image(t)
 	e := setup(t).withRunsAnd(t, func(a *activities.Activities) {
-		a.Docker = docker.New(dockertest.Client(t), docker.Options{})
-		a.AllowHostStages = false
+		a.Stages.Docker = docker.New(dockertest.Client(t), docker.Options{})
+		a.Stages.AllowHostStages = false
 	})
 	e.svc.AllowHostStages = false
 	e.svc.DefaultImage = image

@@ -22,6 +22,7 @@ import (
 
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/executortest"
@@ -70,8 +71,10 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 	}
 	t.Cleanup(c.Close)
 	queue := "api-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
-	acts := &activities.Activities{Host: host.New(host.Options{}), Sink: discardSink{}, WorkRoot: executortest.ReachableDir(t), HostQueue: worker.HostQueue(queue, "h1"),
-		AllowHostStages: true}
+	acts := activities.New(activities.Shared{Sink: discardSink{}})
+	acts.Stages.Host, acts.Stages.AllowHostStages = host.New(host.Options{}), true
+	acts.Server.WorkRoot, acts.Server.HostQueue = executortest.ReachableDir(t), worker.HostQueue(queue, "h1")
+	acts.Deploys.Backends = backends.For
 	workerstore.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
 	if change != nil {
 		change(acts)
@@ -559,7 +562,7 @@ stage "use" {
 	commit := gittest.Repo(t, root, "app", map[string]string{"version": "7\n"})
 	repo := gittest.Serve(t, root) + "/app"
 	e.svc.Repositories.AllowHTTP = true
-	e.acts.Clone.Repositories.AllowHTTP = true
+	e.acts.Server.Clone.Repositories.AllowHTTP = true
 
 	base := "/orgs/acme/tenants/web/pipelines/app/runs"
 	owner.must(201, "POST", base, map[string]any{"repository": repo, "commit": commit})

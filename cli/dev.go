@@ -193,7 +193,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	if err != nil {
 		return err
 	}
-	acts.Clone = clone
+	acts.Server.Clone = clone
 	defer release()
 	c, err := client.DialContext(ctx, client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(log)})
 	if err != nil {

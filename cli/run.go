@@ -25,6 +25,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor"
@@ -160,7 +161,9 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	}
 	sink := newConsoleSink(logs, ids)
 
-	acts := &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Sink: sink, Secrets: activities.MapSecrets(secrets), Logger: a.logger}
+	acts := activities.New(activities.Shared{Sink: sink, Secrets: activities.MapSecrets(secrets), Logger: a.logger})
+	acts.Stages.Host = host.New(host.Options{InheritEnv: true})
+	acts.Deploys.Backends = backends.For
 	cleanup, err := a.setUpExecutors(ctx, acts, plan, f.executor)
 	if err != nil {
 		return err
@@ -248,7 +251,7 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	// One worker in this process: host stages can take the local fast
 	// path (see PipelineRunInput.LocalFastPath).
 	in.LocalFastPath = LocalFastPath
-	in.ForceHost = acts.ForceHost
+	in.ForceHost = acts.Stages.ForceHost
 	run, err := engine.StartRun(ctx, c, in, engine.RunOptions{
 		ID: runID, TaskQueue: taskQueue, SearchAttributes: searchable, Trigger: "local", Actor: os.Getenv("USER"),
 	})
@@ -361,7 +364,7 @@ func (a *app) setUpExecutors(ctx context.Context, acts *activities.Activities, p
 		}
 	}
 	if mode == "local" {
-		acts.ForceHost = true
+		acts.Stages.ForceHost = true
 		if len(images) > 0 {
 			fmt.Fprintf(a.stderr, "buildit: --executor local: running every stage on the host; ignoring images %s\n", strings.Join(images, ", "))
 		}
@@ -389,7 +392,7 @@ func (a *app) setUpExecutors(ctx context.Context, acts *activities.Activities, p
 		}
 		return nil, usageError(fmt.Errorf("%s but no Docker engine answers: %v; use --executor local to run them on the host", what, err))
 	}
-	acts.Docker = d
+	acts.Stages.Docker = d
 	return func(ctx context.Context, runID string) {
 		if err := cleanup(ctx, runID); err != nil {
 			a.logger.Warn("docker cleanup failed", "run", runID, "error", err)

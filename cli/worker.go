@@ -18,6 +18,7 @@ import (
 
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/docker"
 	"github.com/buildit-ci/buildit/executor/host"
@@ -111,12 +112,15 @@ func (s logSink) WriteLine(stage string, stream executor.Stream, line string) {
 
 // workerActivities makes the activities of a worker: the host executor
 // (whose stages do not inherit the worker's environment), Docker per mode,
-// workspaces under workDir on hostQueue, host stages of server-mode runs
-// when allowHost, and, with a store, run records, logs and tenant secrets
-// in Postgres. release frees the Docker client.
+// the deploy backends, workspaces under workDir on hostQueue, host stages
+// of server-mode runs when allowHost, and, with a store, run records, logs,
+// tenant secrets and deployments in Postgres. release frees the Docker
+// client.
 func workerActivities(ctx context.Context, mode, workDir, hostQueue string, allowHost bool, store *db.Store, log *slog.Logger) (acts *activities.Activities, release func(), err error) {
-	acts = &activities.Activities{Host: host.New(host.Options{}), Sink: logSink{log}, Logger: log, WorkRoot: workDir, HostQueue: hostQueue,
-		AllowHostStages: allowHost}
+	acts = activities.New(activities.Shared{Sink: logSink{log}, Logger: log})
+	acts.Stages.Host, acts.Stages.AllowHostStages = host.New(host.Options{}), allowHost
+	acts.Server.WorkRoot, acts.Server.HostQueue = workDir, hostQueue
+	acts.Deploys.Backends = backends.For
 	if allowHost {
 		warnHostStages(log)
 	}
@@ -136,7 +140,7 @@ func workerActivities(ctx context.Context, mode, workDir, hostQueue string, allo
 		}
 		switch {
 		case err == nil:
-			acts.Docker = d
+			acts.Stages.Docker = d
 			release = func() { _ = d.Close() }
 		case mode == "docker":
 			return nil, nil, usageError(fmt.Errorf("--executor docker: %v", err))
@@ -220,7 +224,7 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 	if err != nil {
 		return err
 	}
-	acts.Clone = clone
+	acts.Server.Clone = clone
 	defer closeActs()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  f.temporalAddress,
@@ -236,7 +240,7 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 		return err
 	}
 	log.Info("worker started", "temporal", f.temporalAddress, "namespace", f.namespace, "task_queue", f.taskQueue,
-		"host_queue", hostQueue, "docker", acts.Docker != nil, "database", store != nil)
+		"host_queue", hostQueue, "docker", acts.Stages.Docker != nil, "database", store != nil)
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-sctx.Done()

@@ -116,7 +116,9 @@ func BenchmarkOneStageRunWithBoot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		w := worker.New(c, &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Sink: discard{}}, worker.Options{TaskQueue: "boot"})
+		acts := activities.New(activities.Shared{Sink: discard{}})
+		acts.Stages.Host = host.New(host.Options{InheritEnv: true})
+		w := worker.New(c, acts, worker.Options{TaskQueue: "boot"})
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
 		}

@@ -36,7 +36,8 @@ func runChildWorker(spec string) {
 	if err != nil {
 		panic(err)
 	}
-	acts := &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Docker: d, Sink: &recorder{}}
+	acts := activities.New(activities.Shared{Sink: &recorder{}})
+	acts.Stages.Host, acts.Stages.Docker = host.New(host.Options{InheritEnv: true}), d
 	if err := worker.New(c, acts, worker.Options{TaskQueue: f[2]}).Run(sdkworker.InterruptCh()); err != nil {
 		panic(err)
 	}
@@ -94,7 +95,8 @@ stage "long" {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	acts := &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Docker: d, Sink: h.logs}
+	acts := activities.New(activities.Shared{Sink: h.logs})
+	acts.Stages.Host, acts.Stages.Docker = host.New(host.Options{InheritEnv: true}), d
 	w := worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor"
@@ -77,7 +78,9 @@ type harness struct {
 func setup(t testing.TB, secrets map[string]string) *harness {
 	t.Helper()
 	h := setupWithoutWorker(t)
-	acts := &activities.Activities{Host: host.New(host.Options{InheritEnv: true}), Sink: h.logs, Secrets: activities.MapSecrets(secrets)}
+	acts := activities.New(activities.Shared{Sink: h.logs, Secrets: activities.MapSecrets(secrets)})
+	acts.Stages.Host = host.New(host.Options{InheritEnv: true})
+	acts.Deploys.Backends = backends.For
 	w := worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

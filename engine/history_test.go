@@ -65,8 +65,10 @@ func TestRecordHistory(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		acts := &activities.Activities{Host: host.New(host.Options{}), Sink: h.logs, Recorder: memRecorder{}, WorkRoot: root,
-			HostQueue: worker.HostQueue(h.taskQueue, "recorder"), AllowHostStages: true}
+		acts := activities.New(activities.Shared{Sink: h.logs})
+		acts.Stages.Host, acts.Stages.AllowHostStages = host.New(host.Options{}), true
+		acts.Server.Recorder, acts.Server.WorkRoot = memRecorder{}, root
+		acts.Server.HostQueue = worker.HostQueue(h.taskQueue, "recorder")
 		for _, w := range []sdkworker.Worker{worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue}), worker.NewHost(h.c, acts, worker.Options{})} {
 			if err := w.Start(); err != nil {
 				t.Fatal(err)

@@ -67,19 +67,22 @@ func Register(r interface {
 	}
 }
 
+// registerActivities registers every part of acts (made by
+// activities.New) under the activity names workflows use, whatever part a
+// method moved to: recorded histories name activities, not Go types.
 func registerActivities(r interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }, acts *activities.Activities) {
-	r.RegisterActivityWithOptions(acts.RunStage, activity.RegisterOptions{Name: workflows.RunStageActivity})
-	r.RegisterActivityWithOptions(acts.RunStageLocal, activity.RegisterOptions{Name: workflows.RunStageLocalActivity})
-	r.RegisterActivityWithOptions(acts.RecordRun, activity.RegisterOptions{Name: workflows.RecordRunActivity})
-	r.RegisterActivityWithOptions(acts.PrepareWorkspace, activity.RegisterOptions{Name: workflows.PrepareWorkspaceActivity})
-	r.RegisterActivityWithOptions(acts.CleanupWorkspace, activity.RegisterOptions{Name: workflows.CleanupWorkspaceActivity})
-	r.RegisterActivityWithOptions(acts.AwaitTurn, activity.RegisterOptions{Name: workflows.AwaitTurnActivity})
-	r.RegisterActivityWithOptions(acts.DeployBegin, activity.RegisterOptions{Name: workflows.DeployBeginActivity})
-	r.RegisterActivityWithOptions(acts.DeployApply, activity.RegisterOptions{Name: workflows.DeployApplyActivity})
-	r.RegisterActivityWithOptions(acts.DeployWaitHealthy, activity.RegisterOptions{Name: workflows.DeployWaitHealthyActivity})
-	r.RegisterActivityWithOptions(acts.DeployFinish, activity.RegisterOptions{Name: workflows.DeployFinishActivity})
+	r.RegisterActivityWithOptions(acts.Stages.RunStage, activity.RegisterOptions{Name: workflows.RunStageActivity})
+	r.RegisterActivityWithOptions(acts.Stages.RunStageLocal, activity.RegisterOptions{Name: workflows.RunStageLocalActivity})
+	r.RegisterActivityWithOptions(acts.Server.RecordRun, activity.RegisterOptions{Name: workflows.RecordRunActivity})
+	r.RegisterActivityWithOptions(acts.Server.PrepareWorkspace, activity.RegisterOptions{Name: workflows.PrepareWorkspaceActivity})
+	r.RegisterActivityWithOptions(acts.Server.CleanupWorkspace, activity.RegisterOptions{Name: workflows.CleanupWorkspaceActivity})
+	r.RegisterActivityWithOptions(acts.Server.AwaitTurn, activity.RegisterOptions{Name: workflows.AwaitTurnActivity})
+	r.RegisterActivityWithOptions(acts.Deploys.DeployBegin, activity.RegisterOptions{Name: workflows.DeployBeginActivity})
+	r.RegisterActivityWithOptions(acts.Deploys.DeployApply, activity.RegisterOptions{Name: workflows.DeployApplyActivity})
+	r.RegisterActivityWithOptions(acts.Deploys.DeployWaitHealthy, activity.RegisterOptions{Name: workflows.DeployWaitHealthyActivity})
+	r.RegisterActivityWithOptions(acts.Deploys.DeployFinish, activity.RegisterOptions{Name: workflows.DeployFinishActivity})
 }
 
 // HostQueue names the task queue of one host's workspaces, beside the
@@ -92,11 +95,11 @@ func HostQueue(shared, hostID string) string {
 	return shared + "/host/" + hostID
 }
 
-// NewHost returns the worker that serves acts.HostQueue: only activities,
+// NewHost returns the worker that serves acts.Server.HostQueue: only activities,
 // the stages and cleanups of workspaces on this host. It shares the stage
 // limit's meaning with New's worker but counts separately.
 func NewHost(c client.Client, acts *activities.Activities, opts Options) sdkworker.Worker {
-	w := sdkworker.New(c, acts.HostQueue, sdkworker.Options{
+	w := sdkworker.New(c, acts.Server.HostQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentStages,
 		MaxHeartbeatThrottleInterval:       HeartbeatThrottle,
 		DefaultHeartbeatThrottleInterval:   HeartbeatThrottle,

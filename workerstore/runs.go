@@ -184,11 +184,11 @@ func parseRef(ref workflows.RunRef) (parsedRef, error) {
 	return parsedRef{tenant: t, run: r}, nil
 }
 
-// WorkerActivities adds the Postgres-backed parts to acts: records, logs
-// and tenant secrets.
+// WorkerActivities adds the Postgres-backed parts to acts: run records,
+// stage logs, tenant secrets and deployments.
 func WorkerActivities(acts *activities.Activities, store *db.Store, log *slog.Logger) {
-	acts.Recorder = Recorder{Store: store}
+	acts.Server.Recorder = Recorder{Store: store}
 	acts.Logs = Logs{Store: store, Logger: log}
 	acts.Secrets = Secrets{Store: store}
-	acts.Deploys = Deploys{Store: store}
+	acts.Deploys.Recorder = Deploys{Store: store}
 }

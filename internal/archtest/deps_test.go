@@ -23,6 +23,13 @@ var linkRules = map[string][]string{
 		module + "/workerstore",
 		"k8s.io/",
 	},
+	// The deploy backends are given to the activities by the wiring
+	// (deploy/backends), not made by them.
+	"activities": {
+		module + "/deploy/fly",
+		module + "/deploy/kubernetes",
+		"k8s.io/",
+	},
 }
 
 func TestLinkedPackages(t *testing.T) {
