@@ -236,14 +236,16 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	defer w.Stop()
 
 	in := workflows.PipelineRunInput{
-		RunID:       runID,
-		Plan:        *plan,
-		Workspace:   workspace,
-		Branch:      f.branch,
-		Commit:      f.commit,
-		Event:       f.event,
-		Env:         env,
-		AutoApprove: f.approve,
+		RunInput: workflows.RunInput{
+			RunID:       runID,
+			Plan:        *plan,
+			Workspace:   workspace,
+			Branch:      f.branch,
+			Commit:      f.commit,
+			Event:       f.event,
+			Env:         env,
+			AutoApprove: f.approve,
+		},
 	}
 	if f.approveAll {
 		in.AutoApprove = []string{"*"}

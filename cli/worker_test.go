@@ -68,7 +68,7 @@ stage "box" needs="host" { image "`+img+`"; run "echo from-a-container"; }
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	run, err := engine.StartRun(ctx, c, workflows.PipelineRunInput{Plan: *pipeline.NewPlan(p), Workspace: t.TempDir()},
+	run, err := engine.StartRun(ctx, c, workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: *pipeline.NewPlan(p), Workspace: t.TempDir()}},
 		engine.RunOptions{ID: "worker-test-" + time.Now().Format("150405.000000"), TaskQueue: "tq-worker-test"})
 	if err != nil {
 		t.Fatal(err)

@@ -80,7 +80,7 @@ func benchMode(b *testing.B, h *harness, src string, stages int) {
 }
 
 func runOnce(b *testing.B, h *harness, plan pipeline.Plan, ctx context.Context) {
-	in := workflows.PipelineRunInput{Plan: plan, Workspace: b.TempDir(), LocalFastPath: h.fastPath}
+	in := workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: plan, Workspace: b.TempDir()}, LocalInput: workflows.LocalInput{LocalFastPath: h.fastPath}}
 	run, err := engine.StartRun(ctx, h.c, in, engine.RunOptions{ID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), TaskQueue: h.taskQueue})
 	if err != nil {
 		b.Fatal(err)

@@ -129,7 +129,7 @@ func planOf(t testing.TB, src string) pipeline.Plan {
 func (h *harness) start(t testing.TB, src string, mod func(*workflows.PipelineRunInput)) (string, client.WorkflowRun) {
 	t.Helper()
 	id := fmt.Sprintf("%s-%d", sanitize(t.Name()), time.Now().UnixNano())
-	in := workflows.PipelineRunInput{Plan: planOf(t, src), Workspace: h.workspace, Branch: "main", Event: "push", LocalFastPath: h.fastPath}
+	in := workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: planOf(t, src), Workspace: h.workspace, Branch: "main", Event: "push"}, LocalInput: workflows.LocalInput{LocalFastPath: h.fastPath}}
 	if mod != nil {
 		mod(&in)
 	}

@@ -270,17 +270,21 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	}
 
 	in := workflows.PipelineRunInput{
-		RunID:            run.WorkflowID,
-		Plan:             plan,
-		Branch:           t.Branch,
-		Commit:           t.Commit,
-		Event:            t.Event,
-		Env:              t.Env,
-		Record:           &workflows.RunRef{TenantID: tenant.ID.String(), RunID: run.ID.String()},
-		Prepare:          &workflows.PrepareInput{Repository: t.Repository, Branch: t.Branch, Commit: t.Commit},
-		HostQueueTimeout: s.HostQueueTimeout,
-		ConcurrencyGroup: group,
-		Reuse:            t.Reuse,
+		RunInput: workflows.RunInput{
+			RunID:  run.WorkflowID,
+			Plan:   plan,
+			Branch: t.Branch,
+			Commit: t.Commit,
+			Event:  t.Event,
+			Env:    t.Env,
+		},
+		ServerInput: workflows.ServerInput{
+			Record:           &workflows.RunRef{TenantID: tenant.ID.String(), RunID: run.ID.String()},
+			Prepare:          &workflows.PrepareInput{Repository: t.Repository, Branch: t.Branch, Commit: t.Commit},
+			HostQueueTimeout: s.HostQueueTimeout,
+			ConcurrencyGroup: group,
+			Reuse:            t.Reuse,
+		},
 	}
 	if t.RerunOf != nil {
 		in.ReusedFrom = fmt.Sprintf("run %d", *t.RerunOf)

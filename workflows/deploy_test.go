@@ -257,7 +257,7 @@ func TestDeployStageRunsADeployChild(t *testing.T) {
 	env, _ := setup(t, nil)
 	f := &fakeTarget{}
 	f.register(env)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, deployPipeline), Workspace: "/w", Commit: "abc123", Branch: "main"})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, deployPipeline), Workspace: "/w", Commit: "abc123", Branch: "main"}})
 	st := outcome(t, env)
 	wantStatuses(t, st, map[string]StageStatus{"build": StageSucceeded, "api": StageSucceeded})
 	if len(f.begun) != 1 {
@@ -275,7 +275,7 @@ func TestFailedDeployFailsItsStage(t *testing.T) {
 	env, _ := setup(t, nil)
 	f := &fakeTarget{waitErrs: map[int][]error{1: {unhealthy("revision 1 failed: machine m1 is failed")}}}
 	f.register(env)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, deployPipeline), Workspace: "/w"})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, deployPipeline), Workspace: "/w"}})
 	st := outcome(t, env)
 	if a := stage(st, "api"); a.Status != StageFailed || !strings.Contains(a.Error, "machine m1 is failed") {
 		t.Errorf("deploy stage %+v", a)
@@ -327,7 +327,7 @@ target "fly" kind="fly" { app "acme-api"; }
 			f := &fakeTarget{live: c.live}
 			f.register(env)
 			f.hang(env, c.hang, c.revs...)
-			env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, src), Workspace: "/w"})
+			env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Workspace: "/w"}})
 			st := outcome(t, env)
 			if st.Status != RunFailed {
 				t.Errorf("run %s", st.Status)

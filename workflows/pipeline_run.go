@@ -23,12 +23,26 @@ const ErrTypeConfig = "StageConfigError"
 // stageDone reports that the coroutine of step index has finished.
 type stageDone struct{ index int }
 
-// run is the state of one PipelineRun execution.
+// run is the state of one PipelineRun execution: its input and plan, the
+// stages' states, and, by concern, the progress of the stages, the
+// workspace's host and what the database was told (the last two in server
+// mode only; see server_mode.go).
 type run struct {
 	in    PipelineRunInput
 	steps []pipeline.Step
 	index map[string]int
 	state []StageState
+	progress
+	workspaceHost
+	recording
+	logger interface {
+		Info(string, ...interface{})
+	}
+}
+
+// progress is where the run's stages stand: how many run, how each is
+// cancelled, decided and reported done, and how the run stands.
+type progress struct {
 	// failing is set once a stage fails without allow-failure.
 	failing   bool
 	cancelled bool
@@ -39,19 +53,22 @@ type run struct {
 	status    RunStatus
 	// errText says why the run failed or was cancelled.
 	errText string
-	logger  interface {
-		Info(string, ...interface{})
-	}
+}
 
-	// Server mode: the workspace's host queue ("" is the workflow's own),
-	// with queueGen bumped each time the workspace is prepared again.
+// workspaceHost is, in server mode, the workspace's host queue ("" is the
+// workflow's own), with queueGen bumped each time the workspace is
+// prepared again.
+type workspaceHost struct {
 	queue      string
 	queueGen   int
 	preparing  bool
 	prepares   int
 	prepareErr string
-	// The recorder's state: attempts that ended before a retry, and what
-	// the database was last told.
+}
+
+// recording is the recorder's state in server mode: attempts that ended
+// before a retry, and what the database was last told.
+type recording struct {
 	retired    []StageState
 	recSent    []StageState
 	recStatus  RunStatus
@@ -79,15 +96,17 @@ func PipelineRun(ctx workflow.Context, in PipelineRunInput) (*RunState, error) {
 		in.RunID = workflow.GetInfo(ctx).WorkflowExecution.ID
 	}
 	r := &run{
-		in:        in,
-		steps:     in.Plan.Steps,
-		index:     make(map[string]int, len(in.Plan.Steps)),
-		state:     make([]StageState, len(in.Plan.Steps)),
-		cancels:   map[int]workflow.CancelFunc{},
-		decisions: map[int]workflow.Channel{},
-		done:      workflow.NewBufferedChannel(ctx, len(in.Plan.Steps)+1),
-		status:    RunQueued,
-		logger:    workflow.GetLogger(ctx),
+		in:    in,
+		steps: in.Plan.Steps,
+		index: make(map[string]int, len(in.Plan.Steps)),
+		state: make([]StageState, len(in.Plan.Steps)),
+		progress: progress{
+			cancels:   map[int]workflow.CancelFunc{},
+			decisions: map[int]workflow.Channel{},
+			done:      workflow.NewBufferedChannel(ctx, len(in.Plan.Steps)+1),
+			status:    RunQueued,
+		},
+		logger: workflow.GetLogger(ctx),
 	}
 	for i, st := range r.steps {
 		r.index[st.ID] = i

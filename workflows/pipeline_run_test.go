@@ -196,7 +196,7 @@ stage "end" { needs "a" "b" "c"; run "x"; }
 
 func TestDiamondRunsEveryStageInDependencyOrder(t *testing.T) {
 	env, rec := setup(t, nil)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, diamond), Workspace: "/w"})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, diamond), Workspace: "/w"}})
 	st := outcome(t, env)
 	if st.Status != RunSucceeded {
 		t.Fatalf("run %s", st.Status)
@@ -218,12 +218,14 @@ func TestFailFastCancelsRunningAndSkipsDependents(t *testing.T) {
 		"a": {exits: []int{3}, delay: 200 * time.Millisecond},
 		"b": {block: true},
 	})
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, `pipeline "f"
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
+		RunInput: RunInput{Plan: planOf(t, `pipeline "f"
 stage "a" { run "x"; }
 stage "b" { run "x"; }
 stage "c" needs="a" { run "x"; }
 stage "d" needs="b" { run "x"; }
-`)})
+`)},
+	})
 	st := outcome(t, env)
 	if st.Status != RunFailed {
 		t.Fatalf("run %s", st.Status)
@@ -243,10 +245,12 @@ stage "d" needs="b" { run "x"; }
 
 func TestAllowFailureLetsTheRunSucceed(t *testing.T) {
 	env, _ := setup(t, map[string]fake{"lint": {exits: []int{1}}})
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, `pipeline "a"
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
+		RunInput: RunInput{Plan: planOf(t, `pipeline "a"
 stage "lint" allow-failure=#true { run "x"; }
 stage "package" needs="lint" { run "x"; }
-`)})
+`)},
+	})
 	st := outcome(t, env)
 	if st.Status != RunSucceeded {
 		t.Fatalf("run %s", st.Status)
@@ -256,10 +260,12 @@ stage "package" needs="lint" { run "x"; }
 
 func TestRetryRunsAnotherAttempt(t *testing.T) {
 	env, _ := setup(t, map[string]fake{"flaky": {exits: []int{1, 1, 0}}, "broken": {exits: []int{2}}})
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, `pipeline "r"
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
+		RunInput: RunInput{Plan: planOf(t, `pipeline "r"
 stage "flaky" { run "x"; retry 2; }
 stage "broken" needs="flaky" { run "x"; retry 1; }
-`)})
+`)},
+	})
 	st := outcome(t, env)
 	if f := stage(st, "flaky"); f.Status != StageSucceeded || f.Attempt != 3 {
 		t.Errorf("flaky = %+v", f)
@@ -271,7 +277,7 @@ stage "broken" needs="flaky" { run "x"; retry 1; }
 
 func TestTimeoutFailsTheStage(t *testing.T) {
 	env, _ := setup(t, map[string]fake{"slow": {timedOut: true}})
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, "pipeline \"t\"\nstage \"slow\" { run \"x\"; timeout \"90s\"; }\n")})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, "pipeline \"t\"\nstage \"slow\" { run \"x\"; timeout \"90s\"; }\n")}})
 	st := outcome(t, env)
 	if s := stage(st, "slow"); s.Status != StageFailed || s.Error != "timed out after 1m30s" {
 		t.Errorf("slow = %+v", s)
@@ -280,7 +286,7 @@ func TestTimeoutFailsTheStage(t *testing.T) {
 
 func TestActivityErrorFailsTheStageWithItsMessage(t *testing.T) {
 	env, _ := setup(t, map[string]fake{"img": {err: temporal.NewNonRetryableApplicationError("image \"nope\" is not available", ErrTypeConfig, nil)}})
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, "pipeline \"e\"\nstage \"img\" { image \"nope\"; run \"x\"; }\n")})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, "pipeline \"e\"\nstage \"img\" { image \"nope\"; run \"x\"; }\n")}})
 	st := outcome(t, env)
 	if s := stage(st, "img"); s.Status != StageFailed || s.Error != `image "nope" is not available` {
 		t.Errorf("img = %+v", s)
@@ -299,7 +305,7 @@ stage "after-main" needs="on-main" { run "x"; }
 `
 	t.Run("success on a release branch", func(t *testing.T) {
 		env, _ := setup(t, nil)
-		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, src), Branch: "release/1.2", Event: "push"})
+		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Branch: "release/1.2", Event: "push"}})
 		st := outcome(t, env)
 		if st.Status != RunSucceeded {
 			t.Fatalf("run %s", st.Status)
@@ -314,7 +320,7 @@ stage "after-main" needs="on-main" { run "x"; }
 	})
 	t.Run("failure on main", func(t *testing.T) {
 		env, _ := setup(t, map[string]fake{"build": {exits: []int{1}}})
-		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, src), Branch: "main", Event: "tag"})
+		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Branch: "main", Event: "tag"}})
 		st := outcome(t, env)
 		if st.Status != RunFailed {
 			t.Fatalf("run %s", st.Status)
@@ -331,10 +337,12 @@ func TestMatrixInstancesRunAndGateTheirDependents(t *testing.T) {
 	// started (the fakes record a start when called) before fail-fast;
 	// without it, a loaded machine could cancel them first.
 	env, rec := setup(t, map[string]fake{"test [v=2]": {exits: []int{1}, delay: 500 * time.Millisecond}})
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, `pipeline "m"
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
+		RunInput: RunInput{Plan: planOf(t, `pipeline "m"
 stage "test" { matrix { v "1" "2" "3"; }; run "x"; }
 stage "report" needs="test" { run "x"; }
-`)})
+`)},
+	})
 	st := outcome(t, env)
 	wantStatuses(t, st, map[string]StageStatus{"test [v=2]": StageFailed, "report": StageSkipped})
 	if n := len(rec.startedList()); n != 3 {
@@ -345,10 +353,12 @@ stage "report" needs="test" { run "x"; }
 func TestCancelReachesRunningStages(t *testing.T) {
 	env, rec := setup(t, map[string]fake{"long": {block: true}})
 	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Second)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, `pipeline "c"
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
+		RunInput: RunInput{Plan: planOf(t, `pipeline "c"
 stage "long" { run "sleep 100"; }
 stage "after" needs="long" { run "x"; }
-`)})
+`)},
+	})
 	st := outcome(t, env)
 	if st.Status != RunCancelled {
 		t.Fatalf("run %s", st.Status)
@@ -400,7 +410,7 @@ func TestApprovalGate(t *testing.T) {
 			}
 			env.UpdateWorkflow(ApproveUpdate, "2", cb, ApprovalInput{Stage: "approve", By: "ann", Reason: "lgtm"})
 		}, 48*time.Hour)
-		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, gated)})
+		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, gated)}})
 		st := outcome(t, env)
 		if st.Status != RunSucceeded {
 			t.Fatalf("run %s", st.Status)
@@ -422,7 +432,7 @@ func TestApprovalGate(t *testing.T) {
 		env.RegisterDelayedCallback(func() {
 			env.UpdateWorkflow(RejectUpdate, "1", cb, ApprovalInput{Stage: "approve", By: "bob", Reason: "not today"})
 		}, time.Hour)
-		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, gated)})
+		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, gated)}})
 		st := outcome(t, env)
 		if st.Status != RunFailed {
 			t.Fatalf("run %s", st.Status)
@@ -434,7 +444,7 @@ func TestApprovalGate(t *testing.T) {
 	})
 	t.Run("times out", func(t *testing.T) {
 		env, _ := setup(t, nil)
-		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, gated)})
+		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, gated)}})
 		st := outcome(t, env)
 		if g := stage(st, "approve"); g.Status != StageFailed || g.Error != "no decision within 72h0m0s" {
 			t.Errorf("gate = %+v", g)
@@ -442,7 +452,7 @@ func TestApprovalGate(t *testing.T) {
 	})
 	t.Run("auto-approved", func(t *testing.T) {
 		env, _ := setup(t, nil)
-		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, gated), AutoApprove: []string{"approve"}})
+		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, gated), AutoApprove: []string{"approve"}}})
 		st := outcome(t, env)
 		if st.Status != RunSucceeded || stage(st, "approve").DecidedBy != "auto-approve" {
 			t.Errorf("run %s, gate %+v", st.Status, stage(st, "approve"))
@@ -460,8 +470,14 @@ func TestStageInputCarriesTheTrigger(t *testing.T) {
 	}, activity.RegisterOptions{Name: RunStageActivity})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "wf-1"})
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
-		Plan: planOf(t, "pipeline \"p\"\nstage \"a\" { run \"x\"; }\n"), Workspace: "/ws",
-		Branch: "main", Commit: "abc", Event: "push", Env: map[string]string{"K": "v"},
+		RunInput: RunInput{
+			Plan:      planOf(t, "pipeline \"p\"\nstage \"a\" { run \"x\"; }\n"),
+			Workspace: "/ws",
+			Branch:    "main",
+			Commit:    "abc",
+			Event:     "push",
+			Env:       map[string]string{"K": "v"},
+		},
 	})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)

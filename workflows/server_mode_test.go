@@ -59,7 +59,7 @@ func TestRecorderKeepsTheDatabaseInStep(t *testing.T) {
 	var recs records
 	recs.register(env)
 	src := "pipeline \"p\"\nstage \"a\" { run \"x\"; retry 1; }\nstage \"b\" needs=\"a\" { run \"x\"; }\n"
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, src), Workspace: "/w", Record: ref})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Workspace: "/w"}, ServerInput: ServerInput{Record: ref}})
 	outcome(t, env)
 
 	if got, want := recs.table(), "a#1=failed(exit status 1) a#2=succeeded b#1=succeeded"; got != want {
@@ -87,7 +87,7 @@ func TestRecorderWritesWhyTheRunFailed(t *testing.T) {
 	var recs records
 	recs.register(env)
 	src := "pipeline \"p\"\nstage \"a\" { run \"x\"; }\nstage \"b\" needs=\"a\" { run \"x\"; }\n"
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, src), Workspace: "/w", Record: ref})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Workspace: "/w"}, ServerInput: ServerInput{Record: ref}})
 	outcome(t, env)
 	last := recs.last()
 	if last.Status != RunFailed || last.Error != "pipeline failed: a" {
@@ -102,7 +102,7 @@ func TestNoRecordsWithoutARunRef(t *testing.T) {
 	env, _ := setup(t, nil)
 	var recs records
 	recs.register(env)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, diamond), Workspace: "/w"})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, diamond), Workspace: "/w"}})
 	outcome(t, env)
 	if len(recs.all) != 0 {
 		t.Errorf("%d records for a run with no RunRef", len(recs.all))
@@ -161,8 +161,8 @@ func TestPreparedWorkspaceRunsStagesOnItsHost(t *testing.T) {
 	h := &hostFakes{hosts: []string{"host-1"}}
 	h.register(env)
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
-		RunID: "run-7", Plan: planOf(t, chain),
-		Prepare: &PrepareInput{Repository: "/srv/repo.git", Branch: "main", Commit: "abc"},
+		RunInput:    RunInput{RunID: "run-7", Plan: planOf(t, chain)},
+		ServerInput: ServerInput{Prepare: &PrepareInput{Repository: "/srv/repo.git", Branch: "main", Commit: "abc"}},
 	})
 	st := outcome(t, env)
 	if st.Status != RunSucceeded {
@@ -186,7 +186,7 @@ func TestLostHostPreparesTheWorkspaceAgain(t *testing.T) {
 	h.register(env)
 	var recs records
 	recs.register(env)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, chain), Prepare: &PrepareInput{}, Record: ref})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, chain)}, ServerInput: ServerInput{Prepare: &PrepareInput{}, Record: ref}})
 	st := outcome(t, env)
 	if st.Status != RunSucceeded {
 		t.Fatalf("run %s: %+v", st.Status, st.Stages)
@@ -207,7 +207,7 @@ func TestEveryHostLostFailsTheRun(t *testing.T) {
 	env.RegisterWorkflow(PipelineRun)
 	h := &hostFakes{hosts: []string{"h1", "h2", "h3", "h4", "h5"}, dead: map[string]bool{"h1": true, "h2": true, "h3": true, "h4": true, "h5": true}}
 	h.register(env)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, chain), Prepare: &PrepareInput{}})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, chain)}, ServerInput: ServerInput{Prepare: &PrepareInput{}}})
 	st := outcome(t, env)
 	if st.Status != RunFailed || len(h.prepares) != MaxPrepares {
 		t.Errorf("run %s after %d prepares, want failed after %d", st.Status, len(h.prepares), MaxPrepares)
@@ -224,7 +224,7 @@ func TestPrepareFailureFailsTheRunAndSkipsEveryStage(t *testing.T) {
 	h.register(env)
 	var recs records
 	recs.register(env)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, chain), Prepare: &PrepareInput{Repository: "/nope"}, Record: ref})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, chain)}, ServerInput: ServerInput{Prepare: &PrepareInput{Repository: "/nope"}, Record: ref}})
 	st := outcome(t, env)
 	wantStatuses(t, st, map[string]StageStatus{"a": StageSkipped, "b": StageSkipped})
 	if last := recs.last(); last.Status != RunFailed || !strings.Contains(last.Error, "preparing the workspace: git clone: repository not found") {
@@ -240,8 +240,12 @@ func TestReusedStagesSucceedWithoutRunning(t *testing.T) {
 	var recs records
 	recs.register(env)
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
-		Plan: planOf(t, diamond), Workspace: "/w", Record: ref,
-		Reuse: []string{"start", "a", "b"}, ReusedFrom: "run 4",
+		RunInput: RunInput{Plan: planOf(t, diamond), Workspace: "/w"},
+		ServerInput: ServerInput{
+			Record:     ref,
+			Reuse:      []string{"start", "a", "b"},
+			ReusedFrom: "run 4",
+		},
 	})
 	st := outcome(t, env)
 	if st.Status != RunSucceeded {
@@ -272,7 +276,7 @@ func TestConcurrencyGroupWaitsForItsTurnFirst(t *testing.T) {
 	}, activity.RegisterOptions{Name: AwaitTurnActivity})
 	var recs records
 	recs.register(env)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{Plan: planOf(t, chain), Prepare: &PrepareInput{}, Record: ref, ConcurrencyGroup: "deploy"})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, chain)}, ServerInput: ServerInput{Prepare: &PrepareInput{}, Record: ref, ConcurrencyGroup: "deploy"}})
 	if st := outcome(t, env); st.Status != RunSucceeded {
 		t.Fatalf("run %s", st.Status)
 	}

@@ -101,8 +101,19 @@ func (s StageStatus) Terminal() bool {
 	return false
 }
 
-// PipelineRunInput starts a run.
+// PipelineRunInput starts a run: what every run has, what the local fast
+// path adds (buildit run) and what server mode adds. The parts are
+// embedded, so that the JSON of an input (and of the histories holding
+// one) is that of a single flat object, as it always was.
 type PipelineRunInput struct {
+	RunInput
+	LocalInput
+	ServerInput
+}
+
+// RunInput is what every run has: its plan, workspace, trigger and
+// settings.
+type RunInput struct {
 	// RunID names what the run creates (containers, networks); it defaults
 	// to the workflow ID.
 	RunID string        `json:"run_id,omitempty"`
@@ -124,6 +135,11 @@ type PipelineRunInput struct {
 	// HeartbeatTimeout bounds the silence of a stage activity before its
 	// worker is presumed dead; zero means DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+}
+
+// LocalInput is what a run whose worker is in the same process (buildit
+// run) adds: the local fast path.
+type LocalInput struct {
 	// LocalFastPath, when set, starts host-shell stages as local
 	// activities: a stage that ends within this budget costs no activity
 	// task round trips; one still running then is handed to a regular,
@@ -134,6 +150,12 @@ type PipelineRunInput struct {
 	// ForceHost says that every stage runs on the host (--executor local),
 	// so that every stage can take the local fast path.
 	ForceHost bool `json:"force_host,omitempty"`
+}
+
+// ServerInput is what a run started through the API adds: its record in
+// the platform's database, its prepared workspace, its concurrency group
+// and the stages a rerun reuses.
+type ServerInput struct {
 	// Record, in server mode, names the run's row in the platform's
 	// database: the run's status and every stage attempt are written there
 	// by RecordRunActivity as they change, and stages store their logs
