@@ -87,7 +87,7 @@ func registerActivities(r interface {
 
 // HostQueue names the task queue of one host's workspaces, beside the
 // shared queue: runs whose workspace a worker prepared send their stages
-// there (see activities.PrepareWorkspace).
+// there (see activities.ServerMode.PrepareWorkspace).
 func HostQueue(shared, hostID string) string {
 	if shared == "" {
 		shared = workflows.DefaultTaskQueue
