@@ -80,12 +80,14 @@ type Shared struct {
 	// HeartbeatEvery is how often a running stage or deploy heartbeats;
 	// the worker's throttle decides how often that reaches the server.
 	HeartbeatEvery time.Duration
-	Logger         *slog.Logger
+	// Logger receives the activities' own messages; nil discards them.
+	Logger *slog.Logger
 }
 
 // Stages runs command stages: RunStage, and RunStageLocal for the local
 // fast path (which keeps the stages it started in this process, to be
-// followed by a RunStage with Resume).
+// followed by a RunStage with Resume). Its Shared must be set, as New
+// does.
 type Stages struct {
 	*Shared
 	// Host runs stages without an image.

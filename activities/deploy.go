@@ -25,7 +25,8 @@ import (
 type BackendFor func(ctx context.Context, target pipeline.Target, ref *workflows.RunRef, credential func(ctx context.Context, name string) (string, error)) (deploy.Backend, error)
 
 // Deploys runs deploy stages through the backend of their target, and
-// records their deployments in server mode.
+// records their deployments in server mode. Its Shared must be set, as New
+// does.
 type Deploys struct {
 	*Shared
 	// Backends makes the backend of a target; nil refuses every deploy.
