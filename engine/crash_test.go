@@ -13,6 +13,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor/docker"
 	"github.com/buildit-ci/buildit/executor/docker/dockertest"
@@ -38,6 +39,7 @@ func runChildWorker(spec string) {
 	}
 	acts := activities.New(activities.Shared{Sink: &recorder{}})
 	acts.Stages.Host, acts.Stages.Docker = host.New(host.Options{InheritEnv: true}), d
+	acts.Deploys.Backends = backends.For
 	if err := worker.New(c, acts, worker.Options{TaskQueue: f[2]}).Run(sdkworker.InterruptCh()); err != nil {
 		panic(err)
 	}
