@@ -14,15 +14,8 @@ var linkRules = map[string][]string{
 	// The API server starts runs on Temporal; the executors, the deploy
 	// backends (and client-go with them) and the worker's Postgres
 	// adapters belong to workers only.
-	"api": {
-		module + "/activities",
-		module + "/executor",
-		module + "/executor/",
-		module + "/deploy/fly",
-		module + "/deploy/kubernetes",
-		module + "/workerstore",
-		"k8s.io/",
-	},
+	"api":  workerOnly,
+	"runs": workerOnly,
 	// The deploy backends are given to the activities by the wiring
 	// (deploy/backends), not made by them.
 	"activities": {
@@ -30,6 +23,17 @@ var linkRules = map[string][]string{
 		module + "/deploy/kubernetes",
 		"k8s.io/",
 	},
+}
+
+// workerOnly are the packages only a worker links.
+var workerOnly = []string{
+	module + "/activities",
+	module + "/executor",
+	module + "/executor/",
+	module + "/deploy/fly",
+	module + "/deploy/kubernetes",
+	module + "/workerstore",
+	"k8s.io/",
 }
 
 func TestLinkedPackages(t *testing.T) {
