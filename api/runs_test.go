@@ -16,27 +16,17 @@ import (
 	"testing"
 	"time"
 
-	sdkclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
-	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/executortest"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/internal/gittest"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/runs"
 	"github.com/buildit-ci/buildit/worker"
-)
-
-// One embedded Temporal server for the package's run tests; each test has
-// a task queue and a worker of its own.
-var (
-	temporalOnce sync.Once
-	temporalSrv  *devserver.Server
-	temporalErr  error
 )
 
 type discardSink struct{}
@@ -56,35 +46,15 @@ func (e *env) withRuns(t testing.TB) *env {
 // when not nil, before the workers start.
 func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *env {
 	t.Helper()
-	temporalOnce.Do(func() {
-		temporalSrv, temporalErr = devserver.Start(context.Background(), devserver.Options{})
-	})
-	if temporalErr != nil {
-		t.Fatalf("embedded Temporal: %v", temporalErr)
-	}
-	c, err := sdkclient.Dial(sdkclient.Options{HostPort: temporalSrv.HostPort(), Namespace: temporalSrv.Namespace(),
-		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	queue := "api-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
-	acts := &activities.Activities{Host: host.New(host.Options{}), Sink: discardSink{}, WorkRoot: executortest.ReachableDir(t), HostQueue: worker.HostQueue(queue, "h1"),
+	te := temporaltest.Start(t, temporaltest.Options{})
+	acts := &activities.Activities{Host: host.New(host.Options{}), Sink: discardSink{}, WorkRoot: executortest.ReachableDir(t), HostQueue: worker.HostQueue(te.TaskQueue, "h1"),
 		AllowHostStages: true}
 	runs.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
 	if change != nil {
 		change(acts)
 	}
 	e.acts = acts
-	for _, w := range []interface {
-		Start() error
-		Stop()
-	}{worker.New(c, acts, worker.Options{TaskQueue: queue}), worker.NewHost(c, acts, worker.Options{})} {
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Stop)
-	}
+	te.Serve(t, acts, true)
 	notifier := db.NewLogNotifier(e.store.Pool(), nil)
 	nctx, stopNotifier := context.WithCancel(context.Background())
 	notified := make(chan struct{})
@@ -92,7 +62,7 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 	t.Cleanup(func() { stopNotifier(); <-notified })
 	e.api.cfg.Logs = notifier
 	e.api.cfg.Runs = &runs.Service{
-		Store: e.store, Client: c, Namespace: temporalSrv.Namespace(), TaskQueue: queue,
+		Store: e.store, Client: te.Client, Namespace: te.Server.Namespace(), TaskQueue: te.TaskQueue,
 		SearchAttributes: true, UIURL: "http://ui.test:8233",
 		HostQueueTimeout: 10 * time.Second,
 		AllowHostStages:  true,

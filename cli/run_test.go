@@ -17,7 +17,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 )
 
 // The `buildit run` tests are not parallel: each boots an embedded Temporal
@@ -169,11 +169,7 @@ stage "sleepy" { run "echo $$ > sleepy.pid; sleep 60"; }
 // there afterwards, findable by BuildIt's search attributes as the Temporal
 // UI would find it.
 func TestRunOnAnExistingServer(t *testing.T) {
-	srv, err := devserver.Start(context.Background(), devserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := temporaltest.OwnServer(t)
 	// A namespace without BuildIt's search attributes: buildit run adds
 	// them.
 	nsc, err := client.NewNamespaceClient(client.Options{HostPort: srv.HostPort(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})

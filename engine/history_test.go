@@ -13,7 +13,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
@@ -67,12 +66,7 @@ func TestRecordHistory(t *testing.T) {
 		}
 		acts := &activities.Activities{Host: host.New(host.Options{}), Sink: h.logs, Recorder: memRecorder{}, WorkRoot: root,
 			HostQueue: worker.HostQueue(h.taskQueue, "recorder"), AllowHostStages: true}
-		for _, w := range []sdkworker.Worker{worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue}), worker.NewHost(h.c, acts, worker.Options{})} {
-			if err := w.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(w.Stop)
-		}
+		h.env.Serve(t, acts, true)
 		recordHistory(t, "pipeline_run_server_history.json", h, 0, func(in *workflows.PipelineRunInput) {
 			in.Workspace = ""
 			in.Record = &workflows.RunRef{TenantID: "tenant", RunID: "run"}
