@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/buildit-ci/buildit/internal/temporaltest"
@@ -172,7 +170,7 @@ func TestRunOnAnExistingServer(t *testing.T) {
 	srv := temporaltest.OwnServer(t)
 	// A namespace without BuildIt's search attributes: buildit run adds
 	// them.
-	nsc, err := client.NewNamespaceClient(client.Options{HostPort: srv.HostPort(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	nsc, err := client.NewNamespaceClient(client.Options{HostPort: srv.HostPort(), Logger: temporaltest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +189,7 @@ func TestRunOnAnExistingServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
 	}
-	c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: "elsewhere", Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: "elsewhere", Logger: temporaltest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
