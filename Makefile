@@ -45,10 +45,13 @@ generate:
 check-generated:
 	$(SQLC) diff
 
-# Runs the KDL parser's fuzzer; FUZZTIME=10m for a longer run.
+# Runs the fuzzers one after the other, FUZZTIME each: the KDL parser's
+# and the pipeline loader's (which parses, decodes and plans). FUZZTIME=10m
+# for a longer run.
 FUZZTIME ?= 2m
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./kdl
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./kdl
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./pipeline
 
 clean:
 	rm -rf bin

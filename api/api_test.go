@@ -21,9 +21,12 @@ import (
 	"github.com/buildit-ci/buildit/db/dbtest"
 	"github.com/buildit-ci/buildit/db/secretbox"
 	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain stops the shared embedded Temporal server (of the run tests) and
+// the throwaway Postgres cluster after the tests.
+func TestMain(m *testing.M) { temporaltest.Main(m) }
 
 // env is an API server on a database of its own, with its log captured.
 type env struct {

@@ -16,29 +16,19 @@ import (
 	"testing"
 	"time"
 
-	sdkclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/deploy/backends"
-	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/executortest"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/internal/gittest"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/runs"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workerstore"
-)
-
-// One embedded Temporal server for the package's run tests; each test has
-// a task queue and a worker of its own.
-var (
-	temporalOnce sync.Once
-	temporalSrv  *devserver.Server
-	temporalErr  error
 )
 
 type discardSink struct{}
@@ -58,37 +48,17 @@ func (e *env) withRuns(t testing.TB) *env {
 // when not nil, before the workers start.
 func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *env {
 	t.Helper()
-	temporalOnce.Do(func() {
-		temporalSrv, temporalErr = devserver.Start(context.Background(), devserver.Options{})
-	})
-	if temporalErr != nil {
-		t.Fatalf("embedded Temporal: %v", temporalErr)
-	}
-	c, err := sdkclient.Dial(sdkclient.Options{HostPort: temporalSrv.HostPort(), Namespace: temporalSrv.Namespace(),
-		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	queue := "api-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	te := temporaltest.Start(t, temporaltest.Options{})
 	acts := activities.New(activities.Shared{Sink: discardSink{}})
 	acts.Stages.Host, acts.Stages.AllowHostStages = host.New(host.Options{}), true
-	acts.Server.WorkRoot, acts.Server.HostQueue = executortest.ReachableDir(t), worker.HostQueue(queue, "h1")
+	acts.Server.WorkRoot, acts.Server.HostQueue = executortest.ReachableDir(t), worker.HostQueue(te.TaskQueue, "h1")
 	acts.Deploys.Backends = backends.For
 	workerstore.WorkerActivities(acts, e.store, slog.New(slog.DiscardHandler))
 	if change != nil {
 		change(acts)
 	}
 	e.acts = acts
-	for _, w := range []interface {
-		Start() error
-		Stop()
-	}{worker.New(c, acts, worker.Options{TaskQueue: queue}), worker.NewHost(c, acts, worker.Options{})} {
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Stop)
-	}
+	te.Serve(t, acts, true)
 	notifier := db.NewLogNotifier(e.store.Pool(), nil)
 	nctx, stopNotifier := context.WithCancel(context.Background())
 	notified := make(chan struct{})
@@ -96,7 +66,7 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 	t.Cleanup(func() { stopNotifier(); <-notified })
 	e.api.cfg.Logs = notifier
 	e.svc = &runs.Service{
-		Store: e.store, Client: c, Namespace: temporalSrv.Namespace(), TaskQueue: queue,
+		Store: e.store, Client: te.Client, Namespace: te.Server.Namespace(), TaskQueue: te.TaskQueue,
 		SearchAttributes: true, UIURL: "http://ui.test:8233",
 		HostQueueTimeout: 10 * time.Second,
 		AllowHostStages:  true,

@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/buildit-ci/buildit/db/dbtest"
-	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/executor/executortest"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 )
 
 // stack is server mode started for a test: buildit server (and, when
@@ -40,16 +39,11 @@ type stackOpts struct {
 
 func startStack(t *testing.T, o stackOpts) *stack {
 	t.Helper()
-	st := &stack{dbURL: o.dbURL, key: strings.Repeat("cd", 32), queue: "tq-" + strings.ReplaceAll(t.Name(), "/", "-")}
+	te := temporaltest.Start(t, temporaltest.Options{OwnServer: true, Postgres: o.dbURL == ""})
+	st := &stack{dbURL: o.dbURL, key: strings.Repeat("cd", 32), queue: te.TaskQueue, temporal: te.Server.HostPort()}
 	if st.dbURL == "" {
-		st.dbURL = dbtest.URL(dbtest.Pool(t))
+		st.dbURL = te.DBURL
 	}
-	ts, err := devserver.Start(context.Background(), devserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ts.Stop() })
-	st.temporal = ts.HostPort()
 	addr := freeAddr(t)
 	server := []string{"server", "--database-url", st.dbURL, "--addr", addr, "--secret-key", st.key, "--temporal-address", st.temporal,
 		"--task-queue", st.queue, "--temporal-ui-url", "http://ui.test", "--allow-host-stages"}

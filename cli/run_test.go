@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,10 +13,9 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 )
 
 // The `buildit run` tests are not parallel: each boots an embedded Temporal
@@ -169,14 +167,10 @@ stage "sleepy" { run "echo $$ > sleepy.pid; sleep 60"; }
 // there afterwards, findable by BuildIt's search attributes as the Temporal
 // UI would find it.
 func TestRunOnAnExistingServer(t *testing.T) {
-	srv, err := devserver.Start(context.Background(), devserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := temporaltest.OwnServer(t)
 	// A namespace without BuildIt's search attributes: buildit run adds
 	// them.
-	nsc, err := client.NewNamespaceClient(client.Options{HostPort: srv.HostPort(), Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	nsc, err := client.NewNamespaceClient(client.Options{HostPort: srv.HostPort(), Logger: temporaltest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +189,7 @@ func TestRunOnAnExistingServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
 	}
-	c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: "elsewhere", Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: "elsewhere", Logger: temporaltest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/buildit-ci/buildit/db/dbtest"
-	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 )
 
 // TestMain runs the test binary as buildit itself when a test starts it as
@@ -68,11 +68,7 @@ func TestMigrateAndServe(t *testing.T) {
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
-	srv, err := devserver.Start(ctx, devserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop() }()
+	srv := temporaltest.OwnServer(t)
 	root.SetArgs([]string{"server", "--database-url", url, "--addr", addr, "--secret-key", strings.Repeat("ab", 32), "--temporal-address", srv.HostPort()})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()

@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
-	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor/docker/dockertest"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -40,11 +38,7 @@ func (l *lockedBuffer) String() string {
 // and the worker stops cleanly when told to.
 func TestWorkerRunsStages(t *testing.T) {
 	img := dockertest.Image(t)
-	srv, err := devserver.Start(context.Background(), devserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	te := temporaltest.Start(t, temporaltest.Options{OwnServer: true, TaskQueue: "tq-worker-test"})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -52,15 +46,10 @@ func TestWorkerRunsStages(t *testing.T) {
 	logs := &lockedBuffer{}
 	root.SetOut(logs)
 	root.SetErr(logs)
-	root.SetArgs([]string{"worker", "--temporal-address", srv.HostPort(), "--namespace", srv.Namespace(), "--task-queue", "tq-worker-test"})
+	root.SetArgs([]string{"worker", "--temporal-address", te.Server.HostPort(), "--namespace", te.Server.Namespace(), "--task-queue", te.TaskQueue})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
-	c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: srv.Namespace()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	p, diags := pipeline.Load("w.kdl", []byte(`pipeline "w"
 stage "host" { run "echo from-the-host"; }
 stage "box" needs="host" { image "`+img+`"; run "echo from-a-container"; }
@@ -68,8 +57,8 @@ stage "box" needs="host" { image "`+img+`"; run "echo from-a-container"; }
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	run, err := engine.StartRun(ctx, c, workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: *pipeline.NewPlan(p), Workspace: t.TempDir()}},
-		engine.RunOptions{ID: "worker-test-" + time.Now().Format("150405.000000"), TaskQueue: "tq-worker-test"})
+	run, err := engine.StartRun(ctx, te.Client, workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: *pipeline.NewPlan(p), Workspace: t.TempDir()}},
+		engine.RunOptions{ID: "worker-test-" + time.Now().Format("150405.000000"), TaskQueue: te.TaskQueue})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -328,6 +328,16 @@ func (r PipelineRepo) ReadLogs(ctx context.Context, tenantID, runID uuid.UUID, s
 	return out, nil
 }
 
+// LastLogSeq returns the highest Seq stored of a stage attempt's log, or 0
+// when none is: where a resumed attempt's lines go on (runlog.NextSeq).
+func (r PipelineRepo) LastLogSeq(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int) (int64, error) {
+	last, err := r.h.q.LastStageLogSeq(ctx, sqlcdb.LastStageLogSeqParams{TenantID: tenantID, RunID: runID, StageID: stageID, Attempt: int32(attempt)})
+	if err != nil {
+		return 0, wrap(err, "last log seq of stage %q of run %s", stageID, runID)
+	}
+	return last, nil
+}
+
 // ReadLogPage returns a page of a stage attempt's log after afterSeq (0 for
 // the start), in order: at most limit lines (bounded as ReadLogs' limit)
 // and at most maxBytes of line text, and whether

@@ -14,6 +14,7 @@ import (
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
@@ -112,7 +113,7 @@ func BenchmarkOneStageRunWithBoot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
+		c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: srv.Namespace(), Logger: temporaltest.QuietLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}

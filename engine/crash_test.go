@@ -18,6 +18,7 @@ import (
 	"github.com/buildit-ci/buildit/executor/docker"
 	"github.com/buildit-ci/buildit/executor/docker/dockertest"
 	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -29,7 +30,7 @@ const childWorkerEnv = "BUILDIT_TEST_CHILD_WORKER"
 // runChildWorker serves the task queue until it is killed.
 func runChildWorker(spec string) {
 	f := strings.Fields(spec)
-	c, err := client.Dial(client.Options{HostPort: f[0], Namespace: f[1], Logger: quietLogger()})
+	c, err := client.Dial(client.Options{HostPort: f[0], Namespace: f[1], Logger: temporaltest.QuietLogger()})
 	if err != nil {
 		panic(err)
 	}
@@ -45,6 +46,20 @@ func runChildWorker(spec string) {
 	}
 }
 
+// startChildWorker starts the test binary as a worker process serving h's
+// task queue (runChildWorker), killed when t ends if it still runs.
+func (h *harness) startChildWorker(t *testing.T) *exec.Cmd {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childWorkerEnv+"="+h.env.Server.HostPort()+" "+h.env.Server.Namespace()+" "+h.taskQueue)
+	child.Stdout, child.Stderr = os.Stderr, os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	return child
+}
+
 // A worker killed with SIGKILL while its stage's container runs: the stage
 // activity's heartbeats stop, Temporal retries it on another worker, and
 // that worker attaches to the running container instead of starting the
@@ -52,13 +67,7 @@ func runChildWorker(spec string) {
 func TestWorkerCrashReattachesToTheContainer(t *testing.T) {
 	img := dockertest.Image(t)
 	h := setupWithoutWorker(t)
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childWorkerEnv+"="+server.HostPort()+" "+server.Namespace()+" "+h.taskQueue)
-	child.Stdout, child.Stderr = os.Stderr, os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	child := h.startChildWorker(t)
 
 	src := `pipeline "crash"
 stage "long" {
@@ -96,15 +105,11 @@ stage "long" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { _ = d.Close() })
 	acts := activities.New(activities.Shared{Sink: h.logs})
 	acts.Stages.Host, acts.Stages.Docker = host.New(host.Options{InheritEnv: true}), d
-	w := worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	defer func() { _ = d.CleanupRun(context.Background(), id) }()
+	h.env.Serve(t, acts, false)
+	t.Cleanup(func() { _ = d.CleanupRun(context.Background(), id) })
 
 	st, err := engine.Wait(ctx, run)
 	if err != nil {

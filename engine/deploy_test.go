@@ -3,8 +3,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -85,16 +83,6 @@ func TestWorkerCrashMidRolloutResumes(t *testing.T) {
 	srv.StartDelay = 800 * time.Millisecond
 	h := setupWithoutWorker(t)
 	t.Setenv("FLY_API_TOKEN", token)
-	startChild := func() *exec.Cmd {
-		child := exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), childWorkerEnv+"="+server.HostPort()+" "+server.Namespace()+" "+h.taskQueue)
-		child.Stdout, child.Stderr = os.Stderr, os.Stderr
-		if err := child.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-		return child
-	}
 	src := func(image string) string {
 		return fmt.Sprintf(`pipeline "cd"
 deploy "api" {
@@ -117,7 +105,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 		}
 		return st
 	}
-	first := startChild()
+	first := h.startChildWorker(t)
 	fast := func(in *workflows.PipelineRunInput) { in.HeartbeatTimeout = 2 * time.Second }
 	if _, run := h.start(t, src("api:v1"), fast); wait(run).Status != workflows.RunSucceeded {
 		t.Fatal("revision 1 failed")
@@ -134,7 +122,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 	}
 	_ = first.Process.Kill()
 	_ = first.Wait()
-	startChild()
+	h.startChildWorker(t)
 	if st := wait(run); st.Status != workflows.RunSucceeded {
 		t.Fatalf("run after the worker's death: %+v", st.Stages)
 	}

@@ -147,8 +147,9 @@ func Decide(ctx context.Context, c client.Client, workflowID string, approve boo
 // without search attributes.
 //
 // Attributes just added reach the frontends with their next namespace
-// refresh (seconds): until then a start that sets them is refused with
-// ErrSearchAttributesPending, which StartRun retries for a while.
+// refresh (seconds): until then the server refuses a start that sets them
+// (an InvalidArgument error, "no mapping defined for search attribute"),
+// which StartRun retries every 250 ms for up to 30 s.
 func EnsureSearchAttributes(ctx context.Context, c client.Client, ns string) (added bool, err error) {
 	op := c.OperatorService()
 	have, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: ns})

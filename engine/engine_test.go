@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,24 +13,15 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/backends"
-	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/pipeline"
-	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
-)
-
-// One embedded server serves every test of the package.
-var (
-	serverOnce sync.Once
-	server     *devserver.Server
-	serverErr  error
 )
 
 func TestMain(m *testing.M) {
@@ -39,11 +29,7 @@ func TestMain(m *testing.M) {
 		runChildWorker(spec)
 		return
 	}
-	code := m.Run()
-	if server != nil {
-		_ = server.Stop()
-	}
-	os.Exit(code)
+	temporaltest.Main(m)
 }
 
 // recorder is a LogSink that keeps every line.
@@ -67,6 +53,7 @@ func (r *recorder) text() string {
 // harness is an engine on the shared embedded server with its own task
 // queue and worker.
 type harness struct {
+	env       *temporaltest.Env
 	c         client.Client
 	taskQueue string
 	logs      *recorder
@@ -81,11 +68,7 @@ func setup(t testing.TB, secrets map[string]string) *harness {
 	acts := activities.New(activities.Shared{Sink: h.logs, Secrets: activities.MapSecrets(secrets)})
 	acts.Stages.Host = host.New(host.Options{InheritEnv: true})
 	acts.Deploys.Backends = backends.For
-	w := worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	h.env.Serve(t, acts, false)
 	return h
 }
 
@@ -93,23 +76,8 @@ func setup(t testing.TB, secrets map[string]string) *harness {
 // yet.
 func setupWithoutWorker(t testing.TB) *harness {
 	t.Helper()
-	serverOnce.Do(func() {
-		server, serverErr = devserver.Start(context.Background(), devserver.Options{})
-	})
-	if serverErr != nil {
-		t.Fatalf("embedded Temporal: %v", serverErr)
-	}
-	c, err := client.Dial(client.Options{HostPort: server.HostPort(), Namespace: server.Namespace(), Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{c: c, taskQueue: "tq-" + sanitize(t.Name()), logs: &recorder{}, workspace: t.TempDir()}
-	t.Cleanup(c.Close)
-	return h
-}
-
-func quietLogger() tlog.Logger {
-	return tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+	env := temporaltest.Start(t, temporaltest.Options{})
+	return &harness{env: env, c: env.Client, taskQueue: env.TaskQueue, logs: &recorder{}, workspace: t.TempDir()}
 }
 
 func sanitize(s string) string {

@@ -13,7 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
-	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/client"
 
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
@@ -69,12 +69,7 @@ func TestRecordHistory(t *testing.T) {
 		acts.Stages.Host, acts.Stages.AllowHostStages = host.New(host.Options{}), true
 		acts.Server.Recorder, acts.Server.WorkRoot = memRecorder{}, root
 		acts.Server.HostQueue = worker.HostQueue(h.taskQueue, "recorder")
-		for _, w := range []sdkworker.Worker{worker.New(h.c, acts, worker.Options{TaskQueue: h.taskQueue}), worker.NewHost(h.c, acts, worker.Options{})} {
-			if err := w.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(w.Stop)
-		}
+		h.env.Serve(t, acts, true)
 		recordHistory(t, "pipeline_run_server_history.json", h, 0, func(in *workflows.PipelineRunInput) {
 			in.Workspace = ""
 			in.Record = &workflows.RunRef{TenantID: "tenant", RunID: "run"}
@@ -93,6 +88,66 @@ func TestRecordHistory(t *testing.T) {
 	t.Run("deploy_timeout_history.json", func(t *testing.T) {
 		recordDeployHistory(t, "deploy_timeout_history.json", `health-check path="/healthz" timeout="10m"; timeout "2s"`)
 	})
+	// Deploys queued behind a running one: the running Deploy supersedes
+	// the older waiter, whose run skips its deploy stage, and the newer
+	// waiter deploys next. Writes deploy_supersede_history.json,
+	// pipeline_run_superseded_history.json and
+	// pipeline_run_queued_deploy_history.json.
+	t.Run("deploy_supersede_history.json", recordSupersedeHistories)
+}
+
+// recordSupersedeHistories starts three runs that deploy the same service
+// to the same environment on flytest, as TestQueuedDeploySupersedesAnOlderQueuedOne
+// does, and writes the first run's Deploy and the later runs' histories.
+func recordSupersedeHistories(t *testing.T) {
+	const token = "fo1_history-token"
+	srv := flytest.New(token, "acme-api")
+	defer srv.Close()
+	srv.StartDelay = 3 * time.Second
+	h := setup(t, map[string]string{"FLY_API_TOKEN": token})
+	src := fmt.Sprintf(`pipeline "history"
+deploy "api" {
+    target "fly"
+    environment "supersede-history"
+    image "api:${BUILDIT_COMMIT}"
+    port 8080
+    health-check path="/healthz" timeout="30s"
+}
+target "fly" kind="fly" { app "acme-api"; api-url %q; }
+`, srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := func(commit string) (string, client.WorkflowRun) {
+		return h.start(t, src, func(in *workflows.PipelineRunInput) { in.Commit = commit })
+	}
+	_, runA := start("a1")
+	for len(srv.Requests()) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the first deploy never reached Fly")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	deployID := workflows.DeployWorkflowID("local", "supersede-history", "api")
+	d, err := h.c.DescribeWorkflowExecution(ctx, deployID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployA := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	idB, runB := start("b2")
+	time.Sleep(300 * time.Millisecond)
+	idC, runC := start("c3")
+	for _, run := range []client.WorkflowRun{runA, runB, runC} {
+		if _, err := engine.Wait(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stB, err := engine.State(ctx, h.c, idB)
+	if err != nil || stB.Stages[0].Status != workflows.StageSkipped {
+		t.Fatalf("run B: %+v, %v; want its deploy superseded", stB.Stages, err)
+	}
+	writeRunHistory(t, "deploy_supersede_history.json", h, deployID, deployA)
+	writeHistory(t, "pipeline_run_superseded_history.json", h, idB)
+	writeHistory(t, "pipeline_run_queued_deploy_history.json", h, idC)
 }
 
 // recordDeployHistory deploys a healthy revision 1 to flytest, then an
@@ -161,10 +216,16 @@ func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration
 // writeHistory writes the history of the workflow id's latest run to
 // workflows/testdata/file.
 func writeHistory(t *testing.T, file string, h *harness, id string) {
+	writeRunHistory(t, file, h, id, "")
+}
+
+// writeRunHistory writes the history of run runID of the workflow id (""
+// for its latest) to workflows/testdata/file.
+func writeRunHistory(t *testing.T, file string, h *harness, id, runID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	hist := &historypb.History{}
-	iter := h.c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	iter := h.c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		if err != nil {

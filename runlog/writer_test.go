@@ -561,3 +561,44 @@ func TestNextSeq(t *testing.T) {
 		t.Errorf("NextSeq of attempt 1 = %d, %v", next, err)
 	}
 }
+
+// NextSeq looks at the attempt's own lines only: an attempt with none
+// starts at 1 whatever its neighbours (other attempts, stages, runs) hold,
+// and after a gap it goes on past the highest Seq, not past the first run
+// of consecutive ones.
+func TestNextSeqOfAnEmptyAttemptAndAfterAGap(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	k := e.key
+	for _, s := range []int64{1, 2, 3, 10} {
+		if err := e.repo.AppendLogs(ctx, k.TenantID, k.RunID, k.StageID, k.Attempt, []db.LogLine{{Seq: s, Line: "x", At: time.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next, err := runlog.NextSeq(ctx, e.repo, k); err != nil || next != 11 {
+		t.Errorf("NextSeq after seqs 1, 2, 3 and 10 = %d, %v; want 11", next, err)
+	}
+	other := setup(t) // another tenant's run, with a stage "build" too
+	if err := other.repo.AppendLogs(ctx, other.key.TenantID, other.key.RunID, other.key.StageID, other.key.Attempt, []db.LogLine{{Seq: 99, Line: "y", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	empty := map[string]runlog.Key{}
+	for name, change := range map[string]func(*runlog.Key){
+		"next attempt":  func(k *runlog.Key) { k.Attempt = 2 },
+		"another stage": func(k *runlog.Key) { k.StageID = "test" },
+		"another run":   func(k *runlog.Key) { k.RunID = uuid.New() },
+		"another tenant's run": func(k *runlog.Key) {
+			k.TenantID = other.key.TenantID
+		},
+	} {
+		ek := k
+		change(&ek)
+		empty[name] = ek
+	}
+	for name, ek := range empty {
+		if next, err := runlog.NextSeq(ctx, e.repo, ek); err != nil || next != 1 {
+			t.Errorf("NextSeq of an attempt with no lines (%s) = %d, %v; want 1", name, next, err)
+		}
+	}
+}

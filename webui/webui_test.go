@@ -7,16 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/internal/temporaltest"
 )
 
 func TestServesTheUIAndItsAPI(t *testing.T) {
 	ctx := context.Background()
-	srv, err := devserver.Start(ctx, devserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := temporaltest.OwnServer(t)
 	ui, err := Start(ctx, Options{TemporalAddress: srv.HostPort(), Namespace: srv.Namespace()})
 	if err != nil {
 		t.Fatal(err)

@@ -88,6 +88,13 @@ WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id AND a
 ORDER BY seq
 LIMIT @lim;
 
+-- name: LastStageLogSeq :one
+-- The highest seq stored of an attempt's log, 0 when none is: max() over
+-- the primary key's prefix is one backward index scan, whatever the log's
+-- length.
+SELECT coalesce(max(seq), 0)::bigint AS last_seq FROM stage_logs
+WHERE tenant_id = @tenant_id AND run_id = @run_id AND stage_id = @stage_id AND attempt = @attempt;
+
 -- name: ReadStageLogPage :many
 -- A page of an attempt's log after after_seq, in order: the lines that fit
 -- in lim lines and max_bytes bytes of line text (kept), then, when lines

@@ -77,6 +77,10 @@ type Querier interface {
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GetUserByOAuthIdentity(ctx context.Context, arg GetUserByOAuthIdentityParams) (User, error)
 	InsertAuditEntry(ctx context.Context, arg InsertAuditEntryParams) (AuditLog, error)
+	// The highest seq stored of an attempt's log, 0 when none is: max() over
+	// the primary key's prefix is one backward index scan, whatever the log's
+	// length.
+	LastStageLogSeq(ctx context.Context, arg LastStageLogSeqParams) (int64, error)
 	LinkOAuthIdentity(ctx context.Context, arg LinkOAuthIdentityParams) error
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]ApiKey, error)
 	// Runs of a tenant in a concurrency group that have not ended, oldest first.

@@ -180,6 +180,33 @@ func (q *Queries) GetRunByNumber(ctx context.Context, arg GetRunByNumberParams) 
 	return i, err
 }
 
+const lastStageLogSeq = `-- name: LastStageLogSeq :one
+SELECT coalesce(max(seq), 0)::bigint AS last_seq FROM stage_logs
+WHERE tenant_id = $1 AND run_id = $2 AND stage_id = $3 AND attempt = $4
+`
+
+type LastStageLogSeqParams struct {
+	TenantID uuid.UUID
+	RunID    uuid.UUID
+	StageID  string
+	Attempt  int32
+}
+
+// The highest seq stored of an attempt's log, 0 when none is: max() over
+// the primary key's prefix is one backward index scan, whatever the log's
+// length.
+func (q *Queries) LastStageLogSeq(ctx context.Context, arg LastStageLogSeqParams) (int64, error) {
+	row := q.db.QueryRow(ctx, lastStageLogSeq,
+		arg.TenantID,
+		arg.RunID,
+		arg.StageID,
+		arg.Attempt,
+	)
+	var last_seq int64
+	err := row.Scan(&last_seq)
+	return last_seq, err
+}
+
 const listActiveRunsInGroup = `-- name: ListActiveRunsInGroup :many
 SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
 WHERE tenant_id = $1 AND concurrency_group = $2
