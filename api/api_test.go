@@ -20,8 +20,8 @@ import (
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/dbtest"
 	"github.com/buildit-ci/buildit/db/secretbox"
-	"github.com/buildit-ci/buildit/runs"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
+	"github.com/buildit-ci/buildit/runs"
 )
 
 // TestMain stops the shared embedded Temporal server (of the run tests) and
