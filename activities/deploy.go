@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/deploy/fly"
 	"github.com/buildit-ci/buildit/deploy/kubernetes"
@@ -20,14 +21,14 @@ import (
 
 // BackendFor makes the deploy backend of a target. ref names the run in
 // server mode (the tenant's secrets hold the credentials), nil locally.
-type BackendFor func(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, error)
+type BackendFor func(ctx context.Context, target pipeline.Target, ref *buildit.RunRef) (deploy.Backend, error)
 
 // DeployRecorder keeps deployments in the platform's database (server
 // mode): it looks up the tenant's targets, records a deploy stage's
 // deployment once (with its revision and the healthy one before it, after
 // checking the environment's protection rules) and how it ended.
 type DeployRecorder interface {
-	Target(ctx context.Context, ref workflows.RunRef, name string) (pipeline.Target, error)
+	Target(ctx context.Context, ref buildit.RunRef, name string) (pipeline.Target, error)
 	BeginDeploy(ctx context.Context, in workflows.DeployInput) (workflows.DeployBeginResult, error)
 	FinishDeploy(ctx context.Context, out workflows.DeployOutcome) error
 }
@@ -39,7 +40,7 @@ var DeployPoll = 2 * time.Second
 // else one made from the target's settings) and the masker of the
 // credential it was given: what the backend says (errors, status messages)
 // goes through it before it reaches a log or workflow history.
-func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, *masker, error) {
+func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *buildit.RunRef) (deploy.Backend, *masker, error) {
 	if target.Kind == "" && ref != nil && a.Deploys != nil {
 		t, err := a.Deploys.Target(ctx, *ref, target.Name)
 		if err != nil {
@@ -92,7 +93,7 @@ func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *w
 
 // credential is the secret named name: the tenant's in server mode; in a
 // local run, a --secret value or else the environment variable.
-func (a *Activities) credential(ctx context.Context, ref *workflows.RunRef, name string) (string, error) {
+func (a *Activities) credential(ctx context.Context, ref *buildit.RunRef, name string) (string, error) {
 	if a.Secrets != nil {
 		values, err := a.Secrets.Secrets(ctx, ref, []string{name})
 		if err != nil {
@@ -134,16 +135,9 @@ func deployError(err error, mask *masker) error {
 	return mask.maskError(err)
 }
 
-func toSpec(s workflows.DeploySpec) deploy.Spec {
-	return deploy.Spec{
-		Service: s.Service, Environment: s.Environment, Revision: s.Revision, Image: s.Image, Replicas: s.Replicas,
-		Port: s.Port, Env: s.Env, Strategy: s.Strategy, HealthPath: s.HealthPath, CPU: s.CPU, Memory: s.Memory, Labels: s.Labels,
-	}
-}
-
 // deployLog writes a line about a deploy to its stage's log, through mask
 // (the target's credential: the line may quote what the target said).
-func (a *Activities) deployLog(ctx context.Context, mask *masker, ref *workflows.RunRef, stageID, format string, args ...any) {
+func (a *Activities) deployLog(ctx context.Context, mask *masker, ref *buildit.RunRef, stageID, format string, args ...any) {
 	line := mask.mask("buildit: " + fmt.Sprintf(format, args...))
 	if ref != nil && ref.RunID == "" {
 		return // a rollback from the API: no run, no log
@@ -191,7 +185,7 @@ func (a *Activities) DeployBegin(ctx context.Context, in workflows.DeployInput) 
 	res := workflows.DeployBeginResult{Revision: 1}
 	if cur != nil {
 		res.Revision = cur.Revision + 1
-		res.Previous = &workflows.DeploySpec{Service: cur.Service, Revision: cur.Revision, Image: cur.Image}
+		res.Previous = &buildit.DeploySpec{Service: cur.Service, Revision: cur.Revision, Image: cur.Image}
 		a.deployLog(ctx, mask, in.Record, in.StageID, "deploying %s as revision %d to %s (revision %d, %s, is live)", in.Spec.Image, res.Revision, in.Target.Name, cur.Revision, cur.Image)
 	} else {
 		a.deployLog(ctx, mask, in.Record, in.StageID, "deploying %s as revision %d to %s", in.Spec.Image, res.Revision, in.Target.Name)
@@ -208,7 +202,7 @@ func (a *Activities) DeployApply(ctx context.Context, t workflows.DeployTarget) 
 	}
 	stop := a.heartbeatLoop(ctx, func() heartbeat { return heartbeat{} })
 	defer stop()
-	if err := b.Apply(ctx, toSpec(t.Spec)); err != nil {
+	if err := b.Apply(ctx, t.Spec); err != nil {
 		return deployError(err, mask)
 	}
 	a.deployLog(ctx, mask, t.Record, t.StageID, "revision %d (%s) applied", t.Spec.Revision, t.Spec.Image)
@@ -240,7 +234,7 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 	if timeout <= 0 {
 		timeout = workflows.DefaultHealthTimeout
 	}
-	spec := toSpec(t.Spec)
+	spec := t.Spec
 	last := ""
 	// Ask soon at first (a small service is healthy in a second or two),
 	// then every DeployPoll.
@@ -253,10 +247,10 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 			return deployError(err, mask)
 		case err != nil:
 			last = mask.mask(err.Error())
-		case s.State == deploy.Healthy:
+		case s.State == buildit.RolloutHealthy:
 			a.deployLog(ctx, mask, t.Record, t.StageID, "revision %d is healthy: %s", t.Spec.Revision, s.Message)
 			return nil
-		case s.State == deploy.Failed:
+		case s.State == buildit.RolloutFailed:
 			return temporal.NewNonRetryableApplicationError(mask.mask(fmt.Sprintf("revision %d failed: %s", t.Spec.Revision, s.Message)), workflows.ErrTypeUnhealthy, nil)
 		default:
 			last = mask.mask(s.Message)

@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/deploy/fly"
 	"github.com/buildit-ci/buildit/deploy/kubernetes"
@@ -52,7 +53,7 @@ current-context: ctx
 
 func TestBackendsFromTargets(t *testing.T) {
 	ctx := context.Background()
-	ref := &workflows.RunRef{TenantID: "t", RunID: "r"}
+	ref := &buildit.RunRef{TenantID: "t", RunID: "r"}
 	a := &Activities{Secrets: MapSecrets{"KUBE": kubeconfig, "BAD": "not: [a kubeconfig", "FLY": "fo1_x"}}
 	b, _, err := a.backend(ctx, pipeline.Target{Name: "k", Kind: "kubernetes", Settings: map[string]string{"namespace": "apps", "kubeconfig-secret": "KUBE"}}, ref)
 	if _, ok := b.(*kubernetes.Backend); !ok || err != nil {
@@ -92,7 +93,7 @@ func TestSecurityDeployErrorsMaskTheCredential(t *testing.T) {
 	sink := &lineSink{}
 	a := &Activities{Secrets: MapSecrets{"FLY": flyToken}, Sink: sink}
 	target := pipeline.Target{Name: "f", Kind: "fly", Settings: map[string]string{"app": "a", "token-secret": "FLY", "api-url": srv.URL}}
-	_, err := a.DeployBegin(context.Background(), workflows.DeployInput{Target: target, Spec: workflows.DeploySpec{Service: "api", Image: "api:v1"}, StageID: "api"})
+	_, err := a.DeployBegin(context.Background(), workflows.DeployInput{Target: target, Spec: buildit.DeploySpec{Service: "api", Image: "api:v1"}, StageID: "api"})
 	const want = "bad token *** (hex ***)"
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(err.Error(), want) {

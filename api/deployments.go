@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -72,20 +73,20 @@ func viewService(s db.Service) serviceView {
 }
 
 type deploymentView struct {
-	ID               uuid.UUID           `json:"id"`
-	Service          string              `json:"service,omitempty"`
-	Environment      string              `json:"environment"`
-	Revision         int                 `json:"revision"`
-	Image            string              `json:"image"`
-	Status           db.DeploymentStatus `json:"status"`
-	Actor            string              `json:"actor,omitempty"`
-	Target           string              `json:"target,omitempty"`
-	Stage            string              `json:"stage,omitempty"`
-	PreviousRevision *int                `json:"previous_revision,omitempty"`
-	RolledBackTo     *int                `json:"rolled_back_to,omitempty"`
-	Message          string              `json:"message,omitempty"`
-	CreatedAt        time.Time           `json:"created_at"`
-	FinishedAt       *time.Time          `json:"finished_at,omitempty"`
+	ID               uuid.UUID            `json:"id"`
+	Service          string               `json:"service,omitempty"`
+	Environment      string               `json:"environment"`
+	Revision         int                  `json:"revision"`
+	Image            string               `json:"image"`
+	Status           buildit.DeployStatus `json:"status"`
+	Actor            string               `json:"actor,omitempty"`
+	Target           string               `json:"target,omitempty"`
+	Stage            string               `json:"stage,omitempty"`
+	PreviousRevision *int                 `json:"previous_revision,omitempty"`
+	RolledBackTo     *int                 `json:"rolled_back_to,omitempty"`
+	Message          string               `json:"message,omitempty"`
+	CreatedAt        time.Time            `json:"created_at"`
+	FinishedAt       *time.Time           `json:"finished_at,omitempty"`
 }
 
 // saveNamed creates (create) or replaces the tenant's resource of a kind
@@ -516,7 +517,7 @@ func (s *Server) rollbackDeployment(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if d.Status != db.DeploymentSucceeded {
+	if d.Status != buildit.DeploySucceeded {
 		fail(c, conflict(fmt.Sprintf("revision %d did not succeed (%s): roll back to a revision that did", d.Revision, d.Status)))
 		return
 	}

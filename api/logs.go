@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -145,7 +146,7 @@ func (s *Server) getLogs(c *gin.Context) {
 		wake = w
 	}
 	sr, err := s.stageAttempt(c, tenant, r.ID, stage, int(attempt))
-	for wait := time.Now().Add(FollowStartWait); follow && isNotFound(err) && !r.Status.Done() && time.Now().Before(wait); {
+	for wait := time.Now().Add(FollowStartWait); follow && isNotFound(err) && !r.Status.Terminal() && time.Now().Before(wait); {
 		// A run just triggered has not recorded its stages yet.
 		select {
 		case <-c.Request.Context().Done():
@@ -261,6 +262,6 @@ func (s *Server) stageAttempt(c *gin.Context, tenant, run uuid.UUID, stage strin
 	return *found, nil
 }
 
-func stageEnded(st db.StageStatus) bool {
-	return st != db.StagePending && st != db.StageRunning && st != db.StageWaiting
+func stageEnded(st buildit.StageStatus) bool {
+	return st != buildit.StagePending && st != buildit.StageRunning && st != buildit.StageWaiting
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -60,7 +61,7 @@ func (e *env) logStage(email, org string) logStage {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	if _, err := e.store.Pipelines().PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "greet", Attempt: 1, Status: db.StageRunning, StartedAt: &now}); err != nil {
+	if _, err := e.store.Pipelines().PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "greet", Attempt: 1, Status: buildit.StageRunning, StartedAt: &now}); err != nil {
 		t.Fatal(err)
 	}
 	return logStage{
@@ -97,7 +98,7 @@ func (e *env) appendLog(ls logStage, from, to int64, size int) {
 func (e *env) endStage(ls logStage) {
 	e.t.Helper()
 	now := time.Now()
-	if _, err := e.store.Pipelines().PutStageRun(context.Background(), ls.tenant, db.StageRun{RunID: ls.run, StageID: "greet", Attempt: 1, Status: db.StageSucceeded, StartedAt: &now, EndedAt: &now}); err != nil {
+	if _, err := e.store.Pipelines().PutStageRun(context.Background(), ls.tenant, db.StageRun{RunID: ls.run, StageID: "greet", Attempt: 1, Status: buildit.StageSucceeded, StartedAt: &now, EndedAt: &now}); err != nil {
 		e.t.Fatal(err)
 	}
 }

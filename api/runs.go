@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/repourl"
@@ -22,7 +23,7 @@ import (
 type runView struct {
 	Number           int64             `json:"number"`
 	Pipeline         string            `json:"pipeline"`
-	Status           db.RunStatus      `json:"status"`
+	Status           buildit.RunStatus `json:"status"`
 	Branch           string            `json:"branch,omitempty"`
 	Commit           string            `json:"commit,omitempty"`
 	Event            string            `json:"event,omitempty"`
@@ -43,12 +44,12 @@ type runView struct {
 }
 
 type stageView struct {
-	ID        string         `json:"id"`
-	Status    db.StageStatus `json:"status"`
-	Attempt   int            `json:"attempt"`
-	ExitCode  *int           `json:"exit_code,omitempty"`
-	StartedAt *time.Time     `json:"started_at,omitempty"`
-	EndedAt   *time.Time     `json:"ended_at,omitempty"`
+	ID        string              `json:"id"`
+	Status    buildit.StageStatus `json:"status"`
+	Attempt   int                 `json:"attempt"`
+	ExitCode  *int                `json:"exit_code,omitempty"`
+	StartedAt *time.Time          `json:"started_at,omitempty"`
+	EndedAt   *time.Time          `json:"ended_at,omitempty"`
 	// DurationMS is how long the attempt ran, when it has started.
 	DurationMS *int64 `json:"duration_ms,omitempty"`
 	Error      string `json:"error,omitempty"`
@@ -206,7 +207,8 @@ func (s *Server) triggerRun(c *gin.Context) {
 		return
 	}
 	s.startRun(c, p, runs.Trigger{
-		Branch: req.Branch, Commit: req.Commit, Event: req.Event, Repository: req.Repository, Env: req.Env,
+		Trigger:    buildit.Trigger{Branch: req.Branch, Commit: req.Commit, Event: req.Event},
+		Repository: req.Repository, Env: req.Env,
 		Actor: actorName(c), Via: "api",
 	})
 }
@@ -253,7 +255,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	f := db.RunFilter{Status: db.RunStatus(c.Query("status")), Branch: c.Query("branch")}
+	f := db.RunFilter{Status: buildit.RunStatus(c.Query("status")), Branch: c.Query("branch")}
 	if f.Status != "" && !f.Status.Valid() {
 		fail(c, invalid("status must be one of queued, running, waiting, succeeded, failed, cancelled"))
 		return
@@ -452,17 +454,18 @@ func (s *Server) rerunRun(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if !r.Status.Done() {
+	if !r.Status.Terminal() {
 		fail(c, conflict("the run is still in progress; cancel it first or wait for it"))
 		return
 	}
 	params := runs.ParamsOf(r)
 	t := runs.Trigger{
-		Branch: r.Branch, Commit: r.Commit, Event: r.Event, Repository: params.Repository, Env: params.Env,
+		Trigger:    buildit.Trigger{Branch: r.Branch, Commit: r.Commit, Event: r.Event},
+		Repository: params.Repository, Env: params.Env,
 		Actor: actorName(c), Via: "rerun", RerunOf: &r.Number,
 	}
 	if onlyFailed {
-		if r.Status == db.RunSucceeded {
+		if r.Status == buildit.RunSucceeded {
 			fail(c, conflict("the run succeeded: nothing failed to rerun"))
 			return
 		}
@@ -486,7 +489,7 @@ func (s *Server) rerunRun(c *gin.Context) {
 func reusable(plan pipeline.Plan, stages []stageView) []string {
 	succeeded := map[string]bool{}
 	for _, st := range stages {
-		if st.Status == db.StageSucceeded {
+		if st.Status == buildit.StageSucceeded {
 			succeeded[st.ID] = true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -92,10 +93,10 @@ func TestDeployments(t *testing.T) {
 	run := must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
 
 	d1 := must[db.Deployment](t)(d.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: "api:1", Actor: "ann", RunID: &run.ID}))
-	if d1.Revision != 1 || d1.PreviousRevision != nil || d1.Status != db.DeploymentPending || *d1.RunID != run.ID {
+	if d1.Revision != 1 || d1.PreviousRevision != nil || d1.Status != buildit.DeployPending || *d1.RunID != run.ID {
 		t.Errorf("first deployment = %+v", d1)
 	}
-	d1 = must[db.Deployment](t)(d.SetStatus(ctx, tn.ID, d1.ID, db.DeploymentSucceeded))
+	d1 = must[db.Deployment](t)(d.SetStatus(ctx, tn.ID, d1.ID, buildit.DeploySucceeded))
 	if d1.FinishedAt == nil {
 		t.Errorf("SetStatus succeeded = %+v", d1)
 	}
@@ -103,7 +104,7 @@ func TestDeployments(t *testing.T) {
 	if d2.Revision != 2 || d2.PreviousRevision == nil || *d2.PreviousRevision != 1 {
 		t.Errorf("second deployment = %+v", d2)
 	}
-	must[db.Deployment](t)(d.SetStatus(ctx, tn.ID, d2.ID, db.DeploymentFailed))
+	must[db.Deployment](t)(d.SetStatus(ctx, tn.ID, d2.ID, buildit.DeployFailed))
 	d3 := must[db.Deployment](t)(d.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: "api:3"}))
 	if d3.Revision != 3 || *d3.PreviousRevision != 1 {
 		t.Errorf("third deployment (after a failed one) = %+v", d3)
@@ -162,11 +163,11 @@ func TestDeployments(t *testing.T) {
 	if d4.Target != "fly" || d4.StageID != "deploy-api" || !strings.Contains(string(d4.Spec), `"replicas"`) {
 		t.Errorf("deployment of a stage = %+v", d4)
 	}
-	d4 = must[db.Deployment](t)(d.Finish(ctx, tn.ID, d4.ID, db.DeploymentRolledBack, "not healthy within 5m", new(1)))
-	if d4.Status != db.DeploymentRolledBack || d4.Message != "not healthy within 5m" || *d4.RolledBackTo != 1 || d4.FinishedAt == nil {
+	d4 = must[db.Deployment](t)(d.Finish(ctx, tn.ID, d4.ID, buildit.DeployRolledBack, "not healthy within 5m", new(1)))
+	if d4.Status != buildit.DeployRolledBack || d4.Message != "not healthy within 5m" || *d4.RolledBackTo != 1 || d4.FinishedAt == nil {
 		t.Errorf("Finish = %+v", d4)
 	}
-	if _, err := d.Finish(ctx, tn.ID, d4.ID, db.DeploymentRunning, "", nil); !errors.Is(err, db.ErrInvalid) {
+	if _, err := d.Finish(ctx, tn.ID, d4.ID, buildit.DeployRunning, "", nil); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("Finish with a status that is not final: %v", err)
 	}
 	if got := must[db.Deployment](t)(d.GetRevision(ctx, tn.ID, svc.ID, prod.ID, 2)); got.ID != d2.ID {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -38,7 +39,7 @@ func TestTenantIsolation(t *testing.T) {
 		var r rows
 		r.pipeline = mkPipeline(t, s, tn.ID, "app")
 		r.run = must[db.Run](t)(pl.CreateRun(ctx, tn.ID, r.pipeline.ID, db.NewRun{}))
-		must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.run.ID, StageID: "build", Attempt: 1, Status: db.StageRunning}))
+		must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.run.ID, StageID: "build", Attempt: 1, Status: buildit.StageRunning}))
 		if err := pl.AppendLogs(ctx, tn.ID, r.run.ID, "build", 1, []db.LogLine{{Seq: 1, Line: tn.Slug, At: time.Now()}}); err != nil {
 			t.Fatal(err)
 		}
@@ -59,12 +60,12 @@ func TestTenantIsolation(t *testing.T) {
 	_, notFound["GetByID pipeline"] = pl.GetByID(ctx, b.ID, ra.pipeline.ID)
 	_, notFound["GetRun"] = pl.GetRun(ctx, b.ID, ra.run.ID)
 	_, notFound["GetRunByNumber"] = pl.GetRunByNumber(ctx, b.ID, ra.pipeline.ID, 1)
-	_, notFound["SetRunStatus"] = pl.SetRunStatus(ctx, b.ID, ra.run.ID, db.RunFailed)
+	_, notFound["SetRunStatus"] = pl.SetRunStatus(ctx, b.ID, ra.run.ID, buildit.RunFailed)
 	_, notFound["SetRunWorkflowID"] = pl.SetRunWorkflowID(ctx, b.ID, ra.run.ID, "x")
 	_, notFound["CreateRun"] = pl.CreateRun(ctx, b.ID, ra.pipeline.ID, db.NewRun{})
-	_, notFound["PutStageRun"] = pl.PutStageRun(ctx, b.ID, db.StageRun{RunID: ra.run.ID, StageID: "build", Attempt: 1, Status: db.StageFailed})
+	_, notFound["PutStageRun"] = pl.PutStageRun(ctx, b.ID, db.StageRun{RunID: ra.run.ID, StageID: "build", Attempt: 1, Status: buildit.StageFailed})
 	_, notFound["Get deployment"] = dep.Get(ctx, b.ID, ra.deploy.ID)
-	_, notFound["SetStatus deployment"] = dep.SetStatus(ctx, b.ID, ra.deploy.ID, db.DeploymentFailed)
+	_, notFound["SetStatus deployment"] = dep.SetStatus(ctx, b.ID, ra.deploy.ID, buildit.DeployFailed)
 	_, notFound["Create deployment"] = dep.Create(ctx, b.ID, db.NewDeployment{ServiceID: ra.service.ID, EnvironmentID: rb.env.ID, Image: "x"})
 	for op, err := range notFound {
 		if !errors.Is(err, db.ErrNotFound) {

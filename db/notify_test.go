@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -47,13 +48,13 @@ func TestLogNotifier(t *testing.T) {
 			}
 		}
 	}
-	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: run.ID, StageID: "build", Attempt: 1, Status: db.StageRunning}))
+	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: run.ID, StageID: "build", Attempt: 1, Status: buildit.StageRunning}))
 	expect("a new stage attempt", true)
 	if err := pl.AppendLogs(ctx, tn.ID, run.ID, "build", 1, []db.LogLine{{Seq: 1, Stream: db.LogStdout, Line: "hi", At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	expect("stored log lines", true)
-	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: run.ID, StageID: "build", Attempt: 1, Status: db.StageSucceeded}))
+	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: run.ID, StageID: "build", Attempt: 1, Status: buildit.StageSucceeded}))
 	expect("a stage attempt's end", true)
 	if err := pl.AppendLogs(ctx, tn.ID, other.ID, "build", 1, []db.LogLine{{Seq: 1, Stream: db.LogStdout, Line: "hi", At: time.Now()}}); err != nil {
 		t.Fatal(err)

@@ -8,58 +8,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db/internal/sqlcdb"
 )
-
-// RunStatus is the status of a pipeline run.
-type RunStatus string
-
-// The run statuses.
-const (
-	RunQueued    RunStatus = "queued"
-	RunRunning   RunStatus = "running"
-	RunWaiting   RunStatus = "waiting"
-	RunSucceeded RunStatus = "succeeded"
-	RunFailed    RunStatus = "failed"
-	RunCancelled RunStatus = "cancelled"
-)
-
-// Valid reports whether s is one of the run statuses.
-func (s RunStatus) Valid() bool {
-	switch s {
-	case RunQueued, RunRunning, RunWaiting, RunSucceeded, RunFailed, RunCancelled:
-		return true
-	}
-	return false
-}
-
-// Done reports whether s is final.
-func (s RunStatus) Done() bool {
-	return s == RunSucceeded || s == RunFailed || s == RunCancelled
-}
-
-// StageStatus is the status of one attempt of a stage.
-type StageStatus string
-
-// The stage statuses.
-const (
-	StagePending   StageStatus = "pending"
-	StageRunning   StageStatus = "running"
-	StageWaiting   StageStatus = "waiting"
-	StageSucceeded StageStatus = "succeeded"
-	StageFailed    StageStatus = "failed"
-	StageSkipped   StageStatus = "skipped"
-	StageCancelled StageStatus = "cancelled"
-)
-
-// Valid reports whether s is one of the stage statuses.
-func (s StageStatus) Valid() bool {
-	switch s {
-	case StagePending, StageRunning, StageWaiting, StageSucceeded, StageFailed, StageSkipped, StageCancelled:
-		return true
-	}
-	return false
-}
 
 // Run is one run of a pipeline. Number counts the pipeline's runs from 1.
 type Run struct {
@@ -67,7 +18,7 @@ type Run struct {
 	TenantID   uuid.UUID
 	PipelineID uuid.UUID
 	Number     int64
-	Status     RunStatus
+	Status     buildit.RunStatus
 	Branch     string
 	Commit     string
 	// Event is what happened (push, manual…); Trigger is what started the
@@ -112,7 +63,7 @@ type StageRun struct {
 	RunID     uuid.UUID
 	StageID   string
 	Attempt   int
-	Status    StageStatus
+	Status    buildit.StageStatus
 	ExitCode  *int
 	StartedAt *time.Time
 	EndedAt   *time.Time
@@ -147,7 +98,7 @@ func (r PipelineRepo) CreateRun(ctx context.Context, tenantID, pipelineID uuid.U
 	row, err := r.h.q.CreateRun(ctx, sqlcdb.CreateRunParams{
 		TenantID:   tenantID,
 		PipelineID: pipelineID,
-		Status:     string(RunQueued),
+		Status:     string(buildit.RunQueued),
 		Branch:     n.Branch,
 		CommitSha:  n.Commit,
 		Event:      n.Event,
@@ -191,7 +142,7 @@ func (r PipelineRepo) ListRuns(ctx context.Context, tenantID uuid.UUID, after st
 
 // RunFilter narrows ListPipelineRuns; empty fields match every run.
 type RunFilter struct {
-	Status RunStatus
+	Status buildit.RunStatus
 	Branch string
 }
 
@@ -220,13 +171,13 @@ func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID
 // SetRunStatus sets a run's status. The first status past queued sets
 // StartedAt, a final one EndedAt; neither moves once set, and a run that
 // has ended keeps its final status.
-func (r PipelineRepo) SetRunStatus(ctx context.Context, tenantID, id uuid.UUID, status RunStatus) (Run, error) {
+func (r PipelineRepo) SetRunStatus(ctx context.Context, tenantID, id uuid.UUID, status buildit.RunStatus) (Run, error) {
 	return r.SetRunResult(ctx, tenantID, id, status, "")
 }
 
 // SetRunResult is SetRunStatus that also records why the run failed or was
 // cancelled.
-func (r PipelineRepo) SetRunResult(ctx context.Context, tenantID, id uuid.UUID, status RunStatus, errText string) (Run, error) {
+func (r PipelineRepo) SetRunResult(ctx context.Context, tenantID, id uuid.UUID, status buildit.RunStatus, errText string) (Run, error) {
 	if !status.Valid() {
 		return Run{}, invalid("run status %q", status)
 	}
@@ -363,7 +314,7 @@ func toRun(row sqlcdb.PipelineRun) Run {
 		TenantID:   row.TenantID,
 		PipelineID: row.PipelineID,
 		Number:     row.Number,
-		Status:     RunStatus(row.Status),
+		Status:     buildit.RunStatus(row.Status),
 		Branch:     row.Branch,
 		Commit:     row.CommitSha,
 		Event:      row.Event,
@@ -398,7 +349,7 @@ func toStageRun(row sqlcdb.StageRun) StageRun {
 		RunID:     row.RunID,
 		StageID:   row.StageID,
 		Attempt:   int(row.Attempt),
-		Status:    StageStatus(row.Status),
+		Status:    buildit.StageStatus(row.Status),
 		StartedAt: row.StartedAt,
 		EndedAt:   row.EndedAt,
 		Error:     row.Error,

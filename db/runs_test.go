@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -72,7 +73,7 @@ func TestRuns(t *testing.T) {
 	r := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{
 		Branch: "main", Commit: "abc123", Event: "push", Trigger: "webhook", Actor: "ann", WorkflowID: "wf-1",
 	}))
-	if r.Number != 1 || r.Status != db.RunQueued || r.Commit != "abc123" || r.StartedAt != nil || r.EndedAt != nil {
+	if r.Number != 1 || r.Status != buildit.RunQueued || r.Commit != "abc123" || r.StartedAt != nil || r.EndedAt != nil {
 		t.Errorf("CreateRun = %+v", r)
 	}
 	if _, err := pl.CreateRun(ctx, otherTenant.ID, p.ID, db.NewRun{}); !errors.Is(err, db.ErrNotFound) {
@@ -86,31 +87,31 @@ func TestRuns(t *testing.T) {
 	}
 
 	// Status changes set the times once.
-	running := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunRunning))
+	running := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunRunning))
 	if running.StartedAt == nil || running.EndedAt != nil {
 		t.Errorf("running = %+v", running)
 	}
-	waiting := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunWaiting))
+	waiting := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunWaiting))
 	if !waiting.StartedAt.Equal(*running.StartedAt) {
 		t.Errorf("StartedAt moved: %v -> %v", running.StartedAt, waiting.StartedAt)
 	}
-	done := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunSucceeded))
-	if done.EndedAt == nil || !done.Status.Done() {
+	done := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunSucceeded))
+	if done.EndedAt == nil || !done.Status.Terminal() {
 		t.Errorf("succeeded = %+v", done)
 	}
 	// An ended run keeps its final status and error: late writes change nothing.
-	late := must[db.Run](t)(pl.SetRunResult(ctx, tn.ID, r.ID, db.RunFailed, "too late"))
-	if late.Status != db.RunSucceeded || late.Error != "" || !late.EndedAt.Equal(*done.EndedAt) {
+	late := must[db.Run](t)(pl.SetRunResult(ctx, tn.ID, r.ID, buildit.RunFailed, "too late"))
+	if late.Status != buildit.RunSucceeded || late.Error != "" || !late.EndedAt.Equal(*done.EndedAt) {
 		t.Errorf("a write after the end = %+v", late)
 	}
 	if _, err := pl.SetRunStatus(ctx, tn.ID, r.ID, "exploded"); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("SetRunStatus with a bad status: %v", err)
 	}
-	if _, err := pl.SetRunStatus(ctx, otherTenant.ID, r.ID, db.RunFailed); !errors.Is(err, db.ErrNotFound) {
+	if _, err := pl.SetRunStatus(ctx, otherTenant.ID, r.ID, buildit.RunFailed); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("SetRunStatus through another tenant: %v", err)
 	}
 	cancelled := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
-	cancelled = must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, cancelled.ID, db.RunCancelled))
+	cancelled = must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, cancelled.ID, buildit.RunCancelled))
 	if cancelled.StartedAt != nil || cancelled.EndedAt == nil {
 		t.Errorf("a queued run cancelled = %+v", cancelled)
 	}
@@ -126,7 +127,7 @@ func TestRuns(t *testing.T) {
 	if group := must[[]db.Run](t)(pl.ListActiveRunsInGroup(ctx, tn.ID, "deploy-main")); len(group) != 1 || group[0].ID != failed.ID {
 		t.Errorf("ListActiveRunsInGroup = %+v", group)
 	}
-	failed = must[db.Run](t)(pl.SetRunResult(ctx, tn.ID, failed.ID, db.RunFailed, "pipeline failed: test"))
+	failed = must[db.Run](t)(pl.SetRunResult(ctx, tn.ID, failed.ID, buildit.RunFailed, "pipeline failed: test"))
 	if failed.Error != "pipeline failed: test" || failed.EndedAt == nil {
 		t.Errorf("SetRunResult = %+v", failed)
 	}
@@ -142,21 +143,21 @@ func TestRuns(t *testing.T) {
 
 	// Stage attempts: insert, then update without losing what is set.
 	started := time.Now().Add(-time.Second).Truncate(time.Microsecond)
-	sr := must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: db.StageRunning, StartedAt: &started}))
-	if sr.Status != db.StageRunning || !sr.StartedAt.Equal(started) || sr.TenantID != tn.ID {
+	sr := must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: buildit.StageRunning, StartedAt: &started}))
+	if sr.Status != buildit.StageRunning || !sr.StartedAt.Equal(started) || sr.TenantID != tn.ID {
 		t.Errorf("PutStageRun = %+v", sr)
 	}
 	ended := time.Now().Truncate(time.Microsecond)
-	sr = must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: db.StageFailed, ExitCode: new(2), EndedAt: &ended, Error: "exit status 2"}))
-	if sr.Status != db.StageFailed || *sr.ExitCode != 2 || !sr.StartedAt.Equal(started) || !sr.EndedAt.Equal(ended) {
+	sr = must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: buildit.StageFailed, ExitCode: new(2), EndedAt: &ended, Error: "exit status 2"}))
+	if sr.Status != buildit.StageFailed || *sr.ExitCode != 2 || !sr.StartedAt.Equal(started) || !sr.EndedAt.Equal(ended) {
 		t.Errorf("PutStageRun update = %+v", sr)
 	}
-	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 2, Status: db.StageSucceeded, StartedAt: &ended, ExitCode: new(0)}))
-	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "deploy", Attempt: 1, Status: db.StagePending}))
-	if _, err := pl.PutStageRun(ctx, otherTenant.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 1, Status: db.StagePending}); !errors.Is(err, db.ErrNotFound) {
+	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 2, Status: buildit.StageSucceeded, StartedAt: &ended, ExitCode: new(0)}))
+	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "deploy", Attempt: 1, Status: buildit.StagePending}))
+	if _, err := pl.PutStageRun(ctx, otherTenant.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 1, Status: buildit.StagePending}); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("PutStageRun through another tenant: %v", err)
 	}
-	if _, err := pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 0, Status: db.StagePending}); !errors.Is(err, db.ErrInvalid) {
+	if _, err := pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 0, Status: buildit.StagePending}); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("PutStageRun with attempt 0: %v", err)
 	}
 	stages := must[[]db.StageRun](t)(pl.ListStageRuns(ctx, tn.ID, r.ID))
@@ -274,7 +275,7 @@ func TestRunsPagination(t *testing.T) {
 	for _, r := range must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, "", 100)).Items {
 		switch {
 		case r.Number == 2 || r.Number == 4:
-			must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunFailed))
+			must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunFailed))
 		}
 	}
 	c := mkPipeline(t, s, tn.ID, "c")
@@ -299,13 +300,13 @@ func TestRunsPagination(t *testing.T) {
 			after = page.Next
 		}
 	}
-	if got := numbersOf(b.ID, db.RunFilter{Status: db.RunFailed}, 1); got != "[4 2]" {
+	if got := numbersOf(b.ID, db.RunFilter{Status: buildit.RunFailed}, 1); got != "[4 2]" {
 		t.Errorf("failed runs of b = %s", got)
 	}
 	if got := numbersOf(c.ID, db.RunFilter{Branch: "dev"}, 2); got != "[5 3 1]" {
 		t.Errorf("dev runs of c = %s", got)
 	}
-	if got := numbersOf(c.ID, db.RunFilter{Branch: "dev", Status: db.RunQueued}, 10); got != "[5 3 1]" {
+	if got := numbersOf(c.ID, db.RunFilter{Branch: "dev", Status: buildit.RunQueued}, 10); got != "[5 3 1]" {
 		t.Errorf("queued dev runs of c = %s", got)
 	}
 	if got := numbersOf(c.ID, db.RunFilter{Branch: "nope"}, 10); got != "[]" {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/temporalproto"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
 	"github.com/buildit-ci/buildit/engine"
@@ -75,7 +76,7 @@ func TestRecordHistory(t *testing.T) {
 		}
 		recordHistory(t, "pipeline_run_server_history.json", h, 0, func(in *workflows.PipelineRunInput) {
 			in.Workspace = ""
-			in.Record = &workflows.RunRef{TenantID: "tenant", RunID: "run"}
+			in.Record = &buildit.RunRef{TenantID: "tenant", RunID: "run"}
 			in.Prepare = &workflows.PrepareInput{}
 			in.ConcurrencyGroup = "history"
 		})
@@ -113,10 +114,10 @@ deploy "api" {
 target "fly" kind="fly" { app "acme-api"; api-url %q; }
 `, image, settings, srv.URL)
 	}
-	if st := h.run(t, src("api:v1"), nil); st.Status != workflows.RunSucceeded {
+	if st := h.run(t, src("api:v1"), nil); st.Status != buildit.RunSucceeded {
 		t.Fatalf("revision 1: %+v", st.Stages)
 	}
-	if st := h.run(t, src("api:unhealthy"), nil); st.Status != workflows.RunFailed || !strings.Contains(stageOf(st, "api").Error, "rolled back to revision 1") {
+	if st := h.run(t, src("api:unhealthy"), nil); st.Status != buildit.RunFailed || !strings.Contains(stageOf(st, "api").Error, "rolled back to revision 1") {
 		t.Fatalf("revision 2: %+v", st.Stages)
 	}
 	writeHistory(t, file, h, workflows.DeployWorkflowID("local", "history", "api"))
@@ -127,7 +128,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 type memRecorder struct{}
 
 func (memRecorder) RecordRun(context.Context, workflows.RunRecord) error { return nil }
-func (memRecorder) TurnCame(context.Context, workflows.RunRef, string) (bool, error) {
+func (memRecorder) TurnCame(context.Context, buildit.RunRef, string) (bool, error) {
 	return true, nil
 }
 
@@ -138,7 +139,7 @@ func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration
 	defer cancel()
 	for {
 		st, err := engine.State(ctx, h.c, id)
-		if err == nil && stageOf(st, "gate").Status == workflows.StageWaiting {
+		if err == nil && stageOf(st, "gate").Status == buildit.StageWaiting {
 			break
 		}
 		if ctx.Err() != nil {
@@ -150,7 +151,7 @@ func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration
 		t.Fatal(err)
 	}
 	st, err := engine.Wait(ctx, run)
-	if err != nil || st.Status != workflows.RunSucceeded {
+	if err != nil || st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %v", st.Status, err)
 	}
 	writeHistory(t, file, h, id)

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/pipeline"
@@ -73,11 +74,10 @@ type Service struct {
 	Repositories repourl.Policy
 }
 
-// Trigger is what starts a run, besides the pipeline.
+// Trigger is what starts a run, besides the pipeline: the run's
+// buildit.Trigger and what the API adds to it.
 type Trigger struct {
-	Branch     string
-	Commit     string
-	Event      string
+	buildit.Trigger
 	Repository string
 	Env        map[string]string
 	// Actor is who asked (a user's email or an API key's name); Via is
@@ -268,11 +268,9 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	in := workflows.PipelineRunInput{
 		RunID:            run.WorkflowID,
 		Plan:             plan,
-		Branch:           t.Branch,
-		Commit:           t.Commit,
-		Event:            t.Event,
+		Trigger:          t.Trigger,
 		Env:              t.Env,
-		Record:           &workflows.RunRef{TenantID: tenant.ID.String(), RunID: run.ID.String()},
+		Record:           &buildit.RunRef{TenantID: tenant.ID.String(), RunID: run.ID.String()},
 		Prepare:          &workflows.PrepareInput{Repository: t.Repository, Branch: t.Branch, Commit: t.Commit},
 		HostQueueTimeout: s.HostQueueTimeout,
 		ConcurrencyGroup: group,
@@ -291,7 +289,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	})
 	if err != nil {
 		s.log().Error("starting a run's workflow failed", "run", run.ID, "workflow", run.WorkflowID, "error", err)
-		if r, ferr := s.Store.Pipelines().SetRunResult(ctx, tenant.ID, run.ID, db.RunFailed, "the run could not be started: the workflow service is unavailable"); ferr == nil {
+		if r, ferr := s.Store.Pipelines().SetRunResult(ctx, tenant.ID, run.ID, buildit.RunFailed, "the run could not be started: the workflow service is unavailable"); ferr == nil {
 			run = r
 		}
 		return run, ErrUnavailable
@@ -323,7 +321,7 @@ func (s *Service) cancelOthersInGroup(ctx context.Context, tenantID uuid.UUID, r
 // Cancel asks the run's workflow to cancel: running stages are stopped and
 // the run ends as cancelled (the workflow records that).
 func (s *Service) Cancel(ctx context.Context, r db.Run) error {
-	if r.Status.Done() {
+	if r.Status.Terminal() {
 		return ErrEnded
 	}
 	if s.Client == nil {
@@ -341,7 +339,7 @@ func (s *Service) cancel(ctx context.Context, r db.Run) error {
 	case errors.As(err, &nf):
 		// No such open workflow: it ended (or never started); make sure
 		// the row says it ended.
-		if _, err := s.Store.Pipelines().SetRunResult(ctx, r.TenantID, r.ID, db.RunCancelled, "run cancelled"); err != nil {
+		if _, err := s.Store.Pipelines().SetRunResult(ctx, r.TenantID, r.ID, buildit.RunCancelled, "run cancelled"); err != nil {
 			return err
 		}
 		return ErrEnded
@@ -353,7 +351,7 @@ func (s *Service) cancel(ctx context.Context, r db.Run) error {
 // Decide approves or rejects the approval stage of a run that waits on it,
 // as who, and returns the stage's state after the decision.
 func (s *Service) Decide(ctx context.Context, r db.Run, stage string, approve bool, who, reason string) (workflows.StageState, error) {
-	if r.Status.Done() {
+	if r.Status.Terminal() {
 		return workflows.StageState{}, ErrEnded
 	}
 	if s.Client == nil {
@@ -395,7 +393,7 @@ func (s *Service) Rollback(ctx context.Context, tenant db.Tenant, d db.Deploymen
 	if s.Client == nil {
 		return "", ErrUnavailable
 	}
-	var spec workflows.DeploySpec
+	var spec buildit.DeploySpec
 	if err := json.Unmarshal(d.Spec, &spec); err != nil {
 		return "", fmt.Errorf("the spec of deployment %s: %w", d.ID, err)
 	}
@@ -403,7 +401,7 @@ func (s *Service) Rollback(ctx context.Context, tenant db.Tenant, d db.Deploymen
 	in := workflows.DeployInput{
 		Target:     pipeline.Target{Name: d.Target},
 		Spec:       spec,
-		Record:     &workflows.RunRef{TenantID: tenant.ID.String()},
+		Record:     &buildit.RunRef{TenantID: tenant.ID.String()},
 		StageID:    "rollback",
 		ApprovedBy: actor,
 	}
