@@ -221,10 +221,10 @@ func (s *Server) writeLogPage(c *gin.Context, tenant, run uuid.UUID, sr db.Stage
 // a line longer than maxBytes comes alone rather than stopping the reader
 // for good.
 func (s *Server) readLogChunk(c *gin.Context, tenant, run uuid.UUID, sr db.StageRun, after int64, limit, maxBytes int, first bool) ([]db.LogLine, bool, error) {
-	pl := s.store.Pipelines()
-	lines, more, err := pl.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, limit, maxBytes)
+	logs := s.store.Logs()
+	lines, more, err := logs.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, limit, maxBytes)
 	if err == nil && first && len(lines) == 0 && more {
-		lines, more, err = pl.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, 1, math.MaxInt32)
+		lines, more, err = logs.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, 1, math.MaxInt32)
 	}
 	return lines, more, err
 }
@@ -243,7 +243,7 @@ func intParam(c *gin.Context, name string, def int64) (int64, error) {
 
 // stageAttempt finds a stage's attempt: the given one, or the latest.
 func (s *Server) stageAttempt(c *gin.Context, tenant, run uuid.UUID, stage string, attempt int) (db.StageRun, error) {
-	all, err := s.store.Pipelines().ListStageRuns(c, tenant, run)
+	all, err := s.store.Runs().ListStageRuns(c, tenant, run)
 	if err != nil {
 		return db.StageRun{}, err
 	}

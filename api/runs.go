@@ -123,7 +123,7 @@ func (s *Server) runOf(c *gin.Context) (db.Pipeline, db.Run, error) {
 	if err != nil || n < 1 {
 		return p, db.Run{}, notFound("run")
 	}
-	r, err := s.store.Pipelines().GetRunByNumber(c, tenantOf(c).ID, p.ID, n)
+	r, err := s.store.Runs().GetRunByNumber(c, tenantOf(c).ID, p.ID, n)
 	if errors.Is(err, db.ErrNotFound) {
 		return p, r, notFound("run")
 	}
@@ -265,7 +265,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	page, err := s.store.Pipelines().ListPipelineRuns(c, tenantOf(c).ID, p.ID, f, after, limit)
+	page, err := s.store.Runs().ListPipelineRuns(c, tenantOf(c).ID, p.ID, f, after, limit)
 	if err != nil {
 		fail(c, err)
 		return
@@ -279,7 +279,7 @@ func (s *Server) getRun(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	stages, err := s.store.Pipelines().ListStageRuns(c, tenantOf(c).ID, r.ID)
+	stages, err := s.store.Runs().ListStageRuns(c, tenantOf(c).ID, r.ID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -469,7 +469,7 @@ func (s *Server) rerunRun(c *gin.Context) {
 			fail(c, conflict("the run succeeded: nothing failed to rerun"))
 			return
 		}
-		stages, err := s.store.Pipelines().ListStageRuns(c, tenantOf(c).ID, r.ID)
+		stages, err := s.store.Runs().ListStageRuns(c, tenantOf(c).ID, r.ID)
 		if err != nil {
 			fail(c, err)
 			return

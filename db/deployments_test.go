@@ -90,7 +90,7 @@ func TestDeployments(t *testing.T) {
 	prod := must[db.Environment](t)(d.PutEnvironment(ctx, tn.ID, "production", db.Protection{}))
 	staging := must[db.Environment](t)(d.PutEnvironment(ctx, tn.ID, "staging", db.Protection{}))
 	p := mkPipeline(t, s, tn.ID, "app")
-	run := must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
+	run := must[db.Run](t)(s.Runs().CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
 
 	d1 := must[db.Deployment](t)(d.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: "api:1", Actor: "ann", RunID: &run.ID}))
 	if d1.Revision != 1 || d1.PreviousRevision != nil || d1.Status != buildit.DeployPending || *d1.RunID != run.ID {
@@ -115,7 +115,7 @@ func TestDeployments(t *testing.T) {
 	}
 
 	// Rows of another tenant are refused.
-	otherRun := must[db.Run](t)(s.Pipelines().CreateRun(ctx, other.ID, mkPipeline(t, s, other.ID, "x").ID, db.NewRun{}))
+	otherRun := must[db.Run](t)(s.Runs().CreateRun(ctx, other.ID, mkPipeline(t, s, other.ID, "x").ID, db.NewRun{}))
 	if _, err := d.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: "x", RunID: &otherRun.ID}); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("Create with another tenant's run: %v", err)
 	}

@@ -94,7 +94,7 @@ func (d Deploys) BeginDeploy(ctx context.Context, in workflows.DeployInput) (wor
 		if err != nil {
 			return workflows.DeployBeginResult{}, deploy.Configf("deploy: run %q: %v", in.Record.RunID, err)
 		}
-		run, err := d.Store.Pipelines().GetRun(ctx, tenant, runID)
+		run, err := d.Store.Runs().GetRun(ctx, tenant, runID)
 		if err != nil {
 			return workflows.DeployBeginResult{}, err
 		}

@@ -240,10 +240,10 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 		if t.MaxActive > 0 {
 			// Count and insert under the organization's lock: two
 			// starts at once cannot both take the last place.
-			if err := tx.Pipelines().LockOrgRuns(ctx, org.ID); err != nil {
+			if err := tx.Runs().LockOrgRuns(ctx, org.ID); err != nil {
 				return err
 			}
-			n, err := tx.Pipelines().CountActiveRuns(ctx, org.ID)
+			n, err := tx.Runs().CountActiveRuns(ctx, org.ID)
 			if err != nil {
 				return err
 			}
@@ -251,14 +251,14 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 				return &LimitError{Limit: t.MaxActive}
 			}
 		}
-		r, err := tx.Pipelines().CreateRun(ctx, tenant.ID, p.ID, db.NewRun{
+		r, err := tx.Runs().CreateRun(ctx, tenant.ID, p.ID, db.NewRun{
 			Branch: t.Branch, Commit: t.Commit, Event: t.Event, Trigger: t.Via, Actor: t.Actor,
 			Params: params, RerunOf: t.RerunOf, ConcurrencyGroup: group,
 		})
 		if err != nil {
 			return err
 		}
-		run, err = tx.Pipelines().SetRunWorkflowID(ctx, tenant.ID, r.ID, WorkflowID(tenant.ID, p.ID, r.Number))
+		run, err = tx.Runs().SetRunWorkflowID(ctx, tenant.ID, r.ID, WorkflowID(tenant.ID, p.ID, r.Number))
 		return err
 	})
 	if err != nil {
@@ -289,7 +289,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	})
 	if err != nil {
 		s.log().Error("starting a run's workflow failed", "run", run.ID, "workflow", run.WorkflowID, "error", err)
-		if r, ferr := s.Store.Pipelines().SetRunResult(ctx, tenant.ID, run.ID, buildit.RunFailed, "the run could not be started: the workflow service is unavailable"); ferr == nil {
+		if r, ferr := s.Store.Runs().SetRunResult(ctx, tenant.ID, run.ID, buildit.RunFailed, "the run could not be started: the workflow service is unavailable"); ferr == nil {
 			run = r
 		}
 		return run, ErrUnavailable
@@ -303,7 +303,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 // cancelOthersInGroup cancels the runs of run's concurrency group that
 // started before it and are still in progress.
 func (s *Service) cancelOthersInGroup(ctx context.Context, tenantID uuid.UUID, run db.Run) {
-	active, err := s.Store.Pipelines().ListActiveRunsInGroup(ctx, tenantID, run.ConcurrencyGroup)
+	active, err := s.Store.Runs().ListActiveRunsInGroup(ctx, tenantID, run.ConcurrencyGroup)
 	if err != nil {
 		s.log().Error("listing a concurrency group failed", "group", run.ConcurrencyGroup, "error", err)
 		return
@@ -339,7 +339,7 @@ func (s *Service) cancel(ctx context.Context, r db.Run) error {
 	case errors.As(err, &nf):
 		// No such open workflow: it ended (or never started); make sure
 		// the row says it ended.
-		if _, err := s.Store.Pipelines().SetRunResult(ctx, r.TenantID, r.ID, buildit.RunCancelled, "run cancelled"); err != nil {
+		if _, err := s.Store.Runs().SetRunResult(ctx, r.TenantID, r.ID, buildit.RunCancelled, "run cancelled"); err != nil {
 			return err
 		}
 		return ErrEnded

@@ -34,13 +34,13 @@ func (r Recorder) RecordRun(ctx context.Context, rec workflows.RunRecord) error 
 		return activities.Permanent(err)
 	}
 	err = r.Store.InTx(ctx, func(tx *db.Tx) error {
-		pl := tx.Pipelines()
+		runs := tx.Runs()
 		for _, s := range rec.Stages {
-			if _, err := pl.PutStageRun(ctx, ref.tenant, stageRun(ref.run, s)); err != nil {
+			if _, err := runs.PutStageRun(ctx, ref.tenant, stageRun(ref.run, s)); err != nil {
 				return err
 			}
 		}
-		_, err := pl.SetRunResult(ctx, ref.tenant, ref.run, rec.Status, rec.Error)
+		_, err := runs.SetRunResult(ctx, ref.tenant, ref.run, rec.Status, rec.Error)
 		return err
 	})
 	if errors.Is(err, db.ErrNotFound) || errors.Is(err, db.ErrInvalid) {
@@ -57,14 +57,14 @@ func (r Recorder) TurnCame(ctx context.Context, ref buildit.RunRef, group string
 	if err != nil {
 		return false, activities.Permanent(err)
 	}
-	pl := r.Store.Pipelines()
-	me, err := pl.GetRun(ctx, p.tenant, p.run)
+	runs := r.Store.Runs()
+	me, err := runs.GetRun(ctx, p.tenant, p.run)
 	if errors.Is(err, db.ErrNotFound) {
 		return false, activities.Permanent(err)
 	} else if err != nil {
 		return false, err
 	}
-	active, err := pl.ListActiveRunsInGroup(ctx, p.tenant, group)
+	active, err := runs.ListActiveRunsInGroup(ctx, p.tenant, group)
 	if err != nil {
 		return false, err
 	}
@@ -112,7 +112,7 @@ func (l Logs) OpenLog(ctx context.Context, ref buildit.RunRef, stageID string, a
 		return nil, activities.Permanent(err)
 	}
 	key := runlog.Key{TenantID: r.tenant, RunID: r.run, StageID: stageID, Attempt: attempt}
-	store := l.Store.Pipelines() // the Appender and the Reader
+	store := l.Store.Logs() // the Appender and the Reader
 	next, err := waitForDB(ctx, func() (int64, error) { return runlog.NextSeq(ctx, store, key) })
 	if err != nil {
 		return nil, err
