@@ -53,7 +53,7 @@ func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *b
 		return b, nil, err
 	}
 	switch target.Kind {
-	case pipeline.TargetFly:
+	case buildit.TargetFly:
 		name := target.Settings["token-secret"]
 		if name == "" {
 			name = "FLY_API_TOKEN"
@@ -70,7 +70,7 @@ func (a *Activities) backend(ctx context.Context, target pipeline.Target, ref *b
 		}
 		b, err := fly.New(fly.Config{App: target.Settings["app"], Region: target.Settings["region"], APIURL: apiURL, Token: token})
 		return b, newMasker(map[string]string{name: token}), err
-	case pipeline.TargetKubernetes:
+	case buildit.TargetKubernetes:
 		set := target.Settings
 		if name := set["kubeconfig-secret"]; name != "" {
 			kc, err := a.credential(ctx, ref, name)

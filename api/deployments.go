@@ -25,18 +25,18 @@ var resourceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
 // targetSettings are the settings each kind of target takes through the
 // API (credentials are a tenant secret named by credentials_secret).
-var targetSettings = map[db.TargetKind][]string{
-	db.TargetKubernetes: {"namespace", "context"},
-	db.TargetFly:        {"app", "region", "org", "api-url"},
+var targetSettings = map[buildit.TargetKind][]string{
+	buildit.TargetKubernetes: {"namespace", "context"},
+	buildit.TargetFly:        {"app", "region", "org", "api-url"},
 }
 
 type targetView struct {
-	Name              string            `json:"name"`
-	Kind              db.TargetKind     `json:"kind"`
-	Settings          map[string]string `json:"settings"`
-	CredentialsSecret string            `json:"credentials_secret,omitempty"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	Name              string             `json:"name"`
+	Kind              buildit.TargetKind `json:"kind"`
+	Settings          map[string]string  `json:"settings"`
+	CredentialsSecret string             `json:"credentials_secret,omitempty"`
+	CreatedAt         time.Time          `json:"created_at"`
+	UpdatedAt         time.Time          `json:"updated_at"`
 }
 
 func viewTarget(t db.Target) targetView {
@@ -144,10 +144,10 @@ func (s *Server) deleteNamed(kind, param string, del func(r db.DeploymentRepo, c
 // --- targets
 
 type targetRequest struct {
-	Name              string            `json:"name"`
-	Kind              db.TargetKind     `json:"kind"`
-	Settings          map[string]string `json:"settings"`
-	CredentialsSecret *string           `json:"credentials_secret"`
+	Name              string             `json:"name"`
+	Kind              buildit.TargetKind `json:"kind"`
+	Settings          map[string]string  `json:"settings"`
+	CredentialsSecret *string            `json:"credentials_secret"`
 }
 
 func checkTarget(t db.TargetSpec, settings map[string]string) error {
@@ -166,7 +166,7 @@ func checkTarget(t db.TargetSpec, settings map[string]string) error {
 			return invalid(fmt.Sprintf("setting %q is over 1000 characters", k))
 		}
 	}
-	if t.Kind == db.TargetFly && settings["app"] == "" {
+	if t.Kind == buildit.TargetFly && settings["app"] == "" {
 		return invalid(`a fly target needs settings.app`)
 	}
 	if t.CredentialsSecret != "" && !secretNameRE.MatchString(t.CredentialsSecret) {

@@ -13,24 +13,12 @@ import (
 	"github.com/buildit-ci/buildit/db/internal/sqlcdb"
 )
 
-// TargetKind is the kind of platform a target deploys to.
-type TargetKind string
-
-// The target kinds.
-const (
-	TargetKubernetes TargetKind = "kubernetes"
-	TargetFly        TargetKind = "fly"
-)
-
-// Valid reports whether k is one of the target kinds.
-func (k TargetKind) Valid() bool { return k == TargetKubernetes || k == TargetFly }
-
 // Target is where deployments go: a Kubernetes cluster or a Fly.io app.
 type Target struct {
 	ID       uuid.UUID
 	TenantID uuid.UUID
 	Name     string
-	Kind     TargetKind
+	Kind     buildit.TargetKind
 	// Settings are the kind's settings as JSON (namespace, app, region…),
 	// opaque to this package.
 	Settings json.RawMessage
@@ -43,7 +31,7 @@ type Target struct {
 // TargetSpec is a target's content: what PutTarget takes.
 type TargetSpec struct {
 	Name              string
-	Kind              TargetKind
+	Kind              buildit.TargetKind
 	Settings          json.RawMessage
 	CredentialsSecret string
 }
@@ -423,7 +411,7 @@ func toTarget(row sqlcdb.Target) Target {
 		ID:                row.ID,
 		TenantID:          row.TenantID,
 		Name:              row.Name,
-		Kind:              TargetKind(row.Kind),
+		Kind:              buildit.TargetKind(row.Kind),
 		Settings:          row.Settings,
 		CredentialsSecret: row.CredentialsSecret,
 		CreatedAt:         row.CreatedAt,

@@ -21,12 +21,12 @@ func TestTargetsEnvironmentsServices(t *testing.T) {
 	o := mkOrg(t, s)
 	tn := mkTenant(t, s, o.ID)
 
-	tg := must[db.Target](t)(d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod-k8s", Kind: db.TargetKubernetes, Settings: json.RawMessage(`{"namespace":"apps"}`)}))
-	if tg.Kind != db.TargetKubernetes || tg.CredentialsSecret != "" {
+	tg := must[db.Target](t)(d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod-k8s", Kind: buildit.TargetKubernetes, Settings: json.RawMessage(`{"namespace":"apps"}`)}))
+	if tg.Kind != buildit.TargetKubernetes || tg.CredentialsSecret != "" {
 		t.Errorf("PutTarget = %+v", tg)
 	}
-	tg2 := must[db.Target](t)(d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod-k8s", Kind: db.TargetFly, CredentialsSecret: "FLY_API_TOKEN"}))
-	if tg2.ID != tg.ID || tg2.Kind != db.TargetFly || string(tg2.Settings) != "{}" || tg2.CredentialsSecret != "FLY_API_TOKEN" {
+	tg2 := must[db.Target](t)(d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod-k8s", Kind: buildit.TargetFly, CredentialsSecret: "FLY_API_TOKEN"}))
+	if tg2.ID != tg.ID || tg2.Kind != buildit.TargetFly || string(tg2.Settings) != "{}" || tg2.CredentialsSecret != "FLY_API_TOKEN" {
 		t.Errorf("PutTarget replace = %+v", tg2)
 	}
 	if _, err := d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "x", Kind: "nomad"}); !errors.Is(err, db.ErrInvalid) {

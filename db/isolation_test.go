@@ -44,7 +44,7 @@ func TestTenantIsolation(t *testing.T) {
 			t.Fatal(err)
 		}
 		must[db.SecretMeta](t)(ten.PutSecret(ctx, tn.ID, "TOKEN", "value of "+tn.Slug))
-		must[db.Target](t)(dep.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod", Kind: db.TargetFly}))
+		must[db.Target](t)(dep.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod", Kind: buildit.TargetFly}))
 		r.env = must[db.Environment](t)(dep.PutEnvironment(ctx, tn.ID, "production", db.Protection{}))
 		r.service = must[db.Service](t)(dep.PutService(ctx, tn.ID, "api", json.RawMessage(`{}`)))
 		r.deploy = must[db.Deployment](t)(dep.Create(ctx, tn.ID, db.NewDeployment{ServiceID: r.service.ID, EnvironmentID: r.env.ID, Image: "api"}))

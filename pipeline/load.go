@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/kdl"
 )
 
@@ -22,10 +23,10 @@ var (
 	resourcesFields = []string{"cpu", "memory"}
 	healthFields    = []string{"path", "timeout"}
 	serviceNodes    = []string{"image", "env", "command"}
-	targetKinds     = []string{TargetKubernetes, TargetFly}
-	targetSettings  = map[string][]string{
-		TargetKubernetes: {"namespace", "context", "kubeconfig", "kubeconfig-secret"},
-		TargetFly:        {"app", "region", "org", "api-url", "token-secret"},
+	targetKinds     = []string{string(buildit.TargetKubernetes), string(buildit.TargetFly)}
+	targetSettings  = map[buildit.TargetKind][]string{
+		buildit.TargetKubernetes: {"namespace", "context", "kubeconfig", "kubeconfig-secret"},
+		buildit.TargetFly:        {"app", "region", "org", "api-url", "token-secret"},
 	}
 	whenStatuses = []string{StatusSuccess, StatusFailure, StatusAlways}
 	strategies   = []string{StrategyRolling, StrategyAllAtOnce}
@@ -647,7 +648,7 @@ func (d *decoder) target(n *kdl.Node) *Target {
 			if !contains(targetKinds, k) {
 				d.badChoice(posOf(p.Value.Pos), "target kind", k, targetKinds)
 			}
-			t.Kind = k
+			t.Kind = buildit.TargetKind(k)
 		}
 	}
 	if t.Kind == "" {
@@ -664,14 +665,14 @@ func (d *decoder) target(n *kdl.Node) *Target {
 	}
 	for _, c := range n.Children {
 		if !contains(known, c.Name) {
-			d.unknown(posOf(c.NamePos), "node", c.Name, t.Kind+" target "+quote(name), known)
+			d.unknown(posOf(c.NamePos), "node", c.Name, string(t.Kind)+" target "+quote(name), known)
 			continue
 		}
 		if v, ok := d.oneText(c); ok {
 			t.Settings[c.Name] = v
 		}
 	}
-	if t.Kind == TargetFly {
+	if t.Kind == buildit.TargetFly {
 		if t.Settings["app"] == "" {
 			d.errorf(posOf(n.NamePos), "fly target %q needs an app: app \"NAME\"", name)
 		}

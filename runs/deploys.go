@@ -34,13 +34,13 @@ func (d Deploys) Target(ctx context.Context, ref buildit.RunRef, name string) (p
 	if err != nil {
 		return pipeline.Target{}, err
 	}
-	out := pipeline.Target{Name: t.Name, Kind: string(t.Kind), Settings: map[string]string{}}
+	out := pipeline.Target{Name: t.Name, Kind: t.Kind, Settings: map[string]string{}}
 	_ = json.Unmarshal(t.Settings, &out.Settings)
 	if t.CredentialsSecret != "" {
 		switch t.Kind {
-		case db.TargetFly:
+		case buildit.TargetFly:
 			out.Settings["token-secret"] = t.CredentialsSecret
-		case db.TargetKubernetes:
+		case buildit.TargetKubernetes:
 			out.Settings["kubeconfig-secret"] = t.CredentialsSecret
 		}
 	}

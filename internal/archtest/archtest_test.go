@@ -25,7 +25,7 @@ var rules = map[string]struct {
 	// it imports nothing, so that anything may import it.
 	".":        {stdOnly: true},
 	"kdl":      {stdOnly: true},
-	"pipeline": {stdOnly: true, allowOurs: []string{"kdl"}},
+	"pipeline": {stdOnly: true, allowOurs: []string{".", "kdl"}},
 	// The repository policy is applied by the API and by workers alike:
 	// it stays light enough for both.
 	"repourl": {stdOnly: true},
