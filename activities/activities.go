@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -26,7 +27,7 @@ import (
 // a local run. Values never enter workflow history: the workflow carries
 // names, the activity resolves them.
 type SecretSource interface {
-	Secrets(ctx context.Context, ref *workflows.RunRef, names []string) (map[string]string, error)
+	Secrets(ctx context.Context, ref *buildit.RunRef, names []string) (map[string]string, error)
 }
 
 // MapSecrets is a SecretSource over a fixed map (a local run's --secret
@@ -34,7 +35,7 @@ type SecretSource interface {
 type MapSecrets map[string]string
 
 // Secrets implements SecretSource.
-func (m MapSecrets) Secrets(_ context.Context, _ *workflows.RunRef, names []string) (map[string]string, error) {
+func (m MapSecrets) Secrets(_ context.Context, _ *buildit.RunRef, names []string) (map[string]string, error) {
 	out := make(map[string]string, len(names))
 	for _, n := range names {
 		if v, ok := m[n]; ok {
@@ -347,7 +348,7 @@ func (a *Stages) executorFor(in workflows.StageInput) (executor.Executor, error)
 
 // resolveSecrets looks up the secrets a stage names; it returns those the
 // source does not have in missing.
-func (a *Stages) resolveSecrets(ctx context.Context, ref *workflows.RunRef, names []string) (values map[string]string, missing []string, err error) {
+func (a *Stages) resolveSecrets(ctx context.Context, ref *buildit.RunRef, names []string) (values map[string]string, missing []string, err error) {
 	if len(names) == 0 {
 		return nil, nil, nil
 	}

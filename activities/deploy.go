@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/pipeline"
@@ -22,7 +23,7 @@ import (
 // tenant's secret in server mode; a --secret value or an environment
 // variable locally), and what it returns is masked in what the backend
 // says.
-type BackendFor func(ctx context.Context, target pipeline.Target, ref *workflows.RunRef, credential func(ctx context.Context, name string) (string, error)) (deploy.Backend, error)
+type BackendFor func(ctx context.Context, target pipeline.Target, ref *buildit.RunRef, credential func(ctx context.Context, name string) (string, error)) (deploy.Backend, error)
 
 // Deploys runs deploy stages through the backend of their target, and
 // records their deployments in server mode. Its Shared must be set, as New
@@ -41,7 +42,7 @@ type Deploys struct {
 // deployment once (with its revision and the healthy one before it, after
 // checking the environment's protection rules) and how it ended.
 type DeployRecorder interface {
-	Target(ctx context.Context, ref workflows.RunRef, name string) (pipeline.Target, error)
+	Target(ctx context.Context, ref buildit.RunRef, name string) (pipeline.Target, error)
 	BeginDeploy(ctx context.Context, in workflows.DeployInput) (workflows.DeployBeginResult, error)
 	FinishDeploy(ctx context.Context, out workflows.DeployOutcome) error
 }
@@ -53,7 +54,7 @@ var DeployPoll = 2 * time.Second
 // name, in server mode, is looked up first) and the masker of the
 // credentials it was given: what the backend says (errors, status
 // messages) goes through it before it reaches a log or workflow history.
-func (a *Deploys) backend(ctx context.Context, target pipeline.Target, ref *workflows.RunRef) (deploy.Backend, *masker, error) {
+func (a *Deploys) backend(ctx context.Context, target pipeline.Target, ref *buildit.RunRef) (deploy.Backend, *masker, error) {
 	if target.Kind == "" && ref != nil && a.Recorder != nil {
 		t, err := a.Recorder.Target(ctx, *ref, target.Name)
 		if err != nil {
@@ -77,7 +78,7 @@ func (a *Deploys) backend(ctx context.Context, target pipeline.Target, ref *work
 
 // credential is the secret named name: the tenant's in server mode; in a
 // local run, a --secret value or else the environment variable.
-func (a *Deploys) credential(ctx context.Context, ref *workflows.RunRef, name string) (string, error) {
+func (a *Deploys) credential(ctx context.Context, ref *buildit.RunRef, name string) (string, error) {
 	if a.Secrets != nil {
 		values, err := a.Secrets.Secrets(ctx, ref, []string{name})
 		if err != nil {
@@ -119,16 +120,9 @@ func deployError(err error, mask *masker) error {
 	return mask.maskError(err)
 }
 
-func toSpec(s workflows.DeploySpec) deploy.Spec {
-	return deploy.Spec{
-		Service: s.Service, Environment: s.Environment, Revision: s.Revision, Image: s.Image, Replicas: s.Replicas,
-		Port: s.Port, Env: s.Env, Strategy: s.Strategy, HealthPath: s.HealthPath, CPU: s.CPU, Memory: s.Memory, Labels: s.Labels,
-	}
-}
-
 // deployLog writes a line about a deploy to its stage's log, through mask
 // (the target's credential: the line may quote what the target said).
-func (a *Deploys) deployLog(ctx context.Context, mask *masker, ref *workflows.RunRef, stageID, format string, args ...any) {
+func (a *Deploys) deployLog(ctx context.Context, mask *masker, ref *buildit.RunRef, stageID, format string, args ...any) {
 	line := mask.mask("buildit: " + fmt.Sprintf(format, args...))
 	if ref != nil && ref.RunID == "" {
 		return // a rollback from the API: no run, no log
@@ -176,7 +170,7 @@ func (a *Deploys) DeployBegin(ctx context.Context, in workflows.DeployInput) (wo
 	res := workflows.DeployBeginResult{Revision: 1}
 	if cur != nil {
 		res.Revision = cur.Revision + 1
-		res.Previous = &workflows.DeploySpec{Service: cur.Service, Revision: cur.Revision, Image: cur.Image}
+		res.Previous = &buildit.DeploySpec{Service: cur.Service, Revision: cur.Revision, Image: cur.Image}
 		a.deployLog(ctx, mask, in.Record, in.StageID, "deploying %s as revision %d to %s (revision %d, %s, is live)", in.Spec.Image, res.Revision, in.Target.Name, cur.Revision, cur.Image)
 	} else {
 		a.deployLog(ctx, mask, in.Record, in.StageID, "deploying %s as revision %d to %s", in.Spec.Image, res.Revision, in.Target.Name)
@@ -193,7 +187,7 @@ func (a *Deploys) DeployApply(ctx context.Context, t workflows.DeployTarget) err
 	}
 	stop := a.heartbeatLoop(ctx, func() heartbeat { return heartbeat{} })
 	defer stop()
-	if err := b.Apply(ctx, toSpec(t.Spec)); err != nil {
+	if err := b.Apply(ctx, t.Spec); err != nil {
 		return deployError(err, mask)
 	}
 	a.deployLog(ctx, mask, t.Record, t.StageID, "revision %d (%s) applied", t.Spec.Revision, t.Spec.Image)
@@ -225,7 +219,7 @@ func (a *Deploys) DeployWaitHealthy(ctx context.Context, t workflows.DeployTarge
 	if timeout <= 0 {
 		timeout = workflows.DefaultHealthTimeout
 	}
-	spec := toSpec(t.Spec)
+	spec := t.Spec
 	last := ""
 	// Ask soon at first (a small service is healthy in a second or two),
 	// then every DeployPoll.
@@ -238,10 +232,10 @@ func (a *Deploys) DeployWaitHealthy(ctx context.Context, t workflows.DeployTarge
 			return deployError(err, mask)
 		case err != nil:
 			last = mask.mask(err.Error())
-		case s.State == deploy.Healthy:
+		case s.State == buildit.RolloutHealthy:
 			a.deployLog(ctx, mask, t.Record, t.StageID, "revision %d is healthy: %s", t.Spec.Revision, s.Message)
 			return nil
-		case s.State == deploy.Failed:
+		case s.State == buildit.RolloutFailed:
 			return temporal.NewNonRetryableApplicationError(mask.mask(fmt.Sprintf("revision %d failed: %s", t.Spec.Revision, s.Message)), workflows.ErrTypeUnhealthy, nil)
 		default:
 			last = mask.mask(s.Message)

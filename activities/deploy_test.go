@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/deploy/fly"
@@ -53,7 +54,7 @@ current-context: ctx
 
 func TestBackendsFromTargets(t *testing.T) {
 	ctx := context.Background()
-	ref := &workflows.RunRef{TenantID: "t", RunID: "r"}
+	ref := &buildit.RunRef{TenantID: "t", RunID: "r"}
 	a := &Deploys{Shared: &Shared{Secrets: MapSecrets{"KUBE": kubeconfig, "BAD": "not: [a kubeconfig", "FLY": "fo1_x"}}, Backends: backends.For}
 	b, _, err := a.backend(ctx, pipeline.Target{Name: "k", Kind: "kubernetes", Settings: map[string]string{"namespace": "apps", "kubeconfig-secret": "KUBE"}}, ref)
 	if _, ok := b.(*kubernetes.Backend); !ok || err != nil {
@@ -93,7 +94,7 @@ func TestSecurityDeployErrorsMaskTheCredential(t *testing.T) {
 	sink := &lineSink{}
 	a := &Deploys{Shared: &Shared{Secrets: MapSecrets{"FLY": flyToken}, Sink: sink}, Backends: backends.For}
 	target := pipeline.Target{Name: "f", Kind: "fly", Settings: map[string]string{"app": "a", "token-secret": "FLY", "api-url": srv.URL}}
-	_, err := a.DeployBegin(context.Background(), workflows.DeployInput{Target: target, Spec: workflows.DeploySpec{Service: "api", Image: "api:v1"}, StageID: "api"})
+	_, err := a.DeployBegin(context.Background(), workflows.DeployInput{Target: target, Spec: buildit.DeploySpec{Service: "api", Image: "api:v1"}, StageID: "api"})
 	const want = "bad token *** (hex ***)"
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(err.Error(), want) {

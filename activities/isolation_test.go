@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/executortest"
 	"github.com/buildit-ci/buildit/executor/host"
@@ -76,7 +77,7 @@ func TestSecurityWorkerRefusesHostStagesOfServerRuns(t *testing.T) {
 	}
 	marker := filepath.Join(ws.Workspace, "ran")
 	in := workflows.StageInput{RunID: "run/t/p/1", Pipeline: "p", Step: hostStep("build", "touch ran"), Attempt: 1,
-		Workspace: ws.Workspace, Record: &workflows.RunRef{TenantID: "t", RunID: "r"}}
+		Workspace: ws.Workspace, Record: &buildit.RunRef{TenantID: "t", RunID: "r"}}
 	_, err = runStage(t, a, in)
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != workflows.ErrTypeConfig {
@@ -116,7 +117,7 @@ func TestSecurityHostStagesOfOneRunCannotReachAnother(t *testing.T) {
 	var log lines
 	a := &Stages{Shared: &Shared{Sink: &log}, Host: host.New(host.Options{}), AllowHostStages: true}
 	srv := &ServerMode{WorkRoot: filepath.Join(executortest.ReachableDir(t), "work")}
-	ref := &workflows.RunRef{TenantID: "t", RunID: "r"}
+	ref := &buildit.RunRef{TenantID: "t", RunID: "r"}
 	prepare := func(run string) string {
 		res, err := srv.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run})
 		if err != nil {
@@ -280,7 +281,7 @@ func TestHostStageWorkRootOutOfReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := workflows.StageInput{RunID: "run/t/p/1", Pipeline: "p", Step: hostStep("build", "true"), Attempt: 1,
-		Workspace: ws.Workspace, Record: &workflows.RunRef{TenantID: "t", RunID: "r"}}
+		Workspace: ws.Workspace, Record: &buildit.RunRef{TenantID: "t", RunID: "r"}}
 	_, err = runStage(t, a, in)
 	if err == nil || !strings.Contains(err.Error(), private+" is not searchable by other users") || !strings.Contains(err.Error(), "--work-dir") {
 		t.Errorf("err = %v", err)

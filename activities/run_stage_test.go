@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/executortest"
 	"github.com/buildit-ci/buildit/executor/host"
@@ -131,7 +132,7 @@ func TestRunStageOnTheHost(t *testing.T) {
 type (
 	memLogs struct {
 		mu     sync.Mutex
-		ref    workflows.RunRef
+		ref    buildit.RunRef
 		stage  string
 		try    int
 		stored *streamLines
@@ -139,18 +140,18 @@ type (
 	memSecrets struct {
 		mu     sync.Mutex
 		values map[string]string
-		ref    *workflows.RunRef
+		ref    *buildit.RunRef
 	}
 )
 
-func (m *memLogs) OpenLog(_ context.Context, ref workflows.RunRef, stageID string, attempt int) (StageLog, error) {
+func (m *memLogs) OpenLog(_ context.Context, ref buildit.RunRef, stageID string, attempt int) (StageLog, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ref, m.stage, m.try, m.stored = ref, stageID, attempt, &streamLines{}
 	return m.stored, nil
 }
 
-func (m *memSecrets) Secrets(ctx context.Context, ref *workflows.RunRef, names []string) (map[string]string, error) {
+func (m *memSecrets) Secrets(ctx context.Context, ref *buildit.RunRef, names []string) (map[string]string, error) {
 	m.mu.Lock()
 	m.ref = ref
 	m.mu.Unlock()
@@ -175,7 +176,7 @@ func TestRunStageMasksSecretsInTheStoredLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := workflows.RunRef{TenantID: "tenant-1", RunID: "run-1"}
+	ref := buildit.RunRef{TenantID: "tenant-1", RunID: "run-1"}
 	step := hostStep("deploy",
 		`test "$DEPLOY_KEY" = `+secret,
 		`echo "key=$DEPLOY_KEY"`,

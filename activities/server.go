@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -25,12 +26,12 @@ type RunRecorder interface {
 	RecordRun(ctx context.Context, rec workflows.RunRecord) error
 	// TurnCame reports whether no run of ref's concurrency group that
 	// was created before it is still in progress.
-	TurnCame(ctx context.Context, ref workflows.RunRef, group string) (bool, error)
+	TurnCame(ctx context.Context, ref buildit.RunRef, group string) (bool, error)
 }
 
 // LogStore opens the stored log of a stage attempt of a recorded run.
 type LogStore interface {
-	OpenLog(ctx context.Context, ref workflows.RunRef, stageID string, attempt int) (StageLog, error)
+	OpenLog(ctx context.Context, ref buildit.RunRef, stageID string, attempt int) (StageLog, error)
 }
 
 // StageLog is one stage attempt's stored log: a LogSink whose Close stores

@@ -3,7 +3,7 @@ package api
 import (
 	"testing"
 
-	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit"
 )
 
 const adminGateKDL = `pipeline "gated"
@@ -35,7 +35,7 @@ func TestSecurityApproversComeFromTheRun(t *testing.T) {
 	const pipe = "/orgs/acme/tenants/web/pipelines/gated"
 
 	dev.must(201, "POST", pipe+"/runs", nil)
-	dev.waitRun(pipe+"/runs/1", stageIs("gate", db.StageWaiting))
+	dev.waitRun(pipe+"/runs/1", stageIs("gate", buildit.StageWaiting))
 	if r := dev.do("POST", pipe+"/runs/1/stages/gate/approve", nil); r.status != 403 {
 		t.Fatalf("a member approves an admins' gate: %d %s", r.status, r.body)
 	}
@@ -47,17 +47,17 @@ func TestSecurityApproversComeFromTheRun(t *testing.T) {
 			t.Errorf("a member decides (%s) after dropping the approvers: %d %s", action, r.status, r.body)
 		}
 	}
-	if v := dev.waitRun(pipe+"/runs/1", func(runView) bool { return true }); stageOf(v, "gate").Status != db.StageWaiting {
+	if v := dev.waitRun(pipe+"/runs/1", func(runView) bool { return true }); stageOf(v, "gate").Status != buildit.StageWaiting {
 		t.Errorf("the gate after the member's attempts: %+v", stageOf(v, "gate"))
 	}
 	lead.must(200, "POST", pipe+"/runs/1/stages/gate/approve", nil)
-	if v := lead.waitRun(pipe+"/runs/1", ended); v.Status != db.RunSucceeded {
+	if v := lead.waitRun(pipe+"/runs/1", ended); v.Status != buildit.RunSucceeded {
 		t.Errorf("run 1 after the tenant admin approved: %s", v.Status)
 	}
 
 	// A run started after the edit has the gate as it is now.
 	dev.must(201, "POST", pipe+"/runs", nil)
-	dev.waitRun(pipe+"/runs/2", stageIs("gate", db.StageWaiting))
+	dev.waitRun(pipe+"/runs/2", stageIs("gate", buildit.StageWaiting))
 	dev.must(200, "POST", pipe+"/runs/2/stages/gate/approve", nil)
 	dev.waitRun(pipe+"/runs/2", ended)
 }
@@ -76,7 +76,7 @@ func TestSecurityRunWithoutRecordedGatesNeedsATenantAdmin(t *testing.T) {
 	devKey := e.withKey(owner.apiKey("acme", map[string]any{"name": "ci", "scopes": []string{ScopeRunsWrite, ScopeRunsRead}, "tenant": "web"}))
 
 	dev.must(201, "POST", pipe+"/runs", nil)
-	dev.waitRun(pipe+"/runs/1", stageIs("gate", db.StageWaiting))
+	dev.waitRun(pipe+"/runs/1", stageIs("gate", buildit.StageWaiting))
 	// As an older BuildIt recorded it: no gates in the params.
 	tag, err := e.store.Pool().Exec(t.Context(), "UPDATE pipeline_runs SET params = params - 'gates' WHERE number = 1 AND params ? 'gates'")
 	if err != nil || tag.RowsAffected() != 1 {
@@ -112,18 +112,18 @@ stage "ship" needs="gate" { run "echo shipped"; }
 	bot := e.withKey(owner.apiKey("acme", map[string]any{"name": "release-bot", "scopes": scopes, "tenant": "web"}))
 
 	owner.must(201, "POST", pipe+"/runs", nil)
-	owner.waitRun(pipe+"/runs/1", stageIs("gate", db.StageWaiting))
+	owner.waitRun(pipe+"/runs/1", stageIs("gate", buildit.StageWaiting))
 	impostor := e.withKey(owner.apiKey("acme", map[string]any{"name": "release-bot", "scopes": scopes, "tenant": "web"}))
 	if r := impostor.do("POST", pipe+"/runs/1/stages/gate/approve", nil); r.status != 403 {
 		t.Fatalf("a key named release-bot made after the run started approves it: %d %s", r.status, r.body)
 	}
 	bot.must(200, "POST", pipe+"/runs/1/stages/gate/approve", nil)
-	if v := owner.waitRun(pipe+"/runs/1", ended); v.Status != db.RunSucceeded {
+	if v := owner.waitRun(pipe+"/runs/1", ended); v.Status != buildit.RunSucceeded {
 		t.Errorf("run 1 after the bot approved: %s", v.Status)
 	}
 
 	owner.must(201, "POST", pipe+"/runs", nil)
-	owner.waitRun(pipe+"/runs/2", stageIs("gate", db.StageWaiting))
+	owner.waitRun(pipe+"/runs/2", stageIs("gate", buildit.StageWaiting))
 	owner.must(200, "POST", pipe+"/runs/2/stages/gate/approve", nil)
 	owner.waitRun(pipe+"/runs/2", ended)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -64,7 +65,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := deps.SetStatus(ctx, t1.ID, d.ID, db.DeploymentSucceeded); err != nil {
+		if _, err := deps.SetStatus(ctx, t1.ID, d.ID, buildit.DeploySucceeded); err != nil {
 			t.Fatal(err)
 		}
 		return d.ID.String()
@@ -72,7 +73,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	deployment1 := succeededDeployment("svc1")
 
 	// freshRun starts a run of pipeline and waits until stage is at want.
-	freshRun := func(pipeline, stage string, want db.StageStatus) string {
+	freshRun := func(pipeline, stage string, want buildit.StageStatus) string {
 		var v runView
 		owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines/"+pipeline+"/runs", nil).json(t, &v)
 		path := fmt.Sprintf("/orgs/acme/tenants/t1/pipelines/%s/runs/%d", pipeline, v.Number)
@@ -257,7 +258,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/cancel", true, runWriters, func(ok bool) call {
 			path := run1
 			if ok {
-				path = freshRun("slow", "wait", db.StageRunning)
+				path = freshRun("slow", "wait", buildit.StageRunning)
 			}
 			return call{"POST", path + "/cancel", nil}
 		}},
@@ -265,7 +266,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/approve", true, runWriters, func(ok bool) call {
 			path := run1
 			if ok {
-				path = freshRun("gated", "gate", db.StageWaiting)
+				path = freshRun("gated", "gate", buildit.StageWaiting)
 			}
 			return call{"POST", path + "/stages/gate/approve", nil}
 		}},
@@ -328,7 +329,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/reject", true, runWriters, func(ok bool) call {
 			path := run1
 			if ok {
-				path = freshRun("gated", "gate", db.StageWaiting)
+				path = freshRun("gated", "gate", buildit.StageWaiting)
 			}
 			return call{"POST", path + "/stages/gate/reject", map[string]string{"reason": "no"}}
 		}},

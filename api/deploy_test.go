@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
 )
 
@@ -50,17 +50,17 @@ target "fly"
 	deployRun := func(n int, body map[string]any) runView {
 		owner.must(201, "POST", base, body)
 		path := fmt.Sprintf("%s/%d", base, n)
-		owner.waitRun(path, stageIs("ship", db.StageWaiting))
+		owner.waitRun(path, stageIs("ship", buildit.StageWaiting))
 		owner.must(200, "POST", path+"/stages/ship/approve", nil)
 		return owner.waitRun(path, ended)
 	}
 
 	first := deployRun(1, map[string]any{"branch": "main", "commit": "aaaa1111"})
-	if first.Status != db.RunSucceeded {
+	if first.Status != buildit.RunSucceeded {
 		t.Fatalf("first deploy run: %s %+v", first.Status, first.Stages)
 	}
 	second := deployRun(2, map[string]any{"branch": "main", "commit": "bbbb2222"})
-	if second.Status != db.RunSucceeded {
+	if second.Status != buildit.RunSucceeded {
 		t.Fatalf("second deploy run: %s %+v", second.Status, second.Stages)
 	}
 	var logs logsView
@@ -75,7 +75,7 @@ target "fly"
 
 	// The environment's protection: another branch is refused.
 	dev := deployRun(3, map[string]any{"branch": "dev", "commit": "cccc3333"})
-	if dev.Status != db.RunFailed || !strings.Contains(stageOf(dev, "api").Error, "takes deploys from branches [main] only") {
+	if dev.Status != buildit.RunFailed || !strings.Contains(stageOf(dev, "api").Error, "takes deploys from branches [main] only") {
 		t.Errorf("deploy from dev: %s %+v", dev.Status, dev.Stages)
 	}
 
@@ -85,7 +85,7 @@ target "fly"
 		t.Fatalf("history %+v", history.Items)
 	}
 	h2, h1 := history.Items[0], history.Items[1]
-	if h2.Revision != 2 || h2.Status != db.DeploymentSucceeded || h2.Image != "registry.example.com/api:bbbb2222" || h2.Service != "api" ||
+	if h2.Revision != 2 || h2.Status != buildit.DeploySucceeded || h2.Image != "registry.example.com/api:bbbb2222" || h2.Service != "api" ||
 		h2.Actor != "owner@acme.test" || h2.Target != "fly" || *h2.PreviousRevision != 1 || h1.Revision != 1 {
 		t.Errorf("history %+v / %+v", h2, h1)
 	}
@@ -95,7 +95,7 @@ target "fly"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		owner.must(200, "GET", tb+"/environments/production/deployments", nil).json(t, &history)
-		if len(history.Items) == 3 && history.Items[0].Status != db.DeploymentRunning && history.Items[0].Status != db.DeploymentPending {
+		if len(history.Items) == 3 && history.Items[0].Status != buildit.DeployRunning && history.Items[0].Status != buildit.DeployPending {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -103,7 +103,7 @@ target "fly"
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if r := history.Items[0]; r.Revision != 3 || r.Status != db.DeploymentSucceeded || r.Image != "registry.example.com/api:aaaa1111" || r.Stage != "rollback" {
+	if r := history.Items[0]; r.Revision != 3 || r.Status != buildit.DeploySucceeded || r.Image != "registry.example.com/api:aaaa1111" || r.Stage != "rollback" {
 		t.Errorf("rollback deployment %+v", r)
 	}
 	for id, img := range srv.Images("acme-api") {

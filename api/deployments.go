@@ -15,7 +15,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
 )
 
 // resourceNameRE is what a target's, environment's or service's name (its
@@ -24,18 +26,18 @@ var resourceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
 // targetSettings are the settings each kind of target takes through the
 // API (credentials are a tenant secret named by credentials_secret).
-var targetSettings = map[db.TargetKind][]string{
-	db.TargetKubernetes: {"namespace", "context"},
-	db.TargetFly:        {"app", "region", "org", "api-url"},
+var targetSettings = map[pipeline.TargetKind][]string{
+	pipeline.TargetKubernetes: {"namespace", "context"},
+	pipeline.TargetFly:        {"app", "region", "org", "api-url"},
 }
 
 type targetView struct {
-	Name              string            `json:"name"`
-	Kind              db.TargetKind     `json:"kind"`
-	Settings          map[string]string `json:"settings"`
-	CredentialsSecret string            `json:"credentials_secret,omitempty"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	Name              string              `json:"name"`
+	Kind              pipeline.TargetKind `json:"kind"`
+	Settings          map[string]string   `json:"settings"`
+	CredentialsSecret string              `json:"credentials_secret,omitempty"`
+	CreatedAt         time.Time           `json:"created_at"`
+	UpdatedAt         time.Time           `json:"updated_at"`
 }
 
 func viewTarget(t db.Target) targetView {
@@ -72,20 +74,20 @@ func viewService(s db.Service) serviceView {
 }
 
 type deploymentView struct {
-	ID               uuid.UUID           `json:"id"`
-	Service          string              `json:"service,omitempty"`
-	Environment      string              `json:"environment"`
-	Revision         int                 `json:"revision"`
-	Image            string              `json:"image"`
-	Status           db.DeploymentStatus `json:"status"`
-	Actor            string              `json:"actor,omitempty"`
-	Target           string              `json:"target,omitempty"`
-	Stage            string              `json:"stage,omitempty"`
-	PreviousRevision *int                `json:"previous_revision,omitempty"`
-	RolledBackTo     *int                `json:"rolled_back_to,omitempty"`
-	Message          string              `json:"message,omitempty"`
-	CreatedAt        time.Time           `json:"created_at"`
-	FinishedAt       *time.Time          `json:"finished_at,omitempty"`
+	ID               uuid.UUID            `json:"id"`
+	Service          string               `json:"service,omitempty"`
+	Environment      string               `json:"environment"`
+	Revision         int                  `json:"revision"`
+	Image            string               `json:"image"`
+	Status           buildit.DeployStatus `json:"status"`
+	Actor            string               `json:"actor,omitempty"`
+	Target           string               `json:"target,omitempty"`
+	Stage            string               `json:"stage,omitempty"`
+	PreviousRevision *int                 `json:"previous_revision,omitempty"`
+	RolledBackTo     *int                 `json:"rolled_back_to,omitempty"`
+	Message          string               `json:"message,omitempty"`
+	CreatedAt        time.Time            `json:"created_at"`
+	FinishedAt       *time.Time           `json:"finished_at,omitempty"`
 }
 
 // saveNamed creates (create) or replaces the tenant's resource of a kind
@@ -143,10 +145,10 @@ func (s *Server) deleteNamed(kind, param string, del func(r db.DeploymentRepo, c
 // --- targets
 
 type targetRequest struct {
-	Name              string            `json:"name"`
-	Kind              db.TargetKind     `json:"kind"`
-	Settings          map[string]string `json:"settings"`
-	CredentialsSecret *string           `json:"credentials_secret"`
+	Name              string              `json:"name"`
+	Kind              pipeline.TargetKind `json:"kind"`
+	Settings          map[string]string   `json:"settings"`
+	CredentialsSecret *string             `json:"credentials_secret"`
 }
 
 func checkTarget(t db.TargetSpec, settings map[string]string) error {
@@ -165,7 +167,7 @@ func checkTarget(t db.TargetSpec, settings map[string]string) error {
 			return invalid(fmt.Sprintf("setting %q is over 1000 characters", k))
 		}
 	}
-	if t.Kind == db.TargetFly && settings["app"] == "" {
+	if t.Kind == pipeline.TargetFly && settings["app"] == "" {
 		return invalid(`a fly target needs settings.app`)
 	}
 	if t.CredentialsSecret != "" && !secretNameRE.MatchString(t.CredentialsSecret) {
@@ -516,7 +518,7 @@ func (s *Server) rollbackDeployment(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if d.Status != db.DeploymentSucceeded {
+	if d.Status != buildit.DeploySucceeded {
 		fail(c, conflict(fmt.Sprintf("revision %d did not succeed (%s): roll back to a revision that did", d.Revision, d.Status)))
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -118,7 +119,7 @@ func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRu
 			}
 			// The database is away: keep the stream, try again.
 			cur = sr
-			cur.Status = db.StageRunning
+			cur.Status = buildit.StageRunning
 		}
 		for {
 			lines, more, err := s.readLogChunk(c, tenant, run, sr, after, logChunkLines, logChunkBytes, true)
@@ -131,7 +132,7 @@ func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRu
 					send("error", "", gin.H{"message": "internal error; it has been logged"})
 					return
 				}
-				cur.Status = db.StageRunning
+				cur.Status = buildit.StageRunning
 				break
 			}
 			for _, l := range lines {

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
-	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/executor/docker"
 	"github.com/buildit-ci/buildit/executor/docker/dockertest"
 )
@@ -37,7 +37,7 @@ func TestSecurityHostStageSeesNoWorkerEnvironment(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "envdump", "source": src})
 	base := "/orgs/acme/tenants/web/pipelines/envdump/runs"
 	owner.must(201, "POST", base, nil)
-	if done := owner.waitRun(base+"/1", ended); done.Status != db.RunSucceeded {
+	if done := owner.waitRun(base+"/1", ended); done.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v", done.Status, done.Stages)
 	}
 	out := owner.logText(base+"/1", "dump")
@@ -108,7 +108,7 @@ func TestSecurityDefaultImageRunsStagesInContainers(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "app", "source": src})
 	base := "/orgs/acme/tenants/web/pipelines/app/runs"
 	owner.must(201, "POST", base, nil)
-	if done := owner.waitRun(base+"/1", ended); done.Status != db.RunSucceeded {
+	if done := owner.waitRun(base+"/1", ended); done.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v\n%s", done.Status, done.Stages, owner.logText(base+"/1", "where"))
 	}
 	if out := owner.logText(base+"/1", "where"); out != "/workspace\nin-a-container" {
@@ -134,7 +134,7 @@ stage "escape" needs="link" {
 	base := "/orgs/acme/tenants/web/pipelines/escape/runs"
 	owner.must(201, "POST", base, nil)
 	done := owner.waitRun(base+"/1", ended)
-	if done.Status != db.RunFailed || stageOf(done, "escape").Status != db.StageFailed {
+	if done.Status != buildit.RunFailed || stageOf(done, "escape").Status != buildit.StageFailed {
 		t.Fatalf("run %s: %+v", done.Status, done.Stages)
 	}
 	out := owner.logText(base+"/1", "escape")

@@ -26,7 +26,7 @@ func TestSecurityListItemsAreBounded(t *testing.T) {
 	big := strings.Repeat("x", 900<<10)
 	params, _ := json.Marshal(map[string]any{"env": map[string]string{"BIG": big}, "repository": "https://git.example.test/app.git"})
 	for range 40 {
-		if _, err := e.store.Pipelines().CreateRun(ctx, ls.tenant, p.ID, db.NewRun{Trigger: "api", Params: params}); err != nil {
+		if _, err := e.store.Runs().CreateRun(ctx, ls.tenant, p.ID, db.NewRun{Trigger: "api", Params: params}); err != nil {
 			t.Fatal(err)
 		}
 	}

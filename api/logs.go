@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -145,7 +146,7 @@ func (s *Server) getLogs(c *gin.Context) {
 		wake = w
 	}
 	sr, err := s.stageAttempt(c, tenant, r.ID, stage, int(attempt))
-	for wait := time.Now().Add(FollowStartWait); follow && isNotFound(err) && !r.Status.Done() && time.Now().Before(wait); {
+	for wait := time.Now().Add(FollowStartWait); follow && isNotFound(err) && !r.Status.Terminal() && time.Now().Before(wait); {
 		// A run just triggered has not recorded its stages yet.
 		select {
 		case <-c.Request.Context().Done():
@@ -220,10 +221,10 @@ func (s *Server) writeLogPage(c *gin.Context, tenant, run uuid.UUID, sr db.Stage
 // a line longer than maxBytes comes alone rather than stopping the reader
 // for good.
 func (s *Server) readLogChunk(c *gin.Context, tenant, run uuid.UUID, sr db.StageRun, after int64, limit, maxBytes int, first bool) ([]db.LogLine, bool, error) {
-	pl := s.store.Pipelines()
-	lines, more, err := pl.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, limit, maxBytes)
+	logs := s.store.Logs()
+	lines, more, err := logs.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, limit, maxBytes)
 	if err == nil && first && len(lines) == 0 && more {
-		lines, more, err = pl.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, 1, math.MaxInt32)
+		lines, more, err = logs.ReadLogPage(c.Request.Context(), tenant, run, sr.StageID, sr.Attempt, after, 1, math.MaxInt32)
 	}
 	return lines, more, err
 }
@@ -242,7 +243,7 @@ func intParam(c *gin.Context, name string, def int64) (int64, error) {
 
 // stageAttempt finds a stage's attempt: the given one, or the latest.
 func (s *Server) stageAttempt(c *gin.Context, tenant, run uuid.UUID, stage string, attempt int) (db.StageRun, error) {
-	all, err := s.store.Pipelines().ListStageRuns(c, tenant, run)
+	all, err := s.store.Runs().ListStageRuns(c, tenant, run)
 	if err != nil {
 		return db.StageRun{}, err
 	}
@@ -261,6 +262,6 @@ func (s *Server) stageAttempt(c *gin.Context, tenant, run uuid.UUID, stage strin
 	return *found, nil
 }
 
-func stageEnded(st db.StageStatus) bool {
-	return st != db.StagePending && st != db.StageRunning && st != db.StageWaiting
+func stageEnded(st buildit.StageStatus) bool {
+	return st != buildit.StagePending && st != buildit.StageRunning && st != buildit.StageWaiting
 }

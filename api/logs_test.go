@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -55,12 +56,12 @@ func (e *env) logStage(email, org string) logStage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.store.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{Trigger: "test"})
+	r, err := e.store.Runs().CreateRun(ctx, tn.ID, p.ID, db.NewRun{Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	if _, err := e.store.Pipelines().PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "greet", Attempt: 1, Status: db.StageRunning, StartedAt: &now}); err != nil {
+	if _, err := e.store.Runs().PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "greet", Attempt: 1, Status: buildit.StageRunning, StartedAt: &now}); err != nil {
 		t.Fatal(err)
 	}
 	return logStage{
@@ -87,7 +88,7 @@ func (e *env) appendLog(ls logStage, from, to int64, size int) {
 		for seq := first; seq <= min(to, first+batch-1); seq++ {
 			lines = append(lines, db.LogLine{Seq: seq, Stream: db.LogStdout, Line: logLineText(seq, size), At: time.Now()})
 		}
-		if err := e.store.Pipelines().AppendLogs(context.Background(), ls.tenant, ls.run, "greet", 1, lines); err != nil {
+		if err := e.store.Logs().AppendLogs(context.Background(), ls.tenant, ls.run, "greet", 1, lines); err != nil {
 			e.t.Error(err)
 			return
 		}
@@ -97,7 +98,7 @@ func (e *env) appendLog(ls logStage, from, to int64, size int) {
 func (e *env) endStage(ls logStage) {
 	e.t.Helper()
 	now := time.Now()
-	if _, err := e.store.Pipelines().PutStageRun(context.Background(), ls.tenant, db.StageRun{RunID: ls.run, StageID: "greet", Attempt: 1, Status: db.StageSucceeded, StartedAt: &now, EndedAt: &now}); err != nil {
+	if _, err := e.store.Runs().PutStageRun(context.Background(), ls.tenant, db.StageRun{RunID: ls.run, StageID: "greet", Attempt: 1, Status: buildit.StageSucceeded, StartedAt: &now, EndedAt: &now}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/repourl/repourltest"
@@ -122,7 +123,7 @@ func TestSecurityRefusedRepositoryNeverQueues(t *testing.T) {
 	var run runView
 	owner.must(201, "POST", base, map[string]any{"repository": "http://127.0.0.1:1/app.git"}).json(t, &run)
 	done := owner.waitRun(base+"/1", ended)
-	if done.Status != db.RunFailed || !strings.Contains(done.Error, "preparing the workspace: repository: http:// is not allowed") {
+	if done.Status != buildit.RunFailed || !strings.Contains(done.Error, "preparing the workspace: repository: http:// is not allowed") {
 		t.Errorf("a run whose repository the worker refuses ended %s: %q", done.Status, done.Error)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/repourl"
@@ -22,7 +23,7 @@ import (
 type runView struct {
 	Number           int64             `json:"number"`
 	Pipeline         string            `json:"pipeline"`
-	Status           db.RunStatus      `json:"status"`
+	Status           buildit.RunStatus `json:"status"`
 	Branch           string            `json:"branch,omitempty"`
 	Commit           string            `json:"commit,omitempty"`
 	Event            string            `json:"event,omitempty"`
@@ -43,12 +44,12 @@ type runView struct {
 }
 
 type stageView struct {
-	ID        string         `json:"id"`
-	Status    db.StageStatus `json:"status"`
-	Attempt   int            `json:"attempt"`
-	ExitCode  *int           `json:"exit_code,omitempty"`
-	StartedAt *time.Time     `json:"started_at,omitempty"`
-	EndedAt   *time.Time     `json:"ended_at,omitempty"`
+	ID        string              `json:"id"`
+	Status    buildit.StageStatus `json:"status"`
+	Attempt   int                 `json:"attempt"`
+	ExitCode  *int                `json:"exit_code,omitempty"`
+	StartedAt *time.Time          `json:"started_at,omitempty"`
+	EndedAt   *time.Time          `json:"ended_at,omitempty"`
 	// DurationMS is how long the attempt ran, when it has started.
 	DurationMS *int64 `json:"duration_ms,omitempty"`
 	Error      string `json:"error,omitempty"`
@@ -122,7 +123,7 @@ func (s *Server) runOf(c *gin.Context) (db.Pipeline, db.Run, error) {
 	if err != nil || n < 1 {
 		return p, db.Run{}, notFound("run")
 	}
-	r, err := s.store.Pipelines().GetRunByNumber(c, tenantOf(c).ID, p.ID, n)
+	r, err := s.store.Runs().GetRunByNumber(c, tenantOf(c).ID, p.ID, n)
 	if errors.Is(err, db.ErrNotFound) {
 		return p, r, notFound("run")
 	}
@@ -206,7 +207,8 @@ func (s *Server) triggerRun(c *gin.Context) {
 		return
 	}
 	s.startRun(c, p, runs.Trigger{
-		Branch: req.Branch, Commit: req.Commit, Event: req.Event, Repository: req.Repository, Env: req.Env,
+		Trigger:    buildit.Trigger{Branch: req.Branch, Commit: req.Commit, Event: req.Event},
+		Repository: req.Repository, Env: req.Env,
 		Actor: actorName(c), Via: "api",
 	})
 }
@@ -253,7 +255,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	f := db.RunFilter{Status: db.RunStatus(c.Query("status")), Branch: c.Query("branch")}
+	f := db.RunFilter{Status: buildit.RunStatus(c.Query("status")), Branch: c.Query("branch")}
 	if f.Status != "" && !f.Status.Valid() {
 		fail(c, invalid("status must be one of queued, running, waiting, succeeded, failed, cancelled"))
 		return
@@ -263,7 +265,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	page, err := s.store.Pipelines().ListPipelineRuns(c, tenantOf(c).ID, p.ID, f, after, limit)
+	page, err := s.store.Runs().ListPipelineRuns(c, tenantOf(c).ID, p.ID, f, after, limit)
 	if err != nil {
 		fail(c, err)
 		return
@@ -277,7 +279,7 @@ func (s *Server) getRun(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	stages, err := s.store.Pipelines().ListStageRuns(c, tenantOf(c).ID, r.ID)
+	stages, err := s.store.Runs().ListStageRuns(c, tenantOf(c).ID, r.ID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -452,21 +454,22 @@ func (s *Server) rerunRun(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if !r.Status.Done() {
+	if !r.Status.Terminal() {
 		fail(c, conflict("the run is still in progress; cancel it first or wait for it"))
 		return
 	}
 	params := runs.ParamsOf(r)
 	t := runs.Trigger{
-		Branch: r.Branch, Commit: r.Commit, Event: r.Event, Repository: params.Repository, Env: params.Env,
+		Trigger:    buildit.Trigger{Branch: r.Branch, Commit: r.Commit, Event: r.Event},
+		Repository: params.Repository, Env: params.Env,
 		Actor: actorName(c), Via: "rerun", RerunOf: &r.Number,
 	}
 	if onlyFailed {
-		if r.Status == db.RunSucceeded {
+		if r.Status == buildit.RunSucceeded {
 			fail(c, conflict("the run succeeded: nothing failed to rerun"))
 			return
 		}
-		stages, err := s.store.Pipelines().ListStageRuns(c, tenantOf(c).ID, r.ID)
+		stages, err := s.store.Runs().ListStageRuns(c, tenantOf(c).ID, r.ID)
 		if err != nil {
 			fail(c, err)
 			return
@@ -486,7 +489,7 @@ func (s *Server) rerunRun(c *gin.Context) {
 func reusable(plan pipeline.Plan, stages []stageView) []string {
 	succeeded := map[string]bool{}
 	for _, st := range stages {
-		if st.Status == db.StageSucceeded {
+		if st.Status == buildit.StageSucceeded {
 			succeeded[st.ID] = true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -121,7 +122,7 @@ func BenchmarkSustainedRuns(b *testing.B) {
 				}
 				lat.add("trigger", d)
 				path := fmt.Sprintf("%s/chain/runs/%d", base, r.Number)
-				for !r.Status.Done() {
+				for !r.Status.Terminal() {
 					time.Sleep(100 * time.Millisecond)
 					d, err := timed(hc, key, "GET", path, &r)
 					if err != nil {
@@ -130,7 +131,7 @@ func BenchmarkSustainedRuns(b *testing.B) {
 					}
 					lat.add("detail", d)
 				}
-				if r.Status != db.RunSucceeded {
+				if r.Status != buildit.RunSucceeded {
 					failed.Store("run "+string(r.Status), true)
 				}
 				d, err = timed(hc, key, "GET", path+"/logs?stage=s10", nil)

@@ -18,6 +18,7 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/deploy/backends"
@@ -101,7 +102,7 @@ func bigEnv(n, size int) map[string]string {
 	return env
 }
 
-func ended(v runView) bool { return v.Status.Done() }
+func ended(v runView) bool { return v.Status.Terminal() }
 
 func stageOf(v runView, id string) stageView {
 	for _, s := range v.Stages {
@@ -112,7 +113,7 @@ func stageOf(v runView, id string) stageView {
 	return stageView{}
 }
 
-func stageIs(id string, st db.StageStatus) func(runView) bool {
+func stageIs(id string, st buildit.StageStatus) func(runView) bool {
 	return func(v runView) bool { return stageOf(v, id).Status == st }
 }
 
@@ -136,7 +137,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 	var started runView
 	r := owner.must(201, "POST", base, map[string]any{"branch": "main", "commit": "abc123", "env": map[string]string{"GREETING": "hi"}})
 	r.json(t, &started)
-	if started.Number != 1 || started.Status != db.RunQueued || started.Branch != "main" || started.Actor != "owner@acme.test" || started.Trigger != "api" {
+	if started.Number != 1 || started.Status != buildit.RunQueued || started.Branch != "main" || started.Actor != "owner@acme.test" || started.Trigger != "api" {
 		t.Errorf("started run %+v", started)
 	}
 	if loc := r.header.Get("Location"); loc != "/api/v1"+base+"/1" {
@@ -150,7 +151,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 	}
 
 	done := owner.waitRun(base+"/1", ended)
-	if done.Status != db.RunSucceeded || done.StartedAt == nil || done.EndedAt == nil || done.Error != "" {
+	if done.Status != buildit.RunSucceeded || done.StartedAt == nil || done.EndedAt == nil || done.Error != "" {
 		t.Fatalf("run ended %s (%s): %+v", done.Status, done.Error, done.Stages)
 	}
 	if len(done.Stages) != 2 {
@@ -158,7 +159,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 	}
 	for _, id := range []string{"build", "test"} {
 		s := stageOf(done, id)
-		if s.Status != db.StageSucceeded || s.Attempt != 1 || s.ExitCode == nil || *s.ExitCode != 0 || s.StartedAt == nil || s.EndedAt == nil || s.DurationMS == nil {
+		if s.Status != buildit.StageSucceeded || s.Attempt != 1 || s.ExitCode == nil || *s.ExitCode != 0 || s.StartedAt == nil || s.EndedAt == nil || s.DurationMS == nil {
 			t.Errorf("stage %s: %+v", id, s)
 		}
 	}
@@ -307,7 +308,7 @@ func TestFollowCancelAndPlanLimit(t *testing.T) {
 
 	// Follow run 1 live: its first line comes while it runs; the cancel
 	// ends the stream.
-	owner.waitRun(base+"/1", stageIs("wait", db.StageRunning))
+	owner.waitRun(base+"/1", stageIs("wait", buildit.StageRunning))
 	if r := owner.do("POST", base+"/1/rerun", nil); r.status != 409 || !strings.Contains(string(r.body), "still in progress") {
 		t.Errorf("rerun of a run in progress: %d %s", r.status, r.body)
 	}
@@ -320,7 +321,7 @@ func TestFollowCancelAndPlanLimit(t *testing.T) {
 		t.Errorf("followed events %q", events)
 	}
 	cancelled := owner.waitRun(base+"/1", ended)
-	if cancelled.Status != db.RunCancelled || cancelled.Error != "run cancelled" || stageOf(cancelled, "wait").Status != db.StageCancelled {
+	if cancelled.Status != buildit.RunCancelled || cancelled.Error != "run cancelled" || stageOf(cancelled, "wait").Status != buildit.StageCancelled {
 		t.Errorf("cancelled run %+v", cancelled)
 	}
 	if r := owner.do("POST", base+"/1/cancel", nil); r.status != 409 {
@@ -353,8 +354,8 @@ func TestApproveAndReject(t *testing.T) {
 	base := "/orgs/acme/tenants/web/pipelines/gated/runs"
 
 	owner.must(201, "POST", base, nil)
-	owner.waitRun(base+"/1", stageIs("gate", db.StageWaiting))
-	if v := owner.waitRun(base+"/1", func(v runView) bool { return v.Status == db.RunWaiting }); v.Status != db.RunWaiting {
+	owner.waitRun(base+"/1", stageIs("gate", buildit.StageWaiting))
+	if v := owner.waitRun(base+"/1", func(v runView) bool { return v.Status == buildit.RunWaiting }); v.Status != buildit.RunWaiting {
 		t.Errorf("run waiting at the gate is %s", v.Status)
 	}
 	// dev may run the pipeline but is not an approver.
@@ -372,15 +373,15 @@ func TestApproveAndReject(t *testing.T) {
 	if r := owner.do("POST", base+"/1/stages/gate/approve", nil); r.status != 409 {
 		t.Errorf("a second approve: %d %s", r.status, r.body)
 	}
-	if done := owner.waitRun(base+"/1", ended); done.Status != db.RunSucceeded || stageOf(done, "ship").Status != db.StageSucceeded {
+	if done := owner.waitRun(base+"/1", ended); done.Status != buildit.RunSucceeded || stageOf(done, "ship").Status != buildit.StageSucceeded {
 		t.Errorf("approved run %+v", done)
 	}
 
 	owner.must(201, "POST", base, nil)
-	owner.waitRun(base+"/2", stageIs("gate", db.StageWaiting))
+	owner.waitRun(base+"/2", stageIs("gate", buildit.StageWaiting))
 	owner.must(200, "POST", base+"/2/stages/gate/reject", map[string]string{"reason": "not today"})
 	done := owner.waitRun(base+"/2", ended)
-	if done.Status != db.RunFailed || stageOf(done, "ship").Status != db.StageSkipped ||
+	if done.Status != buildit.RunFailed || stageOf(done, "ship").Status != buildit.StageSkipped ||
 		!strings.Contains(stageOf(done, "gate").Error, "rejected by owner@acme.test: not today") {
 		t.Errorf("rejected run %+v", done)
 	}
@@ -410,7 +411,7 @@ stage "test" needs="build" { run "if [ ! -f %s ]; then until [ -f linted ]; do s
 
 	owner.must(201, "POST", base, map[string]any{"branch": "main", "env": map[string]string{"K": "v"}})
 	first := owner.waitRun(base+"/1", ended)
-	if first.Status != db.RunFailed || first.Error != "pipeline failed: test" {
+	if first.Status != buildit.RunFailed || first.Error != "pipeline failed: test" {
 		t.Fatalf("first run %s %q", first.Status, first.Error)
 	}
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
@@ -422,7 +423,7 @@ stage "test" needs="build" { run "if [ ! -f %s ]; then until [ -f linted ]; do s
 		t.Errorf("rerun %+v", rerun)
 	}
 	done := owner.waitRun(fmt.Sprintf("%s/%d", base, rerun.Number), ended)
-	if done.Status != db.RunSucceeded {
+	if done.Status != buildit.RunSucceeded {
 		t.Fatalf("rerun %s: %+v", done.Status, done.Stages)
 	}
 	var logs logsView
@@ -461,28 +462,28 @@ func TestConcurrencyGroups(t *testing.T) {
 	// cancel-in-progress: the newer run cancels the older.
 	d := "/orgs/acme/tenants/web/pipelines/deploy/runs"
 	owner.must(201, "POST", d, nil)
-	owner.waitRun(d+"/1", stageIs("go", db.StageRunning))
+	owner.waitRun(d+"/1", stageIs("go", buildit.StageRunning))
 	owner.must(201, "POST", d, nil)
-	if first := owner.waitRun(d+"/1", ended); first.Status != db.RunCancelled {
+	if first := owner.waitRun(d+"/1", ended); first.Status != buildit.RunCancelled {
 		t.Errorf("superseded run %s", first.Status)
 	}
-	owner.waitRun(d+"/2", stageIs("go", db.StageRunning))
+	owner.waitRun(d+"/2", stageIs("go", buildit.StageRunning))
 	owner.must(202, "POST", d+"/2/cancel", nil)
 
 	// A queue: the second run waits, queued, for the first to end.
 	q := "/orgs/acme/tenants/web/pipelines/queue/runs"
 	owner.must(201, "POST", q, nil)
-	owner.waitRun(q+"/1", stageIs("go", db.StageRunning))
+	owner.waitRun(q+"/1", stageIs("go", buildit.StageRunning))
 	owner.must(201, "POST", q, nil)
 	time.Sleep(300 * time.Millisecond)
 	var second runView
 	owner.must(200, "GET", q+"/2", nil).json(t, &second)
-	if second.Status != db.RunQueued || stageOf(second, "go").Status != db.StagePending {
+	if second.Status != buildit.RunQueued || stageOf(second, "go").Status != buildit.StagePending {
 		t.Errorf("queued run is %s, stage %+v", second.Status, stageOf(second, "go"))
 	}
 	first := owner.waitRun(q+"/1", ended)
 	second = owner.waitRun(q+"/2", ended)
-	if first.Status != db.RunSucceeded || second.Status != db.RunSucceeded {
+	if first.Status != buildit.RunSucceeded || second.Status != buildit.RunSucceeded {
 		t.Fatalf("queued runs ended %s and %s", first.Status, second.Status)
 	}
 	if s1, s2 := stageOf(first, "go"), stageOf(second, "go"); s2.StartedAt.Before(*s1.EndedAt) {
@@ -537,7 +538,7 @@ stage "use" {
 	base := "/orgs/acme/tenants/web/pipelines/app/runs"
 	owner.must(201, "POST", base, map[string]any{"repository": repo, "commit": commit})
 	done := owner.waitRun(base+"/1", ended)
-	if done.Status != db.RunSucceeded {
+	if done.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v", done.Status, done.Stages)
 	}
 	var logs logsView
@@ -560,7 +561,7 @@ stage "use" {
 	// A stage naming a secret the tenant has not set fails, saying which.
 	owner.must(200, "PUT", "/orgs/acme/tenants/web/pipelines/app", map[string]string{"source": "pipeline \"app\"\nstage \"use\" { secrets \"NOPE\"; run \"true\"; }\n"})
 	owner.must(201, "POST", base, nil)
-	if r := owner.waitRun(base+"/2", ended); r.Status != db.RunFailed || stageOf(r, "use").Error != "secrets not provided: NOPE" {
+	if r := owner.waitRun(base+"/2", ended); r.Status != buildit.RunFailed || stageOf(r, "use").Error != "secrets not provided: NOPE" {
 		t.Errorf("run with a missing secret: %s %+v", r.Status, r.Stages)
 	}
 	// The reason is in the stage's log too, where people look.

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -94,7 +95,7 @@ func writeSummary(w io.Writer, st workflows.RunState, elapsed time.Duration) {
 		if s.Attempt > 1 {
 			note = strings.TrimSpace(fmt.Sprintf("attempt %d %s", s.Attempt, note))
 		}
-		if s.DecidedBy != "" && s.Status == workflows.StageSucceeded {
+		if s.DecidedBy != "" && s.Status == buildit.StageSucceeded {
 			note = "approved by " + s.DecidedBy
 		}
 		fmt.Fprintf(w, "%-*s  %-10s  %8s  %s\n", width, s.ID, s.Status, dur, note)

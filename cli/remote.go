@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/remote"
@@ -429,7 +430,7 @@ func (a *app) followRun(ctx context.Context, s *session, pipelineName string, nu
 			sink = newConsoleSink(a.stdout, ids)
 		}
 		for _, st := range run.Stages {
-			if followed[st.ID] || !st.Started() || st.Status == "skipped" || st.Status == "waiting" && st.StartedAt == nil {
+			if followed[st.ID] || !st.Started() || st.Status == buildit.StageSkipped || st.Status == buildit.StageWaiting && st.StartedAt == nil {
 				continue
 			}
 			followed[st.ID] = true
@@ -476,7 +477,7 @@ func (a *app) followRun(ctx context.Context, s *session, pipelineName string, nu
 	} else {
 		a.printRunSummary(run)
 	}
-	if run.Status != "succeeded" {
+	if run.Status != buildit.RunSucceeded {
 		return &ExitError{Code: ExitFailed, Silent: true}
 	}
 	return nil

@@ -24,6 +24,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/term"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/devserver"
@@ -240,9 +241,7 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 			RunID:       runID,
 			Plan:        *plan,
 			Workspace:   workspace,
-			Branch:      f.branch,
-			Commit:      f.commit,
-			Event:       f.event,
+			Trigger:     buildit.Trigger{Branch: f.branch, Commit: f.commit, Event: f.event},
 			Env:         env,
 			AutoApprove: f.approve,
 		},
@@ -310,7 +309,7 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	switch {
 	case interrupted:
 		return &ExitError{Code: ExitSignal, Silent: true}
-	case final.Status == workflows.RunSucceeded:
+	case final.Status == buildit.RunSucceeded:
 		return nil
 	}
 	return &ExitError{Code: ExitFailed, Silent: true}
@@ -334,7 +333,7 @@ func (a *app) answerApprovals(ctx context.Context, c client.Client, runID string
 			continue
 		}
 		for _, s := range st.Stages {
-			if s.Status != workflows.StageWaiting || asked[s.ID] {
+			if s.Status != buildit.StageWaiting || asked[s.ID] {
 				continue
 			}
 			asked[s.ID] = true

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor/docker/dockertest"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
@@ -65,7 +66,7 @@ stage "box" needs="host" { image "`+img+`"; run "echo from-a-container"; }
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
 	st, err := engine.Wait(wctx, run)
-	if err != nil || st.Status != workflows.RunSucceeded {
+	if err != nil || st.Status != buildit.RunSucceeded {
 		t.Fatalf("run: %v %+v\n%s", err, st, logs.String())
 	}
 	for _, want := range []string{`"line":"from-the-host"`, `"line":"from-a-container"`, `"msg":"worker started"`} {

@@ -9,49 +9,17 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db/internal/sqlcdb"
+	"github.com/buildit-ci/buildit/pipeline"
 )
-
-// TargetKind is the kind of platform a target deploys to.
-type TargetKind string
-
-// The target kinds.
-const (
-	TargetKubernetes TargetKind = "kubernetes"
-	TargetFly        TargetKind = "fly"
-)
-
-// Valid reports whether k is one of the target kinds.
-func (k TargetKind) Valid() bool { return k == TargetKubernetes || k == TargetFly }
-
-// DeploymentStatus is the status of a deployment.
-type DeploymentStatus string
-
-// The deployment statuses.
-const (
-	DeploymentPending    DeploymentStatus = "pending"
-	DeploymentRunning    DeploymentStatus = "running"
-	DeploymentSucceeded  DeploymentStatus = "succeeded"
-	DeploymentFailed     DeploymentStatus = "failed"
-	DeploymentCancelled  DeploymentStatus = "cancelled"
-	DeploymentRolledBack DeploymentStatus = "rolled_back"
-)
-
-// Valid reports whether s is one of the deployment statuses.
-func (s DeploymentStatus) Valid() bool {
-	switch s {
-	case DeploymentPending, DeploymentRunning, DeploymentSucceeded, DeploymentFailed, DeploymentCancelled, DeploymentRolledBack:
-		return true
-	}
-	return false
-}
 
 // Target is where deployments go: a Kubernetes cluster or a Fly.io app.
 type Target struct {
 	ID       uuid.UUID
 	TenantID uuid.UUID
 	Name     string
-	Kind     TargetKind
+	Kind     pipeline.TargetKind
 	// Settings are the kind's settings as JSON (namespace, app, region…),
 	// opaque to this package.
 	Settings json.RawMessage
@@ -64,7 +32,7 @@ type Target struct {
 // TargetSpec is a target's content: what PutTarget takes.
 type TargetSpec struct {
 	Name              string
-	Kind              TargetKind
+	Kind              pipeline.TargetKind
 	Settings          json.RawMessage
 	CredentialsSecret string
 }
@@ -114,7 +82,7 @@ type Deployment struct {
 	EnvironmentID uuid.UUID
 	Revision      int
 	Image         string
-	Status        DeploymentStatus
+	Status        buildit.DeployStatus
 	Actor         string
 	// RunID is the run that deployed, while it exists.
 	RunID *uuid.UUID
@@ -332,7 +300,7 @@ func (r DeploymentRepo) Create(ctx context.Context, tenantID uuid.UUID, d NewDep
 			ServiceID:     d.ServiceID,
 			EnvironmentID: d.EnvironmentID,
 			Image:         d.Image,
-			Status:        string(DeploymentPending),
+			Status:        string(buildit.DeployPending),
 			Actor:         d.Actor,
 			RunID:         d.RunID,
 			Target:        d.Target,
@@ -383,7 +351,7 @@ func (r DeploymentRepo) History(ctx context.Context, tenantID, serviceID, enviro
 }
 
 // SetStatus sets a deployment's status; a final one sets FinishedAt once.
-func (r DeploymentRepo) SetStatus(ctx context.Context, tenantID, id uuid.UUID, status DeploymentStatus) (Deployment, error) {
+func (r DeploymentRepo) SetStatus(ctx context.Context, tenantID, id uuid.UUID, status buildit.DeployStatus) (Deployment, error) {
 	if !status.Valid() {
 		return Deployment{}, invalid("deployment status %q", status)
 	}
@@ -402,8 +370,8 @@ func (r DeploymentRepo) GetRevision(ctx context.Context, tenantID, serviceID, en
 
 // Finish records how a deployment ended: its final status, why, and the
 // revision it rolled back to (nil when none).
-func (r DeploymentRepo) Finish(ctx context.Context, tenantID, id uuid.UUID, status DeploymentStatus, message string, rolledBackTo *int) (Deployment, error) {
-	if !status.Valid() || status == DeploymentPending || status == DeploymentRunning {
+func (r DeploymentRepo) Finish(ctx context.Context, tenantID, id uuid.UUID, status buildit.DeployStatus, message string, rolledBackTo *int) (Deployment, error) {
+	if !status.Terminal() {
 		return Deployment{}, invalid("final deployment status %q", status)
 	}
 	var to *int32
@@ -444,7 +412,7 @@ func toTarget(row sqlcdb.Target) Target {
 		ID:                row.ID,
 		TenantID:          row.TenantID,
 		Name:              row.Name,
-		Kind:              TargetKind(row.Kind),
+		Kind:              pipeline.TargetKind(row.Kind),
 		Settings:          row.Settings,
 		CredentialsSecret: row.CredentialsSecret,
 		CreatedAt:         row.CreatedAt,
@@ -475,7 +443,7 @@ func toDeployment(row sqlcdb.Deployment) Deployment {
 		EnvironmentID: row.EnvironmentID,
 		Revision:      int(row.Revision),
 		Image:         row.Image,
-		Status:        DeploymentStatus(row.Status),
+		Status:        buildit.DeployStatus(row.Status),
 		Actor:         row.Actor,
 		RunID:         row.RunID,
 		CreatedAt:     row.CreatedAt,

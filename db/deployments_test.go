@@ -9,7 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
 )
 
 func TestTargetsEnvironmentsServices(t *testing.T) {
@@ -20,12 +22,12 @@ func TestTargetsEnvironmentsServices(t *testing.T) {
 	o := mkOrg(t, s)
 	tn := mkTenant(t, s, o.ID)
 
-	tg := must[db.Target](t)(d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod-k8s", Kind: db.TargetKubernetes, Settings: json.RawMessage(`{"namespace":"apps"}`)}))
-	if tg.Kind != db.TargetKubernetes || tg.CredentialsSecret != "" {
+	tg := must[db.Target](t)(d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod-k8s", Kind: pipeline.TargetKubernetes, Settings: json.RawMessage(`{"namespace":"apps"}`)}))
+	if tg.Kind != pipeline.TargetKubernetes || tg.CredentialsSecret != "" {
 		t.Errorf("PutTarget = %+v", tg)
 	}
-	tg2 := must[db.Target](t)(d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod-k8s", Kind: db.TargetFly, CredentialsSecret: "FLY_API_TOKEN"}))
-	if tg2.ID != tg.ID || tg2.Kind != db.TargetFly || string(tg2.Settings) != "{}" || tg2.CredentialsSecret != "FLY_API_TOKEN" {
+	tg2 := must[db.Target](t)(d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod-k8s", Kind: pipeline.TargetFly, CredentialsSecret: "FLY_API_TOKEN"}))
+	if tg2.ID != tg.ID || tg2.Kind != pipeline.TargetFly || string(tg2.Settings) != "{}" || tg2.CredentialsSecret != "FLY_API_TOKEN" {
 		t.Errorf("PutTarget replace = %+v", tg2)
 	}
 	if _, err := d.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "x", Kind: "nomad"}); !errors.Is(err, db.ErrInvalid) {
@@ -89,13 +91,13 @@ func TestDeployments(t *testing.T) {
 	prod := must[db.Environment](t)(d.PutEnvironment(ctx, tn.ID, "production", db.Protection{}))
 	staging := must[db.Environment](t)(d.PutEnvironment(ctx, tn.ID, "staging", db.Protection{}))
 	p := mkPipeline(t, s, tn.ID, "app")
-	run := must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
+	run := must[db.Run](t)(s.Runs().CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
 
 	d1 := must[db.Deployment](t)(d.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: "api:1", Actor: "ann", RunID: &run.ID}))
-	if d1.Revision != 1 || d1.PreviousRevision != nil || d1.Status != db.DeploymentPending || *d1.RunID != run.ID {
+	if d1.Revision != 1 || d1.PreviousRevision != nil || d1.Status != buildit.DeployPending || *d1.RunID != run.ID {
 		t.Errorf("first deployment = %+v", d1)
 	}
-	d1 = must[db.Deployment](t)(d.SetStatus(ctx, tn.ID, d1.ID, db.DeploymentSucceeded))
+	d1 = must[db.Deployment](t)(d.SetStatus(ctx, tn.ID, d1.ID, buildit.DeploySucceeded))
 	if d1.FinishedAt == nil {
 		t.Errorf("SetStatus succeeded = %+v", d1)
 	}
@@ -103,7 +105,7 @@ func TestDeployments(t *testing.T) {
 	if d2.Revision != 2 || d2.PreviousRevision == nil || *d2.PreviousRevision != 1 {
 		t.Errorf("second deployment = %+v", d2)
 	}
-	must[db.Deployment](t)(d.SetStatus(ctx, tn.ID, d2.ID, db.DeploymentFailed))
+	must[db.Deployment](t)(d.SetStatus(ctx, tn.ID, d2.ID, buildit.DeployFailed))
 	d3 := must[db.Deployment](t)(d.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: "api:3"}))
 	if d3.Revision != 3 || *d3.PreviousRevision != 1 {
 		t.Errorf("third deployment (after a failed one) = %+v", d3)
@@ -114,7 +116,7 @@ func TestDeployments(t *testing.T) {
 	}
 
 	// Rows of another tenant are refused.
-	otherRun := must[db.Run](t)(s.Pipelines().CreateRun(ctx, other.ID, mkPipeline(t, s, other.ID, "x").ID, db.NewRun{}))
+	otherRun := must[db.Run](t)(s.Runs().CreateRun(ctx, other.ID, mkPipeline(t, s, other.ID, "x").ID, db.NewRun{}))
 	if _, err := d.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: "x", RunID: &otherRun.ID}); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("Create with another tenant's run: %v", err)
 	}
@@ -162,11 +164,11 @@ func TestDeployments(t *testing.T) {
 	if d4.Target != "fly" || d4.StageID != "deploy-api" || !strings.Contains(string(d4.Spec), `"replicas"`) {
 		t.Errorf("deployment of a stage = %+v", d4)
 	}
-	d4 = must[db.Deployment](t)(d.Finish(ctx, tn.ID, d4.ID, db.DeploymentRolledBack, "not healthy within 5m", new(1)))
-	if d4.Status != db.DeploymentRolledBack || d4.Message != "not healthy within 5m" || *d4.RolledBackTo != 1 || d4.FinishedAt == nil {
+	d4 = must[db.Deployment](t)(d.Finish(ctx, tn.ID, d4.ID, buildit.DeployRolledBack, "not healthy within 5m", new(1)))
+	if d4.Status != buildit.DeployRolledBack || d4.Message != "not healthy within 5m" || *d4.RolledBackTo != 1 || d4.FinishedAt == nil {
 		t.Errorf("Finish = %+v", d4)
 	}
-	if _, err := d.Finish(ctx, tn.ID, d4.ID, db.DeploymentRunning, "", nil); !errors.Is(err, db.ErrInvalid) {
+	if _, err := d.Finish(ctx, tn.ID, d4.ID, buildit.DeployRunning, "", nil); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("Finish with a status that is not final: %v", err)
 	}
 	if got := must[db.Deployment](t)(d.GetRevision(ctx, tn.ID, svc.ID, prod.ID, 2)); got.ID != d2.ID {

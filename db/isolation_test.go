@@ -14,7 +14,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
 )
 
 // Two tenants hold rows of the same names; each read, change or delete
@@ -25,7 +27,7 @@ func TestTenantIsolation(t *testing.T) {
 	s := setup(t)
 	o := mkOrg(t, s)
 	a, b := mkTenant(t, s, o.ID), mkTenant(t, s, o.ID)
-	pl, dep, ten := s.Pipelines(), s.Deployments(), s.Tenants()
+	pl, runRepo, logRepo, dep, ten := s.Pipelines(), s.Runs(), s.Logs(), s.Deployments(), s.Tenants()
 
 	type rows struct {
 		pipeline db.Pipeline
@@ -37,13 +39,13 @@ func TestTenantIsolation(t *testing.T) {
 	fill := func(tn db.Tenant) rows {
 		var r rows
 		r.pipeline = mkPipeline(t, s, tn.ID, "app")
-		r.run = must[db.Run](t)(pl.CreateRun(ctx, tn.ID, r.pipeline.ID, db.NewRun{}))
-		must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.run.ID, StageID: "build", Attempt: 1, Status: db.StageRunning}))
-		if err := pl.AppendLogs(ctx, tn.ID, r.run.ID, "build", 1, []db.LogLine{{Seq: 1, Line: tn.Slug, At: time.Now()}}); err != nil {
+		r.run = must[db.Run](t)(runRepo.CreateRun(ctx, tn.ID, r.pipeline.ID, db.NewRun{}))
+		must[db.StageRun](t)(runRepo.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.run.ID, StageID: "build", Attempt: 1, Status: buildit.StageRunning}))
+		if err := logRepo.AppendLogs(ctx, tn.ID, r.run.ID, "build", 1, []db.LogLine{{Seq: 1, Line: tn.Slug, At: time.Now()}}); err != nil {
 			t.Fatal(err)
 		}
 		must[db.SecretMeta](t)(ten.PutSecret(ctx, tn.ID, "TOKEN", "value of "+tn.Slug))
-		must[db.Target](t)(dep.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod", Kind: db.TargetFly}))
+		must[db.Target](t)(dep.PutTarget(ctx, tn.ID, db.TargetSpec{Name: "prod", Kind: pipeline.TargetFly}))
 		r.env = must[db.Environment](t)(dep.PutEnvironment(ctx, tn.ID, "production", db.Protection{}))
 		r.service = must[db.Service](t)(dep.PutService(ctx, tn.ID, "api", json.RawMessage(`{}`)))
 		r.deploy = must[db.Deployment](t)(dep.Create(ctx, tn.ID, db.NewDeployment{ServiceID: r.service.ID, EnvironmentID: r.env.ID, Image: "api"}))
@@ -57,30 +59,30 @@ func TestTenantIsolation(t *testing.T) {
 	// Reads through b of a's ids.
 	notFound := map[string]error{}
 	_, notFound["GetByID pipeline"] = pl.GetByID(ctx, b.ID, ra.pipeline.ID)
-	_, notFound["GetRun"] = pl.GetRun(ctx, b.ID, ra.run.ID)
-	_, notFound["GetRunByNumber"] = pl.GetRunByNumber(ctx, b.ID, ra.pipeline.ID, 1)
-	_, notFound["SetRunStatus"] = pl.SetRunStatus(ctx, b.ID, ra.run.ID, db.RunFailed)
-	_, notFound["SetRunWorkflowID"] = pl.SetRunWorkflowID(ctx, b.ID, ra.run.ID, "x")
-	_, notFound["CreateRun"] = pl.CreateRun(ctx, b.ID, ra.pipeline.ID, db.NewRun{})
-	_, notFound["PutStageRun"] = pl.PutStageRun(ctx, b.ID, db.StageRun{RunID: ra.run.ID, StageID: "build", Attempt: 1, Status: db.StageFailed})
+	_, notFound["GetRun"] = runRepo.GetRun(ctx, b.ID, ra.run.ID)
+	_, notFound["GetRunByNumber"] = runRepo.GetRunByNumber(ctx, b.ID, ra.pipeline.ID, 1)
+	_, notFound["SetRunStatus"] = runRepo.SetRunStatus(ctx, b.ID, ra.run.ID, buildit.RunFailed)
+	_, notFound["SetRunWorkflowID"] = runRepo.SetRunWorkflowID(ctx, b.ID, ra.run.ID, "x")
+	_, notFound["CreateRun"] = runRepo.CreateRun(ctx, b.ID, ra.pipeline.ID, db.NewRun{})
+	_, notFound["PutStageRun"] = runRepo.PutStageRun(ctx, b.ID, db.StageRun{RunID: ra.run.ID, StageID: "build", Attempt: 1, Status: buildit.StageFailed})
 	_, notFound["Get deployment"] = dep.Get(ctx, b.ID, ra.deploy.ID)
-	_, notFound["SetStatus deployment"] = dep.SetStatus(ctx, b.ID, ra.deploy.ID, db.DeploymentFailed)
+	_, notFound["SetStatus deployment"] = dep.SetStatus(ctx, b.ID, ra.deploy.ID, buildit.DeployFailed)
 	_, notFound["Create deployment"] = dep.Create(ctx, b.ID, db.NewDeployment{ServiceID: ra.service.ID, EnvironmentID: rb.env.ID, Image: "x"})
 	for op, err := range notFound {
 		if !errors.Is(err, db.ErrNotFound) {
 			t.Errorf("%s through another tenant: %v, want ErrNotFound", op, err)
 		}
 	}
-	if err := pl.AppendLogs(ctx, b.ID, ra.run.ID, "build", 1, []db.LogLine{{Seq: 2, Line: "x", At: time.Now()}}); !errors.Is(err, db.ErrInvalid) {
+	if err := logRepo.AppendLogs(ctx, b.ID, ra.run.ID, "build", 1, []db.LogLine{{Seq: 2, Line: "x", At: time.Now()}}); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("AppendLogs through another tenant: %v", err)
 	}
-	if got := must[[]db.LogLine](t)(pl.ReadLogs(ctx, b.ID, ra.run.ID, "build", 1, 0, 10)); len(got) != 0 {
+	if got := must[[]db.LogLine](t)(logRepo.ReadLogs(ctx, b.ID, ra.run.ID, "build", 1, 0, 10)); len(got) != 0 {
 		t.Errorf("ReadLogs through another tenant: %v", got)
 	}
-	if got := must[[]db.StageRun](t)(pl.ListStageRuns(ctx, b.ID, ra.run.ID)); len(got) != 0 {
+	if got := must[[]db.StageRun](t)(runRepo.ListStageRuns(ctx, b.ID, ra.run.ID)); len(got) != 0 {
 		t.Errorf("ListStageRuns through another tenant: %v", got)
 	}
-	if got := must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, b.ID, ra.pipeline.ID, db.RunFilter{}, "", 0)); len(got.Items) != 0 {
+	if got := must[db.Page[db.Run]](t)(runRepo.ListPipelineRuns(ctx, b.ID, ra.pipeline.ID, db.RunFilter{}, "", 0)); len(got.Items) != 0 {
 		t.Errorf("ListPipelineRuns through another tenant: %v", got.Items)
 	}
 	if _, err := dep.History(ctx, b.ID, ra.service.ID, ra.env.ID, "", 0); err != nil {
@@ -97,7 +99,7 @@ func TestTenantIsolation(t *testing.T) {
 		if got := must[db.Pipeline](t)(pl.Get(ctx, tc.tn.ID, "app")); got.ID != tc.want.pipeline.ID {
 			t.Errorf("Get pipeline in %s = %s", tc.tn.Slug, got.ID)
 		}
-		if runs := must[db.Page[db.Run]](t)(pl.ListRuns(ctx, tc.tn.ID, "", 0)); len(runs.Items) != 1 || runs.Items[0].ID != tc.want.run.ID {
+		if runs := must[db.Page[db.Run]](t)(runRepo.ListRuns(ctx, tc.tn.ID, "", 0)); len(runs.Items) != 1 || runs.Items[0].ID != tc.want.run.ID {
 			t.Errorf("ListRuns in %s = %+v", tc.tn.Slug, runs.Items)
 		}
 		if deps := must[db.Page[db.Deployment]](t)(dep.List(ctx, tc.tn.ID, "", 0)); len(deps.Items) != 1 || deps.Items[0].ID != tc.want.deploy.ID {
@@ -106,7 +108,7 @@ func TestTenantIsolation(t *testing.T) {
 		if v := must[map[string]string](t)(ten.SecretValues(ctx, tc.tn.ID, []string{"TOKEN"})); v["TOKEN"] != "value of "+tc.tn.Slug {
 			t.Errorf("secret of %s = %q", tc.tn.Slug, v["TOKEN"])
 		}
-		if lines := must[[]db.LogLine](t)(pl.ReadLogs(ctx, tc.tn.ID, tc.want.run.ID, "build", 1, 0, 10)); len(lines) != 1 || lines[0].Line != tc.tn.Slug {
+		if lines := must[[]db.LogLine](t)(logRepo.ReadLogs(ctx, tc.tn.ID, tc.want.run.ID, "build", 1, 0, 10)); len(lines) != 1 || lines[0].Line != tc.tn.Slug {
 			t.Errorf("logs of %s = %+v", tc.tn.Slug, lines)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -18,9 +19,9 @@ func TestLogNotifier(t *testing.T) {
 	o := mkOrg(t, s)
 	tn := mkTenant(t, s, o.ID)
 	p := mkPipeline(t, s, tn.ID, "app")
-	pl := s.Pipelines()
-	run := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
-	other := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
+	runRepo, logRepo := s.Runs(), s.Logs()
+	run := must[db.Run](t)(runRepo.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
+	other := must[db.Run](t)(runRepo.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
 
 	n := db.NewLogNotifier(s.Pool(), nil)
 	done := make(chan struct{})
@@ -47,15 +48,15 @@ func TestLogNotifier(t *testing.T) {
 			}
 		}
 	}
-	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: run.ID, StageID: "build", Attempt: 1, Status: db.StageRunning}))
+	must[db.StageRun](t)(runRepo.PutStageRun(ctx, tn.ID, db.StageRun{RunID: run.ID, StageID: "build", Attempt: 1, Status: buildit.StageRunning}))
 	expect("a new stage attempt", true)
-	if err := pl.AppendLogs(ctx, tn.ID, run.ID, "build", 1, []db.LogLine{{Seq: 1, Stream: db.LogStdout, Line: "hi", At: time.Now()}}); err != nil {
+	if err := logRepo.AppendLogs(ctx, tn.ID, run.ID, "build", 1, []db.LogLine{{Seq: 1, Stream: db.LogStdout, Line: "hi", At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	expect("stored log lines", true)
-	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: run.ID, StageID: "build", Attempt: 1, Status: db.StageSucceeded}))
+	must[db.StageRun](t)(runRepo.PutStageRun(ctx, tn.ID, db.StageRun{RunID: run.ID, StageID: "build", Attempt: 1, Status: buildit.StageSucceeded}))
 	expect("a stage attempt's end", true)
-	if err := pl.AppendLogs(ctx, tn.ID, other.ID, "build", 1, []db.LogLine{{Seq: 1, Stream: db.LogStdout, Line: "hi", At: time.Now()}}); err != nil {
+	if err := logRepo.AppendLogs(ctx, tn.ID, other.ID, "build", 1, []db.LogLine{{Seq: 1, Stream: db.LogStdout, Line: "hi", At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	expect("another run's lines", false)

@@ -33,8 +33,8 @@ type PipelineSpec struct {
 	Plan   json.RawMessage
 }
 
-// PipelineRepo holds pipelines, their runs, the runs' stage attempts and
-// their logs.
+// PipelineRepo holds pipelines (their runs are RunRepo's, the runs' logs
+// LogRepo's).
 type PipelineRepo struct{ h handle }
 
 // Create creates a pipeline at version 1. A name taken in the tenant is an

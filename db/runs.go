@@ -8,58 +8,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db/internal/sqlcdb"
 )
-
-// RunStatus is the status of a pipeline run.
-type RunStatus string
-
-// The run statuses.
-const (
-	RunQueued    RunStatus = "queued"
-	RunRunning   RunStatus = "running"
-	RunWaiting   RunStatus = "waiting"
-	RunSucceeded RunStatus = "succeeded"
-	RunFailed    RunStatus = "failed"
-	RunCancelled RunStatus = "cancelled"
-)
-
-// Valid reports whether s is one of the run statuses.
-func (s RunStatus) Valid() bool {
-	switch s {
-	case RunQueued, RunRunning, RunWaiting, RunSucceeded, RunFailed, RunCancelled:
-		return true
-	}
-	return false
-}
-
-// Done reports whether s is final.
-func (s RunStatus) Done() bool {
-	return s == RunSucceeded || s == RunFailed || s == RunCancelled
-}
-
-// StageStatus is the status of one attempt of a stage.
-type StageStatus string
-
-// The stage statuses.
-const (
-	StagePending   StageStatus = "pending"
-	StageRunning   StageStatus = "running"
-	StageWaiting   StageStatus = "waiting"
-	StageSucceeded StageStatus = "succeeded"
-	StageFailed    StageStatus = "failed"
-	StageSkipped   StageStatus = "skipped"
-	StageCancelled StageStatus = "cancelled"
-)
-
-// Valid reports whether s is one of the stage statuses.
-func (s StageStatus) Valid() bool {
-	switch s {
-	case StagePending, StageRunning, StageWaiting, StageSucceeded, StageFailed, StageSkipped, StageCancelled:
-		return true
-	}
-	return false
-}
 
 // Run is one run of a pipeline. Number counts the pipeline's runs from 1.
 type Run struct {
@@ -67,7 +18,7 @@ type Run struct {
 	TenantID   uuid.UUID
 	PipelineID uuid.UUID
 	Number     int64
-	Status     RunStatus
+	Status     buildit.RunStatus
 	Branch     string
 	Commit     string
 	// Event is what happened (push, manual…); Trigger is what started the
@@ -112,7 +63,7 @@ type StageRun struct {
 	RunID     uuid.UUID
 	StageID   string
 	Attempt   int
-	Status    StageStatus
+	Status    buildit.StageStatus
 	ExitCode  *int
 	StartedAt *time.Time
 	EndedAt   *time.Time
@@ -120,34 +71,19 @@ type StageRun struct {
 	Error string
 }
 
-// LogStream says where a log line came from.
-type LogStream int16
-
-// The log streams.
-const (
-	LogSystem LogStream = 0 // BuildIt's own messages about the stage
-	LogStdout LogStream = 1
-	LogStderr LogStream = 2
-)
-
-// LogLine is one line of a stage attempt's log. Seq orders the lines of an
-// attempt and is chosen by the writer.
-type LogLine struct {
-	Seq    int64
-	Stream LogStream
-	Line   string
-	At     time.Time
-}
+// RunRepo holds runs and their stage attempts, and the lock that
+// serializes the starts of an organization's runs.
+type RunRepo struct{ h handle }
 
 // CreateRun creates a queued run of tenantID's pipeline, numbered one past
 // the pipeline's previous run. Concurrent calls get distinct numbers without
 // gaps: the number is taken by an UPDATE of the pipeline's row in the same
 // statement as the insert.
-func (r PipelineRepo) CreateRun(ctx context.Context, tenantID, pipelineID uuid.UUID, n NewRun) (Run, error) {
+func (r RunRepo) CreateRun(ctx context.Context, tenantID, pipelineID uuid.UUID, n NewRun) (Run, error) {
 	row, err := r.h.q.CreateRun(ctx, sqlcdb.CreateRunParams{
 		TenantID:   tenantID,
 		PipelineID: pipelineID,
-		Status:     string(RunQueued),
+		Status:     string(buildit.RunQueued),
 		Branch:     n.Branch,
 		CommitSha:  n.Commit,
 		Event:      n.Event,
@@ -163,20 +99,20 @@ func (r PipelineRepo) CreateRun(ctx context.Context, tenantID, pipelineID uuid.U
 }
 
 // GetRun returns tenantID's run with id.
-func (r PipelineRepo) GetRun(ctx context.Context, tenantID, id uuid.UUID) (Run, error) {
+func (r RunRepo) GetRun(ctx context.Context, tenantID, id uuid.UUID) (Run, error) {
 	row, err := r.h.q.GetRun(ctx, sqlcdb.GetRunParams{TenantID: tenantID, ID: id})
 	return toRun(row), wrap(err, "get run %s", id)
 }
 
 // GetRunByNumber returns run number of tenantID's pipeline.
-func (r PipelineRepo) GetRunByNumber(ctx context.Context, tenantID, pipelineID uuid.UUID, number int64) (Run, error) {
+func (r RunRepo) GetRunByNumber(ctx context.Context, tenantID, pipelineID uuid.UUID, number int64) (Run, error) {
 	row, err := r.h.q.GetRunByNumber(ctx, sqlcdb.GetRunByNumberParams{TenantID: tenantID, PipelineID: pipelineID, Number: number})
 	return toRun(row), wrap(err, "get run %d of pipeline %s", number, pipelineID)
 }
 
 // ListRuns lists a tenant's runs of every pipeline, newest first. Listed
 // runs leave out Params' env, which GetRun has.
-func (r PipelineRepo) ListRuns(ctx context.Context, tenantID uuid.UUID, after string, limit int) (Page[Run], error) {
+func (r RunRepo) ListRuns(ctx context.Context, tenantID uuid.UUID, after string, limit int) (Page[Run], error) {
 	t, id, err := decodeTimeIDCursor(after, maxTime, uuid.Max)
 	if err != nil {
 		return Page[Run]{}, err
@@ -191,13 +127,13 @@ func (r PipelineRepo) ListRuns(ctx context.Context, tenantID uuid.UUID, after st
 
 // RunFilter narrows ListPipelineRuns; empty fields match every run.
 type RunFilter struct {
-	Status RunStatus
+	Status buildit.RunStatus
 	Branch string
 }
 
 // ListPipelineRuns lists the runs of one of tenantID's pipelines that match
 // f, newest (highest number) first, without Params' env as ListRuns.
-func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID uuid.UUID, f RunFilter, after string, limit int) (Page[Run], error) {
+func (r RunRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID uuid.UUID, f RunFilter, after string, limit int) (Page[Run], error) {
 	if f.Status != "" && !f.Status.Valid() {
 		return Page[Run]{}, invalid("run status %q", f.Status)
 	}
@@ -220,13 +156,13 @@ func (r PipelineRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID
 // SetRunStatus sets a run's status. The first status past queued sets
 // StartedAt, a final one EndedAt; neither moves once set, and a run that
 // has ended keeps its final status.
-func (r PipelineRepo) SetRunStatus(ctx context.Context, tenantID, id uuid.UUID, status RunStatus) (Run, error) {
+func (r RunRepo) SetRunStatus(ctx context.Context, tenantID, id uuid.UUID, status buildit.RunStatus) (Run, error) {
 	return r.SetRunResult(ctx, tenantID, id, status, "")
 }
 
 // SetRunResult is SetRunStatus that also records why the run failed or was
 // cancelled.
-func (r PipelineRepo) SetRunResult(ctx context.Context, tenantID, id uuid.UUID, status RunStatus, errText string) (Run, error) {
+func (r RunRepo) SetRunResult(ctx context.Context, tenantID, id uuid.UUID, status buildit.RunStatus, errText string) (Run, error) {
 	if !status.Valid() {
 		return Run{}, invalid("run status %q", status)
 	}
@@ -235,7 +171,7 @@ func (r PipelineRepo) SetRunResult(ctx context.Context, tenantID, id uuid.UUID, 
 }
 
 // SetRunWorkflowID records the id of the Temporal workflow executing a run.
-func (r PipelineRepo) SetRunWorkflowID(ctx context.Context, tenantID, id uuid.UUID, workflowID string) (Run, error) {
+func (r RunRepo) SetRunWorkflowID(ctx context.Context, tenantID, id uuid.UUID, workflowID string) (Run, error) {
 	row, err := r.h.q.SetRunWorkflowID(ctx, sqlcdb.SetRunWorkflowIDParams{TenantID: tenantID, ID: id, WorkflowID: workflowID})
 	return toRun(row), wrap(err, "set workflow of run %s", id)
 }
@@ -243,7 +179,7 @@ func (r PipelineRepo) SetRunWorkflowID(ctx context.Context, tenantID, id uuid.UU
 // PutStageRun records a stage attempt of one of tenantID's runs, or updates
 // it: the status always, the exit code and times when they are set (a later
 // call cannot clear them). An unknown run is ErrNotFound.
-func (r PipelineRepo) PutStageRun(ctx context.Context, tenantID uuid.UUID, s StageRun) (StageRun, error) {
+func (r RunRepo) PutStageRun(ctx context.Context, tenantID uuid.UUID, s StageRun) (StageRun, error) {
 	if !s.Status.Valid() {
 		return StageRun{}, invalid("stage status %q", s.Status)
 	}
@@ -267,7 +203,7 @@ func (r PipelineRepo) PutStageRun(ctx context.Context, tenantID uuid.UUID, s Sta
 
 // ListStageRuns lists every stage attempt of one of tenantID's runs, in the
 // order they started (not yet started ones last).
-func (r PipelineRepo) ListStageRuns(ctx context.Context, tenantID, runID uuid.UUID) ([]StageRun, error) {
+func (r RunRepo) ListStageRuns(ctx context.Context, tenantID, runID uuid.UUID) ([]StageRun, error) {
 	rows, err := r.h.q.ListStageRuns(ctx, sqlcdb.ListStageRunsParams{TenantID: tenantID, RunID: runID})
 	if err != nil {
 		return nil, wrap(err, "list stages of run %s", runID)
@@ -279,101 +215,13 @@ func (r PipelineRepo) ListStageRuns(ctx context.Context, tenantID, runID uuid.UU
 	return out, nil
 }
 
-// AppendLogs stores log lines of a stage attempt with one COPY. A run that
-// is not tenantID's is ErrInvalid; a Seq already stored is ErrConflict.
-func (r PipelineRepo) AppendLogs(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, lines []LogLine) error {
-	if len(lines) == 0 {
-		return nil
-	}
-	rows := make([]sqlcdb.AppendStageLogsParams, len(lines))
-	for i, l := range lines {
-		rows[i] = sqlcdb.AppendStageLogsParams{
-			TenantID: tenantID,
-			RunID:    runID,
-			StageID:  stageID,
-			Attempt:  int32(attempt),
-			Seq:      l.Seq,
-			Stream:   int16(l.Stream),
-			Line:     l.Line,
-			At:       l.At,
-		}
-	}
-	_, err := r.h.q.AppendStageLogs(ctx, rows)
-	return wrap(err, "append logs of stage %q of run %s", stageID, runID)
-}
-
-// Bounds of ReadLogs' limit: a limit of zero or less means
-// DefaultLogLines, and one above MaxLogLines is lowered to it.
-const (
-	DefaultLogLines = 1000
-	MaxLogLines     = 10000
-)
-
-// ReadLogs returns up to limit lines of a stage attempt's log after afterSeq
-// (0 for the start), in order. Pass the last line's Seq to read on.
-func (r PipelineRepo) ReadLogs(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, afterSeq int64, limit int) ([]LogLine, error) {
-	if limit <= 0 {
-		limit = DefaultLogLines
-	}
-	rows, err := r.h.q.ReadStageLogs(ctx, sqlcdb.ReadStageLogsParams{
-		TenantID: tenantID, RunID: runID, StageID: stageID, Attempt: int32(attempt), AfterSeq: afterSeq, Lim: int32(min(limit, MaxLogLines)),
-	})
-	if err != nil {
-		return nil, wrap(err, "read logs of stage %q of run %s", stageID, runID)
-	}
-	out := make([]LogLine, len(rows))
-	for i, row := range rows {
-		out[i] = LogLine{Seq: row.Seq, Stream: LogStream(row.Stream), Line: row.Line, At: row.At}
-	}
-	return out, nil
-}
-
-// LastLogSeq returns the highest Seq stored of a stage attempt's log, or 0
-// when none is: where a resumed attempt's lines go on (runlog.NextSeq).
-func (r PipelineRepo) LastLogSeq(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int) (int64, error) {
-	last, err := r.h.q.LastStageLogSeq(ctx, sqlcdb.LastStageLogSeqParams{TenantID: tenantID, RunID: runID, StageID: stageID, Attempt: int32(attempt)})
-	if err != nil {
-		return 0, wrap(err, "last log seq of stage %q of run %s", stageID, runID)
-	}
-	return last, nil
-}
-
-// ReadLogPage returns a page of a stage attempt's log after afterSeq (0 for
-// the start), in order: at most limit lines (bounded as ReadLogs' limit)
-// and at most maxBytes of line text, and whether
-// lines remain after the page. A line longer than maxBytes is not returned:
-// the page is empty and more is true, and only a larger maxBytes reads it.
-// Postgres sends only the page: the budget is counted in the query, from
-// the stored sizes, and the lines past it are not read. Pass the last
-// line's Seq to read on.
-func (r PipelineRepo) ReadLogPage(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, afterSeq int64, limit, maxBytes int) (lines []LogLine, more bool, err error) {
-	if limit <= 0 {
-		limit = DefaultLogLines
-	}
-	rows, err := r.h.q.ReadStageLogPage(ctx, sqlcdb.ReadStageLogPageParams{
-		TenantID: tenantID, RunID: runID, StageID: stageID, Attempt: int32(attempt), AfterSeq: afterSeq,
-		Lim: int32(min(limit, MaxLogLines)), MaxBytes: int64(max(maxBytes, 0)),
-	})
-	if err != nil {
-		return nil, false, wrap(err, "read logs of stage %q of run %s", stageID, runID)
-	}
-	lines = make([]LogLine, 0, len(rows))
-	for _, row := range rows {
-		if !row.Kept {
-			return lines, true, nil
-		}
-		lines = append(lines, LogLine{Seq: row.Seq, Stream: LogStream(row.Stream), Line: row.Line, At: row.At})
-	}
-	return lines, false, nil
-}
-
 func toRun(row sqlcdb.PipelineRun) Run {
 	return Run{
 		ID:         row.ID,
 		TenantID:   row.TenantID,
 		PipelineID: row.PipelineID,
 		Number:     row.Number,
-		Status:     RunStatus(row.Status),
+		Status:     buildit.RunStatus(row.Status),
 		Branch:     row.Branch,
 		Commit:     row.CommitSha,
 		Event:      row.Event,
@@ -408,7 +256,7 @@ func toStageRun(row sqlcdb.StageRun) StageRun {
 		RunID:     row.RunID,
 		StageID:   row.StageID,
 		Attempt:   int(row.Attempt),
-		Status:    StageStatus(row.Status),
+		Status:    buildit.StageStatus(row.Status),
 		StartedAt: row.StartedAt,
 		EndedAt:   row.EndedAt,
 		Error:     row.Error,
@@ -420,14 +268,14 @@ func toStageRun(row sqlcdb.StageRun) StageRun {
 }
 
 // CountActiveRuns counts the runs of orgID's tenants that have not ended.
-func (r PipelineRepo) CountActiveRuns(ctx context.Context, orgID uuid.UUID) (int, error) {
+func (r RunRepo) CountActiveRuns(ctx context.Context, orgID uuid.UUID) (int, error) {
 	n, err := r.h.q.CountActiveRuns(ctx, orgID)
 	return int(n), wrap(err, "count active runs of organization %s", orgID)
 }
 
 // ListActiveRunsInGroup lists tenantID's runs in concurrency group that have
 // not ended, oldest first.
-func (r PipelineRepo) ListActiveRunsInGroup(ctx context.Context, tenantID uuid.UUID, group string) ([]Run, error) {
+func (r RunRepo) ListActiveRunsInGroup(ctx context.Context, tenantID uuid.UUID, group string) ([]Run, error) {
 	rows, err := r.h.q.ListActiveRunsInGroup(ctx, sqlcdb.ListActiveRunsInGroupParams{TenantID: tenantID, ConcurrencyGroup: group})
 	if err != nil {
 		return nil, wrap(err, "list active runs of group %q", group)
@@ -457,6 +305,6 @@ func paramsJSON(p json.RawMessage) json.RawMessage {
 // the starts of orgID's runs: a count of its runs in progress taken after it
 // stays true until the transaction's insert. Outside a transaction it does
 // nothing useful.
-func (r PipelineRepo) LockOrgRuns(ctx context.Context, orgID uuid.UUID) error {
+func (r RunRepo) LockOrgRuns(ctx context.Context, orgID uuid.UUID) error {
 	return wrap(r.h.q.LockOrgRuns(ctx, "runs:"+orgID.String()), "lock runs of organization %s", orgID)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -35,7 +36,7 @@ func TestRunNumbersConcurrent(t *testing.T) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			r, err := s.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{Branch: "main", Trigger: "test"})
+			r, err := s.Runs().CreateRun(ctx, tn.ID, p.ID, db.NewRun{Branch: "main", Trigger: "test"})
 			if err != nil {
 				errs <- err
 				return
@@ -55,7 +56,7 @@ func TestRunNumbersConcurrent(t *testing.T) {
 		}
 	}
 	// Numbers are per pipeline.
-	if r := must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, other.ID, db.NewRun{})); r.Number != 1 {
+	if r := must[db.Run](t)(s.Runs().CreateRun(ctx, tn.ID, other.ID, db.NewRun{})); r.Number != 1 {
 		t.Errorf("first run of another pipeline is number %d", r.Number)
 	}
 }
@@ -64,102 +65,102 @@ func TestRuns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := setup(t)
-	pl := s.Pipelines()
+	pl, runRepo, logRepo := s.Pipelines(), s.Runs(), s.Logs()
 	o := mkOrg(t, s)
 	tn, otherTenant := mkTenant(t, s, o.ID), mkTenant(t, s, o.ID)
 	p := mkPipeline(t, s, tn.ID, "app")
 
-	r := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{
+	r := must[db.Run](t)(runRepo.CreateRun(ctx, tn.ID, p.ID, db.NewRun{
 		Branch: "main", Commit: "abc123", Event: "push", Trigger: "webhook", Actor: "ann", WorkflowID: "wf-1",
 	}))
-	if r.Number != 1 || r.Status != db.RunQueued || r.Commit != "abc123" || r.StartedAt != nil || r.EndedAt != nil {
+	if r.Number != 1 || r.Status != buildit.RunQueued || r.Commit != "abc123" || r.StartedAt != nil || r.EndedAt != nil {
 		t.Errorf("CreateRun = %+v", r)
 	}
-	if _, err := pl.CreateRun(ctx, otherTenant.ID, p.ID, db.NewRun{}); !errors.Is(err, db.ErrNotFound) {
+	if _, err := runRepo.CreateRun(ctx, otherTenant.ID, p.ID, db.NewRun{}); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("CreateRun with another tenant's pipeline: %v", err)
 	}
-	if got := must[db.Run](t)(pl.GetRun(ctx, tn.ID, r.ID)); !reflect.DeepEqual(got, r) {
+	if got := must[db.Run](t)(runRepo.GetRun(ctx, tn.ID, r.ID)); !reflect.DeepEqual(got, r) {
 		t.Errorf("GetRun = %+v, want %+v", got, r)
 	}
-	if got := must[db.Run](t)(pl.GetRunByNumber(ctx, tn.ID, p.ID, 1)); got.ID != r.ID {
+	if got := must[db.Run](t)(runRepo.GetRunByNumber(ctx, tn.ID, p.ID, 1)); got.ID != r.ID {
 		t.Errorf("GetRunByNumber = %+v", got)
 	}
 
 	// Status changes set the times once.
-	running := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunRunning))
+	running := must[db.Run](t)(runRepo.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunRunning))
 	if running.StartedAt == nil || running.EndedAt != nil {
 		t.Errorf("running = %+v", running)
 	}
-	waiting := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunWaiting))
+	waiting := must[db.Run](t)(runRepo.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunWaiting))
 	if !waiting.StartedAt.Equal(*running.StartedAt) {
 		t.Errorf("StartedAt moved: %v -> %v", running.StartedAt, waiting.StartedAt)
 	}
-	done := must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunSucceeded))
-	if done.EndedAt == nil || !done.Status.Done() {
+	done := must[db.Run](t)(runRepo.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunSucceeded))
+	if done.EndedAt == nil || !done.Status.Terminal() {
 		t.Errorf("succeeded = %+v", done)
 	}
 	// An ended run keeps its final status and error: late writes change nothing.
-	late := must[db.Run](t)(pl.SetRunResult(ctx, tn.ID, r.ID, db.RunFailed, "too late"))
-	if late.Status != db.RunSucceeded || late.Error != "" || !late.EndedAt.Equal(*done.EndedAt) {
+	late := must[db.Run](t)(runRepo.SetRunResult(ctx, tn.ID, r.ID, buildit.RunFailed, "too late"))
+	if late.Status != buildit.RunSucceeded || late.Error != "" || !late.EndedAt.Equal(*done.EndedAt) {
 		t.Errorf("a write after the end = %+v", late)
 	}
-	if _, err := pl.SetRunStatus(ctx, tn.ID, r.ID, "exploded"); !errors.Is(err, db.ErrInvalid) {
+	if _, err := runRepo.SetRunStatus(ctx, tn.ID, r.ID, "exploded"); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("SetRunStatus with a bad status: %v", err)
 	}
-	if _, err := pl.SetRunStatus(ctx, otherTenant.ID, r.ID, db.RunFailed); !errors.Is(err, db.ErrNotFound) {
+	if _, err := runRepo.SetRunStatus(ctx, otherTenant.ID, r.ID, buildit.RunFailed); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("SetRunStatus through another tenant: %v", err)
 	}
-	cancelled := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
-	cancelled = must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, cancelled.ID, db.RunCancelled))
+	cancelled := must[db.Run](t)(runRepo.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
+	cancelled = must[db.Run](t)(runRepo.SetRunStatus(ctx, tn.ID, cancelled.ID, buildit.RunCancelled))
 	if cancelled.StartedAt != nil || cancelled.EndedAt == nil {
 		t.Errorf("a queued run cancelled = %+v", cancelled)
 	}
-	failed := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{
+	failed := must[db.Run](t)(runRepo.CreateRun(ctx, tn.ID, p.ID, db.NewRun{
 		Params: json.RawMessage(`{"env": {"A": "1"}}`), RerunOf: &r.Number, ConcurrencyGroup: "deploy-main",
 	}))
 	if failed.RerunOf == nil || *failed.RerunOf != 1 || failed.ConcurrencyGroup != "deploy-main" || !strings.Contains(string(failed.Params), `"A"`) {
 		t.Errorf("CreateRun with params = %+v", failed)
 	}
-	if n := must[int](t)(pl.CountActiveRuns(ctx, o.ID)); n != 1 {
+	if n := must[int](t)(runRepo.CountActiveRuns(ctx, o.ID)); n != 1 {
 		t.Errorf("CountActiveRuns = %d, want 1 (the queued rerun)", n)
 	}
-	if group := must[[]db.Run](t)(pl.ListActiveRunsInGroup(ctx, tn.ID, "deploy-main")); len(group) != 1 || group[0].ID != failed.ID {
+	if group := must[[]db.Run](t)(runRepo.ListActiveRunsInGroup(ctx, tn.ID, "deploy-main")); len(group) != 1 || group[0].ID != failed.ID {
 		t.Errorf("ListActiveRunsInGroup = %+v", group)
 	}
-	failed = must[db.Run](t)(pl.SetRunResult(ctx, tn.ID, failed.ID, db.RunFailed, "pipeline failed: test"))
+	failed = must[db.Run](t)(runRepo.SetRunResult(ctx, tn.ID, failed.ID, buildit.RunFailed, "pipeline failed: test"))
 	if failed.Error != "pipeline failed: test" || failed.EndedAt == nil {
 		t.Errorf("SetRunResult = %+v", failed)
 	}
-	if n := must[int](t)(pl.CountActiveRuns(ctx, o.ID)); n != 0 {
+	if n := must[int](t)(runRepo.CountActiveRuns(ctx, o.ID)); n != 0 {
 		t.Errorf("CountActiveRuns after the end = %d", n)
 	}
-	if n := must[int](t)(pl.CountActiveRuns(ctx, mkOrg(t, s).ID)); n != 0 {
+	if n := must[int](t)(runRepo.CountActiveRuns(ctx, mkOrg(t, s).ID)); n != 0 {
 		t.Errorf("CountActiveRuns of another organization = %d", n)
 	}
-	if got := must[db.Run](t)(pl.SetRunWorkflowID(ctx, tn.ID, r.ID, "wf-2")); got.WorkflowID != "wf-2" {
+	if got := must[db.Run](t)(runRepo.SetRunWorkflowID(ctx, tn.ID, r.ID, "wf-2")); got.WorkflowID != "wf-2" {
 		t.Errorf("SetRunWorkflowID = %+v", got)
 	}
 
 	// Stage attempts: insert, then update without losing what is set.
 	started := time.Now().Add(-time.Second).Truncate(time.Microsecond)
-	sr := must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: db.StageRunning, StartedAt: &started}))
-	if sr.Status != db.StageRunning || !sr.StartedAt.Equal(started) || sr.TenantID != tn.ID {
+	sr := must[db.StageRun](t)(runRepo.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: buildit.StageRunning, StartedAt: &started}))
+	if sr.Status != buildit.StageRunning || !sr.StartedAt.Equal(started) || sr.TenantID != tn.ID {
 		t.Errorf("PutStageRun = %+v", sr)
 	}
 	ended := time.Now().Truncate(time.Microsecond)
-	sr = must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: db.StageFailed, ExitCode: new(2), EndedAt: &ended, Error: "exit status 2"}))
-	if sr.Status != db.StageFailed || *sr.ExitCode != 2 || !sr.StartedAt.Equal(started) || !sr.EndedAt.Equal(ended) {
+	sr = must[db.StageRun](t)(runRepo.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 1, Status: buildit.StageFailed, ExitCode: new(2), EndedAt: &ended, Error: "exit status 2"}))
+	if sr.Status != buildit.StageFailed || *sr.ExitCode != 2 || !sr.StartedAt.Equal(started) || !sr.EndedAt.Equal(ended) {
 		t.Errorf("PutStageRun update = %+v", sr)
 	}
-	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 2, Status: db.StageSucceeded, StartedAt: &ended, ExitCode: new(0)}))
-	must[db.StageRun](t)(pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "deploy", Attempt: 1, Status: db.StagePending}))
-	if _, err := pl.PutStageRun(ctx, otherTenant.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 1, Status: db.StagePending}); !errors.Is(err, db.ErrNotFound) {
+	must[db.StageRun](t)(runRepo.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "build", Attempt: 2, Status: buildit.StageSucceeded, StartedAt: &ended, ExitCode: new(0)}))
+	must[db.StageRun](t)(runRepo.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "deploy", Attempt: 1, Status: buildit.StagePending}))
+	if _, err := runRepo.PutStageRun(ctx, otherTenant.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 1, Status: buildit.StagePending}); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("PutStageRun through another tenant: %v", err)
 	}
-	if _, err := pl.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 0, Status: db.StagePending}); !errors.Is(err, db.ErrInvalid) {
+	if _, err := runRepo.PutStageRun(ctx, tn.ID, db.StageRun{RunID: r.ID, StageID: "x", Attempt: 0, Status: buildit.StagePending}); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("PutStageRun with attempt 0: %v", err)
 	}
-	stages := must[[]db.StageRun](t)(pl.ListStageRuns(ctx, tn.ID, r.ID))
+	stages := must[[]db.StageRun](t)(runRepo.ListStageRuns(ctx, tn.ID, r.ID))
 	var order []string
 	for _, s := range stages {
 		order = append(order, fmt.Sprintf("%s#%d", s.StageID, s.Attempt))
@@ -167,7 +168,7 @@ func TestRuns(t *testing.T) {
 	if fmt.Sprint(order) != "[build#1 build#2 deploy#1]" {
 		t.Errorf("ListStageRuns order = %v", order)
 	}
-	if got := must[[]db.StageRun](t)(pl.ListStageRuns(ctx, otherTenant.ID, r.ID)); len(got) != 0 {
+	if got := must[[]db.StageRun](t)(runRepo.ListStageRuns(ctx, otherTenant.ID, r.ID)); len(got) != 0 {
 		t.Errorf("ListStageRuns through another tenant = %v", got)
 	}
 
@@ -181,21 +182,21 @@ func TestRuns(t *testing.T) {
 		}
 		lines = append(lines, db.LogLine{Seq: int64(i), Stream: stream, Line: fmt.Sprintf("line %d", i), At: now})
 	}
-	if err := pl.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines); err != nil {
+	if err := logRepo.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines); err != nil {
 		t.Fatal(err)
 	}
-	if err := pl.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines[:1]); !errors.Is(err, db.ErrConflict) {
+	if err := logRepo.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines[:1]); !errors.Is(err, db.ErrConflict) {
 		t.Errorf("AppendLogs of a stored seq: %v", err)
 	}
-	if err := pl.AppendLogs(ctx, otherTenant.ID, r.ID, "build", 1, []db.LogLine{{Seq: 99, Line: "x", At: now}}); !errors.Is(err, db.ErrInvalid) {
+	if err := logRepo.AppendLogs(ctx, otherTenant.ID, r.ID, "build", 1, []db.LogLine{{Seq: 99, Line: "x", At: now}}); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("AppendLogs through another tenant: %v", err)
 	}
-	first := must[[]db.LogLine](t)(pl.ReadLogs(ctx, tn.ID, r.ID, "build", 1, 0, 10))
-	rest := must[[]db.LogLine](t)(pl.ReadLogs(ctx, tn.ID, r.ID, "build", 1, first[len(first)-1].Seq, 100))
+	first := must[[]db.LogLine](t)(logRepo.ReadLogs(ctx, tn.ID, r.ID, "build", 1, 0, 10))
+	rest := must[[]db.LogLine](t)(logRepo.ReadLogs(ctx, tn.ID, r.ID, "build", 1, first[len(first)-1].Seq, 100))
 	if len(first) != 10 || len(rest) != 15 || rest[0].Line != "line 11" || rest[4].Stream != db.LogStderr || !rest[0].At.Equal(now) {
 		t.Errorf("ReadLogs = %d + %d lines (%+v)", len(first), len(rest), rest[0])
 	}
-	if got := must[[]db.LogLine](t)(pl.ReadLogs(ctx, otherTenant.ID, r.ID, "build", 1, 0, 10)); len(got) != 0 {
+	if got := must[[]db.LogLine](t)(logRepo.ReadLogs(ctx, otherTenant.ID, r.ID, "build", 1, 0, 10)); len(got) != 0 {
 		t.Errorf("ReadLogs through another tenant = %d lines", len(got))
 	}
 
@@ -203,7 +204,7 @@ func TestRuns(t *testing.T) {
 	if err := pl.Delete(ctx, tn.ID, "app"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pl.GetRun(ctx, tn.ID, r.ID); !errors.Is(err, db.ErrNotFound) {
+	if _, err := runRepo.GetRun(ctx, tn.ID, r.ID); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("run outlived its pipeline: %v", err)
 	}
 	var left int
@@ -225,14 +226,14 @@ func TestRunsPagination(t *testing.T) {
 		if i%3 == 0 {
 			p = b
 		}
-		ids[must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{})).ID] = true
+		ids[must[db.Run](t)(s.Runs().CreateRun(ctx, tn.ID, p.ID, db.NewRun{})).ID] = true
 	}
 
 	seen := map[uuid.UUID]bool{}
 	var prev *db.Run
 	after := ""
 	for {
-		page := must[db.Page[db.Run]](t)(s.Pipelines().ListRuns(ctx, tn.ID, after, 7))
+		page := must[db.Page[db.Run]](t)(s.Runs().ListRuns(ctx, tn.ID, after, 7))
 		for _, r := range page.Items {
 			if seen[r.ID] {
 				t.Fatalf("run %s twice", r.ID)
@@ -247,7 +248,7 @@ func TestRunsPagination(t *testing.T) {
 			break
 		}
 		after = page.Next
-		must[db.Run](t)(s.Pipelines().CreateRun(ctx, tn.ID, a.ID, db.NewRun{})) // newer: not on later pages
+		must[db.Run](t)(s.Runs().CreateRun(ctx, tn.ID, a.ID, db.NewRun{})) // newer: not on later pages
 	}
 	if len(seen) != len(ids) {
 		t.Errorf("ListRuns saw %d runs, want %d", len(seen), len(ids))
@@ -256,7 +257,7 @@ func TestRunsPagination(t *testing.T) {
 	var numbers []int64
 	after = ""
 	for {
-		page := must[db.Page[db.Run]](t)(s.Pipelines().ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, after, 4))
+		page := must[db.Page[db.Run]](t)(s.Runs().ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, after, 4))
 		for _, r := range page.Items {
 			numbers = append(numbers, r.Number)
 		}
@@ -270,11 +271,11 @@ func TestRunsPagination(t *testing.T) {
 	}
 
 	// Filters: runs 1..10 of b; odd ones on branch "dev", 2 and 4 failed.
-	pl := s.Pipelines()
-	for _, r := range must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, "", 100)).Items {
+	runRepo := s.Runs()
+	for _, r := range must[db.Page[db.Run]](t)(runRepo.ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, "", 100)).Items {
 		switch {
 		case r.Number == 2 || r.Number == 4:
-			must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunFailed))
+			must[db.Run](t)(runRepo.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunFailed))
 		}
 	}
 	c := mkPipeline(t, s, tn.ID, "c")
@@ -283,13 +284,13 @@ func TestRunsPagination(t *testing.T) {
 		if i%2 == 1 {
 			branch = "dev"
 		}
-		must[db.Run](t)(pl.CreateRun(ctx, tn.ID, c.ID, db.NewRun{Branch: branch}))
+		must[db.Run](t)(runRepo.CreateRun(ctx, tn.ID, c.ID, db.NewRun{Branch: branch}))
 	}
 	numbersOf := func(p uuid.UUID, f db.RunFilter, size int) string {
 		var got []int64
 		after := ""
 		for {
-			page := must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, tn.ID, p, f, after, size))
+			page := must[db.Page[db.Run]](t)(runRepo.ListPipelineRuns(ctx, tn.ID, p, f, after, size))
 			for _, r := range page.Items {
 				got = append(got, r.Number)
 			}
@@ -299,19 +300,19 @@ func TestRunsPagination(t *testing.T) {
 			after = page.Next
 		}
 	}
-	if got := numbersOf(b.ID, db.RunFilter{Status: db.RunFailed}, 1); got != "[4 2]" {
+	if got := numbersOf(b.ID, db.RunFilter{Status: buildit.RunFailed}, 1); got != "[4 2]" {
 		t.Errorf("failed runs of b = %s", got)
 	}
 	if got := numbersOf(c.ID, db.RunFilter{Branch: "dev"}, 2); got != "[5 3 1]" {
 		t.Errorf("dev runs of c = %s", got)
 	}
-	if got := numbersOf(c.ID, db.RunFilter{Branch: "dev", Status: db.RunQueued}, 10); got != "[5 3 1]" {
+	if got := numbersOf(c.ID, db.RunFilter{Branch: "dev", Status: buildit.RunQueued}, 10); got != "[5 3 1]" {
 		t.Errorf("queued dev runs of c = %s", got)
 	}
 	if got := numbersOf(c.ID, db.RunFilter{Branch: "nope"}, 10); got != "[]" {
 		t.Errorf("runs of an unknown branch = %s", got)
 	}
-	if _, err := pl.ListPipelineRuns(ctx, tn.ID, c.ID, db.RunFilter{Status: "exploded"}, "", 10); !errors.Is(err, db.ErrInvalid) {
+	if _, err := runRepo.ListPipelineRuns(ctx, tn.ID, c.ID, db.RunFilter{Status: "exploded"}, "", 10); !errors.Is(err, db.ErrInvalid) {
 		t.Errorf("a bad status filter: %v", err)
 	}
 }
@@ -323,11 +324,11 @@ func TestReadLogPage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := setup(t)
-	pl := s.Pipelines()
+	runRepo, logRepo := s.Runs(), s.Logs()
 	o := mkOrg(t, s)
 	tn, otherTenant := mkTenant(t, s, o.ID), mkTenant(t, s, o.ID)
 	p := mkPipeline(t, s, tn.ID, "app")
-	r := must[db.Run](t)(pl.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
+	r := must[db.Run](t)(runRepo.CreateRun(ctx, tn.ID, p.ID, db.NewRun{}))
 	// Lines 1-9 of 10 bytes, then one of 100, then 10-byte lines again.
 	var lines []db.LogLine
 	for i := int64(1); i <= 12; i++ {
@@ -337,7 +338,7 @@ func TestReadLogPage(t *testing.T) {
 		}
 		lines = append(lines, db.LogLine{Seq: i, Stream: db.LogStdout, Line: strings.Repeat(strconv.Itoa(int(i%10)), n), At: time.Now()})
 	}
-	if err := pl.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines); err != nil {
+	if err := logRepo.AppendLogs(ctx, tn.ID, r.ID, "build", 1, lines); err != nil {
 		t.Fatal(err)
 	}
 	seqs := func(ls []db.LogLine) []int64 {
@@ -364,7 +365,7 @@ func TestReadLogPage(t *testing.T) {
 		{"the end by bytes", 10, 100, 20, []int64{11, 12}, false},
 		{"after the end", 12, 100, 1000, nil, false},
 	} {
-		got, more, err := pl.ReadLogPage(ctx, tn.ID, r.ID, "build", 1, c.after, c.limit, c.maxBytes)
+		got, more, err := logRepo.ReadLogPage(ctx, tn.ID, r.ID, "build", 1, c.after, c.limit, c.maxBytes)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +378,7 @@ func TestReadLogPage(t *testing.T) {
 			}
 		}
 	}
-	if got, more, err := pl.ReadLogPage(ctx, otherTenant.ID, r.ID, "build", 1, 0, 100, 1000); err != nil || len(got) != 0 || more {
+	if got, more, err := logRepo.ReadLogPage(ctx, otherTenant.ID, r.ID, "build", 1, 0, 100, 1000); err != nil || len(got) != 0 || more {
 		t.Errorf("ReadLogPage through another tenant = %d lines, more %v, %v", len(got), more, err)
 	}
 }

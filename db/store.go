@@ -91,8 +91,14 @@ func (s *Store) Audit() AuditRepo { return AuditRepo{s.h} }
 // Tenants returns the repository of tenants, their members and secrets.
 func (s *Store) Tenants() TenantRepo { return TenantRepo{s.h} }
 
-// Pipelines returns the repository of pipelines, runs, stage runs and logs.
+// Pipelines returns the repository of pipelines.
 func (s *Store) Pipelines() PipelineRepo { return PipelineRepo{s.h} }
+
+// Runs returns the repository of runs and their stage attempts.
+func (s *Store) Runs() RunRepo { return RunRepo{s.h} }
+
+// Logs returns the repository of stage attempts' logs.
+func (s *Store) Logs() LogRepo { return LogRepo{s.h} }
 
 // Deployments returns the repository of targets, environments, services and
 // deployments.
@@ -117,9 +123,15 @@ func (t *Tx) Audit() AuditRepo { return AuditRepo{t.h} }
 // Tenants returns the repository of tenants, in this transaction.
 func (t *Tx) Tenants() TenantRepo { return TenantRepo{t.h} }
 
-// Pipelines returns the repository of pipelines and runs, in this
-// transaction.
+// Pipelines returns the repository of pipelines, in this transaction.
 func (t *Tx) Pipelines() PipelineRepo { return PipelineRepo{t.h} }
+
+// Runs returns the repository of runs and their stage attempts, in this
+// transaction.
+func (t *Tx) Runs() RunRepo { return RunRepo{t.h} }
+
+// Logs returns the repository of stage attempts' logs, in this transaction.
+func (t *Tx) Logs() LogRepo { return LogRepo{t.h} }
 
 // Deployments returns the repository of deployments, in this transaction.
 func (t *Tx) Deployments() DeploymentRepo { return DeploymentRepo{t.h} }

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/engine"
@@ -87,7 +88,7 @@ func runOnce(b *testing.B, h *harness, plan pipeline.Plan, ctx context.Context) 
 		b.Fatal(err)
 	}
 	st, err := engine.Wait(ctx, run)
-	if err != nil || st.Status != workflows.RunSucceeded {
+	if err != nil || st.Status != buildit.RunSucceeded {
 		b.Fatalf("run %s: %v", st.Status, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/engine"
@@ -115,7 +116,7 @@ stage "long" {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	wantStatus(t, st, map[string]workflows.StageStatus{"long": workflows.StageSucceeded})
+	wantStatus(t, st, map[string]buildit.StageStatus{"long": buildit.StageSucceeded})
 	starts, _ := os.ReadFile(filepath.Join(h.workspace, "starts.txt"))
 	if n := strings.Count(string(starts), "\n"); n != 1 {
 		t.Errorf("the stage's commands started %d times, want once:\n%s", n, starts)

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/workflows"
@@ -59,10 +60,10 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 	_, waitC := start("c3")
 
 	a, b, c := waitA(), waitB(), waitC()
-	if a.Status != workflows.RunSucceeded || c.Status != workflows.RunSucceeded {
+	if a.Status != buildit.RunSucceeded || c.Status != buildit.RunSucceeded {
 		t.Fatalf("runs A %s, C %s: %+v %+v", a.Status, c.Status, a.Stages, c.Stages)
 	}
-	if st := b.Stages[0]; st.Status != workflows.StageSkipped || !strings.Contains(st.Error, "superseded by a newer deploy") {
+	if st := b.Stages[0]; st.Status != buildit.StageSkipped || !strings.Contains(st.Error, "superseded by a newer deploy") {
 		t.Errorf("run B's deploy: %+v", st)
 	}
 	for id, img := range srv.Images("acme-api") {
@@ -107,7 +108,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 	}
 	first := h.startChildWorker(t)
 	fast := func(in *workflows.PipelineRunInput) { in.HeartbeatTimeout = 2 * time.Second }
-	if _, run := h.start(t, src("api:v1"), fast); wait(run).Status != workflows.RunSucceeded {
+	if _, run := h.start(t, src("api:v1"), fast); wait(run).Status != buildit.RunSucceeded {
 		t.Fatal("revision 1 failed")
 	}
 	_, run := h.start(t, src("api:v2"), fast)
@@ -123,7 +124,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 	_ = first.Process.Kill()
 	_ = first.Wait()
 	h.startChildWorker(t)
-	if st := wait(run); st.Status != workflows.RunSucceeded {
+	if st := wait(run); st.Status != buildit.RunSucceeded {
 		t.Fatalf("run after the worker's death: %+v", st.Stages)
 	}
 	creates, updates := srv.Releases()
@@ -160,7 +161,7 @@ deploy "api" {
 target "fly" kind="fly" { app "acme-api"; api-url %q; }
 `, image, srv.URL)
 	}
-	if st := h.run(t, src("api:v1"), nil); st.Status != workflows.RunSucceeded {
+	if st := h.run(t, src("api:v1"), nil); st.Status != buildit.RunSucceeded {
 		t.Fatalf("revision 1: %+v", st.Stages)
 	}
 	// Far less than the health-check timeout, far more than the stage's.
@@ -172,7 +173,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 		t.Fatalf("the deploy did not end at its timeout: %v", err)
 	}
 	const want = "timed out after 3s; rolled back to revision 1"
-	if a := stageOf(st, "api"); st.Status != workflows.RunFailed || a.Status != workflows.StageFailed || a.Error != want {
+	if a := stageOf(st, "api"); st.Status != buildit.RunFailed || a.Status != buildit.StageFailed || a.Error != want {
 		t.Errorf("run %s, deploy stage %s: %q, want failed: %q", st.Status, a.Status, a.Error, want)
 	}
 	for id, img := range srv.Images("acme-api") {
@@ -212,7 +213,7 @@ deploy "api" {
 }
 target "fly" kind="fly" { app "app-%d"; api-url %q; }
 `, replicas, n, replicas, replicas, srv.URL)
-				if st := h.run(b, src, nil); st.Status != workflows.RunSucceeded {
+				if st := h.run(b, src, nil); st.Status != buildit.RunSucceeded {
 					b.Fatalf("run %s: %+v", st.Status, st.Stages)
 				}
 			}

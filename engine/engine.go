@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -48,7 +49,7 @@ func StartRun(ctx context.Context, c client.Client, in workflows.PipelineRunInpu
 		in.SearchAttributes = true
 		updates := []temporal.SearchAttributeUpdate{
 			workflows.SearchPipeline.ValueSet(in.Plan.Pipeline),
-			workflows.SearchStatus.ValueSet(string(workflows.RunQueued)),
+			workflows.SearchStatus.ValueSet(string(buildit.RunQueued)),
 		}
 		if o.Tenant != "" {
 			updates = append(updates, workflows.SearchTenant.ValueSet(o.Tenant))

@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/engine"
@@ -97,7 +98,7 @@ func planOf(t testing.TB, src string) pipeline.Plan {
 func (h *harness) start(t testing.TB, src string, mod func(*workflows.PipelineRunInput)) (string, client.WorkflowRun) {
 	t.Helper()
 	id := fmt.Sprintf("%s-%d", sanitize(t.Name()), time.Now().UnixNano())
-	in := workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: planOf(t, src), Workspace: h.workspace, Branch: "main", Event: "push"}, LocalInput: workflows.LocalInput{LocalFastPath: h.fastPath}}
+	in := workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: planOf(t, src), Workspace: h.workspace, Trigger: buildit.Trigger{Branch: "main", Event: "push"}}, LocalInput: workflows.LocalInput{LocalFastPath: h.fastPath}}
 	if mod != nil {
 		mod(&in)
 	}
@@ -129,7 +130,7 @@ func stageOf(st workflows.RunState, id string) workflows.StageState {
 	return workflows.StageState{}
 }
 
-func wantStatus(t *testing.T, st workflows.RunState, want map[string]workflows.StageStatus) {
+func wantStatus(t *testing.T, st workflows.RunState, want map[string]buildit.StageStatus) {
 	t.Helper()
 	for id, w := range want {
 		if got := stageOf(st, id); got.Status != w {
@@ -168,7 +169,7 @@ func TestDiamondRunsTheMiddleInParallel(t *testing.T) {
 	}
 	b.WriteString("stage \"end\" { needs \"w1\" \"w2\" \"w3\" \"w4\" \"w5\" \"w6\" \"w7\" \"w8\"; run \"echo end\"; }\n")
 	st := h.run(t, b.String(), nil)
-	if st.Status != workflows.RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v", st.Status, st.Stages)
 	}
 	// Every middle stage started before any of them finished: they ran
@@ -206,7 +207,7 @@ stage "one" {
     run "pwd > where.txt"
 }
 `, nil)
-	if st.Status != workflows.RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v", st.Status, st.Stages)
 	}
 	logs := h.logs.text()
@@ -246,7 +247,7 @@ stage "leak" {
     run #"printf '%s\n' "$KEY""#
 }
 `, nil)
-	if st.Status != workflows.RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v", st.Status, st.Stages)
 	}
 	var got []string
@@ -271,10 +272,10 @@ stage "slow" { run "echo $$ > slow.pid; sleep 60"; }
 stage "bad" { run "sleep 0.5; exit 7"; }
 stage "after" needs="slow" { run "true"; }
 `, nil)
-	if st.Status != workflows.RunFailed {
+	if st.Status != buildit.RunFailed {
 		t.Fatalf("run %s", st.Status)
 	}
-	wantStatus(t, st, map[string]workflows.StageStatus{"bad": workflows.StageFailed, "slow": workflows.StageCancelled, "after": workflows.StageSkipped})
+	wantStatus(t, st, map[string]buildit.StageStatus{"bad": buildit.StageFailed, "slow": buildit.StageCancelled, "after": buildit.StageSkipped})
 	if bad := stageOf(st, "bad"); bad.ExitCode == nil || *bad.ExitCode != 7 {
 		t.Errorf("bad = %+v", bad)
 	}
@@ -293,10 +294,10 @@ stage "flaky" {
 }
 stage "hang" needs="flaky" { run "echo $$ > hang.pid; sleep 60"; timeout "1s"; }
 `, nil)
-	if f := stageOf(st, "flaky"); f.Status != workflows.StageSucceeded || f.Attempt != 3 {
+	if f := stageOf(st, "flaky"); f.Status != buildit.StageSucceeded || f.Attempt != 3 {
 		t.Errorf("flaky = %+v", f)
 	}
-	if h := stageOf(st, "hang"); h.Status != workflows.StageFailed || h.Error != "timed out after 1s" {
+	if h := stageOf(st, "hang"); h.Status != buildit.StageFailed || h.Error != "timed out after 1s" {
 		t.Errorf("hang = %+v", h)
 	}
 	if !processGone(t, filepath.Join(h.workspace, "hang.pid")) {
@@ -331,10 +332,10 @@ stage "next" needs="long" { run "true"; }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != workflows.RunCancelled {
+	if st.Status != buildit.RunCancelled {
 		t.Fatalf("run %s", st.Status)
 	}
-	wantStatus(t, st, map[string]workflows.StageStatus{"long": workflows.StageCancelled, "next": workflows.StageCancelled})
+	wantStatus(t, st, map[string]buildit.StageStatus{"long": buildit.StageCancelled, "next": buildit.StageCancelled})
 	if !processGone(t, pidFile) {
 		t.Error("the cancelled stage's process still runs")
 	}
@@ -351,8 +352,8 @@ stage "ship" needs="gate" { run "echo shipped"; }
 	defer cancel()
 	for {
 		st, err := engine.State(ctx, h.c, id)
-		if err == nil && stageOf(st, "gate").Status == workflows.StageWaiting {
-			if st.Status != workflows.RunWaiting {
+		if err == nil && stageOf(st, "gate").Status == buildit.StageWaiting {
+			if st.Status != buildit.RunWaiting {
 				t.Errorf("run status %s while the gate waits", st.Status)
 			}
 			break
@@ -366,11 +367,11 @@ stage "ship" needs="gate" { run "echo shipped"; }
 		t.Error("approving a command stage was accepted")
 	}
 	gate, err := engine.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "gate", By: "ann", Reason: "go"})
-	if err != nil || gate.Status != workflows.StageSucceeded || gate.DecidedBy != "ann" {
+	if err != nil || gate.Status != buildit.StageSucceeded || gate.DecidedBy != "ann" {
 		t.Fatalf("approve: %v, %+v", err, gate)
 	}
 	st, err := engine.Wait(ctx, run)
-	if err != nil || st.Status != workflows.RunSucceeded {
+	if err != nil || st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s, %v", st.Status, err)
 	}
 }
@@ -383,12 +384,12 @@ stage "test" { matrix { v "1" "2"; }; run "echo v=${matrix.v} env=$MATRIX_V"; }
 stage "release" needs="test" { when branch="release/*"; run "echo release"; }
 stage "notify" needs="release" { when status="failure"; run "echo failed"; }
 `, nil)
-	if st.Status != workflows.RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s", st.Status)
 	}
-	wantStatus(t, st, map[string]workflows.StageStatus{
-		"test [v=1]": workflows.StageSucceeded, "test [v=2]": workflows.StageSucceeded,
-		"release": workflows.StageSkipped, "notify": workflows.StageSkipped,
+	wantStatus(t, st, map[string]buildit.StageStatus{
+		"test [v=1]": buildit.StageSucceeded, "test [v=2]": buildit.StageSucceeded,
+		"release": buildit.StageSkipped, "notify": buildit.StageSkipped,
 	})
 	logs := h.logs.text()
 	if !strings.Contains(logs, "test [v=2]|stdout|v=2 env=2") {
@@ -429,12 +430,12 @@ stage "handed-over" needs="quick" { run "echo start >> long.log; sleep 1; echo e
 stage "flaky" needs="quick" { run "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; test $n -ge 2"; retry 1; }
 stage "slow-timeout" needs="quick" { run "echo $$ > slow.pid; sleep 30"; timeout "1s"; allow-failure; }
 `, nil)
-	if st.Status != workflows.RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v", st.Status, st.Stages)
 	}
-	wantStatus(t, st, map[string]workflows.StageStatus{
-		"quick": workflows.StageSucceeded, "handed-over": workflows.StageSucceeded,
-		"flaky": workflows.StageSucceeded, "slow-timeout": workflows.StageFailed,
+	wantStatus(t, st, map[string]buildit.StageStatus{
+		"quick": buildit.StageSucceeded, "handed-over": buildit.StageSucceeded,
+		"flaky": buildit.StageSucceeded, "slow-timeout": buildit.StageFailed,
 	})
 	long, _ := os.ReadFile(filepath.Join(h.workspace, "long.log"))
 	if string(long) != "start\nend\n" {
@@ -454,7 +455,7 @@ stage "slow-timeout" needs="quick" { run "echo $$ > slow.pid; sleep 30"; timeout
 		t.Fatal(err)
 	}
 	st, err := engine.Wait(context.Background(), run)
-	if err != nil || st.Status != workflows.RunCancelled {
+	if err != nil || st.Status != buildit.RunCancelled {
 		t.Fatalf("run %s: %v", st.Status, err)
 	}
 	if !processGone(t, filepath.Join(h.workspace, "long.pid")) {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
 	"github.com/buildit-ci/buildit/engine"
@@ -72,7 +73,7 @@ func TestRecordHistory(t *testing.T) {
 		h.env.Serve(t, acts, true)
 		recordHistory(t, "pipeline_run_server_history.json", h, 0, func(in *workflows.PipelineRunInput) {
 			in.Workspace = ""
-			in.Record = &workflows.RunRef{TenantID: "tenant", RunID: "run"}
+			in.Record = &buildit.RunRef{TenantID: "tenant", RunID: "run"}
 			in.Prepare = &workflows.PrepareInput{}
 			in.ConcurrencyGroup = "history"
 		})
@@ -142,7 +143,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 		}
 	}
 	stB, err := engine.State(ctx, h.c, idB)
-	if err != nil || stB.Stages[0].Status != workflows.StageSkipped {
+	if err != nil || stB.Stages[0].Status != buildit.StageSkipped {
 		t.Fatalf("run B: %+v, %v; want its deploy superseded", stB.Stages, err)
 	}
 	writeRunHistory(t, "deploy_supersede_history.json", h, deployID, deployA)
@@ -170,10 +171,10 @@ deploy "api" {
 target "fly" kind="fly" { app "acme-api"; api-url %q; }
 `, image, settings, srv.URL)
 	}
-	if st := h.run(t, src("api:v1"), nil); st.Status != workflows.RunSucceeded {
+	if st := h.run(t, src("api:v1"), nil); st.Status != buildit.RunSucceeded {
 		t.Fatalf("revision 1: %+v", st.Stages)
 	}
-	if st := h.run(t, src("api:unhealthy"), nil); st.Status != workflows.RunFailed || !strings.Contains(stageOf(st, "api").Error, "rolled back to revision 1") {
+	if st := h.run(t, src("api:unhealthy"), nil); st.Status != buildit.RunFailed || !strings.Contains(stageOf(st, "api").Error, "rolled back to revision 1") {
 		t.Fatalf("revision 2: %+v", st.Stages)
 	}
 	writeHistory(t, file, h, workflows.DeployWorkflowID("local", "history", "api"))
@@ -184,7 +185,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 type memRecorder struct{}
 
 func (memRecorder) RecordRun(context.Context, workflows.RunRecord) error { return nil }
-func (memRecorder) TurnCame(context.Context, workflows.RunRef, string) (bool, error) {
+func (memRecorder) TurnCame(context.Context, buildit.RunRef, string) (bool, error) {
 	return true, nil
 }
 
@@ -195,7 +196,7 @@ func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration
 	defer cancel()
 	for {
 		st, err := engine.State(ctx, h.c, id)
-		if err == nil && stageOf(st, "gate").Status == workflows.StageWaiting {
+		if err == nil && stageOf(st, "gate").Status == buildit.StageWaiting {
 			break
 		}
 		if ctx.Err() != nil {
@@ -207,7 +208,7 @@ func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration
 		t.Fatal(err)
 	}
 	st, err := engine.Wait(ctx, run)
-	if err != nil || st.Status != workflows.RunSucceeded {
+	if err != nil || st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %v", st.Status, err)
 	}
 	writeHistory(t, file, h, id)

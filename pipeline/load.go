@@ -22,8 +22,8 @@ var (
 	resourcesFields = []string{"cpu", "memory"}
 	healthFields    = []string{"path", "timeout"}
 	serviceNodes    = []string{"image", "env", "command"}
-	targetKinds     = []string{TargetKubernetes, TargetFly}
-	targetSettings  = map[string][]string{
+	targetKinds     = []string{string(TargetKubernetes), string(TargetFly)}
+	targetSettings  = map[TargetKind][]string{
 		TargetKubernetes: {"namespace", "context", "kubeconfig", "kubeconfig-secret"},
 		TargetFly:        {"app", "region", "org", "api-url", "token-secret"},
 	}
@@ -647,7 +647,7 @@ func (d *decoder) target(n *kdl.Node) *Target {
 			if !contains(targetKinds, k) {
 				d.badChoice(posOf(p.Value.Pos), "target kind", k, targetKinds)
 			}
-			t.Kind = k
+			t.Kind = TargetKind(k)
 		}
 	}
 	if t.Kind == "" {
@@ -664,7 +664,7 @@ func (d *decoder) target(n *kdl.Node) *Target {
 	}
 	for _, c := range n.Children {
 		if !contains(known, c.Name) {
-			d.unknown(posOf(c.NamePos), "node", c.Name, t.Kind+" target "+quote(name), known)
+			d.unknown(posOf(c.NamePos), "node", c.Name, string(t.Kind)+" target "+quote(name), known)
 			continue
 		}
 		if v, ok := d.oneText(c); ok {

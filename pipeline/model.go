@@ -187,16 +187,11 @@ const (
 // Target is a deployment target.
 type Target struct {
 	Name string `json:"name"`
-	// Kind is "kubernetes" or "fly".
-	Kind string `json:"kind"`
+	// Kind is "kubernetes" or "fly"; empty for a tenant's target named
+	// by a pipeline run by a BuildIt server.
+	Kind TargetKind `json:"kind"`
 	// Settings are the target's children (namespace, app, region, api-url,
 	// token-secret, …) by name.
 	Settings map[string]string `json:"settings,omitempty"`
 	Pos      Position          `json:"-"`
 }
-
-// The target kinds.
-const (
-	TargetKubernetes = "kubernetes"
-	TargetFly        = "fly"
-)

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/buildit-ci/buildit"
 )
 
 // Client calls the API at BaseURL (the server's root, without /api/v1)
@@ -158,7 +160,7 @@ type Pipeline struct {
 type Run struct {
 	Number      int64             `json:"number"`
 	Pipeline    string            `json:"pipeline"`
-	Status      string            `json:"status"`
+	Status      buildit.RunStatus `json:"status"`
 	Branch      string            `json:"branch,omitempty"`
 	Commit      string            `json:"commit,omitempty"`
 	Event       string            `json:"event,omitempty"`
@@ -177,24 +179,24 @@ type Run struct {
 
 // Ended reports whether the run has ended.
 func (r Run) Ended() bool {
-	return r.Status == "succeeded" || r.Status == "failed" || r.Status == "cancelled"
+	return r.Status.Terminal()
 }
 
 // Stage is the latest attempt of one stage of a run.
 type Stage struct {
-	ID         string     `json:"id"`
-	Status     string     `json:"status"`
-	Attempt    int        `json:"attempt"`
-	ExitCode   *int       `json:"exit_code,omitempty"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	EndedAt    *time.Time `json:"ended_at,omitempty"`
-	DurationMS *int64     `json:"duration_ms,omitempty"`
-	Error      string     `json:"error,omitempty"`
+	ID         string              `json:"id"`
+	Status     buildit.StageStatus `json:"status"`
+	Attempt    int                 `json:"attempt"`
+	ExitCode   *int                `json:"exit_code,omitempty"`
+	StartedAt  *time.Time          `json:"started_at,omitempty"`
+	EndedAt    *time.Time          `json:"ended_at,omitempty"`
+	DurationMS *int64              `json:"duration_ms,omitempty"`
+	Error      string              `json:"error,omitempty"`
 }
 
 // Started reports whether the stage has started (or ended without
 // starting, as a skipped one does).
-func (s Stage) Started() bool { return s.Status != "pending" }
+func (s Stage) Started() bool { return s.Status != buildit.StagePending }
 
 // LogLine is one line of a stage's log.
 type LogLine struct {
@@ -341,7 +343,7 @@ func (c *Client) Logs(ctx context.Context, s Scope, pipeline string, number int6
 type FollowEvent struct {
 	Line    *LogLine
 	Attempt int
-	Status  string
+	Status  buildit.RunStatus
 	Error   string
 }
 
@@ -457,8 +459,8 @@ func (c *Client) followOnce(ctx context.Context, path, stage string, lastID *str
 				fn(FollowEvent{Attempt: a.Attempt})
 			case "end":
 				var e struct {
-					Status string `json:"status"`
-					Error  string `json:"error"`
+					Status buildit.RunStatus `json:"status"`
+					Error  string            `json:"error"`
 				}
 				_ = json.Unmarshal(data, &e)
 				fn(FollowEvent{Status: e.Status, Error: e.Error})
@@ -500,20 +502,20 @@ func retryAfter(h string) time.Duration {
 
 // Deployment is one deployment of a service to an environment.
 type Deployment struct {
-	ID               string     `json:"id"`
-	Service          string     `json:"service"`
-	Environment      string     `json:"environment"`
-	Revision         int        `json:"revision"`
-	Image            string     `json:"image"`
-	Status           string     `json:"status"`
-	Actor            string     `json:"actor,omitempty"`
-	Target           string     `json:"target,omitempty"`
-	Stage            string     `json:"stage,omitempty"`
-	PreviousRevision *int       `json:"previous_revision,omitempty"`
-	RolledBackTo     *int       `json:"rolled_back_to,omitempty"`
-	Message          string     `json:"message,omitempty"`
-	CreatedAt        time.Time  `json:"created_at"`
-	FinishedAt       *time.Time `json:"finished_at,omitempty"`
+	ID               string               `json:"id"`
+	Service          string               `json:"service"`
+	Environment      string               `json:"environment"`
+	Revision         int                  `json:"revision"`
+	Image            string               `json:"image"`
+	Status           buildit.DeployStatus `json:"status"`
+	Actor            string               `json:"actor,omitempty"`
+	Target           string               `json:"target,omitempty"`
+	Stage            string               `json:"stage,omitempty"`
+	PreviousRevision *int                 `json:"previous_revision,omitempty"`
+	RolledBackTo     *int                 `json:"rolled_back_to,omitempty"`
+	Message          string               `json:"message,omitempty"`
+	CreatedAt        time.Time            `json:"created_at"`
+	FinishedAt       *time.Time           `json:"finished_at,omitempty"`
 }
 
 // Deployments lists an environment's deployments, newest first, up to limit.

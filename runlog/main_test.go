@@ -21,7 +21,7 @@ func unique(prefix string) string { return fmt.Sprintf("%s-%d", prefix, seq.Add(
 // env is a database with a run whose stage logs the tests write.
 type env struct {
 	store *db.Store
-	repo  db.PipelineRepo
+	repo  db.LogRepo
 	key   runlog.Key
 }
 
@@ -43,13 +43,13 @@ func setup(t testing.TB) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.Pipelines().CreateRun(ctx, tn.ID, p.ID, db.NewRun{Event: "manual", Trigger: "api"})
+	r, err := s.Runs().CreateRun(ctx, tn.ID, p.ID, db.NewRun{Event: "manual", Trigger: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return env{
 		store: s,
-		repo:  s.Pipelines(),
+		repo:  s.Logs(),
 		key:   runlog.Key{TenantID: tn.ID, RunID: r.ID, StageID: "build", Attempt: 1},
 	}
 }

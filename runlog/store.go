@@ -9,31 +9,31 @@ import (
 	"github.com/buildit-ci/buildit/db"
 )
 
-// Appender stores log lines of a stage attempt; db.PipelineRepo is one.
+// Appender stores log lines of a stage attempt; db.LogRepo is one.
 // One call is one batch, stored whole or not at all (db's AppendLogs is a
 // single COPY), and a Seq already stored makes it fail with db.ErrConflict.
 type Appender interface {
 	AppendLogs(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, lines []db.LogLine) error
 }
 
-// Reader reads a stage attempt's log back; db.PipelineRepo is one. A Writer
+// Reader reads a stage attempt's log back; db.LogRepo is one. A Writer
 // whose Appender is also a Reader uses it to find out which lines of a batch
 // are already stored when a retry of the batch meets db.ErrConflict.
 type Reader interface {
 	ReadLogs(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, afterSeq int64, limit int) ([]db.LogLine, error)
 }
 
-// SeqReader finds where an attempt's log goes on; db.PipelineRepo is one.
+// SeqReader finds where an attempt's log goes on; db.LogRepo is one.
 type SeqReader interface {
 	// LastLogSeq returns the highest Seq stored of the attempt's log, or 0
 	// when none is.
 	LastLogSeq(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int) (int64, error)
 }
 
-// FromStore returns the Appender of s's pipeline repository. It is also a
+// FromStore returns the Appender of s's log repository. It is also a
 // Reader, for a Writer's handling of retried batches, and a SeqReader, for
 // NextSeq.
-func FromStore(s *db.Store) Appender { return s.Pipelines() }
+func FromStore(s *db.Store) Appender { return s.Logs() }
 
 // Key names the stage attempt whose log a Writer stores.
 type Key struct {

@@ -148,7 +148,7 @@ type Writer struct {
 }
 
 // New returns a Writer of key's log on store and starts its flusher, which
-// runs until Close. When store is also a Reader (db.PipelineRepo, and so
+// runs until Close. When store is also a Reader (db.LogRepo, and so
 // FromStore's result, is), a retried batch that meets db.ErrConflict is
 // resolved by reading back what is stored; otherwise such a conflict fails
 // the Writer.

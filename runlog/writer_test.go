@@ -180,7 +180,7 @@ func TestFlush(t *testing.T) {
 
 // flaky fails its first n calls without storing anything.
 type flaky struct {
-	db.PipelineRepo
+	db.LogRepo
 	n     atomic.Int32
 	calls atomic.Int32
 }
@@ -190,13 +190,13 @@ func (f *flaky) AppendLogs(ctx context.Context, tenantID, runID uuid.UUID, stage
 	if f.n.Add(-1) >= 0 {
 		return errors.New("connection refused")
 	}
-	return f.PipelineRepo.AppendLogs(ctx, tenantID, runID, stageID, attempt, lines)
+	return f.LogRepo.AppendLogs(ctx, tenantID, runID, stageID, attempt, lines)
 }
 
 func TestRetry(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	app := &flaky{PipelineRepo: e.repo}
+	app := &flaky{LogRepo: e.repo}
 	app.n.Store(4) // 50+100+200+400 ms of backoff
 	w := runlog.New(app, e.key, runlog.Options{MaxBatch: 50, FlushEvery: 10 * time.Millisecond})
 	began := time.Now()
@@ -229,7 +229,7 @@ func TestRetry(t *testing.T) {
 // then fails, on calls whose number fail says: the commit happened but its
 // answer was lost.
 type committer struct {
-	db.PipelineRepo
+	db.LogRepo
 	keep  int
 	fail  func(call int) bool
 	calls atomic.Int32
@@ -238,13 +238,13 @@ type committer struct {
 func (c *committer) AppendLogs(ctx context.Context, tenantID, runID uuid.UUID, stageID string, attempt int, lines []db.LogLine) error {
 	call := int(c.calls.Add(1))
 	if !c.fail(call) {
-		return c.PipelineRepo.AppendLogs(ctx, tenantID, runID, stageID, attempt, lines)
+		return c.LogRepo.AppendLogs(ctx, tenantID, runID, stageID, attempt, lines)
 	}
 	stored := lines
 	if c.keep > 0 && c.keep < len(lines) {
 		stored = lines[:c.keep]
 	}
-	if err := c.PipelineRepo.AppendLogs(ctx, tenantID, runID, stageID, attempt, stored); err != nil {
+	if err := c.LogRepo.AppendLogs(ctx, tenantID, runID, stageID, attempt, stored); err != nil {
 		return err
 	}
 	return errors.New("connection reset by peer")
@@ -266,7 +266,7 @@ func TestCommittedThenError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := setup(t)
-			app := &committer{PipelineRepo: e.repo, keep: tc.keep, fail: tc.fail}
+			app := &committer{LogRepo: e.repo, keep: tc.keep, fail: tc.fail}
 			w := runlog.New(app, e.key, runlog.Options{MaxBatch: 40, FlushEvery: 5 * time.Millisecond})
 			for i := range 500 {
 				w.WriteLine("build", executor.Stdout, fmt.Sprint(i))
@@ -372,7 +372,7 @@ func TestCloseGivesUp(t *testing.T) {
 
 // blocked waits for release before each call.
 type blocked struct {
-	db.PipelineRepo
+	db.LogRepo
 	release chan struct{}
 }
 
@@ -382,13 +382,13 @@ func (b *blocked) AppendLogs(ctx context.Context, tenantID, runID uuid.UUID, sta
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return b.PipelineRepo.AppendLogs(ctx, tenantID, runID, stageID, attempt, lines)
+	return b.LogRepo.AppendLogs(ctx, tenantID, runID, stageID, attempt, lines)
 }
 
 func TestBackpressure(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	app := &blocked{PipelineRepo: e.repo, release: make(chan struct{})}
+	app := &blocked{LogRepo: e.repo, release: make(chan struct{})}
 	const max, total = 100, 300
 	w := runlog.New(app, e.key, runlog.Options{MaxBatch: 10, MaxBuffered: max, FlushEvery: time.Millisecond})
 	var returned atomic.Int32

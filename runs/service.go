@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/pipeline"
@@ -77,11 +78,10 @@ type Service struct {
 	Repositories repourl.Policy
 }
 
-// Trigger is what starts a run, besides the pipeline.
+// Trigger is what starts a run, besides the pipeline: the run's
+// buildit.Trigger and what the API adds to it.
 type Trigger struct {
-	Branch     string
-	Commit     string
-	Event      string
+	buildit.Trigger
 	Repository string
 	Env        map[string]string
 	// Actor is who asked (a user's email or an API key's name); Via is
@@ -244,10 +244,10 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 		if t.MaxActive > 0 {
 			// Count and insert under the organization's lock: two
 			// starts at once cannot both take the last place.
-			if err := tx.Pipelines().LockOrgRuns(ctx, org.ID); err != nil {
+			if err := tx.Runs().LockOrgRuns(ctx, org.ID); err != nil {
 				return err
 			}
-			n, err := tx.Pipelines().CountActiveRuns(ctx, org.ID)
+			n, err := tx.Runs().CountActiveRuns(ctx, org.ID)
 			if err != nil {
 				return err
 			}
@@ -255,14 +255,14 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 				return &LimitError{Limit: t.MaxActive}
 			}
 		}
-		r, err := tx.Pipelines().CreateRun(ctx, tenant.ID, p.ID, db.NewRun{
+		r, err := tx.Runs().CreateRun(ctx, tenant.ID, p.ID, db.NewRun{
 			Branch: t.Branch, Commit: t.Commit, Event: t.Event, Trigger: t.Via, Actor: t.Actor,
 			Params: params, RerunOf: t.RerunOf, ConcurrencyGroup: group,
 		})
 		if err != nil {
 			return err
 		}
-		run, err = tx.Pipelines().SetRunWorkflowID(ctx, tenant.ID, r.ID, WorkflowID(tenant.ID, p.ID, r.Number))
+		run, err = tx.Runs().SetRunWorkflowID(ctx, tenant.ID, r.ID, WorkflowID(tenant.ID, p.ID, r.Number))
 		return err
 	})
 	if err != nil {
@@ -271,15 +271,13 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 
 	in := workflows.PipelineRunInput{
 		RunInput: workflows.RunInput{
-			RunID:  run.WorkflowID,
-			Plan:   plan,
-			Branch: t.Branch,
-			Commit: t.Commit,
-			Event:  t.Event,
-			Env:    t.Env,
+			RunID:   run.WorkflowID,
+			Plan:    plan,
+			Trigger: t.Trigger,
+			Env:     t.Env,
 		},
 		ServerInput: workflows.ServerInput{
-			Record:           &workflows.RunRef{TenantID: tenant.ID.String(), RunID: run.ID.String()},
+			Record:           &buildit.RunRef{TenantID: tenant.ID.String(), RunID: run.ID.String()},
 			Prepare:          &workflows.PrepareInput{Repository: t.Repository, Branch: t.Branch, Commit: t.Commit},
 			HostQueueTimeout: s.HostQueueTimeout,
 			ConcurrencyGroup: group,
@@ -299,7 +297,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	})
 	if err != nil {
 		s.log().Error("starting a run's workflow failed", "run", run.ID, "workflow", run.WorkflowID, "error", err)
-		if r, ferr := s.Store.Pipelines().SetRunResult(ctx, tenant.ID, run.ID, db.RunFailed, "the run could not be started: the workflow service is unavailable"); ferr == nil {
+		if r, ferr := s.Store.Runs().SetRunResult(ctx, tenant.ID, run.ID, buildit.RunFailed, "the run could not be started: the workflow service is unavailable"); ferr == nil {
 			run = r
 		}
 		return run, ErrUnavailable
@@ -313,7 +311,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 // cancelOthersInGroup cancels the runs of run's concurrency group that
 // started before it and are still in progress.
 func (s *Service) cancelOthersInGroup(ctx context.Context, tenantID uuid.UUID, run db.Run) {
-	active, err := s.Store.Pipelines().ListActiveRunsInGroup(ctx, tenantID, run.ConcurrencyGroup)
+	active, err := s.Store.Runs().ListActiveRunsInGroup(ctx, tenantID, run.ConcurrencyGroup)
 	if err != nil {
 		s.log().Error("listing a concurrency group failed", "group", run.ConcurrencyGroup, "error", err)
 		return
@@ -331,7 +329,7 @@ func (s *Service) cancelOthersInGroup(ctx context.Context, tenantID uuid.UUID, r
 // Cancel asks the run's workflow to cancel: running stages are stopped and
 // the run ends as cancelled (the workflow records that).
 func (s *Service) Cancel(ctx context.Context, r db.Run) error {
-	if r.Status.Done() {
+	if r.Status.Terminal() {
 		return ErrEnded
 	}
 	if s.Client == nil {
@@ -349,7 +347,7 @@ func (s *Service) cancel(ctx context.Context, r db.Run) error {
 	case errors.As(err, &nf):
 		// No such open workflow: it ended (or never started); make sure
 		// the row says it ended.
-		if _, err := s.Store.Pipelines().SetRunResult(ctx, r.TenantID, r.ID, db.RunCancelled, "run cancelled"); err != nil {
+		if _, err := s.Store.Runs().SetRunResult(ctx, r.TenantID, r.ID, buildit.RunCancelled, "run cancelled"); err != nil {
 			return err
 		}
 		return ErrEnded
@@ -361,7 +359,7 @@ func (s *Service) cancel(ctx context.Context, r db.Run) error {
 // Decide approves or rejects the approval stage of a run that waits on it,
 // as who, and returns the stage's state after the decision.
 func (s *Service) Decide(ctx context.Context, r db.Run, stage string, approve bool, who, reason string) (workflows.StageState, error) {
-	if r.Status.Done() {
+	if r.Status.Terminal() {
 		return workflows.StageState{}, ErrEnded
 	}
 	if s.Client == nil {
@@ -403,7 +401,7 @@ func (s *Service) Rollback(ctx context.Context, tenant db.Tenant, d db.Deploymen
 	if s.Client == nil {
 		return "", ErrUnavailable
 	}
-	var spec workflows.DeploySpec
+	var spec buildit.DeploySpec
 	if err := json.Unmarshal(d.Spec, &spec); err != nil {
 		return "", fmt.Errorf("the spec of deployment %s: %w", d.ID, err)
 	}
@@ -411,7 +409,7 @@ func (s *Service) Rollback(ctx context.Context, tenant db.Tenant, d db.Deploymen
 	in := workflows.DeployInput{
 		Target:     pipeline.Target{Name: d.Target},
 		Spec:       spec,
-		Record:     &workflows.RunRef{TenantID: tenant.ID.String()},
+		Record:     &buildit.RunRef{TenantID: tenant.ID.String()},
 		StageID:    "rollback",
 		ApprovedBy: actor,
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/pipeline"
@@ -21,7 +22,7 @@ type Deploys struct{ Store *db.Store }
 // Target returns the tenant's target named name, with its credentials
 // secret as the setting the backend reads (token-secret for Fly,
 // kubeconfig-secret for Kubernetes).
-func (d Deploys) Target(ctx context.Context, ref workflows.RunRef, name string) (pipeline.Target, error) {
+func (d Deploys) Target(ctx context.Context, ref buildit.RunRef, name string) (pipeline.Target, error) {
 	tenant, err := uuid.Parse(ref.TenantID)
 	if err != nil {
 		return pipeline.Target{}, err
@@ -33,13 +34,13 @@ func (d Deploys) Target(ctx context.Context, ref workflows.RunRef, name string) 
 	if err != nil {
 		return pipeline.Target{}, err
 	}
-	out := pipeline.Target{Name: t.Name, Kind: string(t.Kind), Settings: map[string]string{}}
+	out := pipeline.Target{Name: t.Name, Kind: t.Kind, Settings: map[string]string{}}
 	_ = json.Unmarshal(t.Settings, &out.Settings)
 	if t.CredentialsSecret != "" {
 		switch t.Kind {
-		case db.TargetFly:
+		case pipeline.TargetFly:
 			out.Settings["token-secret"] = t.CredentialsSecret
-		case db.TargetKubernetes:
+		case pipeline.TargetKubernetes:
 			out.Settings["kubeconfig-secret"] = t.CredentialsSecret
 		}
 	}
@@ -93,7 +94,7 @@ func (d Deploys) BeginDeploy(ctx context.Context, in workflows.DeployInput) (wor
 		if err != nil {
 			return workflows.DeployBeginResult{}, deploy.Configf("deploy: run %q: %v", in.Record.RunID, err)
 		}
-		run, err := d.Store.Pipelines().GetRun(ctx, tenant, runID)
+		run, err := d.Store.Runs().GetRun(ctx, tenant, runID)
 		if err != nil {
 			return workflows.DeployBeginResult{}, err
 		}
@@ -105,8 +106,8 @@ func (d Deploys) BeginDeploy(ctx context.Context, in workflows.DeployInput) (wor
 	if err != nil {
 		return workflows.DeployBeginResult{}, err
 	}
-	if dep.Status == db.DeploymentPending {
-		if dep, err = repo.SetStatus(ctx, tenant, dep.ID, db.DeploymentRunning); err != nil {
+	if dep.Status == buildit.DeployPending {
+		if dep, err = repo.SetStatus(ctx, tenant, dep.ID, buildit.DeployRunning); err != nil {
 			return workflows.DeployBeginResult{}, err
 		}
 	}
@@ -116,7 +117,7 @@ func (d Deploys) BeginDeploy(ctx context.Context, in workflows.DeployInput) (wor
 		if err != nil {
 			return workflows.DeployBeginResult{}, fmt.Errorf("the previous revision: %w", err)
 		}
-		res.Previous = &workflows.DeploySpec{Service: in.Spec.Service, Revision: prev.Revision, Image: prev.Image}
+		res.Previous = &buildit.DeploySpec{Service: in.Spec.Service, Revision: prev.Revision, Image: prev.Image}
 	}
 	return res, nil
 }
@@ -135,6 +136,6 @@ func (d Deploys) FinishDeploy(ctx context.Context, out workflows.DeployOutcome) 
 	if out.RolledBackTo > 0 {
 		rolledBackTo = &out.RolledBackTo
 	}
-	_, err = d.Store.Deployments().Finish(ctx, tenant, id, db.DeploymentStatus(out.Status), out.Message, rolledBackTo)
+	_, err = d.Store.Deployments().Finish(ctx, tenant, id, out.Status, out.Message, rolledBackTo)
 	return err
 }

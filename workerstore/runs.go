@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/runlog"
@@ -34,13 +35,13 @@ func (r Recorder) RecordRun(ctx context.Context, rec workflows.RunRecord) error 
 		return activities.Permanent(err)
 	}
 	err = r.Store.InTx(ctx, func(tx *db.Tx) error {
-		pl := tx.Pipelines()
+		runs := tx.Runs()
 		for _, s := range rec.Stages {
-			if _, err := pl.PutStageRun(ctx, ref.tenant, stageRun(ref.run, s)); err != nil {
+			if _, err := runs.PutStageRun(ctx, ref.tenant, stageRun(ref.run, s)); err != nil {
 				return err
 			}
 		}
-		_, err := pl.SetRunResult(ctx, ref.tenant, ref.run, db.RunStatus(rec.Status), rec.Error)
+		_, err := runs.SetRunResult(ctx, ref.tenant, ref.run, rec.Status, rec.Error)
 		return err
 	})
 	if errors.Is(err, db.ErrNotFound) || errors.Is(err, db.ErrInvalid) {
@@ -52,19 +53,19 @@ func (r Recorder) RecordRun(ctx context.Context, rec workflows.RunRecord) error 
 
 // TurnCame reports whether no run of the group created before ref's run is
 // still in progress.
-func (r Recorder) TurnCame(ctx context.Context, ref workflows.RunRef, group string) (bool, error) {
+func (r Recorder) TurnCame(ctx context.Context, ref buildit.RunRef, group string) (bool, error) {
 	p, err := parseRef(ref)
 	if err != nil {
 		return false, activities.Permanent(err)
 	}
-	pl := r.Store.Pipelines()
-	me, err := pl.GetRun(ctx, p.tenant, p.run)
+	runs := r.Store.Runs()
+	me, err := runs.GetRun(ctx, p.tenant, p.run)
 	if errors.Is(err, db.ErrNotFound) {
 		return false, activities.Permanent(err)
 	} else if err != nil {
 		return false, err
 	}
-	active, err := pl.ListActiveRunsInGroup(ctx, p.tenant, group)
+	active, err := runs.ListActiveRunsInGroup(ctx, p.tenant, group)
 	if err != nil {
 		return false, err
 	}
@@ -84,11 +85,11 @@ func stageRun(run uuid.UUID, s workflows.StageState) db.StageRun {
 		RunID:    run,
 		StageID:  s.ID,
 		Attempt:  max(s.Attempt, 1),
-		Status:   db.StageStatus(s.Status),
+		Status:   s.Status,
 		ExitCode: s.ExitCode,
 		Error:    s.Error,
 	}
-	if !s.StartedAt.IsZero() && s.Status != workflows.StagePending {
+	if !s.StartedAt.IsZero() && s.Status != buildit.StagePending {
 		sr.StartedAt = new(s.StartedAt)
 	}
 	if !s.FinishedAt.IsZero() {
@@ -106,13 +107,13 @@ type Logs struct {
 
 // OpenLog returns a Writer for the attempt's log that goes on after the
 // lines already stored (an attempt resumed on another worker appends).
-func (l Logs) OpenLog(ctx context.Context, ref workflows.RunRef, stageID string, attempt int) (activities.StageLog, error) {
+func (l Logs) OpenLog(ctx context.Context, ref buildit.RunRef, stageID string, attempt int) (activities.StageLog, error) {
 	r, err := parseRef(ref)
 	if err != nil {
 		return nil, activities.Permanent(err)
 	}
 	key := runlog.Key{TenantID: r.tenant, RunID: r.run, StageID: stageID, Attempt: attempt}
-	store := l.Store.Pipelines() // the Appender and the Reader
+	store := l.Store.Logs() // the Appender and the Reader
 	next, err := waitForDB(ctx, func() (int64, error) { return runlog.NextSeq(ctx, store, key) })
 	if err != nil {
 		return nil, err
@@ -125,7 +126,7 @@ func (l Logs) OpenLog(ctx context.Context, ref workflows.RunRef, stageID string,
 type Secrets struct{ Store *db.Store }
 
 // Secrets implements activities.SecretSource.
-func (s Secrets) Secrets(ctx context.Context, ref *workflows.RunRef, names []string) (map[string]string, error) {
+func (s Secrets) Secrets(ctx context.Context, ref *buildit.RunRef, names []string) (map[string]string, error) {
 	if ref == nil {
 		return map[string]string{}, nil
 	}
@@ -172,7 +173,7 @@ func waitForDB[T any](ctx context.Context, op func() (T, error)) (T, error) {
 
 type parsedRef struct{ tenant, run uuid.UUID }
 
-func parseRef(ref workflows.RunRef) (parsedRef, error) {
+func parseRef(ref buildit.RunRef) (parsedRef, error) {
 	t, err := uuid.Parse(ref.TenantID)
 	if err != nil {
 		return parsedRef{}, fmt.Errorf("run ref: tenant %q: %w", ref.TenantID, err)

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
@@ -58,32 +59,16 @@ func SupersededSignal(stageID string) string { return "deploy-superseded/" + sta
 // sets none.
 const DefaultHealthTimeout = 5 * time.Minute
 
-// DeploySpec is one revision of a service, as the workflow carries it.
-type DeploySpec struct {
-	Service     string            `json:"service"`
-	Environment string            `json:"environment,omitempty"`
-	Revision    int               `json:"revision"`
-	Image       string            `json:"image"`
-	Replicas    int               `json:"replicas,omitempty"`
-	Port        int               `json:"port,omitempty"`
-	Env         map[string]string `json:"env,omitempty"`
-	Strategy    string            `json:"strategy,omitempty"`
-	HealthPath  string            `json:"health_path,omitempty"`
-	CPU         string            `json:"cpu,omitempty"`
-	Memory      string            `json:"memory,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-}
-
 // DeployInput starts a Deploy.
 type DeployInput struct {
 	// Target is where to deploy (its kind and settings; the credentials
 	// are resolved by the activities from the secret it names).
-	Target        pipeline.Target `json:"target"`
-	Spec          DeploySpec      `json:"spec"`
-	HealthTimeout time.Duration   `json:"health_timeout,omitempty"`
+	Target        pipeline.Target    `json:"target"`
+	Spec          buildit.DeploySpec `json:"spec"`
+	HealthTimeout time.Duration      `json:"health_timeout,omitempty"`
 	// Record names the run in the platform's database (server mode).
-	Record  *RunRef `json:"record,omitempty"`
-	StageID string  `json:"stage_id"`
+	Record  *buildit.RunRef `json:"record,omitempty"`
+	StageID string          `json:"stage_id"`
 	// Branch is the run's branch and ApprovedBy who approved an approval
 	// stage the deploy needs (directly or not): an environment's
 	// protection rules check them.
@@ -106,30 +91,30 @@ type DeployInput struct {
 type DeployBeginResult struct {
 	Revision int `json:"revision"`
 	// Previous is the healthy revision the service runs, if any.
-	Previous *DeploySpec `json:"previous,omitempty"`
+	Previous *buildit.DeploySpec `json:"previous,omitempty"`
 	// DeploymentID is the deployment's row (server mode).
 	DeploymentID string `json:"deployment_id,omitempty"`
 }
 
 // DeployTarget is a revision to apply or watch on a target.
 type DeployTarget struct {
-	StageID       string          `json:"stage_id"`
-	Target        pipeline.Target `json:"target"`
-	Spec          DeploySpec      `json:"spec"`
-	Record        *RunRef         `json:"record,omitempty"`
-	HealthTimeout time.Duration   `json:"health_timeout,omitempty"`
+	StageID       string             `json:"stage_id"`
+	Target        pipeline.Target    `json:"target"`
+	Spec          buildit.DeploySpec `json:"spec"`
+	Record        *buildit.RunRef    `json:"record,omitempty"`
+	HealthTimeout time.Duration      `json:"health_timeout,omitempty"`
 }
 
 // DeployOutcome is how a deploy ended.
 type DeployOutcome struct {
-	StageID      string  `json:"stage_id"`
-	Record       *RunRef `json:"record,omitempty"`
-	DeploymentID string  `json:"deployment_id,omitempty"`
+	StageID      string          `json:"stage_id"`
+	Record       *buildit.RunRef `json:"record,omitempty"`
+	DeploymentID string          `json:"deployment_id,omitempty"`
 	// Status: succeeded, failed, rolled_back or cancelled.
-	Status       string `json:"status"`
-	Revision     int    `json:"revision"`
-	RolledBackTo int    `json:"rolled_back_to,omitempty"`
-	Message      string `json:"message,omitempty"`
+	Status       buildit.DeployStatus `json:"status"`
+	Revision     int                  `json:"revision"`
+	RolledBackTo int                  `json:"rolled_back_to,omitempty"`
+	Message      string               `json:"message,omitempty"`
 }
 
 // Deploy ships one revision of a service to a target: begin (pick the
@@ -186,14 +171,14 @@ func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
 	}
 	switch {
 	case err == nil && !timedOut:
-		out.Status = "succeeded"
+		out.Status = buildit.DeploySucceeded
 		out.Message = fmt.Sprintf("revision %d of %s is healthy", spec.Revision, spec.Service)
 	default:
 		cancelled := ctx.Err() != nil
-		out.Status = "failed"
+		out.Status = buildit.DeployFailed
 		switch {
 		case cancelled:
-			out.Status, out.Message = "cancelled", "the run was cancelled"
+			out.Status, out.Message = buildit.DeployCancelled, "the run was cancelled"
 		case timedOut:
 			out.Message = timedOutText(timeout)
 		default:
@@ -220,7 +205,7 @@ func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
 			} else {
 				out.RolledBackTo = prev.Revision
 				if !cancelled {
-					out.Status = "rolled_back"
+					out.Status = buildit.DeployRolledBack
 				}
 				out.Message += fmt.Sprintf("; rolled back to revision %d", prev.Revision)
 			}
@@ -231,9 +216,9 @@ func Deploy(ctx workflow.Context, in DeployInput) (*DeployOutcome, error) {
 	}
 	supersede(dctx, queued)
 	switch out.Status {
-	case "succeeded":
+	case buildit.DeploySucceeded:
 		return &out, nil
-	case "cancelled":
+	case buildit.DeployCancelled:
 		return nil, temporal.NewCanceledError(out)
 	}
 	return nil, temporal.NewNonRetryableApplicationError(out.Message, ErrTypeUnhealthy, nil, out)
@@ -346,7 +331,7 @@ func deployRetry(maxAttempts int32) *temporal.RetryPolicy {
 }
 
 // applyAndWait applies spec and waits until it is healthy.
-func applyAndWait(ctx workflow.Context, in DeployInput, spec DeploySpec) error {
+func applyAndWait(ctx workflow.Context, in DeployInput, spec buildit.DeploySpec) error {
 	t := DeployTarget{StageID: in.StageID, Target: in.Target, Spec: spec, Record: in.Record, HealthTimeout: in.HealthTimeout}
 	hb := in.HeartbeatTimeout
 	if hb <= 0 {
@@ -399,13 +384,13 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 	st := r.steps[i]
 	d := st.Deploy
 	if d == nil {
-		r.finishStage(ctx, i, StageFailed, "deploy stage without its settings")
+		r.finishStage(ctx, i, buildit.StageFailed, "deploy stage without its settings")
 		return
 	}
 	target, ok := r.in.Plan.Targets[d.Target]
 	if !ok {
 		if r.in.Record == nil {
-			r.finishStage(ctx, i, StageFailed, fmt.Sprintf("no target %q in the pipeline", d.Target))
+			r.finishStage(ctx, i, buildit.StageFailed, fmt.Sprintf("no target %q in the pipeline", d.Target))
 			return
 		}
 		// Server mode: the tenant's targets are looked up by name.
@@ -413,9 +398,9 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 	}
 	vars := StageInput{
 		RunID: r.in.RunID, Pipeline: r.in.Plan.Pipeline, Step: st, Attempt: 1,
-		Branch: r.in.Branch, Commit: r.in.Commit, Event: r.in.Event, Env: r.in.Env,
+		Trigger: r.in.Trigger, Env: r.in.Env,
 	}.Vars()
-	spec := DeploySpec{
+	spec := buildit.DeploySpec{
 		Service: st.Stage, Environment: d.Environment, Image: expandVars(d.Image, vars), Replicas: d.Replicas, Port: d.Port,
 		Strategy: d.Strategy, Labels: map[string]string{"pipeline": r.in.Plan.Pipeline, "run": r.in.RunID, "stage": st.ID},
 	}
@@ -474,7 +459,7 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 				superseded.ReceiveAsync(&by) // it came with the timer
 			}
 			if by != "" {
-				r.finishStage(ctx, i, StageSkipped, "superseded by a newer deploy of "+st.Stage+" (run "+by+")")
+				r.finishStage(ctx, i, buildit.StageSkipped, "superseded by a newer deploy of "+st.Stage+" (run "+by+")")
 				return
 			}
 			if ctx.Err() == nil {
@@ -487,11 +472,11 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 			if r.cancelled {
 				reason = "run cancelled"
 			}
-			r.finishStage(ctx, i, StageCancelled, reason)
+			r.finishStage(ctx, i, buildit.StageCancelled, reason)
 		case err != nil:
-			r.finishStage(ctx, i, StageFailed, failureText(err))
+			r.finishStage(ctx, i, buildit.StageFailed, failureText(err))
 		default:
-			r.finishStage(ctx, i, StageSucceeded, "")
+			r.finishStage(ctx, i, buildit.StageSucceeded, "")
 		}
 		return
 	}
@@ -511,7 +496,7 @@ func (r *run) approvedBefore(i int) string {
 				continue
 			}
 			seen[k] = true
-			if r.steps[k].Kind == pipeline.KindApproval && r.state[k].Status == StageSucceeded && r.state[k].DecidedBy != "" {
+			if r.steps[k].Kind == pipeline.KindApproval && r.state[k].Status == buildit.StageSucceeded && r.state[k].DecidedBy != "" {
 				return r.state[k].DecidedBy
 			}
 			queue = append(queue, k)

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
@@ -24,7 +25,7 @@ import (
 // each revision's apply and health wait go.
 type fakeTarget struct {
 	mu        sync.Mutex
-	live      *DeploySpec
+	live      *buildit.DeploySpec
 	applyErrs map[int][]error // per revision, one per call; then nil
 	waitErrs  map[int][]error
 	waitBlock map[int]bool // wait until cancelled
@@ -131,7 +132,7 @@ func (f *fakeTarget) callList() string {
 func deployInput() DeployInput {
 	return DeployInput{
 		Target:  pipeline.Target{Name: "fly", Kind: "fly"},
-		Spec:    DeploySpec{Service: "api", Environment: "production", Image: "api:v2"},
+		Spec:    buildit.DeploySpec{Service: "api", Environment: "production", Image: "api:v2"},
 		StageID: "api",
 	}
 }
@@ -142,7 +143,7 @@ func unhealthy(msg string) error {
 
 func TestDeploySucceeds(t *testing.T) {
 	env := newEnv()
-	f := &fakeTarget{live: &DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}}
+	f := &fakeTarget{live: &buildit.DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}}
 	f.register(env)
 	env.ExecuteWorkflow(DeployWorkflow, deployInput())
 	if err := env.GetWorkflowError(); err != nil {
@@ -158,7 +159,7 @@ func TestDeploySucceeds(t *testing.T) {
 
 func TestUnhealthyDeployRollsBack(t *testing.T) {
 	env := newEnv()
-	f := &fakeTarget{live: &DeploySpec{Service: "api", Revision: 1, Image: "api:v1"},
+	f := &fakeTarget{live: &buildit.DeploySpec{Service: "api", Revision: 1, Image: "api:v1"},
 		waitErrs: map[int][]error{2: {unhealthy("revision 2 was not healthy within 5m0s: check critical")}}}
 	f.register(env)
 	env.ExecuteWorkflow(DeployWorkflow, deployInput())
@@ -209,7 +210,7 @@ func TestConfigErrorIsNotRetried(t *testing.T) {
 
 func TestCancelledDeployLeavesTheServiceHealthy(t *testing.T) {
 	env := newEnv()
-	f := &fakeTarget{live: &DeploySpec{Service: "api", Revision: 4, Image: "api:v4"}, waitBlock: map[int]bool{5: true}}
+	f := &fakeTarget{live: &buildit.DeploySpec{Service: "api", Revision: 4, Image: "api:v4"}, waitBlock: map[int]bool{5: true}}
 	f.register(env)
 	env.RegisterDelayedCallback(env.CancelWorkflow, time.Second)
 	env.ExecuteWorkflow(DeployWorkflow, deployInput())
@@ -257,9 +258,9 @@ func TestDeployStageRunsADeployChild(t *testing.T) {
 	env, _ := setup(t, nil)
 	f := &fakeTarget{}
 	f.register(env)
-	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, deployPipeline), Workspace: "/w", Commit: "abc123", Branch: "main"}})
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, deployPipeline), Workspace: "/w", Trigger: buildit.Trigger{Commit: "abc123", Branch: "main"}}})
 	st := outcome(t, env)
-	wantStatuses(t, st, map[string]StageStatus{"build": StageSucceeded, "api": StageSucceeded})
+	wantStatuses(t, st, map[string]buildit.StageStatus{"build": buildit.StageSucceeded, "api": buildit.StageSucceeded})
 	if len(f.begun) != 1 {
 		t.Fatalf("deploys begun: %d", len(f.begun))
 	}
@@ -277,10 +278,10 @@ func TestFailedDeployFailsItsStage(t *testing.T) {
 	f.register(env)
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, deployPipeline), Workspace: "/w"}})
 	st := outcome(t, env)
-	if a := stage(st, "api"); a.Status != StageFailed || !strings.Contains(a.Error, "machine m1 is failed") {
+	if a := stage(st, "api"); a.Status != buildit.StageFailed || !strings.Contains(a.Error, "machine m1 is failed") {
 		t.Errorf("deploy stage %+v", a)
 	}
-	if st.Status != RunFailed {
+	if st.Status != buildit.RunFailed {
 		t.Errorf("run %s", st.Status)
 	}
 }
@@ -302,22 +303,22 @@ target "fly" kind="fly" { app "acme-api"; }
 `
 	cases := []struct {
 		name    string
-		live    *DeploySpec
+		live    *buildit.DeploySpec
 		hang    string
 		revs    []int
 		calls   string
-		status  string
+		status  buildit.DeployStatus
 		message string
 		took    time.Duration // of workflow time, about
 		liveRev int
 	}{
-		{"the health wait never ends", &DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployWaitHealthyActivity, []int{2},
+		{"the health wait never ends", &buildit.DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployWaitHealthyActivity, []int{2},
 			"begin apply:2 hung:DeployWaitHealthy:2 apply:1 wait:1", "rolled_back", "timed out after 1m0s; rolled back to revision 1", time.Minute, 1},
-		{"the apply never ends", &DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployApplyActivity, []int{2},
+		{"the apply never ends", &buildit.DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployApplyActivity, []int{2},
 			"begin hung:DeployApply:2 apply:1 wait:1", "rolled_back", "timed out after 1m0s; rolled back to revision 1", time.Minute, 1},
 		{"a first deploy has nothing to roll back to", nil, DeployWaitHealthyActivity, []int{1},
 			"begin apply:1 hung:DeployWaitHealthy:1", "failed", "timed out after 1m0s", time.Minute, 1},
-		{"the rollback never ends either", &DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployWaitHealthyActivity, []int{2, 1},
+		{"the rollback never ends either", &buildit.DeploySpec{Service: "api", Revision: 1, Image: "api:v1"}, DeployWaitHealthyActivity, []int{2, 1},
 			"begin apply:2 hung:DeployWaitHealthy:2 apply:1 hung:DeployWaitHealthy:1", "failed",
 			"timed out after 1m0s; rolling back to revision 1 failed too: timed out after 5m0s", 6 * time.Minute, 1},
 	}
@@ -329,11 +330,11 @@ target "fly" kind="fly" { app "acme-api"; }
 			f.hang(env, c.hang, c.revs...)
 			env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Workspace: "/w"}})
 			st := outcome(t, env)
-			if st.Status != RunFailed {
+			if st.Status != buildit.RunFailed {
 				t.Errorf("run %s", st.Status)
 			}
 			a := stage(st, "api")
-			if a.Status != StageFailed || !strings.Contains(a.Error, c.message) {
+			if a.Status != buildit.StageFailed || !strings.Contains(a.Error, c.message) {
 				t.Errorf("deploy stage %s: %q, want failed: %q", a.Status, a.Error, c.message)
 			}
 			if took := a.FinishedAt.Sub(a.StartedAt); took < c.took || took > c.took+time.Minute {

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
@@ -50,7 +51,7 @@ type progress struct {
 	cancels   map[int]workflow.CancelFunc
 	done      workflow.Channel
 	decisions map[int]workflow.Channel
-	status    RunStatus
+	status    buildit.RunStatus
 	// errText says why the run failed or was cancelled.
 	errText string
 }
@@ -71,7 +72,7 @@ type workspaceHost struct {
 type recording struct {
 	retired    []StageState
 	recSent    []StageState
-	recStatus  RunStatus
+	recStatus  buildit.RunStatus
 	recErr     string
 	recRetired int
 }
@@ -104,13 +105,13 @@ func PipelineRun(ctx workflow.Context, in PipelineRunInput) (*RunState, error) {
 			cancels:   map[int]workflow.CancelFunc{},
 			decisions: map[int]workflow.Channel{},
 			done:      workflow.NewBufferedChannel(ctx, len(in.Plan.Steps)+1),
-			status:    RunQueued,
+			status:    buildit.RunQueued,
 		},
 		logger: workflow.GetLogger(ctx),
 	}
 	for i, st := range r.steps {
 		r.index[st.ID] = i
-		r.state[i] = StageState{ID: st.ID, Stage: st.Stage, Kind: string(st.Kind), Status: StagePending, AllowFailure: st.AllowFailure}
+		r.state[i] = StageState{ID: st.ID, Stage: st.Stage, Kind: string(st.Kind), Status: buildit.StagePending, AllowFailure: st.AllowFailure}
 		if st.Kind == pipeline.KindApproval {
 			r.decisions[i] = workflow.NewBufferedChannel(ctx, 1)
 		}
@@ -179,7 +180,7 @@ func (r *run) waitingGate(name string) (int, error) {
 		if r.steps[i].Kind != pipeline.KindApproval {
 			return -1, fmt.Errorf("stage %q is not an approval stage", r.steps[i].ID)
 		}
-		if r.state[i].Status == StageWaiting {
+		if r.state[i].Status == buildit.StageWaiting {
 			waiting = append(waiting, i)
 		}
 	}
@@ -220,7 +221,7 @@ func (r *run) execute(ctx workflow.Context) (*RunState, error) {
 			}
 		}
 	}
-	r.setStatus(dctx, RunRunning)
+	r.setStatus(dctx, buildit.RunRunning)
 	for {
 		r.schedule(ctx)
 		r.refreshStatus(dctx)
@@ -250,17 +251,17 @@ func (r *run) execute(ctx workflow.Context) (*RunState, error) {
 	switch {
 	case r.cancelled:
 		r.errText = "run cancelled"
-		final.Status = RunCancelled
+		final.Status = buildit.RunCancelled
 		err = temporal.NewCanceledError(final)
 	case r.failing:
 		r.errText = "pipeline failed: " + strings.Join(r.failedStages(), ", ")
 		if r.prepareErr != "" {
 			r.errText = "pipeline failed: preparing the workspace: " + r.prepareErr
 		}
-		final.Status = RunFailed
+		final.Status = buildit.RunFailed
 		err = temporal.NewNonRetryableApplicationError(r.errText, ErrTypePipelineFailed, nil, final)
 	default:
-		final.Status = RunSucceeded
+		final.Status = buildit.RunSucceeded
 	}
 	r.setStatus(dctx, final.Status)
 	r.cleanup(dctx)
@@ -277,7 +278,7 @@ func (r *run) execute(ctx workflow.Context) (*RunState, error) {
 func (r *run) failedStages() []string {
 	var ids []string
 	for i, s := range r.state {
-		if s.Status == StageFailed && !r.steps[i].AllowFailure {
+		if s.Status == buildit.StageFailed && !r.steps[i].AllowFailure {
 			ids = append(ids, s.ID)
 		}
 	}
@@ -287,7 +288,7 @@ func (r *run) failedStages() []string {
 // afterStage applies fail-fast once a stage has ended.
 func (r *run) afterStage(i int) {
 	s := r.state[i]
-	if s.Status == StageFailed && !r.steps[i].AllowFailure && !r.failing {
+	if s.Status == buildit.StageFailed && !r.steps[i].AllowFailure && !r.failing {
 		r.failing = true
 		r.cancelRunning(true)
 	}
@@ -314,23 +315,23 @@ func (r *run) schedule(ctx workflow.Context) {
 	for changed := true; changed; {
 		changed = false
 		for i := range r.steps {
-			if r.state[i].Status != StagePending || !r.needsEnded(i) {
+			if r.state[i].Status != buildit.StagePending || !r.needsEnded(i) {
 				continue
 			}
 			changed = true
 			if r.cancelled {
-				r.state[i].Status = StageCancelled
+				r.state[i].Status = buildit.StageCancelled
 				r.state[i].Error = "run cancelled"
 				continue
 			}
 			if r.reused(i) {
-				r.state[i].Status = StageSucceeded
+				r.state[i].Status = buildit.StageSucceeded
 				r.state[i].ReusedFrom = r.in.ReusedFrom
 				r.state[i].Attempt = 1
 				continue
 			}
 			if reason := r.skipReason(i); reason != "" {
-				r.state[i].Status = StageSkipped
+				r.state[i].Status = buildit.StageSkipped
 				r.state[i].Error = reason
 				continue
 			}
@@ -384,7 +385,7 @@ func (r *run) skipReason(i int) string {
 	}
 	for _, need := range st.Needs {
 		ns := r.state[r.index[need]]
-		ok := ns.Status == StageSucceeded || ns.Status == StageFailed && r.steps[r.index[need]].AllowFailure
+		ok := ns.Status == buildit.StageSucceeded || ns.Status == buildit.StageFailed && r.steps[r.index[need]].AllowFailure
 		if !ok {
 			return fmt.Sprintf("needs %q, which %s", need, ns.Status)
 		}
@@ -399,9 +400,9 @@ func (r *run) start(ctx workflow.Context, i int) {
 	r.running++
 	r.state[i].StartedAt = workflow.Now(ctx)
 	if r.steps[i].Kind == pipeline.KindApproval {
-		r.state[i].Status = StageWaiting
+		r.state[i].Status = buildit.StageWaiting
 	} else {
-		r.state[i].Status = StageRunning
+		r.state[i].Status = buildit.StageRunning
 	}
 	workflow.Go(sctx, func(gctx workflow.Context) {
 		switch r.steps[i].Kind {
@@ -409,7 +410,7 @@ func (r *run) start(ctx workflow.Context, i int) {
 			r.runApproval(gctx, i)
 		case pipeline.KindDeploy:
 			if workflow.GetVersion(gctx, versionDeployStages, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-				r.finishStage(gctx, i, StageFailed, "deploy stages are not supported by this version of the engine")
+				r.finishStage(gctx, i, buildit.StageFailed, "deploy stages are not supported by this version of the engine")
 				break
 			}
 			r.runDeploy(gctx, i)
@@ -421,7 +422,7 @@ func (r *run) start(ctx workflow.Context, i int) {
 	})
 }
 
-func (r *run) finishStage(ctx workflow.Context, i int, status StageStatus, reason string) {
+func (r *run) finishStage(ctx workflow.Context, i int, status buildit.StageStatus, reason string) {
 	r.state[i].Status = status
 	r.state[i].Error = reason
 	r.state[i].FinishedAt = workflow.Now(ctx)
@@ -454,7 +455,7 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 	})
 	for attempt := 1; ; attempt++ {
 		r.state[i].Attempt = attempt
-		r.state[i].Status = StageRunning
+		r.state[i].Status = buildit.StageRunning
 		r.state[i].ExitCode = nil
 		r.state[i].Error = ""
 		in := StageInput{
@@ -463,9 +464,7 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			Step:      st,
 			Attempt:   attempt,
 			Workspace: r.in.Workspace,
-			Branch:    r.in.Branch,
-			Commit:    r.in.Commit,
-			Event:     r.in.Event,
+			Trigger:   r.in.Trigger,
 			Env:       r.in.Env,
 			Record:    r.in.Record,
 		}
@@ -505,7 +504,7 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			if r.cancelled {
 				reason = "run cancelled"
 			}
-			r.finishStage(ctx, i, StageCancelled, reason)
+			r.finishStage(ctx, i, buildit.StageCancelled, reason)
 			return
 		}
 		var reason string
@@ -523,16 +522,16 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 		default:
 			code := 0
 			r.state[i].ExitCode = &code
-			r.finishStage(ctx, i, StageSucceeded, "")
+			r.finishStage(ctx, i, buildit.StageSucceeded, "")
 			return
 		}
 		if attempt > st.Retry || (r.failing && whenStatus(st) != pipeline.StatusAlways) {
-			r.finishStage(ctx, i, StageFailed, reason)
+			r.finishStage(ctx, i, buildit.StageFailed, reason)
 			return
 		}
 		if r.in.Record != nil {
 			ended := r.state[i]
-			ended.Status, ended.Error, ended.FinishedAt = StageFailed, reason, workflow.Now(ctx)
+			ended.Status, ended.Error, ended.FinishedAt = buildit.StageFailed, reason, workflow.Now(ctx)
 			r.retired = append(r.retired, ended)
 			r.state[i].StartedAt = workflow.Now(ctx)
 		}
@@ -558,7 +557,7 @@ func (r *run) runApproval(ctx workflow.Context, i int) {
 	st := r.steps[i]
 	if r.autoApproved(st) {
 		r.state[i].DecidedBy = "auto-approve"
-		r.finishStage(ctx, i, StageSucceeded, "")
+		r.finishStage(ctx, i, buildit.StageSucceeded, "")
 		return
 	}
 	r.logger.Info("waiting for approval", "stage", st.ID)
@@ -584,7 +583,7 @@ func (r *run) runApproval(ctx workflow.Context, i int) {
 		r.state[i].DecidedBy = d.by
 		r.state[i].Reason = d.reason
 		if d.approve {
-			r.finishStage(ctx, i, StageSucceeded, "")
+			r.finishStage(ctx, i, buildit.StageSucceeded, "")
 		} else {
 			msg := "rejected"
 			if d.by != "" {
@@ -593,12 +592,12 @@ func (r *run) runApproval(ctx workflow.Context, i int) {
 			if d.reason != "" {
 				msg += ": " + d.reason
 			}
-			r.finishStage(ctx, i, StageFailed, msg)
+			r.finishStage(ctx, i, buildit.StageFailed, msg)
 		}
 	case timedOut:
-		r.finishStage(ctx, i, StageFailed, fmt.Sprintf("no decision within %s", st.Approval.Timeout))
+		r.finishStage(ctx, i, buildit.StageFailed, fmt.Sprintf("no decision within %s", st.Approval.Timeout))
 	default:
-		r.finishStage(ctx, i, StageCancelled, "run cancelled")
+		r.finishStage(ctx, i, buildit.StageCancelled, "run cancelled")
 	}
 }
 
@@ -617,17 +616,17 @@ func (r *run) refreshStatus(ctx workflow.Context) {
 	if r.running == 0 {
 		return
 	}
-	status := RunWaiting
+	status := buildit.RunWaiting
 	for _, s := range r.state {
-		if s.Status == StageRunning {
-			status = RunRunning
+		if s.Status == buildit.StageRunning {
+			status = buildit.RunRunning
 			break
 		}
 	}
 	r.setStatus(ctx, status)
 }
 
-func (r *run) setStatus(ctx workflow.Context, status RunStatus) {
+func (r *run) setStatus(ctx workflow.Context, status buildit.RunStatus) {
 	if r.status == status {
 		return
 	}

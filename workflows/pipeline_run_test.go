@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
@@ -159,8 +160,8 @@ func outcome(t *testing.T, env *testsuite.TestWorkflowEnvironment) RunState {
 	return st
 }
 
-func statuses(st RunState) map[string]StageStatus {
-	m := map[string]StageStatus{}
+func statuses(st RunState) map[string]buildit.StageStatus {
+	m := map[string]buildit.StageStatus{}
 	for _, s := range st.Stages {
 		m[s.ID] = s.Status
 	}
@@ -176,7 +177,7 @@ func stage(st RunState, id string) StageState {
 	return StageState{}
 }
 
-func wantStatuses(t *testing.T, st RunState, want map[string]StageStatus) {
+func wantStatuses(t *testing.T, st RunState, want map[string]buildit.StageStatus) {
 	t.Helper()
 	got := statuses(st)
 	for id, w := range want {
@@ -198,7 +199,7 @@ func TestDiamondRunsEveryStageInDependencyOrder(t *testing.T) {
 	env, rec := setup(t, nil)
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, diamond), Workspace: "/w"}})
 	st := outcome(t, env)
-	if st.Status != RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s", st.Status)
 	}
 	started := rec.startedList()
@@ -206,7 +207,7 @@ func TestDiamondRunsEveryStageInDependencyOrder(t *testing.T) {
 		t.Errorf("stages started in order %v", started)
 	}
 	for _, s := range st.Stages {
-		if s.Status != StageSucceeded || s.Attempt != 1 || s.ExitCode == nil || *s.ExitCode != 0 {
+		if s.Status != buildit.StageSucceeded || s.Attempt != 1 || s.ExitCode == nil || *s.ExitCode != 0 {
 			t.Errorf("stage %+v", s)
 		}
 	}
@@ -227,10 +228,10 @@ stage "d" needs="b" { run "x"; }
 `)},
 	})
 	st := outcome(t, env)
-	if st.Status != RunFailed {
+	if st.Status != buildit.RunFailed {
 		t.Fatalf("run %s", st.Status)
 	}
-	wantStatuses(t, st, map[string]StageStatus{"a": StageFailed, "b": StageCancelled, "c": StageSkipped, "d": StageSkipped})
+	wantStatuses(t, st, map[string]buildit.StageStatus{"a": buildit.StageFailed, "b": buildit.StageCancelled, "c": buildit.StageSkipped, "d": buildit.StageSkipped})
 	if a := stage(st, "a"); a.ExitCode == nil || *a.ExitCode != 3 || a.Error != "exit status 3" {
 		t.Errorf("a = %+v", a)
 	}
@@ -252,10 +253,10 @@ stage "package" needs="lint" { run "x"; }
 `)},
 	})
 	st := outcome(t, env)
-	if st.Status != RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s", st.Status)
 	}
-	wantStatuses(t, st, map[string]StageStatus{"lint": StageFailed, "package": StageSucceeded})
+	wantStatuses(t, st, map[string]buildit.StageStatus{"lint": buildit.StageFailed, "package": buildit.StageSucceeded})
 }
 
 func TestRetryRunsAnotherAttempt(t *testing.T) {
@@ -267,10 +268,10 @@ stage "broken" needs="flaky" { run "x"; retry 1; }
 `)},
 	})
 	st := outcome(t, env)
-	if f := stage(st, "flaky"); f.Status != StageSucceeded || f.Attempt != 3 {
+	if f := stage(st, "flaky"); f.Status != buildit.StageSucceeded || f.Attempt != 3 {
 		t.Errorf("flaky = %+v", f)
 	}
-	if b := stage(st, "broken"); b.Status != StageFailed || b.Attempt != 2 {
+	if b := stage(st, "broken"); b.Status != buildit.StageFailed || b.Attempt != 2 {
 		t.Errorf("broken = %+v", b)
 	}
 }
@@ -279,7 +280,7 @@ func TestTimeoutFailsTheStage(t *testing.T) {
 	env, _ := setup(t, map[string]fake{"slow": {timedOut: true}})
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, "pipeline \"t\"\nstage \"slow\" { run \"x\"; timeout \"90s\"; }\n")}})
 	st := outcome(t, env)
-	if s := stage(st, "slow"); s.Status != StageFailed || s.Error != "timed out after 1m30s" {
+	if s := stage(st, "slow"); s.Status != buildit.StageFailed || s.Error != "timed out after 1m30s" {
 		t.Errorf("slow = %+v", s)
 	}
 }
@@ -288,7 +289,7 @@ func TestActivityErrorFailsTheStageWithItsMessage(t *testing.T) {
 	env, _ := setup(t, map[string]fake{"img": {err: temporal.NewNonRetryableApplicationError("image \"nope\" is not available", ErrTypeConfig, nil)}})
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, "pipeline \"e\"\nstage \"img\" { image \"nope\"; run \"x\"; }\n")}})
 	st := outcome(t, env)
-	if s := stage(st, "img"); s.Status != StageFailed || s.Error != `image "nope" is not available` {
+	if s := stage(st, "img"); s.Status != buildit.StageFailed || s.Error != `image "nope" is not available` {
 		t.Errorf("img = %+v", s)
 	}
 }
@@ -305,14 +306,14 @@ stage "after-main" needs="on-main" { run "x"; }
 `
 	t.Run("success on a release branch", func(t *testing.T) {
 		env, _ := setup(t, nil)
-		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Branch: "release/1.2", Event: "push"}})
+		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Trigger: buildit.Trigger{Branch: "release/1.2", Event: "push"}}})
 		st := outcome(t, env)
-		if st.Status != RunSucceeded {
+		if st.Status != buildit.RunSucceeded {
 			t.Fatalf("run %s", st.Status)
 		}
-		wantStatuses(t, st, map[string]StageStatus{
-			"build": StageSucceeded, "on-main": StageSkipped, "on-release": StageSucceeded, "on-tag": StageSkipped,
-			"notify": StageSkipped, "cleanup": StageSucceeded, "after-main": StageSkipped,
+		wantStatuses(t, st, map[string]buildit.StageStatus{
+			"build": buildit.StageSucceeded, "on-main": buildit.StageSkipped, "on-release": buildit.StageSucceeded, "on-tag": buildit.StageSkipped,
+			"notify": buildit.StageSkipped, "cleanup": buildit.StageSucceeded, "after-main": buildit.StageSkipped,
 		})
 		if s := stage(st, "on-main"); s.Error != `branch "release/1.2" does not match when branch main` {
 			t.Errorf("skip reason %q", s.Error)
@@ -320,14 +321,14 @@ stage "after-main" needs="on-main" { run "x"; }
 	})
 	t.Run("failure on main", func(t *testing.T) {
 		env, _ := setup(t, map[string]fake{"build": {exits: []int{1}}})
-		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Branch: "main", Event: "tag"}})
+		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Trigger: buildit.Trigger{Branch: "main", Event: "tag"}}})
 		st := outcome(t, env)
-		if st.Status != RunFailed {
+		if st.Status != buildit.RunFailed {
 			t.Fatalf("run %s", st.Status)
 		}
-		wantStatuses(t, st, map[string]StageStatus{
-			"build": StageFailed, "on-main": StageSkipped, "on-tag": StageSkipped,
-			"notify": StageSucceeded, "cleanup": StageSucceeded,
+		wantStatuses(t, st, map[string]buildit.StageStatus{
+			"build": buildit.StageFailed, "on-main": buildit.StageSkipped, "on-tag": buildit.StageSkipped,
+			"notify": buildit.StageSucceeded, "cleanup": buildit.StageSucceeded,
 		})
 	})
 }
@@ -344,7 +345,7 @@ stage "report" needs="test" { run "x"; }
 `)},
 	})
 	st := outcome(t, env)
-	wantStatuses(t, st, map[string]StageStatus{"test [v=2]": StageFailed, "report": StageSkipped})
+	wantStatuses(t, st, map[string]buildit.StageStatus{"test [v=2]": buildit.StageFailed, "report": buildit.StageSkipped})
 	if n := len(rec.startedList()); n != 3 {
 		t.Errorf("%d instances started, want 3: %v", n, rec.startedList())
 	}
@@ -360,10 +361,10 @@ stage "after" needs="long" { run "x"; }
 `)},
 	})
 	st := outcome(t, env)
-	if st.Status != RunCancelled {
+	if st.Status != buildit.RunCancelled {
 		t.Fatalf("run %s", st.Status)
 	}
-	wantStatuses(t, st, map[string]StageStatus{"long": StageCancelled, "after": StageCancelled})
+	wantStatuses(t, st, map[string]buildit.StageStatus{"long": buildit.StageCancelled, "after": buildit.StageCancelled})
 	if got := rec.waitCancels(1); len(got) != 1 || got[0] != "long" {
 		t.Errorf("cancelled activities %v, want [long]", got)
 	}
@@ -405,23 +406,23 @@ func TestApprovalGate(t *testing.T) {
 			}
 			var st RunState
 			_ = q.Get(&st)
-			if st.Status != RunWaiting || stage(st, "approve").Status != StageWaiting {
+			if st.Status != buildit.RunWaiting || stage(st, "approve").Status != buildit.StageWaiting {
 				t.Errorf("while waiting: run %s, gate %s", st.Status, stage(st, "approve").Status)
 			}
 			env.UpdateWorkflow(ApproveUpdate, "2", cb, ApprovalInput{Stage: "approve", By: "ann", Reason: "lgtm"})
 		}, 48*time.Hour)
 		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, gated)}})
 		st := outcome(t, env)
-		if st.Status != RunSucceeded {
+		if st.Status != buildit.RunSucceeded {
 			t.Fatalf("run %s", st.Status)
 		}
 		if early.err == nil || !strings.Contains(early.err.Error(), "not an approval stage") {
 			t.Errorf("approving a command stage: %v", early.err)
 		}
-		if cb.err != nil || cb.result.Status != StageSucceeded || cb.result.DecidedBy != "ann" {
+		if cb.err != nil || cb.result.Status != buildit.StageSucceeded || cb.result.DecidedBy != "ann" {
 			t.Errorf("update: %v %+v", cb.err, cb.result)
 		}
-		wantStatuses(t, st, map[string]StageStatus{"approve": StageSucceeded, "release": StageSucceeded})
+		wantStatuses(t, st, map[string]buildit.StageStatus{"approve": buildit.StageSucceeded, "release": buildit.StageSucceeded})
 		if g := stage(st, "approve"); g.Reason != "lgtm" || g.DecidedBy != "ann" {
 			t.Errorf("gate = %+v", g)
 		}
@@ -434,10 +435,10 @@ func TestApprovalGate(t *testing.T) {
 		}, time.Hour)
 		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, gated)}})
 		st := outcome(t, env)
-		if st.Status != RunFailed {
+		if st.Status != buildit.RunFailed {
 			t.Fatalf("run %s", st.Status)
 		}
-		wantStatuses(t, st, map[string]StageStatus{"approve": StageFailed, "release": StageSkipped})
+		wantStatuses(t, st, map[string]buildit.StageStatus{"approve": buildit.StageFailed, "release": buildit.StageSkipped})
 		if g := stage(st, "approve"); g.Error != "rejected by bob: not today" {
 			t.Errorf("gate = %+v", g)
 		}
@@ -446,7 +447,7 @@ func TestApprovalGate(t *testing.T) {
 		env, _ := setup(t, nil)
 		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, gated)}})
 		st := outcome(t, env)
-		if g := stage(st, "approve"); g.Status != StageFailed || g.Error != "no decision within 72h0m0s" {
+		if g := stage(st, "approve"); g.Status != buildit.StageFailed || g.Error != "no decision within 72h0m0s" {
 			t.Errorf("gate = %+v", g)
 		}
 	})
@@ -454,7 +455,7 @@ func TestApprovalGate(t *testing.T) {
 		env, _ := setup(t, nil)
 		env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, gated), AutoApprove: []string{"approve"}}})
 		st := outcome(t, env)
-		if st.Status != RunSucceeded || stage(st, "approve").DecidedBy != "auto-approve" {
+		if st.Status != buildit.RunSucceeded || stage(st, "approve").DecidedBy != "auto-approve" {
 			t.Errorf("run %s, gate %+v", st.Status, stage(st, "approve"))
 		}
 	})
@@ -473,9 +474,7 @@ func TestStageInputCarriesTheTrigger(t *testing.T) {
 		RunInput: RunInput{
 			Plan:      planOf(t, "pipeline \"p\"\nstage \"a\" { run \"x\"; }\n"),
 			Workspace: "/ws",
-			Branch:    "main",
-			Commit:    "abc",
-			Event:     "push",
+			Trigger:   buildit.Trigger{Branch: "main", Commit: "abc", Event: "push"},
 			Env:       map[string]string{"K": "v"},
 		},
 	})

@@ -11,6 +11,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/buildit-ci/buildit"
 )
 
 // records collects what RecordRunActivity was given, and folds it the way
@@ -52,7 +54,7 @@ func (r *records) table() string {
 
 func (r *records) last() RunRecord { return r.all[len(r.all)-1] }
 
-var ref = &RunRef{TenantID: "t-1", RunID: "r-1"}
+var ref = &buildit.RunRef{TenantID: "t-1", RunID: "r-1"}
 
 func TestRecorderKeepsTheDatabaseInStep(t *testing.T) {
 	env, _ := setup(t, map[string]fake{"a": {exits: []int{1, 0}}})
@@ -66,14 +68,14 @@ func TestRecorderKeepsTheDatabaseInStep(t *testing.T) {
 		t.Errorf("rows:\n got %s\nwant %s", got, want)
 	}
 	first, last := recs.all[0], recs.last()
-	if len(first.Stages) != 2 || first.Stages[0].Status != StagePending && first.Stages[0].Status != StageRunning {
+	if len(first.Stages) != 2 || first.Stages[0].Status != buildit.StagePending && first.Stages[0].Status != buildit.StageRunning {
 		t.Errorf("first record %+v: want every stage, not started", first)
 	}
-	if last.Status != RunSucceeded || last.Error != "" || last.Ref != *ref {
+	if last.Status != buildit.RunSucceeded || last.Error != "" || last.Ref != *ref {
 		t.Errorf("last record %+v", last)
 	}
 	for _, rec := range recs.all[:len(recs.all)-1] {
-		if rec.Status == RunSucceeded && len(rec.Stages) == 0 {
+		if rec.Status == buildit.RunSucceeded && len(rec.Stages) == 0 {
 			t.Errorf("a record with nothing new: %+v", rec)
 		}
 	}
@@ -90,7 +92,7 @@ func TestRecorderWritesWhyTheRunFailed(t *testing.T) {
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, src), Workspace: "/w"}, ServerInput: ServerInput{Record: ref}})
 	outcome(t, env)
 	last := recs.last()
-	if last.Status != RunFailed || last.Error != "pipeline failed: a" {
+	if last.Status != buildit.RunFailed || last.Error != "pipeline failed: a" {
 		t.Errorf("last record %+v", last)
 	}
 	if got, want := recs.table(), "a#1=failed(exit status 3) b#1=skipped(an earlier stage failed)"; got != want {
@@ -165,7 +167,7 @@ func TestPreparedWorkspaceRunsStagesOnItsHost(t *testing.T) {
 		ServerInput: ServerInput{Prepare: &PrepareInput{Repository: "/srv/repo.git", Branch: "main", Commit: "abc"}},
 	})
 	st := outcome(t, env)
-	if st.Status != RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s", st.Status)
 	}
 	if len(h.prepares) != 1 || h.prepares[0] != (PrepareInput{RunID: "run-7", Repository: "/srv/repo.git", Branch: "main", Commit: "abc"}) {
@@ -188,7 +190,7 @@ func TestLostHostPreparesTheWorkspaceAgain(t *testing.T) {
 	recs.register(env)
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, chain)}, ServerInput: ServerInput{Prepare: &PrepareInput{}, Record: ref}})
 	st := outcome(t, env)
-	if st.Status != RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v", st.Status, st.Stages)
 	}
 	if got := strings.Join(h.stages, " "); got != "a@host-1:/ws/host-1 a@host-2:/ws/host-2 b@host-2:/ws/host-2" {
@@ -209,7 +211,7 @@ func TestEveryHostLostFailsTheRun(t *testing.T) {
 	h.register(env)
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, chain)}, ServerInput: ServerInput{Prepare: &PrepareInput{}}})
 	st := outcome(t, env)
-	if st.Status != RunFailed || len(h.prepares) != MaxPrepares {
+	if st.Status != buildit.RunFailed || len(h.prepares) != MaxPrepares {
 		t.Errorf("run %s after %d prepares, want failed after %d", st.Status, len(h.prepares), MaxPrepares)
 	}
 	if a := stage(st, "a"); !strings.Contains(a.Error, "preparing it again failed") {
@@ -226,8 +228,8 @@ func TestPrepareFailureFailsTheRunAndSkipsEveryStage(t *testing.T) {
 	recs.register(env)
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, chain)}, ServerInput: ServerInput{Prepare: &PrepareInput{Repository: "/nope"}, Record: ref}})
 	st := outcome(t, env)
-	wantStatuses(t, st, map[string]StageStatus{"a": StageSkipped, "b": StageSkipped})
-	if last := recs.last(); last.Status != RunFailed || !strings.Contains(last.Error, "preparing the workspace: git clone: repository not found") {
+	wantStatuses(t, st, map[string]buildit.StageStatus{"a": buildit.StageSkipped, "b": buildit.StageSkipped})
+	if last := recs.last(); last.Status != buildit.RunFailed || !strings.Contains(last.Error, "preparing the workspace: git clone: repository not found") {
 		t.Errorf("last record %+v", last)
 	}
 	if len(h.stages) != 0 || len(h.cleanups) != 0 {
@@ -248,7 +250,7 @@ func TestReusedStagesSucceedWithoutRunning(t *testing.T) {
 		},
 	})
 	st := outcome(t, env)
-	if st.Status != RunSucceeded {
+	if st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s", st.Status)
 	}
 	started := rec.startedList()
@@ -256,7 +258,7 @@ func TestReusedStagesSucceedWithoutRunning(t *testing.T) {
 	if got := strings.Join(started, " "); got != "c end" {
 		t.Errorf("ran %s, want only c and end", got)
 	}
-	if a := stage(st, "a"); a.Status != StageSucceeded || a.ReusedFrom != "run 4" {
+	if a := stage(st, "a"); a.Status != buildit.StageSucceeded || a.ReusedFrom != "run 4" {
 		t.Errorf("reused stage a: %+v", a)
 	}
 	if got, want := recs.table(), "a#1=succeeded b#1=succeeded c#1=succeeded end#1=succeeded start#1=succeeded"; got != want {
@@ -277,13 +279,13 @@ func TestConcurrencyGroupWaitsForItsTurnFirst(t *testing.T) {
 	var recs records
 	recs.register(env)
 	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{RunInput: RunInput{Plan: planOf(t, chain)}, ServerInput: ServerInput{Prepare: &PrepareInput{}, Record: ref, ConcurrencyGroup: "deploy"}})
-	if st := outcome(t, env); st.Status != RunSucceeded {
+	if st := outcome(t, env); st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s", st.Status)
 	}
 	if len(order) != 1 || order[0] != "turn:deploy:r-1" || len(h.prepares) != 1 {
 		t.Errorf("turn calls %v, prepares %d", order, len(h.prepares))
 	}
-	if first := recs.all[0]; first.Status != RunQueued {
+	if first := recs.all[0]; first.Status != buildit.RunQueued {
 		t.Errorf("first record %s: a run waiting for its turn is queued", first.Status)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
@@ -65,42 +66,6 @@ var SearchAttributeNames = []string{
 	SearchTrigger.GetName(), SearchActor.GetName(),
 }
 
-// RunStatus is the status of a whole run.
-type RunStatus string
-
-// The run statuses.
-const (
-	RunQueued    RunStatus = "queued"
-	RunRunning   RunStatus = "running"
-	RunWaiting   RunStatus = "waiting"
-	RunSucceeded RunStatus = "succeeded"
-	RunFailed    RunStatus = "failed"
-	RunCancelled RunStatus = "cancelled"
-)
-
-// StageStatus is the status of one stage instance.
-type StageStatus string
-
-// The stage statuses.
-const (
-	StagePending   StageStatus = "pending"
-	StageRunning   StageStatus = "running"
-	StageWaiting   StageStatus = "waiting"
-	StageSucceeded StageStatus = "succeeded"
-	StageFailed    StageStatus = "failed"
-	StageSkipped   StageStatus = "skipped"
-	StageCancelled StageStatus = "cancelled"
-)
-
-// Terminal reports whether the status is final.
-func (s StageStatus) Terminal() bool {
-	switch s {
-	case StageSucceeded, StageFailed, StageSkipped, StageCancelled:
-		return true
-	}
-	return false
-}
-
 // PipelineRunInput starts a run: what every run has, what the local fast
 // path adds (buildit run) and what server mode adds. The parts are
 // embedded, so that the JSON of an input (and of the histories holding
@@ -120,10 +85,9 @@ type RunInput struct {
 	Plan  pipeline.Plan `json:"plan"`
 	// Workspace is the folder every stage shares.
 	Workspace string `json:"workspace"`
-	// Trigger describes what started the run, for `when` and BUILDIT_* env.
-	Branch string `json:"branch,omitempty"`
-	Commit string `json:"commit,omitempty"`
-	Event  string `json:"event,omitempty"`
+	// Trigger describes what started the run, for `when` and BUILDIT_* env;
+	// embedded, so its fields stay at the top level of the input's JSON.
+	buildit.Trigger
 	// Env overrides the plan's environment for every stage.
 	Env map[string]string `json:"env,omitempty"`
 	// AutoApprove lists approval stages (by stage name or step ID) that are
@@ -160,7 +124,7 @@ type ServerInput struct {
 	// database: the run's status and every stage attempt are written there
 	// by RecordRunActivity as they change, and stages store their logs
 	// under it.
-	Record *RunRef `json:"record,omitempty"`
+	Record *buildit.RunRef `json:"record,omitempty"`
 	// Prepare, when set and Workspace is empty, has the run make its
 	// workspace with PrepareWorkspaceActivity first and run its stages on
 	// the task queue of the host that made it (server mode).
@@ -181,8 +145,8 @@ type ServerInput struct {
 
 // AwaitTurnInput names a run and its concurrency group.
 type AwaitTurnInput struct {
-	Ref   RunRef `json:"ref"`
-	Group string `json:"group"`
+	Ref   buildit.RunRef `json:"ref"`
+	Group string         `json:"group"`
 }
 
 // DefaultHostQueueTimeout is PipelineRunInput.HostQueueTimeout's default.
@@ -192,17 +156,11 @@ const DefaultHostQueueTimeout = time.Minute
 // and after losing the host).
 const MaxPrepares = 4
 
-// RunRef names a run in the platform's database.
-type RunRef struct {
-	TenantID string `json:"tenant_id"`
-	RunID    string `json:"run_id"`
-}
-
 // RunRecord is what RecordRunActivity writes: the run's status and the
 // stage attempts that changed since the previous record.
 type RunRecord struct {
-	Ref    RunRef    `json:"ref"`
-	Status RunStatus `json:"status"`
+	Ref    buildit.RunRef    `json:"ref"`
+	Status buildit.RunStatus `json:"status"`
 	// Error says why the run failed or was cancelled.
 	Error  string       `json:"error,omitempty"`
 	Stages []StageState `json:"stages,omitempty"`
@@ -237,21 +195,21 @@ const DefaultHeartbeatTimeout = 5 * time.Second
 // RunState is the live state of a run, returned by StateQuery and as the
 // workflow's result.
 type RunState struct {
-	Pipeline string       `json:"pipeline"`
-	Status   RunStatus    `json:"status"`
-	Stages   []StageState `json:"stages"`
+	Pipeline string            `json:"pipeline"`
+	Status   buildit.RunStatus `json:"status"`
+	Stages   []StageState      `json:"stages"`
 }
 
 // StageState is the live state of one stage instance.
 type StageState struct {
-	ID         string      `json:"id"`
-	Stage      string      `json:"stage"`
-	Kind       string      `json:"kind"`
-	Status     StageStatus `json:"status"`
-	Attempt    int         `json:"attempt,omitempty"`
-	StartedAt  time.Time   `json:"started_at,omitzero"`
-	FinishedAt time.Time   `json:"finished_at,omitzero"`
-	ExitCode   *int        `json:"exit_code,omitempty"`
+	ID         string              `json:"id"`
+	Stage      string              `json:"stage"`
+	Kind       string              `json:"kind"`
+	Status     buildit.StageStatus `json:"status"`
+	Attempt    int                 `json:"attempt,omitempty"`
+	StartedAt  time.Time           `json:"started_at,omitzero"`
+	FinishedAt time.Time           `json:"finished_at,omitzero"`
+	ExitCode   *int                `json:"exit_code,omitempty"`
 	// Error says why a stage failed, was skipped or was cancelled.
 	Error        string `json:"error,omitempty"`
 	AllowFailure bool   `json:"allow_failure,omitempty"`
@@ -270,9 +228,9 @@ type StageInput struct {
 	Step      pipeline.Step `json:"step"`
 	Attempt   int           `json:"attempt"`
 	Workspace string        `json:"workspace"`
-	Branch    string        `json:"branch,omitempty"`
-	Commit    string        `json:"commit,omitempty"`
-	Event     string        `json:"event,omitempty"`
+	// Trigger is the run's (PipelineRunInput.Trigger); embedded, so its
+	// fields stay at the top level of the input's JSON.
+	buildit.Trigger
 	// Env overrides the step's environment.
 	Env map[string]string `json:"env,omitempty"`
 	// LocalBudget is how long RunStageLocalActivity waits for the stage
@@ -283,7 +241,7 @@ type StageInput struct {
 	Resume bool `json:"resume,omitempty"`
 	// Record names the run in the platform's database (server mode): its
 	// tenant's secrets apply and the log is stored under it.
-	Record *RunRef `json:"record,omitempty"`
+	Record *buildit.RunRef `json:"record,omitempty"`
 }
 
 // Vars is the attempt's environment: the step's, the run's overrides, and

@@ -8,11 +8,11 @@ import (
 	"context"
 	"os"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/deploy/fly"
 	"github.com/buildit-ci/buildit/deploy/kubernetes"
 	"github.com/buildit-ci/buildit/pipeline"
-	"github.com/buildit-ci/buildit/workflows"
 )
 
 // For makes the Backend of target from its kind and settings; it is an
@@ -20,7 +20,7 @@ import (
 // there, credentials come only from the tenant's secrets, never from this
 // process's environment or files. credential looks a credential up by its
 // name.
-func For(ctx context.Context, target pipeline.Target, ref *workflows.RunRef, credential func(ctx context.Context, name string) (string, error)) (deploy.Backend, error) {
+func For(ctx context.Context, target pipeline.Target, ref *buildit.RunRef, credential func(ctx context.Context, name string) (string, error)) (deploy.Backend, error) {
 	switch target.Kind {
 	case pipeline.TargetFly:
 		name := target.Settings["token-secret"]

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 )
 
@@ -109,7 +110,7 @@ type Guest struct {
 // guest sizes a machine from the spec's resources: CPUs rounded up to whole
 // ones ("500m" is 1), memory in MB (Ki/Mi/Gi or K/M/G suffixes, bytes
 // without), at least 256; nil when the spec sets neither.
-func guest(s deploy.Spec) (*Guest, error) {
+func guest(s buildit.DeploySpec) (*Guest, error) {
 	if s.CPU == "" && s.Memory == "" {
 		return nil, nil
 	}
@@ -177,7 +178,7 @@ type MachineCheck struct {
 	Output string `json:"output,omitempty"`
 }
 
-func (b *Backend) machineConfig(s deploy.Spec) (MachineConfig, error) {
+func (b *Backend) machineConfig(s buildit.DeploySpec) (MachineConfig, error) {
 	meta := map[string]string{MetaRevision: strconv.Itoa(s.Revision), MetaService: s.Service}
 	for k, v := range s.Labels {
 		meta["buildit_"+k] = v
@@ -211,7 +212,7 @@ func revisionOf(m Machine) int {
 // has started, for a rolling deploy; all first and then waited for, for
 // all-at-once. Machines already on the revision are left alone, so an Apply
 // that is retried or replayed continues where it stopped.
-func (b *Backend) Apply(ctx context.Context, s deploy.Spec) error {
+func (b *Backend) Apply(ctx context.Context, s buildit.DeploySpec) error {
 	want, err := b.machineConfig(s)
 	if err != nil {
 		return err
@@ -271,24 +272,24 @@ func (b *Backend) Apply(ctx context.Context, s deploy.Spec) error {
 // runs it, has started and passes its checks; failed when a machine on it
 // failed; progressing otherwise (the deploy's health-check timeout decides
 // when progressing has gone on too long).
-func (b *Backend) Status(ctx context.Context, s deploy.Spec) (deploy.Status, error) {
+func (b *Backend) Status(ctx context.Context, s buildit.DeploySpec) (deploy.Status, error) {
 	ms, err := b.list(ctx)
 	if err != nil {
 		return deploy.Status{}, err
 	}
 	if len(ms) == 0 {
-		return deploy.Status{State: deploy.Progressing, Message: "the app has no machines yet"}, nil
+		return deploy.Status{State: buildit.RolloutProgressing, Message: "the app has no machines yet"}, nil
 	}
 	for _, m := range ms {
 		if revisionOf(m) != s.Revision || m.Config.Image != s.Image {
-			return deploy.Status{State: deploy.Progressing, Message: fmt.Sprintf("machine %s is still on revision %d", m.ID, revisionOf(m))}, nil
+			return deploy.Status{State: buildit.RolloutProgressing, Message: fmt.Sprintf("machine %s is still on revision %d", m.ID, revisionOf(m))}, nil
 		}
 		switch m.State {
 		case "failed", "destroyed", "destroying":
-			return deploy.Status{State: deploy.Failed, Message: fmt.Sprintf("machine %s is %s", m.ID, m.State)}, nil
+			return deploy.Status{State: buildit.RolloutFailed, Message: fmt.Sprintf("machine %s is %s", m.ID, m.State)}, nil
 		case "started":
 		default:
-			return deploy.Status{State: deploy.Progressing, Message: fmt.Sprintf("machine %s is %s", m.ID, m.State)}, nil
+			return deploy.Status{State: buildit.RolloutProgressing, Message: fmt.Sprintf("machine %s is %s", m.ID, m.State)}, nil
 		}
 		for _, c := range m.Checks {
 			if c.Status != "passing" {
@@ -296,16 +297,16 @@ func (b *Backend) Status(ctx context.Context, s deploy.Spec) (deploy.Status, err
 				if c.Output != "" {
 					msg += ": " + truncate(c.Output, 200)
 				}
-				return deploy.Status{State: deploy.Progressing, Message: msg}, nil
+				return deploy.Status{State: buildit.RolloutProgressing, Message: msg}, nil
 			}
 		}
 	}
-	return deploy.Status{State: deploy.Healthy, Message: fmt.Sprintf("%d machines started and passing on revision %d", len(ms), s.Revision)}, nil
+	return deploy.Status{State: buildit.RolloutHealthy, Message: fmt.Sprintf("%d machines started and passing on revision %d", len(ms), s.Revision)}, nil
 }
 
 // Current returns the revision every machine of the app runs, or nil when
 // there are none or they differ.
-func (b *Backend) Current(ctx context.Context, service string) (*deploy.Spec, error) {
+func (b *Backend) Current(ctx context.Context, service string) (*buildit.DeploySpec, error) {
 	ms, err := b.list(ctx)
 	if err != nil || len(ms) == 0 {
 		return nil, err
@@ -319,7 +320,7 @@ func (b *Backend) Current(ctx context.Context, service string) (*deploy.Spec, er
 	if rev == 0 {
 		return nil, nil // machines BuildIt did not deploy
 	}
-	return &deploy.Spec{Service: service, Revision: rev, Image: image}, nil
+	return &buildit.DeploySpec{Service: service, Revision: rev, Image: image}, nil
 }
 
 func truncate(s string, n int) string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/deploy/fly"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
@@ -26,20 +27,20 @@ func backend(t *testing.T, srv *flytest.Server, app string) *fly.Backend {
 	return b
 }
 
-func spec(rev int, image string) deploy.Spec {
-	return deploy.Spec{Service: "api", Environment: "production", Revision: rev, Image: image, Replicas: 3, Port: 8080,
+func spec(rev int, image string) buildit.DeploySpec {
+	return buildit.DeploySpec{Service: "api", Environment: "production", Revision: rev, Image: image, Replicas: 3, Port: 8080,
 		HealthPath: "/healthz", Env: map[string]string{"LOG_LEVEL": "info"}, CPU: "500m", Memory: "512Mi", Labels: map[string]string{"tenant": "acme/web"}}
 }
 
 // waitStatus polls Status until it is not progressing or 5 s pass.
-func waitStatus(t *testing.T, b *fly.Backend, s deploy.Spec) deploy.Status {
+func waitStatus(t *testing.T, b *fly.Backend, s buildit.DeploySpec) deploy.Status {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		st, err := b.Status(context.Background(), s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.State != deploy.Progressing || time.Now().After(deadline) {
+		if st.State != buildit.RolloutProgressing || time.Now().After(deadline) {
 			return st
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -66,7 +67,7 @@ func TestFirstDeployCreatesMachinesAndIsHealthy(t *testing.T) {
 			t.Errorf("machine %s config %s: want 1 shared CPU and 512 MB", id, cfg)
 		}
 	}
-	if st := waitStatus(t, b, s); st.State != deploy.Healthy {
+	if st := waitStatus(t, b, s); st.State != buildit.RolloutHealthy {
 		t.Errorf("status %+v", st)
 	}
 	// Applying the same revision again (a retried or replayed activity)
@@ -113,7 +114,7 @@ func TestRollingUpdateOneMachineAtATime(t *testing.T) {
 	if got := strings.Join(order[len(order)-6:], " "); got != want {
 		t.Errorf("rolling order %q, want %q", got, want)
 	}
-	if st := waitStatus(t, b, s); st.State != deploy.Healthy {
+	if st := waitStatus(t, b, s); st.State != buildit.RolloutHealthy {
 		t.Errorf("status %+v", st)
 	}
 	if cur, err := b.Current(ctx, "api"); err != nil || cur == nil || cur.Revision != 2 || cur.Image != "api:v2" {
@@ -137,7 +138,7 @@ func TestUnhealthyAndCrashingImages(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	st, err := b.Status(ctx, bad)
-	if err != nil || st.State != deploy.Progressing || !strings.Contains(st.Message, "500") {
+	if err != nil || st.State != buildit.RolloutProgressing || !strings.Contains(st.Message, "500") {
 		t.Errorf("unhealthy status %+v %v", st, err)
 	}
 	// A machine that fails to start: Apply reports it, and the rollout is
@@ -148,14 +149,14 @@ func TestUnhealthyAndCrashingImages(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "did not start") {
 		t.Errorf("apply of a crashing image: %v", err)
 	}
-	if st := waitStatus(t, b, crash); st.State != deploy.Failed {
+	if st := waitStatus(t, b, crash); st.State != buildit.RolloutFailed {
 		t.Errorf("crash status %+v", st)
 	}
 	// Rolling back is applying the previous revision.
 	if err := b.Apply(ctx, spec(1, "api:v1")); err != nil {
 		t.Fatal(err)
 	}
-	if st := waitStatus(t, b, spec(1, "api:v1")); st.State != deploy.Healthy {
+	if st := waitStatus(t, b, spec(1, "api:v1")); st.State != buildit.RolloutHealthy {
 		t.Errorf("after rollback %+v", st)
 	}
 }
@@ -248,7 +249,7 @@ func TestGuestFromResources(t *testing.T) {
 		// The next case is another revision of the same machines.
 		srv.Reset("acme-api")
 	}
-	for _, bad := range []deploy.Spec{{CPU: "two"}, {Memory: "lots"}, {Memory: "1Ti"}} {
+	for _, bad := range []buildit.DeploySpec{{CPU: "two"}, {Memory: "lots"}, {Memory: "1Ti"}} {
 		s := spec(1, "api:v1")
 		s.CPU, s.Memory = bad.CPU, bad.Memory
 		if err := b.Apply(context.Background(), s); !deploy.IsConfig(err) {

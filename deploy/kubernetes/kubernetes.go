@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 )
 
@@ -135,7 +136,7 @@ func labelValue(v string) string {
 	return strings.Trim(v, "._-")
 }
 
-func (b *Backend) labels(s deploy.Spec) map[string]string {
+func (b *Backend) labels(s buildit.DeploySpec) map[string]string {
 	l := map[string]string{LabelManagedBy: "buildit", LabelName: Name(s.Service), LabelPrefix + "service": labelValue(s.Service)}
 	for k, v := range s.Labels {
 		l[LabelPrefix+labelValue(k)] = labelValue(v)
@@ -145,7 +146,7 @@ func (b *Backend) labels(s deploy.Spec) map[string]string {
 
 // Apply server-side applies the revision's Deployment and Service; the
 // same revision applied twice changes nothing.
-func (b *Backend) Apply(ctx context.Context, s deploy.Spec) error {
+func (b *Backend) Apply(ctx context.Context, s buildit.DeploySpec) error {
 	name := Name(s.Service)
 	selector := map[string]string{LabelName: name, LabelManagedBy: "buildit"}
 	labels := b.labels(s)
@@ -216,7 +217,7 @@ func (b *Backend) Apply(ctx context.Context, s deploy.Spec) error {
 }
 
 // Status reads the rollout of spec's revision from the Deployment.
-func (b *Backend) Status(ctx context.Context, s deploy.Spec) (deploy.Status, error) {
+func (b *Backend) Status(ctx context.Context, s buildit.DeploySpec) (deploy.Status, error) {
 	d, err := b.cs.AppsV1().Deployments(b.ns).Get(ctx, Name(s.Service), metav1.GetOptions{})
 	if err != nil {
 		return deploy.Status{}, classify(err, "get Deployment "+Name(s.Service))
@@ -227,17 +228,17 @@ func (b *Backend) Status(ctx context.Context, s deploy.Spec) (deploy.Status, err
 // rollout decides a Deployment's state for revision rev.
 func rollout(d *appsv1.Deployment, rev int) deploy.Status {
 	if d.Annotations[AnnRevision] != strconv.Itoa(rev) {
-		return deploy.Status{State: deploy.Progressing, Message: fmt.Sprintf("the Deployment is at revision %s", d.Annotations[AnnRevision])}
+		return deploy.Status{State: buildit.RolloutProgressing, Message: fmt.Sprintf("the Deployment is at revision %s", d.Annotations[AnnRevision])}
 	}
 	if d.Status.ObservedGeneration < d.Generation {
-		return deploy.Status{State: deploy.Progressing, Message: "the Deployment controller has not seen the change yet"}
+		return deploy.Status{State: buildit.RolloutProgressing, Message: "the Deployment controller has not seen the change yet"}
 	}
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
-			return deploy.Status{State: deploy.Failed, Message: "progress deadline exceeded: " + c.Message}
+			return deploy.Status{State: buildit.RolloutFailed, Message: "progress deadline exceeded: " + c.Message}
 		}
 		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
-			return deploy.Status{State: deploy.Failed, Message: "replica failure: " + c.Message}
+			return deploy.Status{State: buildit.RolloutFailed, Message: "replica failure: " + c.Message}
 		}
 	}
 	want := int32(1)
@@ -246,15 +247,15 @@ func rollout(d *appsv1.Deployment, rev int) deploy.Status {
 	}
 	st := d.Status
 	if st.UpdatedReplicas < want || st.AvailableReplicas < want || st.Replicas > st.UpdatedReplicas {
-		return deploy.Status{State: deploy.Progressing, Message: fmt.Sprintf("%d of %d replicas updated, %d available, %d old still running",
+		return deploy.Status{State: buildit.RolloutProgressing, Message: fmt.Sprintf("%d of %d replicas updated, %d available, %d old still running",
 			st.UpdatedReplicas, want, st.AvailableReplicas, max(st.Replicas-st.UpdatedReplicas, 0))}
 	}
-	return deploy.Status{State: deploy.Healthy, Message: fmt.Sprintf("%d replicas updated and available on revision %d", want, rev)}
+	return deploy.Status{State: buildit.RolloutHealthy, Message: fmt.Sprintf("%d replicas updated and available on revision %d", want, rev)}
 }
 
 // Current returns the revision the Deployment runs when its rollout is
 // complete and healthy.
-func (b *Backend) Current(ctx context.Context, service string) (*deploy.Spec, error) {
+func (b *Backend) Current(ctx context.Context, service string) (*buildit.DeploySpec, error) {
 	d, err := b.cs.AppsV1().Deployments(b.ns).Get(ctx, Name(service), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -263,10 +264,10 @@ func (b *Backend) Current(ctx context.Context, service string) (*deploy.Spec, er
 		return nil, classify(err, "get Deployment "+Name(service))
 	}
 	rev, _ := strconv.Atoi(d.Annotations[AnnRevision])
-	if rev == 0 || len(d.Spec.Template.Spec.Containers) == 0 || rollout(d, rev).State != deploy.Healthy {
+	if rev == 0 || len(d.Spec.Template.Spec.Containers) == 0 || rollout(d, rev).State != buildit.RolloutHealthy {
 		return nil, nil
 	}
-	return &deploy.Spec{Service: service, Revision: rev, Image: d.Spec.Template.Spec.Containers[0].Image}, nil
+	return &buildit.DeploySpec{Service: service, Revision: rev, Image: d.Spec.Template.Spec.Containers[0].Image}, nil
 }
 
 // classify sorts API errors: refused credentials and invalid objects are

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy"
 	"github.com/buildit-ci/buildit/deploy/kubernetes"
 )
@@ -69,8 +70,8 @@ func newBackend(t *testing.T) (*kubernetes.Backend, *fake.Clientset, *controller
 	return kubernetes.NewWithClient(cs, "apps"), cs, ctl
 }
 
-func spec(rev int, image string) deploy.Spec {
-	return deploy.Spec{Service: "API Server", Environment: "production", Revision: rev, Image: image, Replicas: 3, Port: 8080,
+func spec(rev int, image string) buildit.DeploySpec {
+	return buildit.DeploySpec{Service: "API Server", Environment: "production", Revision: rev, Image: image, Replicas: 3, Port: 8080,
 		HealthPath: "/healthz", CPU: "500m", Memory: "256Mi", Env: map[string]string{"LOG_LEVEL": "info", "A": "1"}, Labels: map[string]string{"tenant": "acme/web", "run": "run/t/p/7"}}
 }
 
@@ -121,7 +122,7 @@ func TestRolloutSuccessStallAndFailure(t *testing.T) {
 	if err := b.Apply(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := b.Status(ctx, s); err != nil || st.State != deploy.Healthy {
+	if st, err := b.Status(ctx, s); err != nil || st.State != buildit.RolloutHealthy {
 		t.Errorf("success: %+v %v", st, err)
 	}
 	if cur, err := b.Current(ctx, "API Server"); err != nil || cur == nil || cur.Revision != 1 || cur.Image != "api:v1" {
@@ -132,18 +133,18 @@ func TestRolloutSuccessStallAndFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctl.set("stall")
-	if st, err := b.Status(ctx, s2); err != nil || st.State != deploy.Progressing || !strings.Contains(st.Message, "2 available") {
+	if st, err := b.Status(ctx, s2); err != nil || st.State != buildit.RolloutProgressing || !strings.Contains(st.Message, "2 available") {
 		t.Errorf("stall: %+v %v", st, err)
 	}
 	if cur, _ := b.Current(ctx, "API Server"); cur != nil {
 		t.Errorf("Current during a stalled rollout = %+v, want none", cur)
 	}
 	ctl.set("fail")
-	if st, err := b.Status(ctx, s2); err != nil || st.State != deploy.Failed || !strings.Contains(st.Message, "progress deadline") {
+	if st, err := b.Status(ctx, s2); err != nil || st.State != buildit.RolloutFailed || !strings.Contains(st.Message, "progress deadline") {
 		t.Errorf("failure: %+v %v", st, err)
 	}
 	// The status of another revision than the Deployment's is progressing.
-	if st, _ := b.Status(ctx, spec(3, "api:v3")); st.State != deploy.Progressing {
+	if st, _ := b.Status(ctx, spec(3, "api:v3")); st.State != buildit.RolloutProgressing {
 		t.Errorf("status of a revision not applied: %+v", st)
 	}
 	// Rollback: revision 1 applied again.

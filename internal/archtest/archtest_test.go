@@ -17,10 +17,13 @@ const module = "github.com/buildit-ci/buildit"
 // rules maps a package folder to the import paths it may not use. A rule
 // ending in "/" forbids every path under it.
 var rules = map[string]struct {
-	allowOurs []string // our packages it may import; nil = none
+	allowOurs []string // our packages it may import ("." is the root's); nil = none
 	forbid    []string // third-party prefixes it may not import
 	stdOnly   bool     // only the standard library (plus allowOurs)
 }{
+	// The run vocabulary at the root is shared by every side of a run:
+	// it imports nothing, so that anything may import it.
+	".":        {stdOnly: true},
 	"kdl":      {stdOnly: true},
 	"pipeline": {stdOnly: true, allowOurs: []string{"kdl"}},
 	// The repository policy is applied by the API and by workers alike:
@@ -28,7 +31,7 @@ var rules = map[string]struct {
 	"repourl": {stdOnly: true},
 	// Workflow code is deterministic and knows no backend: executors,
 	// Kubernetes and the database are reached through activities only.
-	"workflows": {allowOurs: []string{"pipeline"}, forbid: []string{"github.com/docker/", "k8s.io/", "github.com/jackc/", "os/exec", "net/http", "math/rand"}},
+	"workflows": {allowOurs: []string{".", "pipeline"}, forbid: []string{"github.com/docker/", "k8s.io/", "github.com/jackc/", "os/exec", "net/http", "math/rand"}},
 }
 
 func TestImportDirection(t *testing.T) {
@@ -48,10 +51,13 @@ func TestImportDirection(t *testing.T) {
 			}
 			for _, imp := range parsed.Imports {
 				path, _ := strconv.Unquote(imp.Path.Value)
-				ours := strings.HasPrefix(path, module+"/")
+				ours := path == module || strings.HasPrefix(path, module+"/")
 				switch {
 				case ours:
-					rel := strings.TrimPrefix(path, module+"/")
+					rel := "."
+					if path != module {
+						rel = strings.TrimPrefix(path, module+"/")
+					}
 					allowed := false
 					for _, a := range rule.allowOurs {
 						allowed = allowed || rel == a
