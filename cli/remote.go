@@ -345,7 +345,7 @@ succeeded, 1 when it failed or was cancelled.`,
   buildit trigger app --env DEPLOY=1 --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := parseEnv(envs)
+			env, err := parseEnvFlags(envs)
 			if err != nil {
 				return err
 			}
@@ -387,21 +387,6 @@ succeeded, 1 when it failed or was cancelled.`,
 	fl.StringArrayVar(&envs, "env", nil, "set a variable for every stage, `K=V` (repeatable)")
 	fl.BoolVarP(&follow, "follow", "f", false, "stream the logs until the run ends")
 	return cmd
-}
-
-func parseEnv(kvs []string) (map[string]string, error) {
-	if len(kvs) == 0 {
-		return nil, nil
-	}
-	env := map[string]string{}
-	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, usageError(fmt.Errorf("--env %q: want K=V", kv))
-		}
-		env[k] = v
-	}
-	return env, nil
 }
 
 // followRun streams the logs of every stage of a run as the stages start,

@@ -113,7 +113,7 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 	}
 	env, err := parseEnvFlags(f.env)
 	if err != nil {
-		return usageError(err)
+		return err
 	}
 	plan, err := a.loadPlan(ctx, file)
 	if err != nil {
@@ -435,21 +435,6 @@ func (a *app) collectSecrets(plan *pipeline.Plan, flagged []string) (map[string]
 		return nil, fmt.Errorf("stages need secrets that are not set: %s (export them or pass --secret NAME)", strings.Join(missing, ", "))
 	}
 	return out, nil
-}
-
-func parseEnvFlags(kvs []string) (map[string]string, error) {
-	if len(kvs) == 0 {
-		return nil, nil
-	}
-	env := map[string]string{}
-	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--env %q: want K=V", kv)
-		}
-		env[k] = v
-	}
-	return env, nil
 }
 
 var unsafeID = regexp.MustCompile(`[^a-z0-9-]+`)
