@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -113,7 +113,7 @@ func BenchmarkSustainedRuns(b *testing.B) {
 	for range inFlight {
 		wg.Go(func() {
 			for range work {
-				var r runView
+				var r apiview.Run
 				d, err := timed(hc, key, "POST", base+"/chain/runs", &r)
 				if err != nil {
 					failed.Store(err.Error(), true)
@@ -160,7 +160,7 @@ func BenchmarkTriggerToFirstLogLine(b *testing.B) {
 	var ds []time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		var r runView
+		var r apiview.Run
 		if _, err := timed(hc, key, "POST", base+"/hello/runs", &r); err != nil {
 			b.Fatal(err)
 		}
@@ -170,10 +170,14 @@ func BenchmarkTriggerToFirstLogLine(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sc := bufio.NewScanner(res.Body)
+		events := apiview.NewEventReader(res.Body)
 		got := false
-		for sc.Scan() {
-			if sc.Text() == "event: line" {
+		for {
+			ev, err := events.Next()
+			if err != nil {
+				break
+			}
+			if ev.Name == apiview.EventLine {
 				got = true
 				ds = append(ds, time.Since(t0))
 				break
