@@ -15,6 +15,11 @@ func newDeploymentsCommand(a *app) *cobra.Command {
 		Short: "An environment's deployment history on the server, and rollbacks",
 	}
 	f.add(cmd)
+	cmd.AddCommand(newDeploymentsListCommand(a, f), newDeploymentsRollbackCommand(a, f))
+	return cmd
+}
+
+func newDeploymentsListCommand(a *app, f *remoteFlags) *cobra.Command {
 	var service string
 	var limit int
 	list := &cobra.Command{
@@ -56,7 +61,11 @@ func newDeploymentsCommand(a *app) *cobra.Command {
 	}
 	list.Flags().StringVar(&service, "service", "", "only this service's deployments")
 	list.Flags().IntVar(&limit, "limit", 20, "at most this many deployments")
-	rollback := &cobra.Command{
+	return list
+}
+
+func newDeploymentsRollbackCommand(a *app, f *remoteFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "rollback DEPLOYMENT-ID",
 		Short: "Deploy a succeeded deployment's image and settings again, as a new revision",
 		Args:  cobra.ExactArgs(1),
@@ -76,6 +85,4 @@ func newDeploymentsCommand(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, rollback)
-	return cmd
 }

@@ -23,6 +23,11 @@ func newPipelinesCommand(a *app) *cobra.Command {
 		Short: "Push and list a tenant's pipelines on a server",
 	}
 	f.add(cmd)
+	cmd.AddCommand(newPipelinesPushCommand(a, f), newPipelinesListCommand(a, f))
+	return cmd
+}
+
+func newPipelinesPushCommand(a *app, f *remoteFlags) *cobra.Command {
 	var name string
 	push := &cobra.Command{
 		Use:   "push FILE",
@@ -73,7 +78,11 @@ all the same, for the server to decide: its operator may have raised them.`,
 		},
 	}
 	push.Flags().StringVar(&name, "name", "", "the pipeline's name on the server")
-	list := &cobra.Command{
+	return push
+}
+
+func newPipelinesListCommand(a *app, f *remoteFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List the tenant's pipelines",
 		Args:  cobra.NoArgs,
@@ -97,6 +106,4 @@ all the same, for the server to decide: its operator may have raised them.`,
 			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(push, list)
-	return cmd
 }

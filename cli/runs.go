@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,10 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/buildit-ci/buildit/apiview"
-	"github.com/buildit-ci/buildit/executor"
-	"github.com/buildit-ci/buildit/remote"
 )
 
 func newRunsCommand(a *app) *cobra.Command {
@@ -22,15 +17,28 @@ func newRunsCommand(a *app) *cobra.Command {
 		Short: "List, show, follow, cancel, approve and rerun a pipeline's runs on the server",
 	}
 	f.add(cmd)
-	// runTarget reads PIPELINE NUMBER and connects.
-	runTarget := func(cmd *cobra.Command, args []string) (*session, int64, error) {
-		n, err := strconv.ParseInt(args[1], 10, 64)
-		if err != nil || n < 1 {
-			return nil, 0, usageError(fmt.Errorf("run number %q: want 1, 2, …", args[1]))
-		}
-		s, err := f.connect(cmd.Context(), true)
-		return s, n, err
+	cmd.AddCommand(
+		newRunsListCommand(a, f),
+		newRunsShowCommand(a, f),
+		newRunsLogsCommand(a, f),
+		newRunsCancelCommand(a, f),
+		newRunsApproveCommand(a, f),
+		newRunsRerunCommand(a, f),
+	)
+	return cmd
+}
+
+// runTarget reads PIPELINE NUMBER and connects.
+func (f *remoteFlags) runTarget(cmd *cobra.Command, args []string) (*session, int64, error) {
+	n, err := strconv.ParseInt(args[1], 10, 64)
+	if err != nil || n < 1 {
+		return nil, 0, usageError(fmt.Errorf("run number %q: want 1, 2, …", args[1]))
 	}
+	s, err := f.connect(cmd.Context(), true)
+	return s, n, err
+}
+
+func newRunsListCommand(a *app, f *remoteFlags) *cobra.Command {
 	var status, branch string
 	var limit int
 	list := &cobra.Command{
@@ -64,12 +72,16 @@ func newRunsCommand(a *app) *cobra.Command {
 	list.Flags().StringVar(&status, "status", "", "only runs with this status")
 	list.Flags().StringVar(&branch, "branch", "", "only runs of this branch")
 	list.Flags().IntVar(&limit, "limit", 20, "at most this many runs")
-	show := &cobra.Command{
+	return list
+}
+
+func newRunsShowCommand(a *app, f *remoteFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "show PIPELINE NUMBER",
 		Short: "A run and its stages",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, n, err := runTarget(cmd, args)
+			s, n, err := f.runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -92,83 +104,15 @@ func newRunsCommand(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	var stage string
-	var followLogs bool
-	logs := &cobra.Command{
-		Use:   "logs PIPELINE NUMBER",
-		Short: "A run's logs: every stage's, or --stage's; -f follows them live",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, n, err := runTarget(cmd, args)
-			if err != nil {
-				return err
-			}
-			if followLogs && stage == "" {
-				return a.followRun(cmd.Context(), s, args[0], n, f.json)
-			}
-			r, err := s.c.Run(cmd.Context(), s.scope, args[0], n)
-			if err != nil {
-				return apiError(err)
-			}
-			var ids []string
-			for _, st := range r.Stages {
-				if stage == "" || st.ID == stage {
-					ids = append(ids, st.ID)
-				}
-			}
-			if len(ids) == 0 {
-				return usageError(fmt.Errorf("run %d has no stage %q", n, stage))
-			}
-			sink := newConsoleSink(a.stdout, ids)
-			enc := json.NewEncoder(a.stdout)
-			print := func(id string, l apiview.LogLine) {
-				if f.json {
-					_ = enc.Encode(map[string]any{"stage": id, "stream": l.Stream, "line": l.Line, "at": l.At})
-					return
-				}
-				stream := executor.Stdout
-				if l.Stream == "stderr" {
-					stream = executor.Stderr
-				}
-				sink.WriteLine(id, stream, l.Line)
-			}
-			if followLogs {
-				return apiErrorOrNil(s.c.Follow(cmd.Context(), s.scope, args[0], n, stage, func(ev remote.FollowEvent) {
-					if ev.Line != nil {
-						print(stage, *ev.Line)
-					}
-				}))
-			}
-			for _, id := range ids {
-				after := int64(0)
-				for {
-					page, err := s.c.Logs(cmd.Context(), s.scope, args[0], n, id, 0, after)
-					if remote.IsNotFound(err) {
-						break // a stage not started yet has no log
-					}
-					if err != nil {
-						return apiError(err)
-					}
-					for _, l := range page.Lines {
-						print(id, l)
-					}
-					if len(page.Lines) == 0 {
-						break
-					}
-					after = page.Next
-				}
-			}
-			return nil
-		},
-	}
-	logs.Flags().StringVar(&stage, "stage", "", "only this stage's log")
-	logs.Flags().BoolVarP(&followLogs, "follow", "f", false, "follow the logs until the run (or the stage) ends")
-	cancel := &cobra.Command{
+}
+
+func newRunsCancelCommand(a *app, f *remoteFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "cancel PIPELINE NUMBER",
 		Short: "Cancel a run in progress",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, n, err := runTarget(cmd, args)
+			s, n, err := f.runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -179,6 +123,9 @@ func newRunsCommand(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newRunsApproveCommand(a *app, f *remoteFlags) *cobra.Command {
 	var reason string
 	var reject bool
 	approve := &cobra.Command{
@@ -186,7 +133,7 @@ func newRunsCommand(a *app) *cobra.Command {
 		Short: "Approve (or, with --reject, reject) a waiting approval stage",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, n, err := runTarget(cmd, args)
+			s, n, err := f.runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -207,13 +154,17 @@ func newRunsCommand(a *app) *cobra.Command {
 	}
 	approve.Flags().StringVar(&reason, "reason", "", "why, for the record")
 	approve.Flags().BoolVar(&reject, "reject", false, "reject instead of approving")
-	var onlyFailed, followRerun bool
+	return approve
+}
+
+func newRunsRerunCommand(a *app, f *remoteFlags) *cobra.Command {
+	var onlyFailed, follow bool
 	rerun := &cobra.Command{
 		Use:   "rerun PIPELINE NUMBER",
 		Short: "Start the run again; --failed reruns only what did not succeed",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, n, err := runTarget(cmd, args)
+			s, n, err := f.runTarget(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -221,7 +172,7 @@ func newRunsCommand(a *app) *cobra.Command {
 			if err != nil {
 				return apiError(err)
 			}
-			if followRerun {
+			if follow {
 				return a.followRun(cmd.Context(), s, args[0], r.Number, f.json)
 			}
 			if f.json {
@@ -236,7 +187,6 @@ func newRunsCommand(a *app) *cobra.Command {
 		},
 	}
 	rerun.Flags().BoolVar(&onlyFailed, "failed", false, "rerun only the stages that did not succeed (and what they need)")
-	rerun.Flags().BoolVarP(&followRerun, "follow", "f", false, "stream the new run's logs until it ends")
-	cmd.AddCommand(list, show, logs, cancel, approve, rerun)
-	return cmd
+	rerun.Flags().BoolVarP(&follow, "follow", "f", false, "stream the new run's logs until it ends")
+	return rerun
 }
