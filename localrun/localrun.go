@@ -124,12 +124,12 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 
 	res.RunID = newRunID(o.Plan.Pipeline)
 	if o.UI {
-		ui, err := webui.Start(ctx, webui.Options{TemporalAddress: conn.hostPort, Namespace: o.Namespace, Port: o.UIPort})
-		if err != nil {
-			return Result{}, err
+		ui, uiErr := webui.Start(ctx, webui.Options{TemporalAddress: conn.hostPort, Namespace: o.Namespace, Port: o.UIPort})
+		if uiErr != nil {
+			return Result{}, uiErr
 		}
 		defer func() {
-			if err != nil {
+			if err != nil { // the caller stops it only after a run
 				ui.Stop()
 			}
 		}()
