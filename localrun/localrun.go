@@ -100,8 +100,10 @@ type Result struct {
 // CLI): an unknown executor, or Docker needed where none answers.
 type UsageError struct{ Err error }
 
+// Error says what is wrong with the options.
 func (e *UsageError) Error() string { return e.Err.Error() }
 
+// Unwrap returns the error itself.
 func (e *UsageError) Unwrap() error { return e.Err }
 
 // Run runs the plan and waits for it to end (or for Options.Interrupt). A
