@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit/api/auth"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -186,12 +187,6 @@ func (s *Server) logout(c *gin.Context) {
 	noContent(c)
 }
 
-type meView struct {
-	User          *userView   `json:"user,omitempty"`
-	APIKey        *apiKeyView `json:"api_key,omitempty"`
-	Organizations []orgView   `json:"organizations"`
-}
-
 // me answers who the caller is: the user and their organizations, or the
 // API key and its organization.
 func (s *Server) me(c *gin.Context) {
@@ -212,7 +207,7 @@ func (s *Server) me(c *gin.Context) {
 			slug = t.Slug
 		}
 		k := viewAPIKey(*p.key, slug)
-		ok(c, meView{APIKey: &k, Organizations: []orgView{viewOrg(org, "")}})
+		ok(c, apiview.Me{APIKey: &k, Organizations: []apiview.Org{viewOrg(org, "")}})
 		return
 	}
 	orgs, err := s.store.Organizations().ListForUser(c, p.user.ID, "", db.MaxPageSize)
@@ -221,7 +216,7 @@ func (s *Server) me(c *gin.Context) {
 		return
 	}
 	u := viewUser(*p.user)
-	out := meView{User: &u, Organizations: []orgView{}}
+	out := apiview.Me{User: &u, Organizations: []apiview.Org{}}
 	for _, o := range orgs.Items {
 		out.Organizations = append(out.Organizations, viewOrg(o.Organization, o.Role))
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit/api/auth"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -26,7 +27,7 @@ func (s *Server) listAPIKeys(c *gin.Context) {
 		return
 	}
 	slugs := map[uuid.UUID]string{}
-	out := list[apiKeyView]{Items: make([]apiKeyView, 0, len(page.Items)), Next: page.Next}
+	out := apiview.List[apiview.APIKey]{Items: make([]apiview.APIKey, 0, len(page.Items)), Next: page.Next}
 	for _, k := range page.Items {
 		slug := ""
 		if k.TenantID != nil {

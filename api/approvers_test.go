@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 )
 
 const adminGateKDL = `pipeline "gated"
@@ -47,7 +48,7 @@ func TestSecurityApproversComeFromTheRun(t *testing.T) {
 			t.Errorf("a member decides (%s) after dropping the approvers: %d %s", action, r.status, r.body)
 		}
 	}
-	if v := dev.waitRun(pipe+"/runs/1", func(runView) bool { return true }); stageOf(v, "gate").Status != buildit.StageWaiting {
+	if v := dev.waitRun(pipe+"/runs/1", func(apiview.Run) bool { return true }); stageOf(v, "gate").Status != buildit.StageWaiting {
 		t.Errorf("the gate after the member's attempts: %+v", stageOf(v, "gate"))
 	}
 	lead.must(200, "POST", pipe+"/runs/1/stages/gate/approve", nil)

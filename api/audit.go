@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -42,7 +43,7 @@ func (s *Server) listAudit(c *gin.Context) {
 	if slug := c.Query("tenant"); slug != "" {
 		t, err := s.store.Tenants().Get(c, org.ID, slug)
 		if errors.Is(err, db.ErrNotFound) {
-			ok(c, list[auditView]{Items: []auditView{}})
+			ok(c, apiview.List[apiview.Audit]{Items: []apiview.Audit{}})
 			return
 		}
 		if err != nil {

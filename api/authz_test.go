@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -74,7 +75,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	// freshRun starts a run of pipeline and waits until stage is at want.
 	freshRun := func(pipeline, stage string, want buildit.StageStatus) string {
-		var v runView
+		var v apiview.Run
 		owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines/"+pipeline+"/runs", nil).json(t, &v)
 		path := fmt.Sprintf("/orgs/acme/tenants/t1/pipelines/%s/runs/%d", pipeline, v.Number)
 		owner.waitRun(path, stageIs(stage, want))
@@ -107,7 +108,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	var plainID string
 	{
-		var l list[memberView]
+		var l apiview.List[apiview.Member]
 		owner.must(200, "GET", "/orgs/acme/members?limit=500", nil).json(t, &l)
 		for _, m := range l.Items {
 			if m.Email == "plain@acme.test" {
@@ -117,7 +118,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	var readKeyID string
 	{
-		var l list[apiKeyView]
+		var l apiview.List[apiview.APIKey]
 		owner.must(200, "GET", "/orgs/acme/api-keys", nil).json(t, &l)
 		for _, k := range l.Items {
 			if k.Name == "read" {
@@ -132,7 +133,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	freshMember := func() (email, id string) {
 		email = fresh() + "@new.test"
 		e.signup(email, "home "+email[:strings.IndexByte(email, '@')])
-		var m memberView
+		var m apiview.Member
 		owner.must(201, "POST", "/orgs/acme/members", map[string]string{"email": email}).json(t, &m)
 		return email, m.UserID.String()
 	}
@@ -214,7 +215,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"DELETE /orgs/:org/api-keys/:id", false, orgAdmins, func(ok bool) call {
 			id := readKeyID
 			if ok {
-				var k apiKeyView
+				var k apiview.APIKey
 				owner.must(201, "POST", "/orgs/acme/api-keys", map[string]any{"name": fresh(), "scopes": []string{"runs:read"}}).json(t, &k)
 				id = k.ID.String()
 			}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/buildit-ci/buildit/apiview"
 )
 
 // The hot read paths through the whole stack (HTTP, API key check, org and
@@ -39,7 +41,7 @@ func BenchmarkReadPaths(b *testing.B) {
 	b.Run("list-pipelines", func(b *testing.B) { timeGets(b, hc, key, base+"/tenants/t1/pipelines?limit=50") })
 	b.Run("list-pipelines-deep-page", func(b *testing.B) {
 		// A page far into the list: keyset pagination costs the same.
-		var l list[pipelineView]
+		var l apiview.List[apiview.Pipeline]
 		var next string
 		for range 150 {
 			r := e.withKey(key).must(200, "GET", "/orgs/acme/tenants/t1/pipelines?limit=50&after="+next, nil)

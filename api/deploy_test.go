@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
 )
 
@@ -47,7 +48,7 @@ target "fly"
 `
 	owner.must(201, "POST", tb+"/pipelines", map[string]string{"name": "cd", "source": src})
 	base := tb + "/pipelines/cd/runs"
-	deployRun := func(n int, body map[string]any) runView {
+	deployRun := func(n int, body map[string]any) apiview.Run {
 		owner.must(201, "POST", base, body)
 		path := fmt.Sprintf("%s/%d", base, n)
 		owner.waitRun(path, stageIs("ship", buildit.StageWaiting))
@@ -63,7 +64,7 @@ target "fly"
 	if second.Status != buildit.RunSucceeded {
 		t.Fatalf("second deploy run: %s %+v", second.Status, second.Stages)
 	}
-	var logs logsView
+	var logs apiview.Logs
 	owner.must(200, "GET", base+"/2/logs?stage=api", nil).json(t, &logs)
 	var lines []string
 	for _, l := range logs.Lines {
@@ -79,7 +80,7 @@ target "fly"
 		t.Errorf("deploy from dev: %s %+v", dev.Status, dev.Stages)
 	}
 
-	var history list[deploymentView]
+	var history apiview.List[apiview.Deployment]
 	owner.must(200, "GET", tb+"/environments/production/deployments", nil).json(t, &history)
 	if len(history.Items) != 2 {
 		t.Fatalf("history %+v", history.Items)

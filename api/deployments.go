@@ -10,12 +10,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
 )
@@ -31,63 +31,22 @@ var targetSettings = map[pipeline.TargetKind][]string{
 	pipeline.TargetFly:        {"app", "region", "org", "api-url"},
 }
 
-type targetView struct {
-	Name              string              `json:"name"`
-	Kind              pipeline.TargetKind `json:"kind"`
-	Settings          map[string]string   `json:"settings"`
-	CredentialsSecret string              `json:"credentials_secret,omitempty"`
-	CreatedAt         time.Time           `json:"created_at"`
-	UpdatedAt         time.Time           `json:"updated_at"`
-}
-
-func viewTarget(t db.Target) targetView {
-	v := targetView{Name: t.Name, Kind: t.Kind, Settings: map[string]string{}, CredentialsSecret: t.CredentialsSecret, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+func viewTarget(t db.Target) apiview.Target {
+	v := apiview.Target{Name: t.Name, Kind: string(t.Kind), Settings: map[string]string{}, CredentialsSecret: t.CredentialsSecret, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 	_ = json.Unmarshal(t.Settings, &v.Settings)
 	return v
 }
 
-type environmentView struct {
-	Name            string    `json:"name"`
-	RequireApproval bool      `json:"require_approval"`
-	AllowedBranches []string  `json:"allowed_branches"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
-}
-
-func viewEnvironment(e db.Environment) environmentView {
+func viewEnvironment(e db.Environment) apiview.Environment {
 	b := e.Protection.AllowedBranches
 	if b == nil {
 		b = []string{}
 	}
-	return environmentView{Name: e.Name, RequireApproval: e.Protection.RequireApproval, AllowedBranches: b, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+	return apiview.Environment{Name: e.Name, RequireApproval: e.Protection.RequireApproval, AllowedBranches: b, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
 }
 
-type serviceView struct {
-	Name      string          `json:"name"`
-	Settings  json.RawMessage `json:"settings"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
-}
-
-func viewService(s db.Service) serviceView {
-	return serviceView{Name: s.Name, Settings: s.Settings, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
-}
-
-type deploymentView struct {
-	ID               uuid.UUID            `json:"id"`
-	Service          string               `json:"service,omitempty"`
-	Environment      string               `json:"environment"`
-	Revision         int                  `json:"revision"`
-	Image            string               `json:"image"`
-	Status           buildit.DeployStatus `json:"status"`
-	Actor            string               `json:"actor,omitempty"`
-	Target           string               `json:"target,omitempty"`
-	Stage            string               `json:"stage,omitempty"`
-	PreviousRevision *int                 `json:"previous_revision,omitempty"`
-	RolledBackTo     *int                 `json:"rolled_back_to,omitempty"`
-	Message          string               `json:"message,omitempty"`
-	CreatedAt        time.Time            `json:"created_at"`
-	FinishedAt       *time.Time           `json:"finished_at,omitempty"`
+func viewService(s db.Service) apiview.Service {
+	return apiview.Service{Name: s.Name, Settings: s.Settings, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 }
 
 // saveNamed creates (create) or replaces the tenant's resource of a kind
@@ -464,8 +423,8 @@ func (s *Server) serviceNames(c *gin.Context, deployments []db.Deployment) (map[
 	return s.store.Deployments().ServiceNames(c, tenantOf(c).ID, ids)
 }
 
-func viewDeployment(d db.Deployment, service, env string) deploymentView {
-	return deploymentView{
+func viewDeployment(d db.Deployment, service, env string) apiview.Deployment {
+	return apiview.Deployment{
 		ID: d.ID, Service: service, Environment: env, Revision: d.Revision, Image: d.Image, Status: d.Status, Actor: d.Actor,
 		Target: d.Target, Stage: d.StageID, PreviousRevision: d.PreviousRevision, RolledBackTo: d.RolledBackTo, Message: d.Message,
 		CreatedAt: d.CreatedAt, FinishedAt: d.FinishedAt,
@@ -494,7 +453,7 @@ func (s *Server) listEnvironmentDeployments(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ok(c, listOf(page, func(d db.Deployment) deploymentView { return viewDeployment(d, names[d.ServiceID], env.Name) }))
+	ok(c, listOf(page, func(d db.Deployment) apiview.Deployment { return viewDeployment(d, names[d.ServiceID], env.Name) }))
 }
 
 // rollbackDeployment deploys the image and settings of deployment {id}

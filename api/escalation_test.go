@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/buildit-ci/buildit/apiview"
 )
 
 // joined signs a new user up and makes them a member of org with role,
@@ -11,7 +13,7 @@ import (
 func (e *env) joined(owner *client, org, email, role string) (*client, string) {
 	e.t.Helper()
 	c := e.signup(email, "Home of "+email)
-	var m memberView
+	var m apiview.Member
 	owner.must(201, "POST", "/orgs/"+org+"/members", map[string]string{"email": email, "role": role}).json(e.t, &m)
 	return c, m.UserID.String()
 }
@@ -19,7 +21,7 @@ func (e *env) joined(owner *client, org, email, role string) (*client, string) {
 // roles maps the emails of org's members to their roles.
 func roles(c *client, org string) map[string]string {
 	c.e.t.Helper()
-	var l list[memberView]
+	var l apiview.List[apiview.Member]
 	c.must(200, "GET", "/orgs/"+org+"/members?limit=500", nil).json(c.e.t, &l)
 	out := map[string]string{}
 	for _, m := range l.Items {
@@ -30,7 +32,7 @@ func roles(c *client, org string) map[string]string {
 
 func myID(c *client) string {
 	c.e.t.Helper()
-	var me meView
+	var me apiview.Me
 	c.must(200, "GET", "/me", nil).json(c.e.t, &me)
 	return me.User.ID.String()
 }
@@ -72,7 +74,7 @@ func TestSecurityKeyCannotPromoteItsCreator(t *testing.T) {
 	key.must(200, "PATCH", "/orgs/acme/members/"+plainID, map[string]string{"role": "admin"})
 	key.must(200, "PATCH", "/orgs/acme/members/"+plainID, map[string]string{"role": "member"})
 	// The audit log names the key, not its creator.
-	var audit list[auditView]
+	var audit apiview.List[apiview.Audit]
 	owner.must(200, "GET", "/orgs/acme/audit-logs?action=member.update", nil).json(t, &audit)
 	if len(audit.Items) != 2 || audit.Items[0].ActorAPIKey == nil || audit.Items[0].ActorUser != nil {
 		t.Errorf("member.update audit entries %+v", audit.Items)
@@ -137,7 +139,7 @@ func TestSecurityKeyMadeByAKeyStaysWithinIt(t *testing.T) {
 	if r := parent.do("POST", "/orgs/acme/api-keys", map[string]any{"name": "later", "scopes": []string{ScopeOrgAdmin}, "expires_at": expires.Add(time.Hour)}); r.status != 422 {
 		t.Errorf("a key makes a key that expires after it: %d, want 422\n%s", r.status, r.body)
 	}
-	var child apiKeyView
+	var child apiview.APIKey
 	parent.must(201, "POST", "/orgs/acme/api-keys", map[string]any{"name": "same", "scopes": []string{ScopeOrgAdmin}}).json(t, &child)
 	if child.ExpiresAt == nil || !child.ExpiresAt.Equal(expires) {
 		t.Errorf("a key made by a key expires at %v, want its maker's %v", child.ExpiresAt, expires)

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/buildit-ci/buildit/apiview"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -14,13 +16,13 @@ func TestSignupToPipeline(t *testing.T) {
 	e := setup(t)
 	ann := e.signup("ann@example.com", "Acme Corp")
 
-	var me meView
+	var me apiview.Me
 	ann.must(200, "GET", "/me", nil).json(t, &me)
 	if me.User == nil || me.User.Email != "ann@example.com" || len(me.Organizations) != 1 || me.Organizations[0].Slug != "acme-corp" || me.Organizations[0].Role != "owner" {
 		t.Fatalf("me = %+v", me)
 	}
 
-	var tn tenantView
+	var tn apiview.Tenant
 	ann.must(201, "POST", "/orgs/acme-corp/tenants", map[string]string{"name": "Web Team"}).json(t, &tn)
 	if tn.Slug != "web-team" {
 		t.Errorf("tenant slug %q", tn.Slug)
@@ -30,13 +32,13 @@ func TestSignupToPipeline(t *testing.T) {
 		t.Fatalf("key %q", key)
 	}
 	bot := e.withKey(key)
-	var p pipelineView
+	var p apiview.Pipeline
 	bot.must(201, "POST", "/orgs/acme-corp/tenants/web-team/pipelines", map[string]string{"name": "hello", "source": helloKDL}).json(t, &p)
 	if p.Version != 1 || !strings.Contains(string(p.Plan), `"greet"`) {
 		t.Errorf("pipeline %+v", p)
 	}
 	bot.must(200, "GET", "/orgs/acme-corp/tenants/web-team/pipelines/hello", nil)
-	var l list[pipelineView]
+	var l apiview.List[apiview.Pipeline]
 	bot.must(200, "GET", "/orgs/acme-corp/tenants/web-team/pipelines", nil).json(t, &l)
 	if len(l.Items) != 1 || l.Items[0].Source != "" {
 		t.Errorf("list %+v", l)
@@ -47,7 +49,7 @@ func TestSignupToPipeline(t *testing.T) {
 	var bad struct {
 		Error struct {
 			Code    string
-			Details []problem
+			Details []apiview.Problem
 		}
 	}
 	r.json(t, &bad)
@@ -76,7 +78,7 @@ func TestSignupToPipeline(t *testing.T) {
 	}
 
 	// Every change is in the audit log.
-	var audit list[auditView]
+	var audit apiview.List[apiview.Audit]
 	ann.must(200, "GET", "/orgs/acme-corp/audit-logs", nil).json(t, &audit)
 	var actions []string
 	for _, a := range audit.Items {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -114,7 +115,7 @@ func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRu
 		if err != nil {
 			if !db.IsUnavailable(err) {
 				logger(c).Error("following a log failed", "error", err)
-				send("error", "", gin.H{"message": "internal error; it has been logged"})
+				send(apiview.EventError, "", apiview.FollowError{Message: "internal error; it has been logged"})
 				return
 			}
 			// The database is away: keep the stream, try again.
@@ -129,14 +130,14 @@ func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRu
 				}
 				if !db.IsUnavailable(err) {
 					logger(c).Error("following a log failed", "error", err)
-					send("error", "", gin.H{"message": "internal error; it has been logged"})
+					send(apiview.EventError, "", apiview.FollowError{Message: "internal error; it has been logged"})
 					return
 				}
 				cur.Status = buildit.StageRunning
 				break
 			}
 			for _, l := range lines {
-				if !event("line", eventID(sr.Attempt, l.Seq), logLineView{Seq: l.Seq, Stream: streamName(l.Stream), Line: l.Line, At: l.At, Attempt: sr.Attempt}) {
+				if !event(apiview.EventLine, eventID(sr.Attempt, l.Seq), apiview.LogLine{Seq: l.Seq, Stream: streamName(l.Stream), Line: l.Line, At: l.At, Attempt: sr.Attempt}) {
 					return
 				}
 				after = l.Seq
@@ -155,18 +156,18 @@ func (s *Server) followLogs(c *gin.Context, tenant, run uuid.UUID, sr db.StageRu
 			next, err := s.stageAttempt(c, tenant, run, sr.StageID, 0)
 			if latest && err == nil && next.Attempt > sr.Attempt {
 				sr, after = next, 0
-				if !send("attempt", eventID(sr.Attempt, 0), gin.H{"stage": sr.StageID, "attempt": sr.Attempt}) {
+				if !send(apiview.EventAttempt, eventID(sr.Attempt, 0), apiview.FollowAttempt{Stage: sr.StageID, Attempt: sr.Attempt}) {
 					return
 				}
 				lastLine, lastWrite = time.Now(), time.Now()
 				continue
 			}
-			send("end", "", gin.H{"stage": sr.StageID, "attempt": sr.Attempt, "status": cur.Status, "exit_code": cur.ExitCode, "error": cur.Error})
+			send(apiview.EventEnd, "", apiview.FollowEnd{Stage: sr.StageID, Attempt: sr.Attempt, Status: cur.Status, ExitCode: cur.ExitCode, Error: cur.Error})
 			return
 		}
 		if idle := s.cfg.FollowIdle; time.Since(lastLine) >= idle {
 			id := eventID(sr.Attempt, after)
-			send("idle", id, gin.H{"stage": sr.StageID, "attempt": sr.Attempt, "next": after, "message": fmt.Sprintf(
+			send(apiview.EventIdle, id, apiview.FollowIdle{Stage: sr.StageID, Attempt: sr.Attempt, Next: after, Message: fmt.Sprintf(
 				"no new line for %s; follow again with Last-Event-ID: %s (or attempt=%d&after=%d) to read on", idle, id, sr.Attempt, after)})
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -87,7 +88,7 @@ func FuzzRequestBodies(f *testing.F) {
 	owner.must(201, "POST", tb+"/services", map[string]any{"name": "svc"})
 	// PATCH of a tenant may rename it: it gets its own, put back after
 	// each call, so the other routes keep theirs.
-	var tp tenantView
+	var tp apiview.Tenant
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "tp"}).json(f, &tp)
 	key := owner.apiKey("acme", map[string]any{"name": "fuzz", "scopes": Scopes})
 	routes := bodyRoutes(e.api)

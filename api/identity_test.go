@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/buildit-ci/buildit/apiview"
 )
 
 func signupBody(email, password, name, org string) map[string]string {
@@ -71,7 +73,7 @@ func TestSecurityEmailsAreCanonical(t *testing.T) {
 	e.anon().must(200, "POST", "/auth/login", map[string]string{"email": "STRASSE@acme.test", "password": "password-straße@acme.test"})
 	// An invitation by another form names the same user.
 	r := owner.must(201, "POST", "/orgs/acme/members", map[string]string{"email": "STRASSE@ＡＣＭＥ.test"})
-	var m memberView
+	var m apiview.Member
 	r.json(t, &m)
 	if m.Email != "straße@acme.test" {
 		t.Errorf("invited %q, want the account straße@acme.test", m.Email)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/buildit-ci/buildit/apiview"
 )
 
 // optionalBody lists the routes whose body may be left out.
@@ -219,9 +221,9 @@ func TestPlanLimitsAndOwners(t *testing.T) {
 		t.Errorf("4th tenant on free: %d %s", r.status, r.body)
 	}
 	admin := e.signup("admin@acme.test", "Home")
-	var m memberView
+	var m apiview.Member
 	owner.must(201, "POST", "/orgs/acme/members", map[string]string{"email": "admin@acme.test", "role": "admin"}).json(t, &m)
-	var me meView
+	var me apiview.Me
 	owner.must(200, "GET", "/me", nil).json(t, &me)
 	ownerID := me.User.ID.String()
 	// An admin cannot make an owner nor touch one.

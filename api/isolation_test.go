@@ -6,6 +6,7 @@ import (
 
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/executor/docker"
 	"github.com/buildit-ci/buildit/executor/docker/dockertest"
 )
@@ -13,7 +14,7 @@ import (
 // logText is the stored log of a stage of a run, one line each.
 func (c *client) logText(run, stage string) string {
 	c.e.t.Helper()
-	var logs logsView
+	var logs apiview.Logs
 	c.must(200, "GET", run+"/logs?stage="+stage, nil).json(c.e.t, &logs)
 	var out []string
 	for _, l := range logs.Lines {
@@ -76,7 +77,7 @@ func TestSecurityHostStagesRefusedWithoutAnImage(t *testing.T) {
 			t.Errorf("POST %s: %s", path, r.body)
 		}
 	}
-	var page struct{ Items []runView }
+	var page struct{ Items []apiview.Run }
 	owner.must(200, "GET", base, nil).json(t, &page)
 	if len(page.Items) != 1 {
 		t.Errorf("a refused start left a run: %d runs", len(page.Items))

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -32,7 +33,7 @@ func TestSecurityListItemsAreBounded(t *testing.T) {
 	}
 	base := "/orgs/acme/tenants/web/pipelines/app/runs"
 	r := ls.owner.must(200, "GET", base+"?limit=500", nil)
-	var runs list[runView]
+	var runs apiview.List[apiview.Run]
 	r.json(t, &runs)
 	if len(runs.Items) != 41 || len(r.body) > 64<<10 {
 		t.Errorf("a list of %d runs is %d KiB", len(runs.Items), len(r.body)>>10)
@@ -43,7 +44,7 @@ func TestSecurityListItemsAreBounded(t *testing.T) {
 			break
 		}
 	}
-	var one runView
+	var one apiview.Run
 	ls.owner.must(200, "GET", base+"/41", nil).json(t, &one)
 	if one.Env["BIG"] != big {
 		t.Errorf("run 41 itself shows an env of %d bytes", len(one.Env["BIG"]))

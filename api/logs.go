@@ -13,16 +13,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
-
-type logLineView struct {
-	Seq     int64     `json:"seq"`
-	Stream  string    `json:"stream"`
-	Line    string    `json:"line"`
-	At      time.Time `json:"at"`
-	Attempt int       `json:"attempt,omitempty"`
-}
 
 func streamName(s db.LogStream) string {
 	switch s {
@@ -32,16 +25,6 @@ func streamName(s db.LogStream) string {
 		return "stderr"
 	}
 	return "system"
-}
-
-type logsView struct {
-	Stage   string        `json:"stage"`
-	Attempt int           `json:"attempt"`
-	Lines   []logLineView `json:"lines"`
-	// Next is the seq to pass as after for the lines that follow.
-	Next int64 `json:"next"`
-	// Ended reports that the attempt has ended: no line will follow.
-	Ended bool `json:"ended"`
 }
 
 // FollowPoll is how often a followed log looks for new lines;
@@ -191,7 +174,7 @@ func (s *Server) writeLogPage(c *gin.Context, tenant, run uuid.UUID, sr db.Stage
 			if sent > 0 {
 				_, _ = out.Write([]byte{','})
 			}
-			b, _ := json.Marshal(logLineView{Seq: l.Seq, Stream: streamName(l.Stream), Line: l.Line, At: l.At})
+			b, _ := json.Marshal(apiview.LogLine{Seq: l.Seq, Stream: streamName(l.Stream), Line: l.Line, At: l.At})
 			_, _ = out.Write(b)
 			sent++
 			used += len(l.Line)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -169,7 +169,7 @@ func readLogPage(hc *http.Client, key, url string, after int64, size int) (pageS
 			}
 			want := after + 1
 			for dec.More() {
-				var l logLineView
+				var l apiview.LogLine
 				if err := dec.Decode(&l); err != nil {
 					return p, err
 				}
@@ -342,7 +342,7 @@ func TestSecurityLogReadsAreBounded(t *testing.T) {
 // sse is a client's view of a followed log.
 type sse struct {
 	res    *http.Response
-	sc     *bufio.Scanner
+	events *apiview.EventReader
 	cancel context.CancelFunc
 }
 
@@ -360,9 +360,7 @@ func (e *env) openFollow(key, url string, header ...string) (*sse, error) {
 		cancel()
 		return nil, err
 	}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	s := &sse{res: res, sc: sc, cancel: cancel}
+	s := &sse{res: res, events: apiview.NewEventReader(res.Body), cancel: cancel}
 	e.t.Cleanup(s.close)
 	return s, nil
 }
@@ -372,32 +370,12 @@ func (s *sse) close() {
 	s.res.Body.Close()
 }
 
-// event is one server-sent event.
-type event struct{ id, name, data string }
-
 // next returns the next event, or an error when the stream ends or
 // nothing comes within d.
-func (s *sse) next(d time.Duration) (event, error) {
+func (s *sse) next(d time.Duration) (apiview.Event, error) {
 	timer := time.AfterFunc(d, s.cancel)
 	defer timer.Stop()
-	var ev event
-	for s.sc.Scan() {
-		line := s.sc.Text()
-		switch {
-		case line == "" && ev.name != "":
-			return ev, nil
-		case strings.HasPrefix(line, "id: "):
-			ev.id = strings.TrimPrefix(line, "id: ")
-		case strings.HasPrefix(line, "event: "):
-			ev.name = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			ev.data = strings.TrimPrefix(line, "data: ")
-		}
-	}
-	if err := s.sc.Err(); err != nil {
-		return ev, err
-	}
-	return ev, io.EOF
+	return s.events.Next()
 }
 
 // followHandlers counts the goroutines serving a followed log.
@@ -543,17 +521,17 @@ func TestSecurityIdleFollowerIsEnded(t *testing.T) {
 	ls := e.logStage("owner@acme.test", "Acme")
 	e.appendLog(ls, 1, 2, 100)
 	s := e.followRunning(ls, 1)[0]
-	var last event
+	var last apiview.Event
 	for i := 1; ; i++ {
 		ev, err := s.next(20 * time.Second)
 		if err != nil {
 			t.Fatalf("event %d: %v (the last was %+v)", i, err, last)
 		}
 		last = ev
-		if ev.name == "idle" {
+		if ev.Name == "idle" {
 			break
 		}
-		if ev.name != "line" || i > 2 {
+		if ev.Name != "line" || i > 2 {
 			t.Fatalf("event %d: %+v", i, ev)
 		}
 	}
@@ -562,7 +540,7 @@ func TestSecurityIdleFollowerIsEnded(t *testing.T) {
 		Attempt int    `json:"attempt"`
 		Next    int64  `json:"next"`
 	}
-	if err := json.Unmarshal([]byte(last.data), &idle); err != nil || idle.Stage != "greet" || idle.Attempt != 1 || idle.Next != 2 || last.id != "1:2" {
+	if err := json.Unmarshal([]byte(last.Data), &idle); err != nil || idle.Stage != "greet" || idle.Attempt != 1 || idle.Next != 2 || last.ID != "1:2" {
 		t.Fatalf("idle event %+v (%v)", last, err)
 	}
 	if ev, err := s.next(10 * time.Second); err != io.EOF {
@@ -570,15 +548,15 @@ func TestSecurityIdleFollowerIsEnded(t *testing.T) {
 	}
 
 	e.appendLog(ls, 3, 3, 100)
-	again, err := e.openFollow(ls.key, ls.logs+"&follow=1", "Last-Event-ID", last.id)
+	again, err := e.openFollow(ls.key, ls.logs+"&follow=1", "Last-Event-ID", last.ID)
 	if err != nil || again.res.StatusCode != 200 {
 		t.Fatalf("following on: %v", err)
 	}
 	ev, err := again.next(20 * time.Second)
-	if err != nil || ev.name != "line" || ev.id != "1:3" || !strings.Contains(ev.data, logLineText(3, 100)) {
+	if err != nil || ev.Name != "line" || ev.ID != "1:3" || !strings.Contains(ev.Data, logLineText(3, 100)) {
 		t.Fatalf("first event following on: %+v, %v", ev, err)
 	}
-	if ev, err := again.next(20 * time.Second); err != nil || ev.name != "idle" {
+	if ev, err := again.next(20 * time.Second); err != nil || ev.Name != "idle" {
 		t.Fatalf("second event following on: %+v, %v", ev, err)
 	}
 }

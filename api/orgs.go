@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -32,7 +33,7 @@ func (s *Server) listOrgs(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		ok(c, list[orgView]{Items: []orgView{viewOrg(org, "")}})
+		ok(c, apiview.List[apiview.Org]{Items: []apiview.Org{viewOrg(org, "")}})
 		return
 	}
 	after, limit, err := paging(c)
@@ -45,7 +46,7 @@ func (s *Server) listOrgs(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ok(c, listOf(page, func(o db.UserOrganization) orgView { return viewOrg(o.Organization, o.Role) }))
+	ok(c, listOf(page, func(o db.UserOrganization) apiview.Org { return viewOrg(o.Organization, o.Role) }))
 }
 
 func (s *Server) getOrg(c *gin.Context) { ok(c, viewOrg(orgOf(c), orgRoleOf(c))) }

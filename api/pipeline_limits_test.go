@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/internal/bombtest"
 	"github.com/buildit-ci/buildit/pipeline"
@@ -32,11 +33,11 @@ func wantProblem(t *testing.T, r resp, line, col int, msg string) {
 	var bad struct {
 		Error struct {
 			Code    string
-			Details []problem
+			Details []apiview.Problem
 		}
 	}
 	r.json(t, &bad)
-	var errs []problem
+	var errs []apiview.Problem
 	for _, d := range bad.Error.Details {
 		if d.Severity == "error" {
 			errs = append(errs, d)
@@ -78,7 +79,7 @@ func TestSecurityPipelineBombIsRefused(t *testing.T) {
 		})
 	}
 	// Nothing was stored.
-	var l list[pipelineView]
+	var l apiview.List[apiview.Pipeline]
 	ann.must(200, "GET", path, nil).json(t, &l)
 	if len(l.Items) != 0 {
 		t.Errorf("pipelines stored: %+v", l.Items)

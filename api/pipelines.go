@@ -8,19 +8,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
 // pipelineNameRE is what a pipeline's name (its address in URLs) looks
 // like.
 var pipelineNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
-
-type problem struct {
-	Line     int    `json:"line"`
-	Column   int    `json:"column"`
-	Severity string `json:"severity"`
-	Message  string `json:"message"`
-}
 
 // compile validates source and returns its plan as JSON, or a 422 whose
 // details list every problem with its line and column, a limit of the
@@ -35,13 +29,13 @@ func (s *Server) compile(c *gin.Context, name, source string) (json.RawMessage, 
 		return nil, err
 	}
 	if diags.HasErrors() {
-		problems := []problem{}
+		problems := []apiview.Problem{}
 		for _, d := range diags {
 			sev := "error"
 			if d.Warning {
 				sev = "warning"
 			}
-			problems = append(problems, problem{Line: d.Line, Column: d.Col, Severity: sev, Message: d.Message})
+			problems = append(problems, apiview.Problem{Line: d.Line, Column: d.Col, Severity: sev, Message: d.Message})
 		}
 		e := invalid("the pipeline is invalid")
 		e.Code = "invalid_pipeline"
@@ -62,7 +56,7 @@ func (s *Server) listPipelines(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ok(c, listOf(page, func(p db.Pipeline) pipelineView { return viewPipeline(p, false) }))
+	ok(c, listOf(page, func(p db.Pipeline) apiview.Pipeline { return viewPipeline(p, false) }))
 }
 
 type pipelineRequest struct {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/buildit-ci/buildit/apiview"
 )
 
 // tally counts the answers of concurrent requests: how many were created,
@@ -59,7 +61,7 @@ func TestSecurityPlanLimitsHoldUnderConcurrentCreates(t *testing.T) {
 			t.Errorf("round %d: 20 tenant creates at once on the free plan: %d created, %d plan_limit, others %v; want %d and %d",
 				round, created, limited, other, free.Tenants, 20-free.Tenants)
 		}
-		var l list[tenantView]
+		var l apiview.List[apiview.Tenant]
 		owner.must(200, "GET", "/orgs/acme/tenants?limit=500", nil).json(t, &l)
 		if len(l.Items) != free.Tenants {
 			t.Errorf("round %d: the free org has %d tenants, want %d", round, len(l.Items), free.Tenants)
@@ -78,7 +80,7 @@ func TestSecurityPlanLimitsHoldUnderConcurrentCreates(t *testing.T) {
 			t.Errorf("round %d: 20 member adds at once on the free plan: %d added, %d plan_limit, others %v; want %d and %d",
 				round, created, limited, other, free.Members-1, 20-(free.Members-1))
 		}
-		var l list[memberView]
+		var l apiview.List[apiview.Member]
 		owner.must(200, "GET", "/orgs/acme/members?limit=500", nil).json(t, &l)
 		if len(l.Items) != free.Members {
 			t.Errorf("round %d: the free org has %d members, want %d", round, len(l.Items), free.Members)

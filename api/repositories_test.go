@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/repourl/repourltest"
@@ -65,7 +66,7 @@ func TestSecurityTriggerRefusesRepositories(t *testing.T) {
 		}
 	}
 	// A refused repository never becomes a run.
-	var runs list[runView]
+	var runs apiview.List[apiview.Run]
 	owner.must(200, "GET", base+"?limit=100", nil).json(t, &runs)
 	if len(runs.Items) != len(repourltest.Accepted) {
 		t.Errorf("%d runs, want one per accepted repository (%d)", len(runs.Items), len(repourltest.Accepted))
@@ -86,7 +87,7 @@ func TestSecurityRerunRechecksRepository(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
 	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "hello", "source": helloKDL})
 	base := "/orgs/acme/tenants/web/pipelines/hello/runs"
-	var run runView
+	var run apiview.Run
 	owner.must(201, "POST", base, nil).json(t, &run)
 	owner.waitRun(base+"/1", ended)
 	for _, repo := range []string{"/srv/buildit/workspaces", "fd::0"} {
@@ -111,7 +112,7 @@ func TestSecurityRefusedRepositoryNeverQueues(t *testing.T) {
 	base := "/orgs/acme/tenants/web/pipelines/hello/runs"
 
 	if r := owner.do("POST", base, map[string]any{"repository": "fd::0"}); r.status == 201 {
-		var run runView
+		var run apiview.Run
 		r.json(t, &run)
 		done := owner.waitRun(base+"/1", ended) // fails the test if still queued
 		t.Fatalf("fd::0 was accepted; its run ended %s: %s", done.Status, done.Error)
@@ -120,7 +121,7 @@ func TestSecurityRefusedRepositoryNeverQueues(t *testing.T) {
 	}
 
 	e.svc.Repositories = repourl.Policy{AllowHTTP: true}
-	var run runView
+	var run apiview.Run
 	owner.must(201, "POST", base, map[string]any{"repository": "http://127.0.0.1:1/app.git"}).json(t, &run)
 	done := owner.waitRun(base+"/1", ended)
 	if done.Status != buildit.RunFailed || !strings.Contains(done.Error, "preparing the workspace: repository: http:// is not allowed") {

@@ -14,50 +14,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/runs"
 )
 
-type runView struct {
-	Number           int64             `json:"number"`
-	Pipeline         string            `json:"pipeline"`
-	Status           buildit.RunStatus `json:"status"`
-	Branch           string            `json:"branch,omitempty"`
-	Commit           string            `json:"commit,omitempty"`
-	Event            string            `json:"event,omitempty"`
-	Repository       string            `json:"repository,omitempty"`
-	Env              map[string]string `json:"env,omitempty"`
-	Trigger          string            `json:"trigger,omitempty"`
-	Actor            string            `json:"actor,omitempty"`
-	Error            string            `json:"error,omitempty"`
-	RerunOf          *int64            `json:"rerun_of,omitempty"`
-	Reused           []string          `json:"reused,omitempty"`
-	ConcurrencyGroup string            `json:"concurrency_group,omitempty"`
-	WorkflowID       string            `json:"workflow_id"`
-	TemporalURL      string            `json:"temporal_url,omitempty"`
-	CreatedAt        time.Time         `json:"created_at"`
-	StartedAt        *time.Time        `json:"started_at,omitempty"`
-	EndedAt          *time.Time        `json:"ended_at,omitempty"`
-	Stages           []stageView       `json:"stages,omitempty"`
-}
-
-type stageView struct {
-	ID        string              `json:"id"`
-	Status    buildit.StageStatus `json:"status"`
-	Attempt   int                 `json:"attempt"`
-	ExitCode  *int                `json:"exit_code,omitempty"`
-	StartedAt *time.Time          `json:"started_at,omitempty"`
-	EndedAt   *time.Time          `json:"ended_at,omitempty"`
-	// DurationMS is how long the attempt ran, when it has started.
-	DurationMS *int64 `json:"duration_ms,omitempty"`
-	Error      string `json:"error,omitempty"`
-}
-
-func (s *Server) viewRun(r db.Run, pipelineName string) runView {
+func (s *Server) viewRun(r db.Run, pipelineName string) apiview.Run {
 	p := runs.ParamsOf(r)
-	v := runView{
+	v := apiview.Run{
 		Number: r.Number, Pipeline: pipelineName, Status: r.Status, Branch: r.Branch, Commit: r.Commit, Event: r.Event,
 		Repository: repourl.Redacted(p.Repository), Env: p.Env, Trigger: r.Trigger, Actor: r.Actor, Error: r.Error, RerunOf: r.RerunOf,
 		Reused: p.Reuse, ConcurrencyGroup: r.ConcurrencyGroup, WorkflowID: r.WorkflowID,
@@ -71,19 +37,19 @@ func (s *Server) viewRun(r db.Run, pipelineName string) runView {
 
 // latestAttempts keeps the latest attempt of every stage, in the order
 // ListStageRuns gives (by start).
-func latestAttempts(all []db.StageRun, now time.Time) []stageView {
+func latestAttempts(all []db.StageRun, now time.Time) []apiview.Stage {
 	latest := map[string]int{}
 	for i, sr := range all {
 		if j, ok := latest[sr.StageID]; !ok || all[j].Attempt < sr.Attempt {
 			latest[sr.StageID] = i
 		}
 	}
-	out := []stageView{}
+	out := []apiview.Stage{}
 	for i, sr := range all {
 		if latest[sr.StageID] != i {
 			continue
 		}
-		v := stageView{ID: sr.StageID, Status: sr.Status, Attempt: sr.Attempt, ExitCode: sr.ExitCode,
+		v := apiview.Stage{ID: sr.StageID, Status: sr.Status, Attempt: sr.Attempt, ExitCode: sr.ExitCode,
 			StartedAt: sr.StartedAt, EndedAt: sr.EndedAt, Error: sr.Error}
 		if sr.StartedAt != nil {
 			end := now
@@ -130,13 +96,8 @@ func (s *Server) runOf(c *gin.Context) (db.Pipeline, db.Run, error) {
 	return p, r, err
 }
 
-type triggerRequest struct {
-	Branch     string            `json:"branch"`
-	Commit     string            `json:"commit"`
-	Event      string            `json:"event"`
-	Repository string            `json:"repository"`
-	Env        map[string]string `json:"env"`
-}
+// triggerRequest is a trigger's body, with its checks.
+type triggerRequest apiview.TriggerRequest
 
 var (
 	commitRE  = regexp.MustCompile(`^[0-9a-fA-F]{4,64}$`)
@@ -270,7 +231,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ok(c, listOf(page, func(r db.Run) runView { return s.viewRun(r, p.Name) }))
+	ok(c, listOf(page, func(r db.Run) apiview.Run { return s.viewRun(r, p.Name) }))
 }
 
 func (s *Server) getRun(c *gin.Context) {
@@ -486,7 +447,7 @@ func (s *Server) rerunRun(c *gin.Context) {
 
 // reusable picks the stages of plan that succeeded in a run and that no
 // stage running again needs, directly or through others.
-func reusable(plan pipeline.Plan, stages []stageView) []string {
+func reusable(plan pipeline.Plan, stages []apiview.Stage) []string {
 	succeeded := map[string]bool{}
 	for _, st := range stages {
 		if st.Status == buildit.StageSucceeded {

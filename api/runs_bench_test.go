@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -114,7 +114,7 @@ func BenchmarkSustainedRuns(b *testing.B) {
 	for range inFlight {
 		wg.Go(func() {
 			for range work {
-				var r runView
+				var r apiview.Run
 				d, err := timed(hc, key, "POST", base+"/chain/runs", &r)
 				if err != nil {
 					failed.Store(err.Error(), true)
@@ -161,7 +161,7 @@ func BenchmarkTriggerToFirstLogLine(b *testing.B) {
 	var ds []time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		var r runView
+		var r apiview.Run
 		if _, err := timed(hc, key, "POST", base+"/hello/runs", &r); err != nil {
 			b.Fatal(err)
 		}
@@ -171,10 +171,14 @@ func BenchmarkTriggerToFirstLogLine(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sc := bufio.NewScanner(res.Body)
+		events := apiview.NewEventReader(res.Body)
 		got := false
-		for sc.Scan() {
-			if sc.Text() == "event: line" {
+		for {
+			ev, err := events.Next()
+			if err != nil {
+				break
+			}
+			if ev.Name == apiview.EventLine {
 				got = true
 				ds = append(ds, time.Since(t0))
 				break

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/deploy/backends"
 	"github.com/buildit-ci/buildit/executor"
@@ -77,11 +77,11 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 }
 
 // waitRun polls a run until done says so, and returns it.
-func (c *client) waitRun(path string, done func(runView) bool) runView {
+func (c *client) waitRun(path string, done func(apiview.Run) bool) apiview.Run {
 	c.e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var v runView
+		var v apiview.Run
 		c.must(200, "GET", path, nil).json(c.e.t, &v)
 		if done(v) {
 			return v
@@ -102,19 +102,19 @@ func bigEnv(n, size int) map[string]string {
 	return env
 }
 
-func ended(v runView) bool { return v.Status.Terminal() }
+func ended(v apiview.Run) bool { return v.Status.Terminal() }
 
-func stageOf(v runView, id string) stageView {
+func stageOf(v apiview.Run, id string) apiview.Stage {
 	for _, s := range v.Stages {
 		if s.ID == id {
 			return s
 		}
 	}
-	return stageView{}
+	return apiview.Stage{}
 }
 
-func stageIs(id string, st buildit.StageStatus) func(runView) bool {
-	return func(v runView) bool { return stageOf(v, id).Status == st }
+func stageIs(id string, st buildit.StageStatus) func(apiview.Run) bool {
+	return func(v apiview.Run) bool { return stageOf(v, id).Status == st }
 }
 
 const flowKDL = `pipeline "app"
@@ -134,7 +134,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "app", "source": flowKDL})
 	base := "/orgs/acme/tenants/web/pipelines/app/runs"
 
-	var started runView
+	var started apiview.Run
 	r := owner.must(201, "POST", base, map[string]any{"branch": "main", "commit": "abc123", "env": map[string]string{"GREETING": "hi"}})
 	r.json(t, &started)
 	if started.Number != 1 || started.Status != buildit.RunQueued || started.Branch != "main" || started.Actor != "owner@acme.test" || started.Trigger != "api" {
@@ -186,7 +186,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 	}
 
 	// The stored log, in order, with streams.
-	var logs logsView
+	var logs apiview.Logs
 	owner.must(200, "GET", base+"/1/logs?stage=build", nil).json(t, &logs)
 	var got []string
 	for _, l := range logs.Lines {
@@ -210,7 +210,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 	}
 
 	// Lists and filters.
-	var l list[runView]
+	var l apiview.List[apiview.Run]
 	owner.must(200, "GET", base+"?status=succeeded", nil).json(t, &l)
 	if len(l.Items) != 1 || l.Items[0].Number != 1 {
 		t.Errorf("succeeded runs %+v", l.Items)
@@ -242,7 +242,7 @@ func TestRunThroughTheAPI(t *testing.T) {
 		}
 	}
 	// The start is audited.
-	var audit list[auditView]
+	var audit apiview.List[apiview.Audit]
 	owner.must(200, "GET", "/orgs/acme/audit-logs?action=run.start", nil).json(t, &audit)
 	if len(audit.Items) != 1 {
 		t.Errorf("run.start audit entries: %+v", audit.Items)
@@ -270,22 +270,19 @@ func follow(t *testing.T, e *env, c *client, path string) []string {
 	}
 	lineRE := regexp.MustCompile(`"line":"((?:[^"\\]|\\.)*)"`)
 	var out []string
-	var event string
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			event = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			data := strings.TrimPrefix(line, "data: ")
-			if event == "line" {
-				if m := lineRE.FindStringSubmatch(data); m != nil {
-					data = m[1]
-				}
-			}
-			out = append(out, event+":"+data)
+	events := apiview.NewEventReader(res.Body)
+	for {
+		ev, err := events.Next()
+		if err != nil {
+			break
 		}
+		data := ev.Data
+		if ev.Name == apiview.EventLine {
+			if m := lineRE.FindStringSubmatch(data); m != nil {
+				data = m[1]
+			}
+		}
+		out = append(out, ev.Name+":"+data)
 	}
 	return out
 }
@@ -355,7 +352,7 @@ func TestApproveAndReject(t *testing.T) {
 
 	owner.must(201, "POST", base, nil)
 	owner.waitRun(base+"/1", stageIs("gate", buildit.StageWaiting))
-	if v := owner.waitRun(base+"/1", func(v runView) bool { return v.Status == buildit.RunWaiting }); v.Status != buildit.RunWaiting {
+	if v := owner.waitRun(base+"/1", func(v apiview.Run) bool { return v.Status == buildit.RunWaiting }); v.Status != buildit.RunWaiting {
 		t.Errorf("run waiting at the gate is %s", v.Status)
 	}
 	// dev may run the pipeline but is not an approver.
@@ -385,7 +382,7 @@ func TestApproveAndReject(t *testing.T) {
 		!strings.Contains(stageOf(done, "gate").Error, "rejected by owner@acme.test: not today") {
 		t.Errorf("rejected run %+v", done)
 	}
-	var audit list[auditView]
+	var audit apiview.List[apiview.Audit]
 	owner.must(200, "GET", "/orgs/acme/audit-logs?action=run.reject", nil).json(t, &audit)
 	if len(audit.Items) != 1 {
 		t.Errorf("run.reject audit entries %+v", audit.Items)
@@ -417,7 +414,7 @@ stage "test" needs="build" { run "if [ ! -f %s ]; then until [ -f linted ]; do s
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var rerun runView
+	var rerun apiview.Run
 	owner.must(201, "POST", base+"/1/rerun?failed=true", nil).json(t, &rerun)
 	if rerun.RerunOf == nil || *rerun.RerunOf != 1 || !slices.Equal(rerun.Reused, []string{"lint"}) || rerun.Branch != "main" || rerun.Env["K"] != "v" || rerun.Trigger != "rerun" {
 		t.Errorf("rerun %+v", rerun)
@@ -426,7 +423,7 @@ stage "test" needs="build" { run "if [ ! -f %s ]; then until [ -f linted ]; do s
 	if done.Status != buildit.RunSucceeded {
 		t.Fatalf("rerun %s: %+v", done.Status, done.Stages)
 	}
-	var logs logsView
+	var logs apiview.Logs
 	owner.must(200, "GET", fmt.Sprintf("%s/%d/logs?stage=lint", base, rerun.Number), nil).json(t, &logs)
 	if len(logs.Lines) != 0 {
 		t.Errorf("the reused stage ran again: %+v", logs.Lines)
@@ -476,7 +473,7 @@ func TestConcurrencyGroups(t *testing.T) {
 	owner.waitRun(q+"/1", stageIs("go", buildit.StageRunning))
 	owner.must(201, "POST", q, nil)
 	time.Sleep(300 * time.Millisecond)
-	var second runView
+	var second apiview.Run
 	owner.must(200, "GET", q+"/2", nil).json(t, &second)
 	if second.Status != buildit.RunQueued || stageOf(second, "go").Status != buildit.StagePending {
 		t.Errorf("queued run is %s, stage %+v", second.Status, stageOf(second, "go"))
@@ -541,7 +538,7 @@ stage "use" {
 	if done.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %+v", done.Status, done.Stages)
 	}
-	var logs logsView
+	var logs apiview.Logs
 	owner.must(200, "GET", base+"/1/logs?stage=use", nil).json(t, &logs)
 	var got []string
 	for _, l := range logs.Lines {
@@ -599,7 +596,7 @@ func TestPlanLimitHoldsUnderConcurrentTriggers(t *testing.T) {
 	if started != 2 || refused != 6 {
 		t.Errorf("8 triggers at once on the free plan: %d started, %d refused; want 2 and 6", started, refused)
 	}
-	var l list[runView]
+	var l apiview.List[apiview.Run]
 	owner.must(200, "GET", base, nil).json(t, &l)
 	for _, r := range l.Items {
 		owner.do("POST", fmt.Sprintf("%s/%d/cancel", base, r.Number), nil)

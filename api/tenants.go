@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -25,7 +26,7 @@ func (s *Server) listTenants(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		ok(c, list[tenantView]{Items: []tenantView{viewTenant(t, "")}})
+		ok(c, apiview.List[apiview.Tenant]{Items: []apiview.Tenant{viewTenant(t, "")}})
 	case p.key != nil || orgRank[orgRoleOf(c)] >= orgRank[db.OrgRoleAdmin]:
 		role := db.TenantRoleAdmin
 		if p.key != nil {
@@ -36,14 +37,14 @@ func (s *Server) listTenants(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		ok(c, listOf(page, func(t db.Tenant) tenantView { return viewTenant(t, role) }))
+		ok(c, listOf(page, func(t db.Tenant) apiview.Tenant { return viewTenant(t, role) }))
 	default:
 		page, err := s.store.Tenants().ListForMember(c, org.ID, p.user.ID, after, limit)
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		ok(c, listOf(page, func(t db.MemberTenant) tenantView { return viewTenant(t.Tenant, t.Role) }))
+		ok(c, listOf(page, func(t db.MemberTenant) apiview.Tenant { return viewTenant(t.Tenant, t.Role) }))
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/buildit-ci/buildit/api"
-	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/devserver"
 	"github.com/buildit-ci/buildit/webui"
 	"github.com/buildit-ci/buildit/worker"
@@ -157,15 +156,12 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	if err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, f.url)
+	pg, err := storeOptions{url: f.url, box: box, migrate: true, notify: true}.open(ctx, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := db.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	store := db.NewStore(pool, box)
+	defer pg.Close()
+	store := pg.store
 	// Listen first: a busy port is said before anything else starts.
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -213,11 +209,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	defer closeClient()
 	f.stages.apply(svc, log)
 	svc.Repositories = clone.Repositories
-	notifier := db.NewLogNotifier(pool, log)
-	nctx, stopNotifier := context.WithCancel(ctx)
-	defer stopNotifier()
-	go notifier.Run(nctx)
-	cfg.Runs, cfg.Logs, cfg.PipelineLimits = svc, notifier, limits
+	cfg.Runs, cfg.Logs, cfg.PipelineLimits = svc, pg.notifier, limits
 	srv, err := api.New(store, log, cfg, check)
 	if err != nil {
 		return err

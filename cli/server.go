@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -49,24 +47,6 @@ func envDuration(name string, fallback time.Duration) time.Duration {
 		return d
 	}
 	return fallback
-}
-
-// openDB connects to the database url names.
-func openDB(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	if url == "" {
-		return nil, usageError(errors.New("no database: set DATABASE_URL or pass --database-url (postgres://user:pass@host:5432/db)"))
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return nil, usageError(fmt.Errorf("database URL: %w", err))
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to Postgres: %w", err)
-	}
-	return pool, nil
 }
 
 func newMigrateCommand(a *app) *cobra.Command {
@@ -259,24 +239,17 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	if err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, f.url)
+	pg, err := storeOptions{url: f.url, box: box, notify: true}.open(ctx, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := db.CheckSchema(ctx, pool); err != nil {
-		return err
-	}
+	defer pg.Close()
+	store := pg.store
 	var proxies []string
 	if f.proxies != "" {
 		proxies = strings.Split(f.proxies, ",")
 	}
-	store := db.NewStore(pool, box)
-	notifier := db.NewLogNotifier(pool, log)
-	nctx, stopNotifier := context.WithCancel(ctx)
-	defer stopNotifier()
-	go notifier.Run(nctx)
-	cfg.TrustedProxies, cfg.Logs, cfg.PipelineLimits = proxies, notifier, limits
+	cfg.TrustedProxies, cfg.Logs, cfg.PipelineLimits = proxies, pg.notifier, limits
 	var checks []api.ReadinessCheck
 	if f.temporalAddress != "" {
 		svc, check, closeClient, err := runService(ctx, store, f.temporalAddress, f.namespace, f.taskQueue, f.uiURL, log)

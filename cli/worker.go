@@ -204,15 +204,12 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 		if err != nil {
 			return err
 		}
-		pool, err := openDB(ctx, f.databaseURL)
+		pg, err := storeOptions{url: f.databaseURL, box: box}.open(ctx, log)
 		if err != nil {
 			return err
 		}
-		defer pool.Close()
-		if err := db.CheckSchema(ctx, pool); err != nil {
-			return err
-		}
-		store = db.NewStore(pool, box)
+		defer pg.Close()
+		store = pg.store
 	} else {
 		log.Warn("no DATABASE_URL: runs started through the API cannot be recorded by this worker; stage output goes to this log")
 	}

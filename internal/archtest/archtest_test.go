@@ -32,6 +32,10 @@ var rules = map[string]struct {
 	// Workflow code is deterministic and knows no backend: executors,
 	// Kubernetes and the database are reached through activities only.
 	"workflows": {allowOurs: []string{".", "pipeline"}, forbid: []string{"github.com/docker/", "k8s.io/", "github.com/jackc/", "os/exec", "net/http", "math/rand"}},
+	// The API's shapes and its client link no web framework, so that the
+	// CLI's remote commands do not carry the server.
+	"apiview": {allowOurs: []string{"."}, forbid: []string{"github.com/gin-gonic/"}},
+	"remote":  {allowOurs: []string{".", "apiview"}, forbid: []string{"github.com/gin-gonic/"}},
 }
 
 func TestImportDirection(t *testing.T) {

@@ -1,0 +1,32 @@
+package apiview
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Pipeline is a tenant's pipeline; lists leave out its source and plan.
+type Pipeline struct {
+	Name      string          `json:"name"`
+	Source    string          `json:"source,omitempty"`
+	Plan      json.RawMessage `json:"plan,omitempty"`
+	Version   int             `json:"version"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Problem is one problem of an invalid pipeline: the details of an
+// invalid_pipeline error.
+type Problem struct {
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+}
+
+// Secret is a tenant secret's metadata: values are write-only.
+type Secret struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}

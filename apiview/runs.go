@@ -1,0 +1,61 @@
+package apiview
+
+import (
+	"time"
+
+	"github.com/buildit-ci/buildit"
+)
+
+// Run is a run, with its stages in a detail.
+type Run struct {
+	Number           int64             `json:"number"`
+	Pipeline         string            `json:"pipeline"`
+	Status           buildit.RunStatus `json:"status"`
+	Branch           string            `json:"branch,omitempty"`
+	Commit           string            `json:"commit,omitempty"`
+	Event            string            `json:"event,omitempty"`
+	Repository       string            `json:"repository,omitempty"`
+	Env              map[string]string `json:"env,omitempty"`
+	Trigger          string            `json:"trigger,omitempty"`
+	Actor            string            `json:"actor,omitempty"`
+	Error            string            `json:"error,omitempty"`
+	RerunOf          *int64            `json:"rerun_of,omitempty"`
+	Reused           []string          `json:"reused,omitempty"`
+	ConcurrencyGroup string            `json:"concurrency_group,omitempty"`
+	WorkflowID       string            `json:"workflow_id"`
+	TemporalURL      string            `json:"temporal_url,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+	StartedAt        *time.Time        `json:"started_at,omitempty"`
+	EndedAt          *time.Time        `json:"ended_at,omitempty"`
+	Stages           []Stage           `json:"stages,omitempty"`
+}
+
+// Ended reports whether the run has ended.
+func (r Run) Ended() bool { return r.Status.Terminal() }
+
+// Stage is the latest attempt of one stage of a run.
+type Stage struct {
+	ID        string              `json:"id"`
+	Status    buildit.StageStatus `json:"status"`
+	Attempt   int                 `json:"attempt"`
+	ExitCode  *int                `json:"exit_code,omitempty"`
+	StartedAt *time.Time          `json:"started_at,omitempty"`
+	EndedAt   *time.Time          `json:"ended_at,omitempty"`
+	// DurationMS is how long the attempt ran, when it has started.
+	DurationMS *int64 `json:"duration_ms,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Started reports whether the stage has started (or ended without
+// starting, as a skipped one does).
+func (s Stage) Started() bool { return s.Status != buildit.StagePending }
+
+// TriggerRequest is the body of a trigger (POST .../runs); every field
+// may be left out.
+type TriggerRequest struct {
+	Branch     string            `json:"branch,omitempty"`
+	Commit     string            `json:"commit,omitempty"`
+	Event      string            `json:"event,omitempty"`
+	Repository string            `json:"repository,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+}
