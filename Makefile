@@ -24,9 +24,17 @@ RACE_PKGS ?= ./api/... ./db/... ./deploy/... ./executor/host ./kdl ./pipeline ./
 race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
+# golangci-lint v2, pinned in tools/go.mod (its own module, so its
+# dependencies leave go.mod alone) and built by `go tool` from the module
+# proxy: the first run builds it (COLD minutes), later runs reuse the build
+# cache. Its checks and the import direction per folder are in .golangci.yml.
+GOLANGCI_LINT ?= $(GO) tool -modfile=tools/go.mod golangci-lint
+
+# gofmt, go vet and golangci-lint (see .golangci.yml).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GOLANGCI_LINT) run $(PKGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
