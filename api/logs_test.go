@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -193,8 +194,8 @@ func readLogPage(hc *http.Client, key, url string, after int64, size int) (pageS
 	if err := expect('}'); err != nil {
 		return p, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return p, fmt.Errorf("after the object: %v", err)
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return p, fmt.Errorf("after the object: %w", err)
 	}
 	for _, k := range []string{"stage", "attempt", "lines", "next", "ended"} {
 		if !seen[k] {
@@ -564,7 +565,7 @@ func TestSecurityIdleFollowerIsEnded(t *testing.T) {
 	if err := json.Unmarshal([]byte(last.data), &idle); err != nil || idle.Stage != "greet" || idle.Attempt != 1 || idle.Next != 2 || last.id != "1:2" {
 		t.Fatalf("idle event %+v (%v)", last, err)
 	}
-	if ev, err := s.next(10 * time.Second); err != io.EOF {
+	if ev, err := s.next(10 * time.Second); !errors.Is(err, io.EOF) {
 		t.Errorf("after the idle event: %+v, %v", ev, err)
 	}
 

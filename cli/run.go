@@ -387,7 +387,7 @@ func (a *app) setUpExecutors(ctx context.Context, acts *activities.Activities, p
 		if len(images) == 0 {
 			what = "--executor docker needs Docker"
 		}
-		return nil, usageError(fmt.Errorf("%s but no Docker engine answers: %v; use --executor local to run them on the host", what, err))
+		return nil, usageError(fmt.Errorf("%s but no Docker engine answers: %w; use --executor local to run them on the host", what, err))
 	}
 	acts.Docker = d
 	return func(ctx context.Context, runID string) {

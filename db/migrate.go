@@ -96,7 +96,7 @@ func migrationFS() fs.FS {
 func latestVersion() (int64, error) {
 	names, err := fs.Glob(migrationFS(), "*.sql")
 	if err != nil || len(names) == 0 {
-		return 0, fmt.Errorf("no embedded migrations: %v", err)
+		return 0, fmt.Errorf("no embedded migrations: %w", err)
 	}
 	var latest int64
 	for _, name := range names {

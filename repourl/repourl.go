@@ -16,6 +16,7 @@
 package repourl
 
 import (
+	"errors"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -178,7 +179,7 @@ func authority(repo string) string {
 // urlReason is net/url's complaint without the URL it quotes, which may
 // hold a password.
 func urlReason(err error) string {
-	if ue, ok := err.(*url.Error); ok {
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
 		return ue.Err.Error()
 	}
 	return "unparsable"
