@@ -606,7 +606,7 @@ func newRunsCommand(a *app) *cobra.Command {
 			}
 			sink := newConsoleSink(a.stdout, ids)
 			enc := json.NewEncoder(a.stdout)
-			print := func(id string, l remote.LogLine) {
+			printLine := func(id string, l remote.LogLine) {
 				if f.json {
 					_ = enc.Encode(map[string]any{"stage": id, "stream": l.Stream, "line": l.Line, "at": l.At})
 					return
@@ -620,7 +620,7 @@ func newRunsCommand(a *app) *cobra.Command {
 			if followLogs {
 				return apiErrorOrNil(s.c.Follow(cmd.Context(), s.scope, args[0], n, stage, func(ev remote.FollowEvent) {
 					if ev.Line != nil {
-						print(stage, *ev.Line)
+						printLine(stage, *ev.Line)
 					}
 				}))
 			}
@@ -635,7 +635,7 @@ func newRunsCommand(a *app) *cobra.Command {
 						return apiError(err)
 					}
 					for _, l := range page.Lines {
-						print(id, l)
+						printLine(id, l)
 					}
 					if len(page.Lines) == 0 {
 						break
