@@ -272,8 +272,8 @@ func TestRunsPagination(t *testing.T) {
 	// Filters: runs 1..10 of b; odd ones on branch "dev", 2 and 4 failed.
 	pl := s.Pipelines()
 	for _, r := range must[db.Page[db.Run]](t)(pl.ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, "", 100)).Items {
-		switch {
-		case r.Number == 2 || r.Number == 4:
+		switch r.Number {
+		case 2, 4:
 			must[db.Run](t)(pl.SetRunStatus(ctx, tn.ID, r.ID, db.RunFailed))
 		}
 	}
