@@ -241,7 +241,7 @@ func (a *Activities) DeployWaitHealthy(ctx context.Context, t workflows.DeployTa
 		timeout = workflows.DefaultHealthTimeout
 	}
 	spec := toSpec(t.Spec)
-	last := ""
+	var last string
 	// Ask soon at first (a small service is healthy in a second or two),
 	// then every DeployPoll.
 	delay := 200 * time.Millisecond

@@ -355,7 +355,7 @@ func (e *env) openFollow(key, url string, header ...string) (*sse, error) {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(req) //nolint:bodyclose // the body is the stream s reads; s.close, a Cleanup, closes it
 	if err != nil {
 		cancel()
 		return nil, err
