@@ -16,7 +16,11 @@ func TestServesTheUIAndItsAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("stop the Temporal server: %v", err)
+		}
+	}()
 	ui, err := Start(ctx, Options{TemporalAddress: srv.HostPort(), Namespace: srv.Namespace()})
 	if err != nil {
 		t.Fatal(err)
