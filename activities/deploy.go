@@ -220,7 +220,7 @@ func (a *Deploys) DeployWaitHealthy(ctx context.Context, t workflows.DeployTarge
 		timeout = workflows.DefaultHealthTimeout
 	}
 	spec := t.Spec
-	last := ""
+	var last string
 	// Ask soon at first (a small service is healthy in a second or two),
 	// then every DeployPoll.
 	delay := 200 * time.Millisecond

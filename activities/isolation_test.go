@@ -190,8 +190,12 @@ func TestSecurityRunFolderBelongsToTheRun(t *testing.T) {
 		}
 	}
 	git("init", "--quiet", "--initial-branch=main")
-	os.WriteFile(filepath.Join(repo, "file"), []byte("x\n"), 0o644)
-	os.Symlink("/etc/passwd", filepath.Join(repo, "passwd"))
+	if err := os.WriteFile(filepath.Join(repo, "file"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(repo, "passwd")); err != nil {
+		t.Fatal(err)
+	}
 	git("add", "file", "passwd")
 	git("commit", "--quiet", "-m", "one")
 	before, err := os.Lstat("/etc/passwd")

@@ -31,11 +31,15 @@ func bareRepo(t *testing.T) (repo, first, second string) {
 		return strings.TrimSpace(string(out))
 	}
 	run(dir, "init", "--quiet", "--initial-branch=main", work)
-	os.WriteFile(filepath.Join(work, "version"), []byte("1\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(work, "version"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run(work, "add", "version")
 	run(work, "commit", "--quiet", "-m", "one")
 	first = run(work, "rev-parse", "HEAD")
-	os.WriteFile(filepath.Join(work, "version"), []byte("2\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(work, "version"), []byte("2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run(work, "commit", "--quiet", "-am", "two")
 	second = run(work, "rev-parse", "HEAD")
 	run(dir, "clone", "--quiet", "--bare", work, repo)

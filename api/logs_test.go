@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -194,8 +195,8 @@ func readLogPage(hc *http.Client, key, url string, after int64, size int) (pageS
 	if err := expect('}'); err != nil {
 		return p, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return p, fmt.Errorf("after the object: %v", err)
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return p, fmt.Errorf("after the object: %w", err)
 	}
 	for _, k := range []string{"stage", "attempt", "lines", "next", "ended"} {
 		if !seen[k] {
@@ -355,7 +356,7 @@ func (e *env) openFollow(key, url string, header ...string) (*sse, error) {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(req) //nolint:bodyclose // the body is the stream s reads; s.close, a Cleanup, closes it
 	if err != nil {
 		cancel()
 		return nil, err
@@ -543,7 +544,7 @@ func TestSecurityIdleFollowerIsEnded(t *testing.T) {
 	if err := json.Unmarshal([]byte(last.Data), &idle); err != nil || idle.Stage != "greet" || idle.Attempt != 1 || idle.Next != 2 || last.ID != "1:2" {
 		t.Fatalf("idle event %+v (%v)", last, err)
 	}
-	if ev, err := s.next(10 * time.Second); err != io.EOF {
+	if ev, err := s.next(10 * time.Second); !errors.Is(err, io.EOF) {
 		t.Errorf("after the idle event: %+v, %v", ev, err)
 	}
 

@@ -28,8 +28,10 @@ func TestRemoteDeployments(t *testing.T) {
 	apiCall(t, hc, "POST", api+"/targets", map[string]any{"name": "fly", "kind": "fly", "credentials_secret": "FLY_TOKEN",
 		"settings": map[string]string{"app": "acme-api", "api-url": fly.URL}}, 201)
 	var key struct{ Secret string }
-	json.Unmarshal(apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/api-keys", map[string]any{"name": "ci", "tenant": "web",
-		"scopes": []string{"pipelines:read", "pipelines:write", "runs:read", "runs:write", "deployments:read", "deployments:write"}}, 201), &key)
+	if err := json.Unmarshal(apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/api-keys", map[string]any{"name": "ci", "tenant": "web",
+		"scopes": []string{"pipelines:read", "pipelines:write", "runs:read", "runs:write", "deployments:read", "deployments:write"}}, 201), &key); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Setenv("BUILDIT_CONFIG", filepath.Join(t.TempDir(), "credentials.json"))
 	t.Setenv("BUILDIT_URL", base)

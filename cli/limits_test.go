@@ -81,9 +81,11 @@ func TestPushUnderTheServersLimits(t *testing.T) {
 	signUpAnn(t, hc, base)
 	apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/tenants", map[string]string{"name": "web"}, 201)
 	var key struct{ Secret string }
-	json.Unmarshal(apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/api-keys", map[string]any{
+	if err := json.Unmarshal(apiCall(t, hc, "POST", base+"/api/v1/orgs/acme/api-keys", map[string]any{
 		"name": "ci", "tenant": "web", "scopes": []string{"pipelines:read", "pipelines:write"},
-	}, 201), &key)
+	}, 201), &key); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("BUILDIT_CONFIG", filepath.Join(t.TempDir(), "credentials.json"))
 	t.Setenv("BUILDIT_URL", base)
 	t.Setenv("BUILDIT_ORG", "acme")

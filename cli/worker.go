@@ -143,7 +143,7 @@ func workerActivities(ctx context.Context, mode, workDir, hostQueue string, allo
 			acts.Stages.Docker = d
 			release = func() { _ = d.Close() }
 		case mode == "docker":
-			return nil, nil, usageError(fmt.Errorf("--executor docker: %v", err))
+			return nil, nil, usageError(fmt.Errorf("--executor docker: %w", err))
 		default:
 			log.Warn("no Docker engine: stages with an image will fail on this worker", "error", err)
 		}

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -291,7 +292,7 @@ func (r DeploymentRepo) Create(ctx context.Context, tenantID uuid.UUID, d NewDep
 				out = toDeployment(row)
 				return nil
 			}
-			if translate(err) != ErrNotFound {
+			if !errors.Is(translate(err), ErrNotFound) {
 				return err
 			}
 		}

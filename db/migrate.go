@@ -20,7 +20,8 @@ var migrations embed.FS
 // versionTable is goose's record of the migrations applied.
 const versionTable = "goose_db_version"
 
-// ErrSchemaOutdated: the database's schema is older than this binary needs.
+// ErrSchemaOutdated is returned when the database's schema is older than
+// this binary needs.
 var ErrSchemaOutdated = errors.New("database schema is outdated")
 
 // Migrate applies every migration the database does not have yet. Several
@@ -96,7 +97,7 @@ func migrationFS() fs.FS {
 func latestVersion() (int64, error) {
 	names, err := fs.Glob(migrationFS(), "*.sql")
 	if err != nil || len(names) == 0 {
-		return 0, fmt.Errorf("no embedded migrations: %v", err)
+		return 0, fmt.Errorf("no embedded migrations: %w", err)
 	}
 	var latest int64
 	for _, name := range names {

@@ -113,7 +113,9 @@ func TestPipelinesPaginationStable(t *testing.T) {
 		// already seen.
 		last := p.Items[len(p.Items)-1].Name
 		var k int
-		fmt.Sscanf(last, "p%03d", &k)
+		if _, err := fmt.Sscanf(last, "p%03d", &k); err != nil {
+			t.Fatal(err)
+		}
 		mkPipeline(t, s, tn.ID, fmt.Sprintf("p%03d", k+1))
 		if err := s.Pipelines().Delete(ctx, tn.ID, p.Items[0].Name); err != nil {
 			t.Fatal(err)

@@ -242,12 +242,7 @@ func toRun(row sqlcdb.PipelineRun) Run {
 // toListedRun is toRun for the rows of the lists, which have the run's
 // columns but a smaller Params.
 func toListedRun(row sqlcdb.ListRunsRow) Run {
-	return toRun(sqlcdb.PipelineRun{
-		ID: row.ID, TenantID: row.TenantID, PipelineID: row.PipelineID, Number: row.Number, Status: row.Status,
-		Branch: row.Branch, CommitSha: row.CommitSha, Event: row.Event, Trigger: row.Trigger, Actor: row.Actor,
-		WorkflowID: row.WorkflowID, CreatedAt: row.CreatedAt, StartedAt: row.StartedAt, EndedAt: row.EndedAt,
-		Error: row.Error, Params: row.Params, RerunOf: row.RerunOf, ConcurrencyGroup: row.ConcurrencyGroup,
-	})
+	return toRun(sqlcdb.PipelineRun(row))
 }
 
 func toStageRun(row sqlcdb.StageRun) StageRun {

@@ -273,8 +273,8 @@ func TestRunsPagination(t *testing.T) {
 	// Filters: runs 1..10 of b; odd ones on branch "dev", 2 and 4 failed.
 	runRepo := s.Runs()
 	for _, r := range must[db.Page[db.Run]](t)(runRepo.ListPipelineRuns(ctx, tn.ID, b.ID, db.RunFilter{}, "", 100)).Items {
-		switch {
-		case r.Number == 2 || r.Number == 4:
+		switch r.Number {
+		case 2, 4:
 			must[db.Run](t)(runRepo.SetRunStatus(ctx, tn.ID, r.ID, buildit.RunFailed))
 		}
 	}

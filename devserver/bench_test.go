@@ -45,10 +45,10 @@ func init() {
 		for _, kv := range strings.Split(spec, ";") {
 			k, v, _ := strings.Cut(kv, "=")
 			key := dynamicconfig.MakeKey(k)
-			switch {
-			case v == "-":
+			switch v {
+			case "-":
 				delete(tuning, key)
-			case v == "true" || v == "false":
+			case "true", "false":
 				tuning[key] = v == "true"
 			default:
 				if n, err := strconv.Atoi(v); err == nil {

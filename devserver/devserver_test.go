@@ -71,7 +71,7 @@ func TestStartStop(t *testing.T) {
 func TestStartCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Start(ctx, Options{}); err != context.Canceled {
+	if _, err := Start(ctx, Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Start with a cancelled context: %v, want context.Canceled", err)
 	}
 }

@@ -176,25 +176,32 @@ func run(ctx context.Context, c client.Client, id string, out any, wf any, args 
 		return fmt.Errorf("run %s: %w", id, err)
 	}
 	if d := time.Since(t0); slowRun > 0 && d > slowRun {
-		desc, _ := c.DescribeWorkflowExecution(ctx, id, r.GetRunID())
-		info := desc.GetWorkflowExecutionInfo()
-		fmt.Printf("SLOW %s: Get took %v; started %v after the start call returned, ran %v\n", id, d,
-			info.GetStartTime().AsTime().Sub(t0), info.GetCloseTime().AsTime().Sub(info.GetStartTime().AsTime()))
-		it := c.GetWorkflowHistory(ctx, id, r.GetRunID(), false, 0)
-		var prev time.Time
-		for it.HasNext() {
-			ev, err := it.Next()
-			if err != nil {
-				break
-			}
-			ts := ev.GetEventTime().AsTime()
-			if !prev.IsZero() && ts.Sub(prev) > 100*time.Millisecond {
-				fmt.Printf("   gap %v before event %d %v %v\n", ts.Sub(prev), ev.GetEventId(), ev.GetEventType(), ev.GetAttributes())
-			}
-			prev = ts
-		}
+		printSlowRun(ctx, c, id, r.GetRunID(), t0, d)
 	}
 	return nil
+}
+
+// printSlowRun prints where a run that took d (from t0) spent its time:
+// the gaps of more than 100 ms between its history events. It is a
+// diagnostic: an error reading the history ends it.
+func printSlowRun(ctx context.Context, c client.Client, id, runID string, t0 time.Time, d time.Duration) {
+	desc, _ := c.DescribeWorkflowExecution(ctx, id, runID)
+	info := desc.GetWorkflowExecutionInfo()
+	fmt.Printf("SLOW %s: Get took %v; started %v after the start call returned, ran %v\n", id, d,
+		info.GetStartTime().AsTime().Sub(t0), info.GetCloseTime().AsTime().Sub(info.GetStartTime().AsTime()))
+	it := c.GetWorkflowHistory(ctx, id, runID, false, 0)
+	var prev time.Time
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return
+		}
+		ts := ev.GetEventTime().AsTime()
+		if !prev.IsZero() && ts.Sub(prev) > 100*time.Millisecond {
+			fmt.Printf("   gap %v before event %d %v %v\n", ts.Sub(prev), ev.GetEventId(), ev.GetEventType(), ev.GetAttributes())
+		}
+		prev = ts
+	}
 }
 
 // createNamespaceWith creates namespace ns with exactly the given

@@ -68,11 +68,11 @@ func benchMode(b *testing.B, h *harness, src string, stages int) {
 	plan := planOf(b, src)
 	ctx := context.Background()
 	// One run to warm the task queue and the worker's caches.
-	runOnce(b, h, plan, ctx)
+	runOnce(ctx, b, h, plan)
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		runOnce(b, h, plan, ctx)
+		runOnce(ctx, b, h, plan)
 	}
 	elapsed := time.Since(start)
 	b.ReportMetric(float64(elapsed.Milliseconds())/float64(b.N), "ms/run")
@@ -81,7 +81,7 @@ func benchMode(b *testing.B, h *harness, src string, stages int) {
 	}
 }
 
-func runOnce(b *testing.B, h *harness, plan pipeline.Plan, ctx context.Context) {
+func runOnce(ctx context.Context, b *testing.B, h *harness, plan pipeline.Plan) {
 	in := workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: plan, Workspace: b.TempDir()}, LocalInput: workflows.LocalInput{LocalFastPath: h.fastPath}}
 	run, err := engine.StartRun(ctx, h.c, in, engine.RunOptions{ID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), TaskQueue: h.taskQueue})
 	if err != nil {
@@ -125,7 +125,7 @@ func BenchmarkOneStageRunWithBoot(b *testing.B) {
 			b.Fatal(err)
 		}
 		h := &harness{c: c, taskQueue: "boot"}
-		runOnce(b, h, plan, ctx)
+		runOnce(ctx, b, h, plan)
 		// Timed like `buildit run`, which exits without a graceful stop.
 		b.StopTimer()
 		w.Stop()

@@ -178,10 +178,10 @@ func Run(ctx context.Context, e Executor, spec *Spec, sink LogSink, resume *Hand
 	code, werr := e.Wait(ctx, spec, h)
 	// Let the log stream drain what the stage printed before it ended.
 	select {
-	case <-logsDone:
+	case <-logsDone: //nolint:errcheck // a failed log stream does not change the stage's result
 	case <-time.After(5 * time.Second):
 		stopLogs()
-		<-logsDone
+		<-logsDone //nolint:errcheck // a failed log stream does not change the stage's result
 	}
 	if werr != nil {
 		return res, werr

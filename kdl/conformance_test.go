@@ -78,8 +78,10 @@ func TestSpecConformance(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v\n%s", err, err.(*Error).Snippet())
+			if kerr := (*Error)(nil); errors.As(err, &kerr) {
+				t.Fatalf("unexpected error: %v\n%s", err, kerr.Snippet())
+			} else if err != nil {
+				t.Fatalf("unexpected error: %v", err)
 			}
 			want, err := os.ReadFile(filepath.Join(dir, "expected_kdl", name))
 			if err != nil {

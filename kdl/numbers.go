@@ -1,6 +1,7 @@
 package kdl
 
 import (
+	"errors"
 	"math"
 	"math/big"
 	"math/bits"
@@ -105,8 +106,7 @@ func (p *parser) number(v *Value) error {
 }
 
 func isRangeError(err error) bool {
-	ne, ok := err.(*strconv.NumError)
-	return ok && ne.Err == strconv.ErrRange
+	return errors.Is(err, strconv.ErrRange)
 }
 
 // digitValue returns the value of a digit in bases up to 16, or 99.

@@ -152,7 +152,7 @@ func TestErrors(t *testing.T) {
 
 func TestErrorOffsetAndSourceLine(t *testing.T) {
 	_, err := Parse([]byte("a\r\nbé \"x"))
-	kerr := err.(*Error)
+	kerr := asError(t, err)
 	checkPos(t, "error", kerr.Pos, 2, 4, 7)
 	if kerr.SourceLine != "bé \"x" {
 		t.Errorf("SourceLine = %q", kerr.SourceLine)
@@ -161,7 +161,7 @@ func TestErrorOffsetAndSourceLine(t *testing.T) {
 
 func TestSnippet(t *testing.T) {
 	_, err := Parse([]byte("a 1\nnode \"abc\nnext"))
-	kerr := err.(*Error)
+	kerr := asError(t, err)
 	want := "node \"abc\n         ^"
 	if got := kerr.Snippet(); got != want {
 		t.Errorf("Snippet() =\n%s\nwant\n%s", got, want)
@@ -416,4 +416,14 @@ func TestKDL1Positions(t *testing.T) {
 	if got := doc.String(); got != "a #true\nb x k=#null\n" {
 		t.Errorf("Format = %q", got)
 	}
+}
+
+// asError returns err as a parse *Error, failing the test when it is not one.
+func asError(t *testing.T, err error) *Error {
+	t.Helper()
+	var kerr *Error
+	if !errors.As(err, &kerr) {
+		t.Fatalf("error %v is not a *kdl.Error", err)
+	}
+	return kerr
 }

@@ -16,6 +16,7 @@
 package repourl
 
 import (
+	"errors"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -178,7 +179,7 @@ func authority(repo string) string {
 // urlReason is net/url's complaint without the URL it quotes, which may
 // hold a password.
 func urlReason(err error) string {
-	if ue, ok := err.(*url.Error); ok {
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
 		return ue.Err.Error()
 	}
 	return "unparsable"
@@ -187,10 +188,10 @@ func urlReason(err error) string {
 // checkHost checks a URL's host[:port]: a DNS name or an IP address (IPv6
 // in brackets), and a port from 1 to 65535 when one is given.
 func checkHost(hostport string) error {
-	host, port := hostport, ""
+	host := hostport
 	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") {
-		host, port = hostport[:i], hostport[i+1:]
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		host = hostport[:i]
+		if n, err := strconv.Atoi(hostport[i+1:]); err != nil || n < 1 || n > 65535 {
 			return refuse("the port must be a number from 1 to 65535")
 		}
 	}

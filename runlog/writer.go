@@ -431,7 +431,7 @@ func (w *Writer) write1(batch []db.LogLine) (int, error) {
 		w.stats.Failures++
 		w.mu.Unlock()
 		if w.stopCtx.Err() != nil {
-			return len(batch), fmt.Errorf("%w (last error: %v)", errStopped, err)
+			return len(batch), fmt.Errorf("%w (last error: %v)", errStopped, err) //nolint:errorlint // the last error is context for the log; callers branch on errStopped alone
 		}
 		switch {
 		case errors.Is(err, db.ErrConflict):
@@ -469,7 +469,7 @@ func (w *Writer) write1(batch []db.LogLine) (int, error) {
 		case <-t.C:
 		case <-w.stopCtx.Done():
 			t.Stop()
-			return len(batch), fmt.Errorf("%w (last error: %v)", errStopped, err)
+			return len(batch), fmt.Errorf("%w (last error: %v)", errStopped, err) //nolint:errorlint // the last error is context for the log; callers branch on errStopped alone
 		}
 		delay = min(2*delay, maxBackoff)
 	}

@@ -389,8 +389,8 @@ func TestBackpressure(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	app := &blocked{LogRepo: e.repo, release: make(chan struct{})}
-	const max, total = 100, 300
-	w := runlog.New(app, e.key, runlog.Options{MaxBatch: 10, MaxBuffered: max, FlushEvery: time.Millisecond})
+	const maxBuffered, total = 100, 300
+	w := runlog.New(app, e.key, runlog.Options{MaxBatch: 10, MaxBuffered: maxBuffered, FlushEvery: time.Millisecond})
 	var returned atomic.Int32
 	finished := make(chan struct{})
 	go func() {
@@ -402,12 +402,12 @@ func TestBackpressure(t *testing.T) {
 	}()
 	// The writer fills the buffer and then blocks in WriteLine.
 	deadline := time.Now().Add(5 * time.Second)
-	for returned.Load() < max && time.Now().Before(deadline) {
+	for returned.Load() < maxBuffered && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if n := returned.Load(); n != max {
-		t.Fatalf("%d WriteLine calls returned while the database was blocked, want MaxBuffered = %d", n, max)
+	if n := returned.Load(); n != maxBuffered {
+		t.Fatalf("%d WriteLine calls returned while the database was blocked, want MaxBuffered = %d", n, maxBuffered)
 	}
 	select {
 	case <-finished:

@@ -97,15 +97,16 @@ type Trigger struct {
 	MaxActive int
 }
 
-// LimitError: the organization has MaxActive runs in progress already.
+// LimitError says the organization has MaxActive runs in progress already.
 type LimitError struct{ Limit int }
 
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("the organization has %d runs in progress, its plan's limit", e.Limit)
 }
 
-// HostStagesError: the pipeline has command stages without an image, and
-// this server runs stages only in containers. Its message is safe to show.
+// HostStagesError says the pipeline has command stages without an image,
+// and this server runs stages only in containers. Its message is safe to
+// show.
 type HostStagesError struct {
 	// Stages are the names of the stages, each once, in plan order.
 	Stages []string
@@ -389,8 +390,8 @@ func (s *Service) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// ErrDeployRunning: a deploy of the service to the environment is in
-// progress; a rollback waits for it to end.
+// ErrDeployRunning is returned when a deploy of the service to the
+// environment is in progress; a rollback waits for it to end.
 var ErrDeployRunning = errors.New("a deploy of this service to this environment is in progress")
 
 // Rollback deploys deployment d's image and settings again, as a new

@@ -513,7 +513,8 @@ func expandVars(s string, vars map[string]string) string {
 			b = append(b, s[i])
 			continue
 		}
-		name, next := "", i+1
+		var name string
+		var next int
 		if s[i+1] == '{' {
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {

@@ -99,7 +99,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	initdb.Env = append(os.Environ(), "LC_ALL=C")
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("initdb: %v\n%s", err, out))
+		return fail(fmt.Errorf("initdb: %w\n%s", err, out))
 	}
 
 	c.bin, c.cred = bin, cred
@@ -159,7 +159,7 @@ func (c *cluster) waitReady(ctx context.Context) error {
 		case <-c.exited:
 			return fmt.Errorf("postgres exited at start:\n%s", c.logTail())
 		case <-ctx.Done():
-			return fmt.Errorf("postgres did not accept connections: %v\n%s", err, c.logTail())
+			return fmt.Errorf("postgres did not accept connections: %w\n%s", err, c.logTail())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -19,8 +19,9 @@ import (
 // KeySize is the size of a key: AES-256.
 const KeySize = 32
 
-// ErrOpen: a sealed value did not open, because it was altered, sealed with
-// other additional data, or under a key the Box does not have.
+// ErrOpen is returned when a sealed value does not open, because it was
+// altered, sealed with other additional data, or under a key the Box does
+// not have.
 var ErrOpen = errors.New("secretbox: cannot open sealed value")
 
 // Box seals with its current key and opens with it or any previous one.

@@ -447,7 +447,7 @@ func (b *Backend) call(ctx context.Context, method, path string, h http.Header, 
 		// A connection that failed or timed out may work next time. The
 		// error names our URL (no credentials in it); the token is in a
 		// header and never in the error.
-		return deploy.Transient(fmt.Errorf("fly API %s %s: %v", method, path, err), 0)
+		return deploy.Transient(fmt.Errorf("fly API %s %s: %w", method, path, err), 0)
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
@@ -456,7 +456,7 @@ func (b *Backend) call(ctx context.Context, method, path string, h http.Header, 
 			return nil
 		}
 		if err := json.Unmarshal(data, out); err != nil {
-			return deploy.Transient(fmt.Errorf("fly API %s %s: unreadable answer: %v", method, path, err), 0)
+			return deploy.Transient(fmt.Errorf("fly API %s %s: unreadable answer: %w", method, path, err), 0)
 		}
 		return nil
 	}

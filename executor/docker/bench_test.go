@@ -34,7 +34,11 @@ func benchStage(b *testing.B, opts docker.Options) {
 	image := dockertest.Image(b)
 	e := docker.New(cli, opts)
 	run := "bench-stage-" + randomHex(4)
-	b.Cleanup(func() { e.CleanupRun(context.Background(), run) })
+	b.Cleanup(func() {
+		if err := e.CleanupRun(context.Background(), run); err != nil {
+			b.Errorf("clean up run %s: %v", run, err)
+		}
+	})
 	ctx := context.Background()
 	ws := b.TempDir()
 	b.ResetTimer()

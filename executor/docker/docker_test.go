@@ -701,7 +701,9 @@ func TestLogsTailAfterReattach(t *testing.T) {
 			}
 			equal(t, "stdout", s.texts(executor.Stdout), []string{"first", "last"})
 			equal(t, "stderr", s.texts(executor.Stderr), []string{"err"})
-			f.exec.Destroy(ctx, spec)
+			if err := f.exec.Destroy(ctx, spec); err != nil {
+				t.Errorf("Destroy: %v", err)
+			}
 		})
 	}
 }

@@ -204,7 +204,9 @@ func (w streamWriter) Write(p []byte) (int, error) {
 		w.d.ring[w.d.n%ringSize] = r
 		w.d.n++
 	}
-	lw.Write(body)
+	if _, err := lw.Write(body); err != nil {
+		return 0, err
+	}
 	return len(p), nil
 }
 

@@ -11,6 +11,22 @@ import (
 // through anything it imports. A rule ending in "/" forbids every path
 // under it.
 var linkRules = map[string][]string{
+	// Workflow code is deterministic and knows no backend: executors,
+	// deploy backends and the database are reached through activities,
+	// so not even a package that workflows imports may pull them in.
+	"workflows": {
+		module + "/activities",
+		module + "/executor",
+		module + "/executor/",
+		module + "/db",
+		module + "/db/",
+		module + "/deploy/fly",
+		module + "/deploy/kubernetes",
+		"github.com/docker/",
+		"github.com/jackc/",
+		"github.com/gin-gonic/",
+		"k8s.io/",
+	},
 	// The API server starts runs on Temporal; the executors, the deploy
 	// backends (and client-go with them) and the worker's Postgres
 	// adapters belong to workers only.

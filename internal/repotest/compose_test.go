@@ -167,7 +167,7 @@ func TestComposeConfig(t *testing.T) {
 		if !filepath.IsAbs(ctxDir) {
 			ctxDir = filepath.Join(root, ctxDir)
 		}
-		if real, err := filepath.EvalSymlinks(ctxDir); err != nil || real != realRoot {
+		if resolved, err := filepath.EvalSymlinks(ctxDir); err != nil || resolved != realRoot {
 			t.Errorf("service %q builds in %q, want the repository root %q", name, svc.Build.Context, root)
 		}
 		if df := svc.Build.Dockerfile; df != "" && df != "Dockerfile" && filepath.Clean(df) != filepath.Join(root, "Dockerfile") {
