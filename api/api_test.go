@@ -21,7 +21,7 @@ import (
 	"github.com/buildit-ci/buildit/db/dbtest"
 	"github.com/buildit-ci/buildit/db/secretbox"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
-	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/runclient"
 )
 
 // TestMain stops the shared embedded Temporal server (of the run tests) and
@@ -40,7 +40,7 @@ type env struct {
 	// acts are the worker's activities, once withRuns made them.
 	acts *activities.Activities
 	// svc is the API's run service (cfg.Runs), once withRuns made it.
-	svc *runs.Service
+	svc *runclient.Service
 }
 
 type syncBuffer struct {

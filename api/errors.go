@@ -10,7 +10,7 @@ import (
 
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/repourl"
-	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/runclient"
 )
 
 // Error is an answer that is not a success: an HTTP status, a stable code
@@ -66,8 +66,8 @@ var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "s
 // detail goes to the log only.
 func fail(c *gin.Context, err error) {
 	var e *Error
-	var decision *runs.DecisionError
-	var hostStages *runs.HostStagesError
+	var decision *runclient.DecisionError
+	var hostStages *runclient.HostStagesError
 	var repo *repourl.Error
 	switch {
 	case errors.As(err, &e):
@@ -80,9 +80,9 @@ func fail(c *gin.Context, err error) {
 		e = notFound("resource")
 	case errors.Is(err, db.ErrConflict):
 		e = conflict("it exists already")
-	case errors.Is(err, runs.ErrDeployRunning):
+	case errors.Is(err, runclient.ErrDeployRunning):
 		e = conflict("a deploy of this service to this environment is in progress; roll back when it has ended")
-	case errors.Is(err, runs.ErrEnded):
+	case errors.Is(err, runclient.ErrEnded):
 		e = conflict("the run has ended")
 	case errors.As(err, &decision):
 		e = conflict(decision.Msg)
@@ -90,7 +90,7 @@ func fail(c *gin.Context, err error) {
 		e = invalid(hostStages.Error())
 	case errors.As(err, &repo):
 		e = invalid(repo.Error())
-	case errors.Is(err, runs.ErrUnavailable):
+	case errors.Is(err, runclient.ErrUnavailable):
 		e = errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; try again shortly")
 	case db.IsUnavailable(err):
 		logger(c).Warn("database unavailable", "route", c.FullPath(), "error", err)

@@ -18,11 +18,11 @@ import (
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/repourl"
-	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/runclient"
 )
 
 func (s *Server) viewRun(r db.Run, pipelineName string) apiview.Run {
-	p := runs.ParamsOf(r)
+	p := runclient.ParamsOf(r)
 	v := apiview.Run{
 		Number: r.Number, Pipeline: pipelineName, Status: r.Status, Branch: r.Branch, Commit: r.Commit, Event: r.Event,
 		Repository: repourl.Redacted(p.Repository), Env: p.Env, Trigger: r.Trigger, Actor: r.Actor, Error: r.Error, RerunOf: r.RerunOf,
@@ -167,7 +167,7 @@ func (s *Server) triggerRun(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	s.startRun(c, p, runs.Trigger{
+	s.startRun(c, p, runclient.Trigger{
 		Trigger:    buildit.Trigger{Branch: req.Branch, Commit: req.Commit, Event: req.Event},
 		Repository: req.Repository, Env: req.Env,
 		Actor: actorName(c), Via: "api",
@@ -176,7 +176,7 @@ func (s *Server) triggerRun(c *gin.Context) {
 
 // startRun checks the plan's limit on runs in progress, starts the run and
 // audits it.
-func (s *Server) startRun(c *gin.Context, p db.Pipeline, t runs.Trigger) {
+func (s *Server) startRun(c *gin.Context, p db.Pipeline, t runclient.Trigger) {
 	// A plan stored before the limits (or under higher ones) is not
 	// decoded and sent to Temporal whatever its size.
 	if limit := s.cfg.PipelineLimits.WithDefaults().PlanBytes; len(p.Plan) > limit {
@@ -184,13 +184,13 @@ func (s *Server) startRun(c *gin.Context, p db.Pipeline, t runs.Trigger) {
 		return
 	}
 	if s.cfg.Runs == nil {
-		fail(c, runs.ErrUnavailable)
+		fail(c, runclient.ErrUnavailable)
 		return
 	}
 	org, tenant := orgOf(c), tenantOf(c)
 	t.MaxActive = limitsOf[org.Plan].ConcurrentRuns
 	run, err := s.cfg.Runs.Start(c, org, tenant, p, t)
-	var limit *runs.LimitError
+	var limit *runclient.LimitError
 	if errors.As(err, &limit) {
 		err = planLimit(org, "runs in progress at once", limit.Limit)
 	}
@@ -261,7 +261,7 @@ func (s *Server) cancelRun(c *gin.Context) {
 		return
 	}
 	if s.cfg.Runs == nil {
-		fail(c, runs.ErrUnavailable)
+		fail(c, runclient.ErrUnavailable)
 		return
 	}
 	if err := s.cfg.Runs.Cancel(c, r); err != nil {
@@ -306,7 +306,7 @@ func (s *Server) decide(c *gin.Context, approve bool) {
 		return
 	}
 	if s.cfg.Runs == nil {
-		fail(c, runs.ErrUnavailable)
+		fail(c, runclient.ErrUnavailable)
 		return
 	}
 	who := actorName(c)
@@ -344,7 +344,7 @@ func approverName(s string) string {
 // by a tenant admin (org owners and admins included) signed in, whatever
 // its pipeline says now.
 func (s *Server) mayDecide(c *gin.Context, r db.Run, stage string) error {
-	gates := runs.ParamsOf(r).Gates
+	gates := runclient.ParamsOf(r).Gates
 	if gates == nil {
 		if principalOf(c).user == nil || tenantRoleOf(c) != db.TenantRoleAdmin {
 			return forbidden("this run started before BuildIt recorded who may approve it; a tenant admin decides it")
@@ -419,8 +419,8 @@ func (s *Server) rerunRun(c *gin.Context) {
 		fail(c, conflict("the run is still in progress; cancel it first or wait for it"))
 		return
 	}
-	params := runs.ParamsOf(r)
-	t := runs.Trigger{
+	params := runclient.ParamsOf(r)
+	t := runclient.Trigger{
 		Trigger:    buildit.Trigger{Branch: r.Branch, Commit: r.Commit, Event: r.Event},
 		Repository: params.Repository, Env: params.Env,
 		Actor: actorName(c), Via: "rerun", RerunOf: &r.Number,

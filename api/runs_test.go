@@ -27,7 +27,7 @@ import (
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/internal/gittest"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
-	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workerstore"
 )
@@ -36,7 +36,7 @@ type discardSink struct{}
 
 func (discardSink) WriteLine(string, executor.Stream, string) {}
 
-// withRuns gives e a runs.Service on the embedded Temporal server and a
+// withRuns gives e a runclient.Service on the embedded Temporal server and a
 // worker (shared and host queue) that records runs and stores logs in e's
 // database, as `buildit worker` does. Both allow host stages, as a
 // single-tenant server started with --allow-host-stages.
@@ -66,7 +66,7 @@ func (e *env) withRunsAnd(t testing.TB, change func(*activities.Activities)) *en
 	go func() { notifier.Run(nctx); close(notified) }()
 	t.Cleanup(func() { stopNotifier(); <-notified })
 	e.api.cfg.Logs = notifier
-	e.svc = &runs.Service{
+	e.svc = &runclient.Service{
 		Store: e.store, Client: te.Client, Namespace: te.Server.Namespace(), TaskQueue: te.TaskQueue,
 		SearchAttributes: true, UIURL: "http://ui.test:8233",
 		HostQueueTimeout: 10 * time.Second,

@@ -4,17 +4,17 @@ import (
 	"context"
 
 	"github.com/buildit-ci/buildit/db"
-	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
 // RunService starts and steers a tenant's runs on Temporal: what the run
-// and deployment routes need of runs.Service. The API depends on these
+// and deployment routes need of runclient.Service. The API depends on these
 // methods, not on the service's wiring, so that it links no part of the
 // engine's workers.
 type RunService interface {
 	// Start records a run of p and starts its workflow.
-	Start(ctx context.Context, org db.Organization, tenant db.Tenant, p db.Pipeline, t runs.Trigger) (db.Run, error)
+	Start(ctx context.Context, org db.Organization, tenant db.Tenant, p db.Pipeline, t runclient.Trigger) (db.Run, error)
 	// Cancel asks the run's workflow to stop.
 	Cancel(ctx context.Context, r db.Run) error
 	// Decide approves or rejects the run's approval gate stage.
@@ -26,4 +26,4 @@ type RunService interface {
 	UILink(r db.Run) string
 }
 
-var _ RunService = (*runs.Service)(nil)
+var _ RunService = (*runclient.Service)(nil)

@@ -18,7 +18,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/buildit-ci/buildit/api"
-	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/embedtemporal"
 	"github.com/buildit-ci/buildit/webui"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
@@ -169,7 +169,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	}
 	defer ln.Close()
 
-	ts, err := devserver.Start(ctx, devserver.Options{DBFile: filepath.Join(f.dataDir, "temporal.db"), IP: f.temporalIP, Port: f.temporalPort, Logger: log})
+	ts, err := embedtemporal.Start(ctx, embedtemporal.Options{DBFile: filepath.Join(f.dataDir, "temporal.db"), IP: f.temporalIP, Port: f.temporalPort, Logger: log})
 	if err != nil {
 		return fmt.Errorf("embedded Temporal: %w", err)
 	}

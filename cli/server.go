@@ -20,8 +20,7 @@ import (
 	"github.com/buildit-ci/buildit/api"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/secretbox"
-	"github.com/buildit-ci/buildit/engine"
-	"github.com/buildit-ci/buildit/runs"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -111,7 +110,7 @@ func (f *stageFlags) register(cmd *cobra.Command) {
 }
 
 // apply sets them on the runs service, and says at start what they mean.
-func (f *stageFlags) apply(svc *runs.Service, log *slog.Logger) {
+func (f *stageFlags) apply(svc *runclient.Service, log *slog.Logger) {
 	svc.DefaultImage, svc.AllowHostStages = f.defaultImage, f.allowHostStages
 	switch {
 	case f.defaultImage != "":
@@ -200,10 +199,10 @@ func (a *app) jsonLogger() *slog.Logger {
 
 // runService is the API's link to Temporal: a lazy client (the API serves
 // while Temporal is still starting; /readyz says so), its readiness check,
-// and the runs.Service that starts runs. BuildIt's search attributes are
+// and the runclient.Service that starts runs. BuildIt's search attributes are
 // registered when the namespace lacks them and the server allows it; runs
 // go without them otherwise.
-func runService(ctx context.Context, store *db.Store, address, namespace, taskQueue, uiURL string, log *slog.Logger) (*runs.Service, api.ReadinessCheck, func(), error) {
+func runService(ctx context.Context, store *db.Store, address, namespace, taskQueue, uiURL string, log *slog.Logger) (*runclient.Service, api.ReadinessCheck, func(), error) {
 	tc, err := client.NewLazyClient(client.Options{HostPort: address, Namespace: namespace, Logger: tlog.NewStructuredLogger(log)})
 	if err != nil {
 		return nil, api.ReadinessCheck{}, nil, usageError(fmt.Errorf("temporal address: %w", err))
@@ -212,10 +211,10 @@ func runService(ctx context.Context, store *db.Store, address, namespace, taskQu
 		_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
 		return err
 	}}
-	svc := &runs.Service{Store: store, Client: tc, Namespace: namespace, TaskQueue: taskQueue, UIURL: uiURL, Log: log}
+	svc := &runclient.Service{Store: store, Client: tc, Namespace: namespace, TaskQueue: taskQueue, UIURL: uiURL, Log: log}
 	ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := engine.EnsureSearchAttributes(ectx, tc, namespace); err != nil {
+	if _, err := runclient.EnsureSearchAttributes(ectx, tc, namespace); err != nil {
 		log.Warn("runs will not carry BuildIt's search attributes", "error", err)
 	} else {
 		svc.SearchAttributes = true

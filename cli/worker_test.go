@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/buildit-ci/buildit"
-	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor/docker/dockertest"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -58,14 +58,14 @@ stage "box" needs="host" { image "`+img+`"; run "echo from-a-container"; }
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	run, err := engine.StartRun(ctx, te.Client, workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: *pipeline.NewPlan(p), Workspace: t.TempDir()}},
-		engine.RunOptions{ID: "worker-test-" + time.Now().Format("150405.000000"), TaskQueue: te.TaskQueue})
+	run, err := runclient.StartRun(ctx, te.Client, workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: *pipeline.NewPlan(p), Workspace: t.TempDir()}},
+		runclient.RunOptions{ID: "worker-test-" + time.Now().Format("150405.000000"), TaskQueue: te.TaskQueue})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
-	st, err := engine.Wait(wctx, run)
+	st, err := runclient.Wait(wctx, run)
 	if err != nil || st.Status != buildit.RunSucceeded {
 		t.Fatalf("run: %v %+v\n%s", err, st, logs.String())
 	}

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/buildit-ci/buildit"
-	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -29,7 +29,7 @@ func answerApprovals(ctx context.Context, c client.Client, runID string, o Optio
 			return
 		case <-time.After(300 * time.Millisecond):
 		}
-		st, err := engine.State(ctx, c, runID)
+		st, err := runclient.State(ctx, c, runID)
 		if err != nil {
 			continue
 		}
@@ -48,7 +48,7 @@ func answerApprovals(ctx context.Context, c client.Client, runID string, o Optio
 				decision.Reason = "no terminal to ask at: pass --approve " + s.Stage + " or --approve-all"
 				fmt.Fprintf(o.Stderr, "buildit: stage %q needs approval; %s\n", s.ID, decision.Reason)
 			}
-			if _, err := engine.Decide(ctx, c, runID, approve, decision); err != nil {
+			if _, err := runclient.Decide(ctx, c, runID, approve, decision); err != nil {
 				o.Logger.Warn("approval decision failed", "stage", s.ID, "error", err)
 			}
 		}

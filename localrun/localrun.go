@@ -18,10 +18,10 @@ import (
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/backends"
-	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/webui"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
@@ -151,7 +151,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}
 	defer w.Stop()
 
-	run, err := engine.StartRun(ctx, conn.client, o.input(res.RunID, acts.Stages.ForceHost), engine.RunOptions{
+	run, err := runclient.StartRun(ctx, conn.client, o.input(res.RunID, acts.Stages.ForceHost), runclient.RunOptions{
 		ID: res.RunID, TaskQueue: taskQueue, SearchAttributes: conn.searchable, Trigger: "local", Actor: o.Actor,
 	})
 	if err != nil {

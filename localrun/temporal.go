@@ -8,8 +8,8 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
-	"github.com/buildit-ci/buildit/devserver"
-	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/embedtemporal"
+	"github.com/buildit-ci/buildit/runclient"
 )
 
 // temporalConn is the Temporal a run uses: an embedded server or the one
@@ -22,7 +22,7 @@ type temporalConn struct {
 	// started is set once the run has started: the embedded server is
 	// then left running (see close).
 	started bool
-	server  *devserver.Server
+	server  *embedtemporal.Server
 }
 
 // connect starts the embedded server when there is no address, and dials.
@@ -30,7 +30,7 @@ func connect(ctx context.Context, o Options) (*temporalConn, error) {
 	conn := &temporalConn{hostPort: o.TemporalAddress}
 	if conn.hostPort == "" {
 		t0 := time.Now()
-		srv, err := devserver.Start(ctx, devserver.Options{Namespace: o.Namespace, Logger: o.TemporalLogger})
+		srv, err := embedtemporal.Start(ctx, embedtemporal.Options{Namespace: o.Namespace, Logger: o.TemporalLogger})
 		if err != nil {
 			return nil, fmt.Errorf("start embedded Temporal: %w", err)
 		}
@@ -50,7 +50,7 @@ func connect(ctx context.Context, o Options) (*temporalConn, error) {
 	if conn.server == nil {
 		// Runs on a shared server carry BuildIt's search attributes when
 		// the namespace has them or they can be added.
-		if _, err := engine.EnsureSearchAttributes(ctx, c, o.Namespace); err != nil {
+		if _, err := runclient.EnsureSearchAttributes(ctx, c, o.Namespace); err != nil {
 			fmt.Fprintf(o.Stderr, "buildit: the run will not carry search attributes: %v\n", err)
 		} else {
 			conn.searchable = true

@@ -7,7 +7,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/runclient"
 )
 
 // wait waits for the run to end, answering its approval gates, and
@@ -46,7 +46,7 @@ func wait(c client.Client, run client.WorkflowRun, o Options, cleanup func(conte
 	}()
 	go answerApprovals(waitCtx, c, res.RunID, o)
 
-	final, err := engine.Wait(waitCtx, run)
+	final, err := runclient.Wait(waitCtx, run)
 	stopWaiting()
 	cleanup(context.Background(), res.RunID)
 	res.Interrupted = interrupted.Load()

@@ -11,7 +11,7 @@ import (
 )
 
 // TestReplayRecordedHistory replays runs and deploys recorded on a real
-// server (engine's TestRecordHistory): a change to PipelineRun or Deploy
+// server (runclient's TestRecordHistory): a change to PipelineRun or Deploy
 // that is not deterministic against them fails here.
 func TestReplayRecordedHistory(t *testing.T) {
 	r := worker.NewWorkflowReplayer()

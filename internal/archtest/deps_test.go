@@ -30,8 +30,8 @@ var linkRules = map[string][]string{
 	// The API server starts runs on Temporal; the executors, the deploy
 	// backends (and client-go with them) and the worker's Postgres
 	// adapters belong to workers only.
-	"api":  workerOnly,
-	"runs": workerOnly,
+	"api":       workerOnly,
+	"runclient": workerOnly,
 	// The deploy backends are given to the activities by the wiring
 	// (deploy/backends), not made by them.
 	"activities": {

@@ -1,5 +1,5 @@
 // Package temporaltest starts what a test of the whole engine needs: the
-// embedded Temporal server (devserver), a client on it, a task queue of the
+// embedded Temporal server (embedtemporal), a client on it, a task queue of the
 // test's own with a worker serving it and, when asked, a Postgres database
 // (db/dbtest). What Start starts ends with the test (t.Cleanup), except the
 // server shared by the test binary, which Main stops.
@@ -23,7 +23,7 @@ import (
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/dbtest"
-	"github.com/buildit-ci/buildit/devserver"
+	"github.com/buildit-ci/buildit/embedtemporal"
 	"github.com/buildit-ci/buildit/worker"
 )
 
@@ -55,7 +55,7 @@ type Options struct {
 // Env is what Start started.
 type Env struct {
 	// Server is the embedded Temporal server.
-	Server *devserver.Server
+	Server *embedtemporal.Server
 	// Client is a client on Server's namespace, closed when the test ends.
 	Client client.Client
 	// TaskQueue is the test's task queue.
@@ -70,7 +70,7 @@ type Env struct {
 // its own: starting one takes about a second.
 var (
 	sharedMu  sync.Mutex
-	shared    *devserver.Server
+	shared    *embedtemporal.Server
 	sharedErr error
 )
 
@@ -127,12 +127,12 @@ func (e *Env) Serve(t testing.TB, acts *activities.Activities, host bool) {
 
 // SharedServer returns the test binary's shared embedded server, starting
 // it on first use. Main stops it.
-func SharedServer(t testing.TB) *devserver.Server {
+func SharedServer(t testing.TB) *embedtemporal.Server {
 	t.Helper()
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if shared == nil && sharedErr == nil {
-		shared, sharedErr = devserver.Start(context.Background(), devserver.Options{})
+		shared, sharedErr = embedtemporal.Start(context.Background(), embedtemporal.Options{})
 	}
 	if sharedErr != nil {
 		t.Fatalf("temporaltest: embedded Temporal: %v", sharedErr)
@@ -142,9 +142,9 @@ func SharedServer(t testing.TB) *devserver.Server {
 
 // OwnServer starts an embedded server for t alone and stops it when t ends
 // (Stop is idempotent, so the test may stop it earlier).
-func OwnServer(t testing.TB) *devserver.Server {
+func OwnServer(t testing.TB) *embedtemporal.Server {
 	t.Helper()
-	s, err := devserver.Start(context.Background(), devserver.Options{})
+	s, err := embedtemporal.Start(context.Background(), embedtemporal.Options{})
 	if err != nil {
 		t.Fatalf("temporaltest: embedded Temporal: %v", err)
 	}

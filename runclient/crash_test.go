@@ -1,4 +1,4 @@
-package engine_test
+package runclient_test
 
 import (
 	"context"
@@ -15,11 +15,11 @@ import (
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/backends"
-	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor/docker"
 	"github.com/buildit-ci/buildit/executor/docker/dockertest"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -112,7 +112,7 @@ stage "long" {
 	h.env.Serve(t, acts, false)
 	t.Cleanup(func() { _ = d.CleanupRun(context.Background(), id) })
 
-	st, err := engine.Wait(ctx, run)
+	st, err := runclient.Wait(ctx, run)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}

@@ -1,4 +1,4 @@
-package devserver
+package embedtemporal
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-package engine_test
+package runclient_test
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
-	"github.com/buildit-ci/buildit/devserver"
-	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/embedtemporal"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -83,11 +83,11 @@ func benchMode(b *testing.B, h *harness, src string, stages int) {
 
 func runOnce(ctx context.Context, b *testing.B, h *harness, plan pipeline.Plan) {
 	in := workflows.PipelineRunInput{RunInput: workflows.RunInput{Plan: plan, Workspace: b.TempDir()}, LocalInput: workflows.LocalInput{LocalFastPath: h.fastPath}}
-	run, err := engine.StartRun(ctx, h.c, in, engine.RunOptions{ID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), TaskQueue: h.taskQueue})
+	run, err := runclient.StartRun(ctx, h.c, in, runclient.RunOptions{ID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), TaskQueue: h.taskQueue})
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := engine.Wait(ctx, run)
+	st, err := runclient.Wait(ctx, run)
 	if err != nil || st.Status != buildit.RunSucceeded {
 		b.Fatalf("run %s: %v", st.Status, err)
 	}
@@ -110,7 +110,7 @@ func BenchmarkOneStageRunWithBoot(b *testing.B) {
 	plan := planOf(b, chainSource(1))
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
-		srv, err := devserver.Start(ctx, devserver.Options{})
+		srv, err := embedtemporal.Start(ctx, embedtemporal.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

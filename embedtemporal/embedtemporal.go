@@ -1,4 +1,4 @@
-// Package devserver runs a Temporal server (go.temporal.io/server) inside the
+// Package embedtemporal runs a Temporal server (go.temporal.io/server) inside the
 // current process, on SQLite, for `buildit run` (database in memory) and
 // `buildit dev` (database in a file).
 //
@@ -6,7 +6,7 @@
 // free loopback ports, with static membership (no ringpop gossip), a single
 // history shard and the dynamic config in tuning.go, which is what keeps a
 // stage's orchestration overhead at a few milliseconds.
-package devserver
+package embedtemporal
 
 import (
 	"context"
@@ -96,10 +96,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		opts.IP = "127.0.0.1"
 	}
 	if net.ParseIP(opts.IP) == nil {
-		return nil, fmt.Errorf("devserver: invalid IP %q", opts.IP)
+		return nil, fmt.Errorf("embedded Temporal: invalid IP %q", opts.IP)
 	}
 	if opts.Port < 0 || opts.Port > 65535 {
-		return nil, fmt.Errorf("devserver: invalid port %d", opts.Port)
+		return nil, fmt.Errorf("embedded Temporal: invalid port %d", opts.Port)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		// leaves the listeners of the services built before it open.
 		l, err := net.Listen("tcp", hostPort(opts.IP, opts.Port))
 		if err != nil {
-			return nil, fmt.Errorf("devserver: frontend port: %w", err)
+			return nil, fmt.Errorf("embedded Temporal: frontend port: %w", err)
 		}
 		_ = l.Close()
 	}
@@ -136,7 +136,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 // server on it.
 func startOn(ctx context.Context, opts Options, sqlCfg *config.SQL) (*Server, error) {
 	if err := ensureNamespace(ctx, sqlCfg, opts.Namespace); err != nil {
-		return nil, fmt.Errorf("devserver: namespace %q: %w", opts.Namespace, err)
+		return nil, fmt.Errorf("embedded Temporal: namespace %q: %w", opts.Namespace, err)
 	}
 	// A port found free can be taken by another process before the server
 	// binds it; try again with new ports in that case (rare: see
@@ -168,11 +168,11 @@ func start(ctx context.Context, opts Options, sqlCfg *config.SQL) (*Server, erro
 
 	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
 	if err != nil {
-		return nil, fmt.Errorf("devserver: authorizer: %w", err)
+		return nil, fmt.Errorf("embedded Temporal: authorizer: %w", err)
 	}
 	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, logger)
 	if err != nil {
-		return nil, fmt.Errorf("devserver: claim mapper: %w", err)
+		return nil, fmt.Errorf("embedded Temporal: claim mapper: %w", err)
 	}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for name, svc := range cfg.Services {
@@ -198,7 +198,7 @@ func start(ctx context.Context, opts Options, sqlCfg *config.SQL) (*Server, erro
 	})
 	logger.building.Store(false)
 	if err != nil {
-		return nil, fmt.Errorf("devserver: new server: %w", err)
+		return nil, fmt.Errorf("embedded Temporal: new server: %w", err)
 	}
 
 	// temporal.Server.Start takes no context: run it aside and, if ctx ends
@@ -219,7 +219,7 @@ func start(ctx context.Context, opts Options, sqlCfg *config.SQL) (*Server, erro
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("devserver: start: %w", err)
+		return nil, fmt.Errorf("embedded Temporal: start: %w", err)
 	}
 	return &Server{
 		srv:       srv,
@@ -276,7 +276,7 @@ func prepareDB(dbFile string) (*config.SQL, error) {
 
 	abs, err := filepath.Abs(dbFile)
 	if err != nil {
-		return nil, fmt.Errorf("devserver: database file: %w", err)
+		return nil, fmt.Errorf("embedded Temporal: database file: %w", err)
 	}
 	cfg.DatabaseName = abs
 	cfg.ConnectAttributes["mode"] = "rwc"
@@ -290,27 +290,27 @@ func prepareDB(dbFile string) (*config.SQL, error) {
 	fi, err := os.Stat(abs)
 	switch {
 	case err == nil && fi.IsDir():
-		return nil, fmt.Errorf("devserver: database file %s is a directory", abs)
+		return nil, fmt.Errorf("embedded Temporal: database file %s is a directory", abs)
 	case err == nil && fi.Size() > 0:
 		return cfg, privateDB(abs) // existing database
 	case err != nil && !errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("devserver: database file: %w", err)
+		return nil, fmt.Errorf("embedded Temporal: database file: %w", err)
 	}
 	if _, err := os.Stat(filepath.Dir(abs)); err != nil {
-		return nil, fmt.Errorf("devserver: database file: %w", err)
+		return nil, fmt.Errorf("embedded Temporal: database file: %w", err)
 	}
 	// Made here, private, before SQLite opens it: SQLite keeps the mode of
 	// an existing file and gives its journal files the same.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("devserver: database file: %w", err)
+		return nil, fmt.Errorf("embedded Temporal: database file: %w", err)
 	}
 	f.Close()
 	if err := privateDB(abs); err != nil {
 		return nil, err
 	}
 	if err := sqliteschema.SetupSchema(cfg); err != nil {
-		return nil, fmt.Errorf("devserver: creating schema in %s: %w", abs, err)
+		return nil, fmt.Errorf("embedded Temporal: creating schema in %s: %w", abs, err)
 	}
 	return cfg, nil
 }
@@ -320,7 +320,7 @@ func prepareDB(dbFile string) (*config.SQL, error) {
 func privateDB(path string) error {
 	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
 		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("devserver: database file: %w", err)
+			return fmt.Errorf("embedded Temporal: database file: %w", err)
 		}
 	}
 	return nil
@@ -405,7 +405,7 @@ func freePorts(ip string, n int) ([]int, error) {
 			if port != 0 {
 				continue // taken: try another
 			}
-			return nil, fmt.Errorf("devserver: finding a free port: %w", err)
+			return nil, fmt.Errorf("embedded Temporal: finding a free port: %w", err)
 		}
 		defer l.Close()
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)

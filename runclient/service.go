@@ -1,8 +1,4 @@
-// Package runs is the API's side of server mode: starting, cancelling,
-// deciding and rolling back a tenant's runs on Temporal. The worker's side
-// (run records, logs, secrets and deployments in Postgres) is workerstore;
-// runs links no executor or deploy backend.
-package runs
+package runclient
 
 import (
 	"context"
@@ -22,7 +18,6 @@ import (
 
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
-	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/workflows"
@@ -288,7 +283,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	if t.RerunOf != nil {
 		in.ReusedFrom = fmt.Sprintf("run %d", *t.RerunOf)
 	}
-	_, err = engine.StartRun(ctx, s.Client, in, engine.RunOptions{
+	_, err = StartRun(ctx, s.Client, in, RunOptions{
 		ID:               run.WorkflowID,
 		TaskQueue:        s.TaskQueue,
 		SearchAttributes: s.SearchAttributes,
@@ -366,7 +361,7 @@ func (s *Service) Decide(ctx context.Context, r db.Run, stage string, approve bo
 	if s.Client == nil {
 		return workflows.StageState{}, ErrUnavailable
 	}
-	st, err := engine.Decide(ctx, s.Client, r.WorkflowID, approve, workflows.ApprovalInput{Stage: stage, By: who, Reason: reason})
+	st, err := Decide(ctx, s.Client, r.WorkflowID, approve, workflows.ApprovalInput{Stage: stage, By: who, Reason: reason})
 	if err == nil {
 		return st, nil
 	}

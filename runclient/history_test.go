@@ -1,4 +1,4 @@
-package engine_test
+package runclient_test
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
-	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor/host"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -138,11 +138,11 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 	time.Sleep(300 * time.Millisecond)
 	idC, runC := start("c3")
 	for _, run := range []client.WorkflowRun{runA, runB, runC} {
-		if _, err := engine.Wait(ctx, run); err != nil {
+		if _, err := runclient.Wait(ctx, run); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stB, err := engine.State(ctx, h.c, idB)
+	stB, err := runclient.State(ctx, h.c, idB)
 	if err != nil || stB.Stages[0].Status != buildit.StageSkipped {
 		t.Fatalf("run B: %+v, %v; want its deploy superseded", stB.Stages, err)
 	}
@@ -195,7 +195,7 @@ func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		st, err := engine.State(ctx, h.c, id)
+		st, err := runclient.State(ctx, h.c, id)
 		if err == nil && stageOf(st, "gate").Status == buildit.StageWaiting {
 			break
 		}
@@ -204,10 +204,10 @@ func recordHistory(t *testing.T, file string, h *harness, fastPath time.Duration
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := engine.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "gate", By: "recorder"}); err != nil {
+	if _, err := runclient.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "gate", By: "recorder"}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := engine.Wait(ctx, run)
+	st, err := runclient.Wait(ctx, run)
 	if err != nil || st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s: %v", st.Status, err)
 	}

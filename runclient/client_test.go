@@ -1,4 +1,4 @@
-package engine_test
+package runclient_test
 
 import (
 	"context"
@@ -17,11 +17,11 @@ import (
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/deploy/backends"
-	"github.com/buildit-ci/buildit/engine"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -102,7 +102,7 @@ func (h *harness) start(t testing.TB, src string, mod func(*workflows.PipelineRu
 	if mod != nil {
 		mod(&in)
 	}
-	run, err := engine.StartRun(context.Background(), h.c, in, engine.RunOptions{ID: id, TaskQueue: h.taskQueue, SearchAttributes: true, Trigger: "test"})
+	run, err := runclient.StartRun(context.Background(), h.c, in, runclient.RunOptions{ID: id, TaskQueue: h.taskQueue, SearchAttributes: true, Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func (h *harness) run(t testing.TB, src string, mod func(*workflows.PipelineRunI
 	_, run := h.start(t, src, mod)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := engine.Wait(ctx, run)
+	st, err := runclient.Wait(ctx, run)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -328,7 +328,7 @@ stage "next" needs="long" { run "true"; }
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := engine.Wait(ctx, run)
+	st, err := runclient.Wait(ctx, run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ stage "ship" needs="gate" { run "echo shipped"; }
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		st, err := engine.State(ctx, h.c, id)
+		st, err := runclient.State(ctx, h.c, id)
 		if err == nil && stageOf(st, "gate").Status == buildit.StageWaiting {
 			if st.Status != buildit.RunWaiting {
 				t.Errorf("run status %s while the gate waits", st.Status)
@@ -363,14 +363,14 @@ stage "ship" needs="gate" { run "echo shipped"; }
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := engine.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "ship", By: "ann"}); err == nil {
+	if _, err := runclient.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "ship", By: "ann"}); err == nil {
 		t.Error("approving a command stage was accepted")
 	}
-	gate, err := engine.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "gate", By: "ann", Reason: "go"})
+	gate, err := runclient.Decide(ctx, h.c, id, true, workflows.ApprovalInput{Stage: "gate", By: "ann", Reason: "go"})
 	if err != nil || gate.Status != buildit.StageSucceeded || gate.DecidedBy != "ann" {
 		t.Fatalf("approve: %v, %+v", err, gate)
 	}
-	st, err := engine.Wait(ctx, run)
+	st, err := runclient.Wait(ctx, run)
 	if err != nil || st.Status != buildit.RunSucceeded {
 		t.Fatalf("run %s, %v", st.Status, err)
 	}
@@ -401,7 +401,7 @@ func TestSearchAttributesAreSet(t *testing.T) {
 	t.Parallel()
 	h := setup(t, nil)
 	id, run := h.start(t, "pipeline \"sa\"\nstage \"a\" { run \"true\"; }\n", nil)
-	if _, err := engine.Wait(context.Background(), run); err != nil {
+	if _, err := runclient.Wait(context.Background(), run); err != nil {
 		t.Fatal(err)
 	}
 	desc, err := h.c.DescribeWorkflowExecution(context.Background(), id, "")
@@ -454,7 +454,7 @@ stage "slow-timeout" needs="quick" { run "echo $$ > slow.pid; sleep 30"; timeout
 	if err := h.c.CancelWorkflow(context.Background(), id, ""); err != nil {
 		t.Fatal(err)
 	}
-	st, err := engine.Wait(context.Background(), run)
+	st, err := runclient.Wait(context.Background(), run)
 	if err != nil || st.Status != buildit.RunCancelled {
 		t.Fatalf("run %s: %v", st.Status, err)
 	}

@@ -1,7 +1,12 @@
-// Package engine starts pipeline runs on Temporal and reads their outcome:
-// the small client-side API that `buildit run`, the server and the tests
-// share.
-package engine
+// Package runclient is the client side of runs: it starts PipelineRun
+// workflows on Temporal, waits for them, queries their state and decides
+// their approval gates (client.go), for `buildit run`, the server and the
+// tests alike. Service (service.go) does the same for a tenant's stored
+// pipelines, with the run's records in Postgres: it is the API's side of
+// server mode. The worker's side (run records, logs, secrets and
+// deployments written by activities) is workerstore; runclient links no
+// executor or deploy backend.
+package runclient
 
 import (
 	"context"

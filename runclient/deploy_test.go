@@ -1,4 +1,4 @@
-package engine_test
+package runclient_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/deploy/fly/flytest"
-	"github.com/buildit-ci/buildit/engine"
+	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -41,7 +41,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 		return id, func() workflows.RunState {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			st, err := engine.Wait(ctx, run)
+			st, err := runclient.Wait(ctx, run)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +100,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 	wait := func(run client.WorkflowRun) workflows.RunState {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		st, err := engine.Wait(ctx, run)
+		st, err := runclient.Wait(ctx, run)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ target "fly" kind="fly" { app "acme-api"; api-url %q; }
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, run := h.start(t, src("api:unhealthy"), nil)
-	st, err := engine.Wait(ctx, run)
+	st, err := runclient.Wait(ctx, run)
 	if err != nil {
 		t.Fatalf("the deploy did not end at its timeout: %v", err)
 	}
