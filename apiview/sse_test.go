@@ -44,7 +44,7 @@ func TestEventReader(t *testing.T) {
 					t.Errorf("event %d: %+v, want %+v", i, got[i], tc.want[i])
 				}
 			}
-			if tc.err == io.EOF && err != io.EOF || tc.err != io.EOF && (err == nil || err == io.EOF) {
+			if errors.Is(tc.err, io.EOF) && !errors.Is(err, io.EOF) || !errors.Is(tc.err, io.EOF) && (err == nil || errors.Is(err, io.EOF)) {
 				t.Errorf("err = %v, want %v", err, tc.err)
 			}
 		})

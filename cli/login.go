@@ -50,7 +50,7 @@ from a prompt. Create one with POST /api/v1/orgs/ORG/api-keys.`,
 			c := &remote.Client{BaseURL: creds.URL, Token: creds.Token}
 			me, err := c.Me(cmd.Context())
 			if err != nil {
-				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("the server refused the key: %v", err)}
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("the server refused the key: %w", err)}
 			}
 			if creds.Org == "" && len(me.Organizations) == 1 {
 				creds.Org = me.Organizations[0].Slug

@@ -51,11 +51,11 @@ func (a *app) printRunLogs(ctx context.Context, s *session, pipelineName string,
 	if len(ids) == 0 {
 		return usageError(fmt.Errorf("run %d has no stage %q", n, stage))
 	}
-	print := a.logPrinter(ids, asJSON)
+	printLine := a.logPrinter(ids, asJSON)
 	if follow {
 		return apiErrorOrNil(s.c.Follow(ctx, s.scope, pipelineName, n, stage, func(ev remote.FollowEvent) {
 			if ev.Line != nil {
-				print(stage, *ev.Line)
+				printLine(stage, *ev.Line)
 			}
 		}))
 	}
@@ -70,7 +70,7 @@ func (a *app) printRunLogs(ctx context.Context, s *session, pipelineName string,
 				return apiError(err)
 			}
 			for _, l := range page.Lines {
-				print(id, l)
+				printLine(id, l)
 			}
 			if len(page.Lines) == 0 {
 				break

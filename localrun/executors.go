@@ -45,7 +45,7 @@ func setUpExecutors(ctx context.Context, acts *activities.Activities, o Options)
 		if len(images) == 0 {
 			what = "--executor docker needs Docker"
 		}
-		return nil, &UsageError{fmt.Errorf("%s but no Docker engine answers: %v; use --executor local to run them on the host", what, err)}
+		return nil, &UsageError{fmt.Errorf("%s but no Docker engine answers: %w; use --executor local to run them on the host", what, err)}
 	}
 	acts.Stages.Docker = d
 	return func(ctx context.Context, runID string) {

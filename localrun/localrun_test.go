@@ -2,6 +2,7 @@ package localrun
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -145,7 +146,7 @@ func TestRunRefusesUnknownExecutor(t *testing.T) {
 	o, _ := setup(t, sleepy)
 	o.Executor = "k8s"
 	_, err := Run(context.Background(), o)
-	if _, ok := err.(*UsageError); !ok || !strings.Contains(err.Error(), `unknown --executor "k8s"`) {
+	if ue := (*UsageError)(nil); !errors.As(err, &ue) || !strings.Contains(err.Error(), `unknown --executor "k8s"`) {
 		t.Errorf("err = %v", err)
 	}
 }

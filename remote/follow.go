@@ -100,7 +100,8 @@ func (c *Client) followOnce(ctx context.Context, path, stage string, lastID *str
 	if res.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 		err := decodeError(res.StatusCode, b)
-		if e, ok := err.(*Error); ok {
+		var e *Error
+		if errors.As(err, &e) {
 			e.retryAfter = retryAfter(res.Header.Get("Retry-After"))
 		}
 		return 0, err

@@ -70,7 +70,7 @@ func TestFollowReconnects(t *testing.T) {
 		case ev.Attempt > 0:
 			got = append(got, fmt.Sprint("attempt ", ev.Attempt))
 		default:
-			got = append(got, "end "+string(ev.Status))
+			got = append(got, "end "+ev.Status)
 		}
 	})
 	if err != nil {
