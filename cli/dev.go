@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -133,17 +134,8 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	if err != nil {
 		return err
 	}
-	for _, b := range []struct{ flag, ip string }{{"--temporal-ip", f.temporalIP}, {"--ui-ip", f.uiIP}} {
-		ip := net.ParseIP(b.ip)
-		if ip == nil {
-			return usageError(fmt.Errorf("%s %q: not an IP address", b.flag, b.ip))
-		}
-		if !ip.IsLoopback() {
-			// Temporal has no authentication here: what listens beyond
-			// loopback serves every tenant's runs to whoever connects,
-			// stage containers included.
-			log.Warn("Temporal listens beyond loopback, without authentication: anyone who reaches it, a stage included, can read and steer every tenant's runs", "flag", b.flag, "ip", b.ip)
-		}
+	if err := checkListenIPs(f, log); err != nil {
+		return err
 	}
 	if err := makeDataDir(f.dataDir); err != nil {
 		return usageError(fmt.Errorf("--data-dir: %w", err))
@@ -169,20 +161,11 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	}
 	defer ln.Close()
 
-	ts, err := embedtemporal.Start(ctx, embedtemporal.Options{DBFile: filepath.Join(f.dataDir, "temporal.db"), IP: f.temporalIP, Port: f.temporalPort, Logger: log})
+	ts, uiURL, stopTemporal, err := startDevTemporal(ctx, f, log)
 	if err != nil {
-		return fmt.Errorf("embedded Temporal: %w", err)
+		return err
 	}
-	defer func() { _ = ts.Stop() }()
-	uiURL := ""
-	if !f.noUI {
-		ui, err := webui.Start(ctx, webui.Options{TemporalAddress: ts.HostPort(), Namespace: ts.Namespace(), IP: f.uiIP, Port: f.uiPort})
-		if err != nil {
-			return err
-		}
-		defer ui.Stop()
-		uiURL = ui.URL()
-	}
+	defer stopTemporal()
 
 	taskQueue := workflows.DefaultTaskQueue
 	acts, release, err := workerActivities(ctx, f.executor, filepath.Join(f.dataDir, "workspaces"), worker.HostQueue(taskQueue, "dev"), f.stages.allowHostStages, store, log)
@@ -222,4 +205,40 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serveHTTP(sctx, ln, srv.Handler(), log, apiWriteTimeout)
+}
+
+// checkListenIPs refuses --temporal-ip or --ui-ip when it is not an IP
+// address, and warns when either listens beyond loopback: Temporal has no
+// authentication here, so what listens there serves every tenant's runs to
+// whoever connects, stage containers included.
+func checkListenIPs(f *devFlags, log *slog.Logger) error {
+	for _, b := range []struct{ flag, ip string }{{"--temporal-ip", f.temporalIP}, {"--ui-ip", f.uiIP}} {
+		ip := net.ParseIP(b.ip)
+		if ip == nil {
+			return usageError(fmt.Errorf("%s %q: not an IP address", b.flag, b.ip))
+		}
+		if !ip.IsLoopback() {
+			log.Warn("Temporal listens beyond loopback, without authentication: anyone who reaches it, a stage included, can read and steer every tenant's runs", "flag", b.flag, "ip", b.ip)
+		}
+	}
+	return nil
+}
+
+// startDevTemporal starts the embedded Temporal server on the data dir's
+// database and, unless --no-ui, its Web UI (uiURL is then its address);
+// stop stops both.
+func startDevTemporal(ctx context.Context, f *devFlags, log *slog.Logger) (ts *embedtemporal.Server, uiURL string, stop func(), err error) {
+	ts, err = embedtemporal.Start(ctx, embedtemporal.Options{DBFile: filepath.Join(f.dataDir, "temporal.db"), IP: f.temporalIP, Port: f.temporalPort, Logger: log})
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("embedded Temporal: %w", err)
+	}
+	if f.noUI {
+		return ts, "", func() { _ = ts.Stop() }, nil
+	}
+	ui, err := webui.Start(ctx, webui.Options{TemporalAddress: ts.HostPort(), Namespace: ts.Namespace(), IP: f.uiIP, Port: f.uiPort})
+	if err != nil {
+		_ = ts.Stop()
+		return nil, "", nil, err
+	}
+	return ts, ui.URL(), func() { ui.Stop(); _ = ts.Stop() }, nil
 }
