@@ -176,7 +176,7 @@ func (a *app) runOptions(ctx context.Context, file string, f *runFlags) (localru
 		return localrun.Options{}, usageError(err)
 	}
 	opts := localrun.Options{
-		Plan: plan, Workspace: workspace, Branch: f.branch, Commit: f.commit, Event: f.event,
+		Plan: plan, Workspace: workspace, Trigger: buildit.Trigger{Branch: f.branch, Commit: f.commit, Event: f.event},
 		Env: env, Secrets: secrets, AutoApprove: f.approve, Executor: f.executor,
 		TemporalAddress: f.temporalAddress, Namespace: f.namespace, UI: f.ui, UIPort: f.uiPort,
 		Actor: os.Getenv("USER"), Stderr: a.stderr, Stdin: os.Stdin,

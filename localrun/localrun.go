@@ -38,10 +38,10 @@ type Options struct {
 	Plan *pipeline.Plan
 	// Workspace is the absolute folder shared by every stage.
 	Workspace string
-	// Branch and Commit default to the workspace's git branch and HEAD.
-	Branch, Commit string
-	// Event is the event for when conditions.
-	Event string
+	// Trigger is what started the run, for when conditions and BUILDIT_*:
+	// Branch and Commit default to the workspace's git branch and HEAD,
+	// Event to "manual".
+	buildit.Trigger
 	// Env is set in every stage's environment.
 	Env map[string]string
 	// Secrets are the values of the secrets the stages name.
@@ -210,7 +210,7 @@ func (o *Options) input(runID string, forceHost bool) workflows.PipelineRunInput
 			RunID:       runID,
 			Plan:        *o.Plan,
 			Workspace:   o.Workspace,
-			Trigger:     buildit.Trigger{Branch: o.Branch, Commit: o.Commit, Event: o.Event},
+			Trigger:     o.Trigger,
 			Env:         o.Env,
 			AutoApprove: o.AutoApprove,
 		},
