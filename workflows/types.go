@@ -141,6 +141,10 @@ type ServerInput struct {
 	// ReusedFrom naming that run.
 	Reuse      []string `json:"reuse,omitempty"`
 	ReusedFrom string   `json:"reused_from,omitempty"`
+	// ReuseArtifacts are the artifacts the reused stages kept in the run
+	// this one reruns: the stages that need them restore them as if those
+	// stages had run here.
+	ReuseArtifacts []buildit.Artifact `json:"reuse_artifacts,omitempty"`
 }
 
 // AwaitTurnInput names a run and its concurrency group.
@@ -242,6 +246,9 @@ type StageInput struct {
 	// Record names the run in the platform's database (server mode): its
 	// tenant's secrets apply and the log is stored under it.
 	Record *buildit.RunRef `json:"record,omitempty"`
+	// Restore are the artifacts of the stages this one needs, restored
+	// into its workspace before its commands run.
+	Restore []buildit.Artifact `json:"restore,omitempty"`
 }
 
 // Vars is the attempt's environment: the step's, the run's overrides, and
@@ -278,6 +285,8 @@ type StageResult struct {
 	TimedOut bool `json:"timed_out,omitempty"`
 	// Pending reports that the stage still runs after the local budget.
 	Pending bool `json:"pending,omitempty"`
+	// Artifacts are what the attempt kept (the stage's `artifacts`).
+	Artifacts []buildit.Artifact `json:"artifacts,omitempty"`
 }
 
 // ApprovalInput decides an approval gate.

@@ -1,0 +1,246 @@
+// Package blobstore is BuildIt's blob store: where artifacts and caches are
+// kept, as archives, behind one small type over gocloud.dev/blob. A URL
+// chooses the backend: file:// (a folder), s3:// (any S3-compatible store),
+// gs:// or azblob://.
+//
+// Objects are written in one streaming pass; Put answers with the object's
+// size and sha256 digest, which the caller records, and Get checks both as
+// the object is read back, so that a corrupt or truncated object is an
+// error (ErrCorrupt) at the end of the stream, never silently taken.
+package blobstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // azblob://
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob" // gs://
+	_ "gocloud.dev/blob/s3blob"  // s3://
+	"gocloud.dev/gcerrors"
+)
+
+// ErrNotFound reports that no object has the key.
+var ErrNotFound = errors.New("blob not found")
+
+// ErrCorrupt reports that an object read back is not what was written: its
+// size or its digest differ from those recorded.
+var ErrCorrupt = errors.New("blob is corrupt")
+
+// Store is an open blob store.
+type Store struct {
+	bucket *blob.Bucket
+	url    string
+}
+
+// Object is a stored object: its key, size and digest ("sha256:<hex>").
+type Object struct {
+	Key     string    `json:"key"`
+	Size    int64     `json:"size"`
+	Digest  string    `json:"digest"`
+	ModTime time.Time `json:"mod_time,omitzero"`
+}
+
+// Open opens the store at rawURL. A plain path or a file:// URL is a
+// folder, made when missing; s3:// takes gocloud's query parameters
+// (endpoint, region, use_path_style, ...) and the standard AWS_*
+// credentials from the environment.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	if rawURL == "" {
+		return nil, errors.New("blob store: no URL")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		// A plain path.
+		u = &url.URL{Scheme: "file", Path: rawURL}
+	}
+	if u.Scheme == "file" {
+		return openDir(u)
+	}
+	b, err := blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		return nil, fmt.Errorf("blob store %s: %w", Redact(rawURL), err)
+	}
+	return &Store{bucket: b, url: Redact(rawURL)}, nil
+}
+
+// openDir opens a folder: made when missing (0700), with temporary files
+// written next to their objects so that the final rename never crosses
+// file systems, and without gocloud's metadata side files (BuildIt records
+// what it needs itself).
+func openDir(u *url.URL) (*Store, error) {
+	dir := u.Path
+	if u.Host != "" && u.Host != "localhost" {
+		dir = filepath.Join(u.Host, dir)
+	}
+	if dir == "" {
+		return nil, errors.New("blob store: file:// URL names no folder")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	b, err := fileblob.OpenBucket(abs, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
+	if err != nil {
+		return nil, fmt.Errorf("blob store %s: %w", abs, err)
+	}
+	return &Store{bucket: b, url: "file://" + abs}, nil
+}
+
+// Redact returns rawURL without a password or secret-bearing query
+// parameters, for logs and errors.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	q := u.Query()
+	for k := range q {
+		lk := strings.ToLower(k)
+		if strings.Contains(lk, "secret") || strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "password") {
+			q.Set(k, "REDACTED")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// String names the store (its URL, without secrets).
+func (s *Store) String() string { return s.url }
+
+// Close closes the store.
+func (s *Store) Close() error { return s.bucket.Close() }
+
+// Put streams r into the object key, replacing any object there, and
+// answers with its size and digest. Nothing is visible under key unless
+// the whole stream was written: a failed Put leaves no object.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) (Object, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		return Object{}, s.err("put", key, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), r)
+	if err != nil {
+		cancel() // aborts the write: nothing is committed
+		_ = w.Close()
+		return Object{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return Object{}, s.err("put", key, err)
+	}
+	return Object{Key: key, Size: n, Digest: digest(h)}, nil
+}
+
+// Get opens the object key for reading. When want has a size or a digest,
+// the reader checks them: its last Read returns an error wrapping
+// ErrCorrupt instead of io.EOF when they differ.
+func (s *Store) Get(ctx context.Context, key string, want Object) (io.ReadCloser, error) {
+	r, err := s.bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, s.err("get", key, err)
+	}
+	if want.Size == 0 && want.Digest == "" {
+		return r, nil
+	}
+	return &checked{r: r, key: key, want: want, h: sha256.New()}, nil
+}
+
+// Stat answers with the object's size and time; its digest is not stored
+// with it.
+func (s *Store) Stat(ctx context.Context, key string) (Object, error) {
+	a, err := s.bucket.Attributes(ctx, key)
+	if err != nil {
+		return Object{}, s.err("stat", key, err)
+	}
+	return Object{Key: key, Size: a.Size, ModTime: a.ModTime}, nil
+}
+
+// Delete removes the object key; a missing object is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.bucket.Delete(ctx, key)
+	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return s.err("delete", key, err)
+	}
+	return nil
+}
+
+// List calls fn for every object whose key starts with prefix, in key
+// order, until fn returns false or an error.
+func (s *Store) List(ctx context.Context, prefix string, fn func(Object) (bool, error)) error {
+	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return s.err("list", prefix, err)
+		}
+		if o.IsDir {
+			continue
+		}
+		more, err := fn(Object{Key: o.Key, Size: o.Size, ModTime: o.ModTime})
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+func (s *Store) err(op, key string, err error) error {
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
+	}
+	return fmt.Errorf("%s %s in %s: %w", op, key, s.url, err)
+}
+
+func digest(h hash.Hash) string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
+
+// checked is a reader that checks an object's size and digest as it is
+// read.
+type checked struct {
+	r    io.ReadCloser
+	key  string
+	want Object
+	h    hash.Hash
+	n    int64
+}
+
+func (c *checked) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if c.want.Size > 0 && c.n > c.want.Size {
+		return n, fmt.Errorf("%s: %w: more than the %d bytes recorded", c.key, ErrCorrupt, c.want.Size)
+	}
+	if errors.Is(err, io.EOF) {
+		if c.want.Size > 0 && c.n != c.want.Size {
+			return n, fmt.Errorf("%s: %w: %d bytes of the %d recorded (truncated)", c.key, ErrCorrupt, c.n, c.want.Size)
+		}
+		if got := digest(c.h); c.want.Digest != "" && got != c.want.Digest {
+			return n, fmt.Errorf("%s: %w: digest %s, recorded %s", c.key, ErrCorrupt, got, c.want.Digest)
+		}
+	}
+	return n, err
+}
+
+func (c *checked) Close() error { return c.r.Close() }
