@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/artifact"
 	"github.com/buildit-ci/buildit/executor"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -103,6 +104,10 @@ type Stages struct {
 	// fails with a configuration error, whatever the API let through.
 	// Local runs (buildit run) do not need it.
 	AllowHostStages bool
+	// Artifacts saves and restores the stages' artifacts and caches; nil
+	// means this worker keeps none (a stage that declares some fails with
+	// a configuration error).
+	Artifacts *artifact.Service
 
 	mu      sync.Mutex
 	flights map[string]*flight

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -111,7 +112,7 @@ func TestRunStageOnTheHost(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(ws, "ran")); !os.IsNotExist(err) {
 					t.Error("the stage ran")
 				}
-			} else if err != nil || res != tc.want {
+			} else if err != nil || !reflect.DeepEqual(res, tc.want) {
 				t.Fatalf("RunStage = %+v, %v; want %+v", res, err, tc.want)
 			}
 			// stdout and stderr are read apart: their lines' order
