@@ -98,7 +98,7 @@ func (l Limits) Load(file string, src []byte) (*Pipeline, Diagnostics) {
 	p.limits = l
 	// Each step is bounded by a limit checked in the one before; after a
 	// limit is hit, the next steps would only add noise to its message.
-	for _, step := range []func(*Pipeline){d.resolveTemplates, d.checkReferences, d.checkCycles, d.checkInstances} {
+	for _, step := range []func(*Pipeline){d.resolveTemplates, d.nameArtifacts, d.checkReferences, d.checkCycles, d.checkInstances} {
 		if d.stopped {
 			break
 		}
@@ -386,7 +386,7 @@ func (d *decoder) stageChild(s *Stage, c *kdl.Node) {
 	case "cache":
 		s.Cache = append(s.Cache, d.cache(c))
 	case "artifacts":
-		s.Artifacts = append(s.Artifacts, d.texts(c)...)
+		s.Artifacts = append(s.Artifacts, d.artifacts(c))
 	case "approval":
 		s.Approval = d.approval(c)
 	case "resources":
@@ -550,18 +550,46 @@ func (d *decoder) services(n *kdl.Node) []Service {
 	return out
 }
 
+var (
+	cacheProps     = []string{"key", "restore-keys"}
+	artifactsProps = []string{"name", "when", "optional"}
+	artifactsWhen  = []string{ArtifactsSuccess, ArtifactsAlways, ArtifactsFailure}
+)
+
 func (d *decoder) cache(n *kdl.Node) Cache {
-	c := Cache{}
+	c := Cache{Pos: posOf(n.NamePos)}
 	for _, p := range lastProps(n) {
-		if p.Key != "key" {
-			d.unknown(posOf(p.Pos), "property", p.Key, "cache", []string{"key"})
-			continue
+		switch p.Key {
+		case "key":
+			if k, ok := d.text(p.Value, "cache key"); ok {
+				if _, err := ParseCacheKey(k); err != nil {
+					d.errorf(posOf(p.Value.Pos), "cache key: %v", err)
+				}
+				c.Key = k
+			}
+		case "restore-keys":
+			if k, ok := d.text(p.Value, "restore-keys"); ok {
+				c.RestoreKeys = strings.Fields(k)
+				for _, rk := range c.RestoreKeys {
+					if _, err := ParseCacheKey(rk); err != nil {
+						d.errorf(posOf(p.Value.Pos), "restore-keys: %v", err)
+					}
+				}
+				if len(c.RestoreKeys) == 0 {
+					d.errorf(posOf(p.Value.Pos), "restore-keys names no prefix: restore-keys=\"cargo- deps-\"")
+				}
+			}
+		default:
+			d.unknown(posOf(p.Pos), "property", p.Key, "cache", cacheProps)
 		}
-		c.Key, _ = d.text(p.Value, "cache key")
 	}
 	d.noChildren(n)
 	for _, a := range n.Args {
 		if s, ok := d.text(a, "cache path"); ok {
+			if msg := badPath(s, true); msg != "" {
+				d.errorf(posOf(a.Pos), "cache path %q %s", s, msg)
+				continue
+			}
 			c.Paths = append(c.Paths, s)
 		}
 	}
@@ -569,6 +597,100 @@ func (d *decoder) cache(n *kdl.Node) Cache {
 		d.errorf(posOf(n.NamePos), "cache names no path: cache \"target\" key=\"cargo\"")
 	}
 	return c
+}
+
+func (d *decoder) artifacts(n *kdl.Node) ArtifactSpec {
+	a := ArtifactSpec{Pos: posOf(n.NamePos)}
+	for _, p := range lastProps(n) {
+		switch p.Key {
+		case "name":
+			if v, ok := d.text(p.Value, "artifacts name"); ok {
+				if msg := badArtifactName(v); msg != "" {
+					d.errorf(posOf(p.Value.Pos), "artifacts name %q %s", v, msg)
+				}
+				a.Name, a.named = v, true
+			}
+		case "when":
+			if v, ok := d.text(p.Value, "artifacts when"); ok {
+				if !contains(artifactsWhen, v) {
+					d.badChoice(posOf(p.Value.Pos), "artifacts when", v, artifactsWhen)
+				}
+				a.When = v
+			}
+		case "optional":
+			a.Optional, _ = d.boolean(p.Value, "optional")
+		default:
+			d.unknown(posOf(p.Pos), "property", p.Key, "artifacts", artifactsProps)
+		}
+	}
+	d.noChildren(n)
+	for _, v := range n.Args {
+		if s, ok := d.text(v, "artifacts path"); ok {
+			if msg := badPath(s, false); msg != "" {
+				d.errorf(posOf(v.Pos), "artifacts path %q %s", s, msg)
+				continue
+			}
+			a.Paths = append(a.Paths, s)
+		}
+	}
+	if len(n.Args) == 0 {
+		d.errorf(posOf(n.NamePos), "artifacts names no path: artifacts \"dist/app\" \"reports/*.xml\"")
+	}
+	return a
+}
+
+// badPath says what is wrong with a path of artifacts or cache, or "":
+// they are relative to the workspace, without "..", or (a cache's, when
+// home is set) "~" or "~/..." in the stage's home.
+func badPath(p string, home bool) string {
+	rest := p
+	if home && (p == "~" || strings.HasPrefix(p, "~/")) {
+		rest = strings.TrimPrefix(strings.TrimPrefix(p, "~"), "/")
+		if rest == "" {
+			return ""
+		}
+	}
+	switch {
+	case rest == "":
+		return "is empty"
+	case strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, `\`) || (len(rest) > 1 && rest[1] == ':'):
+		if home {
+			return "is absolute: paths are relative to the workspace, or ~/... in the stage's home"
+		}
+		return "is absolute: paths are relative to the workspace"
+	case strings.HasPrefix(rest, "~"):
+		if home {
+			return "names another user's home: use ~/..."
+		}
+		return "is in a home folder: artifacts are relative to the workspace"
+	}
+	for _, seg := range strings.FieldsFunc(rest, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == ".." {
+			return "leaves the workspace (\"..\")"
+		}
+	}
+	return ""
+}
+
+// badArtifactName says what is wrong with an artifacts name, or "": it
+// names a folder of its own where artifacts are downloaded.
+func badArtifactName(name string) string {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return "is empty"
+	case name == "." || name == "..":
+		return "is not a name"
+	case strings.ContainsAny(name, `/\`):
+		return "has a slash: a name is one folder's name"
+	case len(name) > 100:
+		return "is longer than 100 characters"
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "has a control character"
+		}
+	}
+	return ""
 }
 
 func (d *decoder) approval(n *kdl.Node) *Approval {

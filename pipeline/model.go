@@ -92,7 +92,7 @@ type Stage struct {
 	Matrix       []MatrixAxis `json:"matrix,omitempty"`
 	Services     []Service    `json:"services,omitempty"`
 	Cache        []Cache      `json:"cache,omitempty"`
-	Artifacts    []string     `json:"artifacts,omitempty"`
+	Artifacts    []ArtifactSpec `json:"artifacts,omitempty"`
 	Approval     *Approval    `json:"approval,omitempty"`
 	Resources    *Resources   `json:"resources,omitempty"`
 	Deploy       *Deploy      `json:"deploy,omitempty"`
@@ -139,10 +139,56 @@ type Service struct {
 	Command []string          `json:"command,omitempty"`
 }
 
-// Cache is a set of workspace paths kept between runs under a key.
+// Cache is a set of paths kept between runs under a key: paths relative
+// to the workspace, or "~/..." in the stage's home.
 type Cache struct {
-	Key   string   `json:"key,omitempty"`
+	// Key is the key as written: it may hold ${NAME} (the stage's
+	// environment) and {{ hashFiles('glob', ...) }}, expanded when the
+	// stage runs (see ParseCacheKey). "" means the stage's name.
+	Key string `json:"key,omitempty"`
+	// RestoreKeys are prefixes tried, in order, when no entry has the
+	// exact key: the newest entry whose key starts with one is restored.
+	RestoreKeys []string `json:"restore_keys,omitempty"`
+	Paths       []string `json:"paths"`
+	Pos         Position `json:"-"`
+}
+
+// ArtifactSpec is one `artifacts` node: paths relative to the workspace
+// (files, folders, globs with * and **) kept after an attempt under Name.
+type ArtifactSpec struct {
+	// Name is unique in the run: the node's name= or, by default, the
+	// stage's name ("<stage>-2" for its second node, and so on), with a
+	// matrix instance's " [k=v, ...]" after it in a Step.
+	Name  string   `json:"name"`
 	Paths []string `json:"paths"`
+	// When is ArtifactsSuccess (the default), ArtifactsAlways or
+	// ArtifactsFailure: after which attempts the paths are kept.
+	When string `json:"when,omitempty"`
+	// Optional skips paths that match nothing instead of failing the
+	// attempt.
+	Optional bool     `json:"optional,omitempty"`
+	Pos      Position `json:"-"`
+	// named records that the node gave its name itself.
+	named bool
+}
+
+// The values of ArtifactSpec.When.
+const (
+	ArtifactsSuccess = "success"
+	ArtifactsAlways  = "always"
+	ArtifactsFailure = "failure"
+)
+
+// KeepsAfter reports whether the artifacts are kept after an attempt that
+// succeeded (ok) or failed (!ok).
+func (a ArtifactSpec) KeepsAfter(ok bool) bool {
+	switch a.When {
+	case ArtifactsAlways:
+		return true
+	case ArtifactsFailure:
+		return !ok
+	}
+	return ok
 }
 
 // Approval makes a stage wait for a person's decision.

@@ -63,7 +63,7 @@ type Step struct {
 	AllowFailure bool              `json:"allow_failure,omitempty"`
 	Services     []Service         `json:"services,omitempty"`
 	Cache        []Cache           `json:"cache,omitempty"`
-	Artifacts    []string          `json:"artifacts,omitempty"`
+	Artifacts    []ArtifactSpec    `json:"artifacts,omitempty"`
 	Approval     *Approval         `json:"approval,omitempty"`
 	Resources    *Resources        `json:"resources,omitempty"`
 	Deploy       *Deploy           `json:"deploy,omitempty"`
@@ -249,8 +249,8 @@ func (e *expansion) expand(s *Stage, combo []matrixValue) (Step, bool) {
 		Timeout:      s.Timeout,
 		Retry:        p.Defaults.Retry,
 		AllowFailure: s.AllowFailure,
-		Cache:        s.Cache,
-		Artifacts:    s.Artifacts,
+		Cache:        stepCaches(s.Cache),
+		Artifacts:    stepArtifacts(s.Artifacts),
 		Approval:     s.Approval,
 		Resources:    s.Resources,
 	}
@@ -279,6 +279,9 @@ func (e *expansion) expand(s *Stage, combo []matrixValue) (Step, bool) {
 			env["MATRIX_"+envSafe(mv.name)] = mv.value
 		}
 		st.ID = s.Name + " [" + strings.Join(parts, ", ") + "]"
+		for i := range st.Artifacts {
+			st.Artifacts[i].Name += st.ID[len(s.Name):]
+		}
 	}
 	// Substitution is where text multiplies: each value can be written
 	// many times in one string. The substituted strings of one step are
@@ -455,4 +458,24 @@ func (p *Plan) Only(names ...string) (*Plan, error) {
 		out.Waves = append(out.Waves, ids)
 	}
 	return out, nil
+}
+
+// stepCaches and stepArtifacts copy a stage's caches and artifacts for
+// one of its steps, without what only the file has (positions).
+func stepCaches(cs []Cache) []Cache {
+	var out []Cache
+	for _, c := range cs {
+		c.Pos = Position{}
+		out = append(out, c)
+	}
+	return out
+}
+
+func stepArtifacts(as []ArtifactSpec) []ArtifactSpec {
+	var out []ArtifactSpec
+	for _, a := range as {
+		a.Pos, a.named = Position{}, false
+		out = append(out, a)
+	}
+	return out
 }
