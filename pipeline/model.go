@@ -87,15 +87,15 @@ type Stage struct {
 	// Timeout bounds one attempt; zero means the default.
 	Timeout time.Duration `json:"timeout,omitempty"`
 	// Retry is the number of extra attempts after a failure; nil when unset.
-	Retry        *int         `json:"retry,omitempty"`
-	AllowFailure bool         `json:"allow_failure,omitempty"`
-	Matrix       []MatrixAxis `json:"matrix,omitempty"`
-	Services     []Service    `json:"services,omitempty"`
-	Cache        []Cache      `json:"cache,omitempty"`
+	Retry        *int           `json:"retry,omitempty"`
+	AllowFailure bool           `json:"allow_failure,omitempty"`
+	Matrix       []MatrixAxis   `json:"matrix,omitempty"`
+	Services     []Service      `json:"services,omitempty"`
+	Cache        []Cache        `json:"cache,omitempty"`
 	Artifacts    []ArtifactSpec `json:"artifacts,omitempty"`
-	Approval     *Approval    `json:"approval,omitempty"`
-	Resources    *Resources   `json:"resources,omitempty"`
-	Deploy       *Deploy      `json:"deploy,omitempty"`
+	Approval     *Approval      `json:"approval,omitempty"`
+	Resources    *Resources     `json:"resources,omitempty"`
+	Deploy       *Deploy        `json:"deploy,omitempty"`
 
 	// Pos is where the node was written.
 	Pos Position `json:"-"`
