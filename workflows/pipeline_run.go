@@ -328,6 +328,7 @@ func (r *run) schedule(ctx workflow.Context) {
 				r.state[i].Status = buildit.StageSucceeded
 				r.state[i].ReusedFrom = r.in.ReusedFrom
 				r.state[i].Attempt = 1
+				r.state[i].Artifacts = r.reusedArtifacts(i)
 				continue
 			}
 			if reason := r.skipReason(i); reason != "" {
@@ -467,6 +468,7 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			Trigger:   r.in.Trigger,
 			Env:       r.in.Env,
 			Record:    r.in.Record,
+			Restore:   r.restoreFor(i),
 		}
 		gen := r.queueGen
 		qctx := actx
@@ -498,6 +500,9 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			if ctx.Err() == nil {
 				err = fmt.Errorf("the workspace's host was lost and preparing it again failed: %w", perr)
 			}
+		}
+		if err == nil {
+			r.state[i].Artifacts = res.Artifacts
 		}
 		if ctx.Err() != nil {
 			reason := "cancelled: an earlier stage failed"
@@ -537,6 +542,45 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 		}
 		r.logger.Info("stage failed; retrying", "stage", st.ID, "attempt", attempt, "reason", reason)
 	}
+}
+
+// restoreFor lists the artifacts stage i restores: those of every stage
+// it needs, directly or not, in plan order (so that a stage's files
+// overwrite those of the stages before it); a reused stage's are those of
+// the run this one reruns (ServerInput.ReuseArtifacts).
+func (r *run) restoreFor(i int) []buildit.Artifact {
+	ancestor := make([]bool, len(r.steps))
+	var visit func(j int)
+	visit = func(j int) {
+		for _, need := range r.steps[j].Needs {
+			k := r.index[need]
+			if !ancestor[k] {
+				ancestor[k] = true
+				visit(k)
+			}
+		}
+	}
+	visit(i)
+	var out []buildit.Artifact
+	for j := range r.steps {
+		if !ancestor[j] {
+			continue
+		}
+		out = append(out, r.state[j].Artifacts...)
+	}
+	return out
+}
+
+// reusedArtifacts are the artifacts that reused stage i kept in the run
+// this one reruns.
+func (r *run) reusedArtifacts(i int) []buildit.Artifact {
+	var out []buildit.Artifact
+	for _, a := range r.in.ReuseArtifacts {
+		if a.Stage == r.steps[i].ID {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // activityErrorText extracts the cause of an activity failure for people.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -191,13 +192,6 @@ func (r *run) nextRecord() (RunRecord, []int) {
 }
 
 func sameStage(a, b StageState) bool {
-	ea, eb := a.ExitCode, b.ExitCode
-	a.ExitCode, b.ExitCode = nil, nil
-	if a != b {
-		return false
-	}
-	if ea == nil || eb == nil {
-		return ea == eb
-	}
-	return *ea == *eb
+	// Deep: ExitCode is compared by value, Artifacts by element.
+	return reflect.DeepEqual(a, b)
 }

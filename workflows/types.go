@@ -223,6 +223,10 @@ type StageState struct {
 	// ReusedFrom names the run whose result this stage took instead of
 	// running (PipelineRunInput.Reuse).
 	ReusedFrom string `json:"reused_from,omitempty"`
+	// Artifacts are what the stage's last attempt kept (references, not
+	// contents): what the stages after it restore and what a rerun that
+	// reuses this stage passes on as ServerInput.ReuseArtifacts.
+	Artifacts []buildit.Artifact `json:"artifacts,omitempty"`
 }
 
 // StageInput is one attempt of one command stage, for RunStageActivity.
@@ -246,8 +250,10 @@ type StageInput struct {
 	// Record names the run in the platform's database (server mode): its
 	// tenant's secrets apply and the log is stored under it.
 	Record *buildit.RunRef `json:"record,omitempty"`
-	// Restore are the artifacts of the stages this one needs, restored
-	// into its workspace before its commands run.
+	// Restore are the artifacts of the stages this one needs, directly
+	// or through others (all its ancestors, in plan order), restored
+	// into its workspace before its commands run: where two hold the
+	// same path, the later one's file wins.
 	Restore []buildit.Artifact `json:"restore,omitempty"`
 }
 
