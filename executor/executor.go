@@ -46,6 +46,8 @@ type Spec struct {
 	User *User
 	// Home and TempDir, when set, are HOME and TMPDIR of a host stage:
 	// folders of the run's own, where a stage's tools keep their files.
+	// A container stage's Home, when set, is bind-mounted at
+	// /buildit/home and is its HOME (TempDir is not used).
 	Home    string
 	TempDir string
 }

@@ -39,6 +39,11 @@ const DefaultStopGrace = 2 * time.Second
 // workspaceDir is where the run's workspace is mounted in containers.
 const workspaceDir = "/workspace"
 
+// homeDir is where a stage's Spec.Home, when set, is mounted, and its
+// HOME: a folder of the run's own that keeps a cache's "~/..." paths
+// (like GitHub Actions' /github/home).
+const homeDir = "/buildit/home"
+
 // Options configure an Executor.
 type Options struct {
 	// StopGrace is how long a cancelled stage's container has between
@@ -367,6 +372,12 @@ func (e *Executor) Start(ctx context.Context, spec *executor.Spec) (executor.Han
 		return executor.Handle{}, err
 	}
 	initProc := true
+	mounts := []mount.Mount{{Type: mount.TypeBind, Source: spec.Workspace, Target: workspaceDir}}
+	env := envList(spec.Env, spec.Secrets)
+	if spec.Home != "" {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: spec.Home, Target: homeDir})
+		env = append(env, "HOME="+homeDir)
+	}
 	build := func(netID string) create {
 		return create{
 			name: ContainerName(spec.RunID, spec.StageID, spec.Attempt),
@@ -375,12 +386,12 @@ func (e *Executor) Start(ctx context.Context, spec *executor.Spec) (executor.Han
 				// The entrypoint, not the command, so that an image's own
 				// entrypoint does not wrap the script.
 				Entrypoint: cmd,
-				Env:        envList(spec.Env, spec.Secrets),
+				Env:        env,
 				WorkingDir: dir,
 				Labels:     stageLabels(spec),
 			},
 			host: &container.HostConfig{
-				Mounts:      []mount.Mount{{Type: mount.TypeBind, Source: spec.Workspace, Target: workspaceDir}},
+				Mounts:      mounts,
 				NetworkMode: container.NetworkMode(netID),
 				Resources:   res,
 				ExtraHosts:  hosts,
