@@ -65,7 +65,8 @@ type Activities struct {
 // each part its executors, stores and backends.
 func New(shared Shared) *Activities {
 	sh := &shared
-	return &Activities{Shared: sh, Stages: &Stages{Shared: sh}, Server: &ServerMode{}, Deploys: &Deploys{Shared: sh}}
+	sh.present = &present{}
+	return &Activities{Shared: sh, Stages: &Stages{Shared: sh}, Server: &ServerMode{present: sh.present}, Deploys: &Deploys{Shared: sh}}
 }
 
 // Shared is what the stage and the deploy activities both need: where
@@ -84,6 +85,10 @@ type Shared struct {
 	HeartbeatEvery time.Duration
 	// Logger receives the activities' own messages; nil discards them.
 	Logger *slog.Logger
+
+	// present is what this process knows to be in its workspaces
+	// (artifacts.go); New makes it.
+	present *present
 }
 
 // Stages runs command stages: RunStage, and RunStageLocal for the local
@@ -299,6 +304,12 @@ func (a *Stages) execute(ctx context.Context, in workflows.StageInput, resume *e
 			return configError(err.Error())
 		}
 	}
+	var store *stageStore
+	if usesArtifacts(in) {
+		if store, err = a.newStageStore(in, spec, exec == a.Host, sink); err != nil {
+			return configError(err.Error())
+		}
+	}
 
 	// The stage's own timeout: a result, so that `retry` applies to it.
 	sctx, cancel := context.WithTimeout(ctx, st.Timeout)
@@ -311,22 +322,44 @@ func (a *Stages) execute(ctx context.Context, in workflows.StageInput, resume *e
 		sink = &maskingSink{next: sink, k: mask}
 	}
 	logger := a.logger().With("stage", st.ID, "attempt", in.Attempt, "executor", exec.Name())
+	if store != nil && resume == nil {
+		// An attempt that attaches to its running stage restored
+		// everything before it started.
+		if err := store.restore(sctx); err != nil {
+			if ctx.Err() != nil {
+				return workflows.StageResult{}, ctx.Err()
+			}
+			return workflows.StageResult{}, err
+		}
+	}
 	logger.Debug("stage starting")
 	res, err := executor.Run(sctx, exec, spec, sink, resume, onStart)
 	var exitErr *executor.ExitError
+	var result workflows.StageResult
 	switch {
 	case err == nil:
 		logger.Debug("stage succeeded", "duration", res.Duration)
-		return workflows.StageResult{}, nil
 	case errors.As(err, &exitErr):
 		logger.Debug("stage failed", "exit_code", exitErr.Code, "duration", res.Duration)
-		return workflows.StageResult{ExitCode: exitErr.Code}, nil
+		result = workflows.StageResult{ExitCode: exitErr.Code}
 	case ctx.Err() != nil:
 		// Cancelled by the workflow (or the worker is stopping).
 		return workflows.StageResult{}, ctx.Err()
 	case sctx.Err() != nil:
 		sink.WriteLine(st.ID, executor.Stderr, fmt.Sprintf("buildit: stage timed out after %s", st.Timeout))
-		return workflows.StageResult{ExitCode: -1, TimedOut: true}, nil
+		result = workflows.StageResult{ExitCode: -1, TimedOut: true}
+	}
+	if err == nil || result.ExitCode != 0 {
+		if store != nil {
+			// Saved under the activity's context: the stage's own may
+			// have timed out.
+			kept, serr := store.save(ctx, err == nil)
+			result.Artifacts = kept
+			if serr != nil && err == nil {
+				return workflows.StageResult{}, serr
+			}
+		}
+		return result, nil
 	}
 	// The machinery failed (an image that cannot be pulled, an engine that
 	// went away): say so in the stage's log too, where people look.

@@ -56,6 +56,10 @@ type ServerMode struct {
 	// Clone allows and bounds the repositories PrepareWorkspace clones
 	// (checkout.go).
 	Clone CloneOptions
+
+	// present is shared with the stages (artifacts.go): a removed
+	// workspace holds nothing any more.
+	present *present
 }
 
 // Permanent marks err as one that retrying the activity cannot fix.
@@ -154,6 +158,7 @@ func (a *ServerMode) CleanupWorkspace(_ context.Context, in workflows.CleanupInp
 	if nested && rest != runWorkspace {
 		return Permanent(fmt.Errorf("%s %w", in.Workspace, errNotAWorkspace))
 	}
+	a.present.forget(in.Workspace)
 	return os.RemoveAll(filepath.Join(root, run))
 }
 

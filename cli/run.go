@@ -40,6 +40,7 @@ type runFlags struct {
 	namespace       string
 	ui              bool
 	uiPort          int
+	blobURL         string
 }
 
 func newRunCommand(a *app) *cobra.Command {
@@ -83,6 +84,7 @@ flag, 130 when interrupted (after the running stages are stopped).`,
 	fl.StringVar(&f.namespace, "namespace", "default", "Temporal namespace")
 	fl.BoolVar(&f.ui, "ui", false, "serve the Temporal Web UI, print the run's page, and keep it up after the run until Ctrl-C")
 	fl.IntVar(&f.uiPort, "ui-port", 0, "port for --ui (default: a free one)")
+	fl.StringVar(&f.blobURL, "blob-url", "", "blob store of artifacts and caches: file://DIR, s3://BUCKET?endpoint=…, gs://, azblob:// (default: $"+localrun.BlobURLEnv+", else a folder under the user's cache folder)")
 	return cmd
 }
 
@@ -128,6 +130,9 @@ func (a *app) run(ctx context.Context, file string, f *runFlags) error {
 		return &ExitError{Code: ExitSignal, Silent: true}
 	}
 	a.printRunResult(res, f.json, time.Since(began))
+	if res.Artifacts != "" {
+		fmt.Fprintf(a.stderr, "buildit: artifacts in %s\n", res.Artifacts)
+	}
 	if res.UI != nil && !res.Interrupted {
 		fmt.Fprintf(a.stderr, "buildit: the run's history stays at %s until Ctrl-C\n", res.UIURL)
 		<-sigs
@@ -181,6 +186,7 @@ func (a *app) runOptions(ctx context.Context, file string, f *runFlags) (localru
 		TemporalAddress: f.temporalAddress, Namespace: f.namespace, UI: f.ui, UIPort: f.uiPort,
 		Actor: os.Getenv("USER"), Stderr: a.stderr, Stdin: os.Stdin,
 		Interactive: term.IsTerminal(int(os.Stdin.Fd())), Logger: a.logger,
+		BlobURL: f.blobURL, ArtifactsDir: artifactsDir(file),
 	}
 	if f.approveAll {
 		opts.AutoApprove = []string{"*"}
@@ -244,4 +250,13 @@ func (a *app) collectSecrets(plan *pipeline.Plan, flagged []string) (map[string]
 		return nil, fmt.Errorf("stages need secrets that are not set: %s (export them or pass --secret NAME)", strings.Join(missing, ", "))
 	}
 	return out, nil
+}
+
+// artifactsDir is where `buildit run` unpacks a run's artifacts:
+// .buildit/artifacts next to the pipeline file.
+func artifactsDir(file string) string {
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	return filepath.Join(filepath.Dir(file), ".buildit", "artifacts")
 }

@@ -79,6 +79,15 @@ type Options struct {
 	// Interrupt delivers Ctrl-C (or SIGTERM): the first cancels the run
 	// and waits for its stages to stop; the second quits at once.
 	Interrupt <-chan os.Signal
+
+	// BlobURL is the blob store of artifacts and caches (--blob-url): ""
+	// is $BUILDIT_BLOB_URL, then DefaultBlobURL. It is opened only when
+	// a stage has artifacts or caches.
+	BlobURL string
+	// ArtifactsDir is where the run's artifacts are unpacked after it
+	// (in <run-id>/<name>/); "" keeps them in the blob store only. The
+	// CLI makes it .buildit/artifacts next to the pipeline file.
+	ArtifactsDir string
 }
 
 // Result is how a run ended.
@@ -96,6 +105,9 @@ type Result struct {
 	UI *webui.UI
 	// UIURL is the run's page in UI.
 	UIURL string
+	// Artifacts is the folder the run's artifacts were unpacked into
+	// (Options.ArtifactsDir/<run-id>); "" when it kept none.
+	Artifacts string
 }
 
 // UsageError is a run refused for its options (exit status 2 at the
@@ -118,6 +130,14 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	acts := activities.New(activities.Shared{Sink: o.Sink, Secrets: activities.MapSecrets(o.Secrets), Logger: o.Logger})
 	acts.Stages.Host = host.New(host.Options{InheritEnv: true})
 	acts.Deploys.Backends = backends.For
+	if planKeepsAnything(o.Plan) {
+		svc, err := OpenArtifacts(ctx, o.BlobURL)
+		if err != nil {
+			return Result{}, &UsageError{err}
+		}
+		defer svc.Store.Close()
+		acts.Stages.Artifacts = svc
+	}
 	cleanup, err := setUpExecutors(ctx, acts, o)
 	if err != nil {
 		return Result{}, err
@@ -159,7 +179,15 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}
 	conn.started = true
 	o.Logger.Debug("run started", "workflow_id", res.RunID, "temporal", conn.hostPort)
-	return wait(conn.client, run, o, cleanup, res)
+	res, err = wait(conn.client, run, o, cleanup, res)
+	if err == nil && acts.Stages.Artifacts != nil && o.ArtifactsDir != "" {
+		var xerr error
+		res.Artifacts, xerr = extractArtifacts(ctx, acts.Stages.Artifacts, res.State, res.RunID, o.ArtifactsDir)
+		if xerr != nil {
+			fmt.Fprintf(o.Stderr, "buildit: %v\n", xerr)
+		}
+	}
+	return res, err
 }
 
 // CheckExecutor refuses an Options.Executor other than auto, local and
