@@ -160,12 +160,22 @@ func runHomeDir(in workflows.StageInput) (string, error) {
 	if dir := runDirOf(in.Workspace); dir != "" {
 		return filepath.Join(dir, runHome), nil
 	}
-	h := sha256.Sum256([]byte(in.RunID))
-	home := filepath.Join(os.TempDir(), "buildit-homes", hex.EncodeToString(h[:8]))
+	home := tempHome(in.RunID)
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return "", fmt.Errorf("the stage's home: %w", err)
 	}
 	return home, nil
+}
+
+func tempHome(runID string) string {
+	h := sha256.Sum256([]byte(runID))
+	return filepath.Join(os.TempDir(), "buildit-homes", hex.EncodeToString(h[:8]))
+}
+
+// RemoveRunHome removes the home folder that the container stages of a
+// run without a prepared workspace (a local run) had, if any.
+func RemoveRunHome(runID string) error {
+	return os.RemoveAll(tempHome(runID))
 }
 
 func (s *stageStore) log(line string) {

@@ -180,6 +180,9 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	conn.started = true
 	o.Logger.Debug("run started", "workflow_id", res.RunID, "temporal", conn.hostPort)
 	res, err = wait(conn.client, run, o, cleanup, res)
+	if rerr := activities.RemoveRunHome(res.RunID); rerr != nil {
+		o.Logger.Warn("remove the run's home folder", "error", rerr)
+	}
 	if err == nil && acts.Stages.Artifacts != nil && o.ArtifactsDir != "" {
 		var xerr error
 		res.Artifacts, xerr = extractArtifacts(ctx, acts.Stages.Artifacts, res.State, res.RunID, o.ArtifactsDir)
