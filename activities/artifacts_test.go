@@ -18,7 +18,7 @@ import (
 )
 
 // artifactStages are host-stage activities with a blob store in a folder.
-func artifactStages(t *testing.T) (*Stages, *streamLines, string) {
+func artifactStages(t testing.TB) (*Stages, *streamLines, string) {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := blobstore.Open(context.Background(), dir)

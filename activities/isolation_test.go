@@ -45,7 +45,7 @@ func (l *lines) text() string {
 
 // runStage runs one attempt through the RunStage activity, as a worker
 // would.
-func runStage(t *testing.T, a *Stages, in workflows.StageInput) (workflows.StageResult, error) {
+func runStage(t testing.TB, a *Stages, in workflows.StageInput) (workflows.StageResult, error) {
 	t.Helper()
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 	env.RegisterActivityWithOptions(a.RunStage, activity.RegisterOptions{Name: workflows.RunStageActivity})

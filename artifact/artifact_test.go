@@ -14,7 +14,7 @@ import (
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
-func newService(t *testing.T) (*Service, string) {
+func newService(t testing.TB) (*Service, string) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := blobstore.Open(context.Background(), dir)
