@@ -24,7 +24,8 @@ func CheckID(id string) error {
 		return fmt.Errorf("invalid tenant ID %q", id)
 	}
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
 			return fmt.Errorf("invalid tenant ID %q", id)
 		}
 	}

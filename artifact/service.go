@@ -47,6 +47,7 @@ type Event struct {
 	Took   time.Duration
 }
 
+// String is the event's line in the stage's log.
 func (e Event) String() string {
 	var b strings.Builder
 	b.WriteString("buildit: ")
@@ -91,6 +92,7 @@ type MissingError struct {
 	Paths    []string
 }
 
+// Error names the artifact and its missing paths.
 func (e *MissingError) Error() string {
 	return fmt.Sprintf("artifact %s: no such file or folder in the workspace: %s (mark it optional=#true to skip missing paths)", e.Artifact, strings.Join(e.Paths, ", "))
 }
@@ -399,14 +401,14 @@ func (s *Service) SaveCaches(ctx context.Context, cr CacheRun, step pipeline.Ste
 		events = append(events, ev)
 	}
 	if saved {
-		max := s.CacheMaxBytes
-		if max <= 0 {
-			max = DefaultCacheMaxBytes
+		limit := s.CacheMaxBytes
+		if limit <= 0 {
+			limit = DefaultCacheMaxBytes
 		}
-		evicted, err := s.Catalog.EvictCaches(ctx, Scope{Tenant: cr.Scope.Tenant}, max)
+		evicted, err := s.Catalog.EvictCaches(ctx, Scope{Tenant: cr.Scope.Tenant}, limit)
 		for _, e := range evicted {
 			_ = s.Store.Delete(ctx, e.BlobKey)
-			events = append(events, Event{What: "evicted", Kind: "cache", Name: e.Key, Detail: "least recently used, over the limit of " + byteSize(max)})
+			events = append(events, Event{What: "evicted", Kind: "cache", Name: e.Key, Detail: "least recently used, over the limit of " + byteSize(limit)})
 		}
 		if err != nil {
 			events = append(events, Event{What: "not evicted", Kind: "cache", Name: "entries", Detail: err.Error()})

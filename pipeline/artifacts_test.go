@@ -24,7 +24,7 @@ func TestArtifactsAndCacheDiagnostics(t *testing.T) {
 		{"artifacts bad optional", stage(`artifacts "x" optional="yes"`), `4:28: optional must be #true or #false, got a string ("yes")`},
 		{"artifacts name with slash", stage(`artifacts "x" name="../b"`), `4:24: artifacts name "../b" has a slash: a name is one folder's name`},
 		{"artifacts name dot dot", stage(`artifacts "x" name=".."`), `4:24: artifacts name ".." is not a name`},
-		{"artifacts unknown property", stage(`artifacts "x" nmae="b"`), `4:19: unknown property "nmae" in artifacts; did you mean "name"?`},
+		{"artifacts unknown property", stage(`artifacts "x" naem="b"`), `4:19: unknown property "naem" in artifacts; did you mean "name"?`},
 		{"absolute cache path", stage(`cache "/usr/local/cargo"`), `4:11: cache path "/usr/local/cargo" is absolute: paths are relative to the workspace, or ~/... in the stage's home`},
 		{"cache path with ..", stage(`cache "~/../other"`), `4:11: cache path "~/../other" leaves the workspace ("..")`},
 		{"cache in another home", stage(`cache "~root/x"`), `4:11: cache path "~root/x" names another user's home: use ~/...`},
