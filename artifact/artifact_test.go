@@ -325,6 +325,11 @@ func TestHashFiles(t *testing.T) {
 	if err != nil || len(h1) != 64 {
 		t.Fatal(h1, err)
 	}
+	write(t, ws, ".buildit/artifacts/r/x/go.sum", "ignored")
+	write(t, ws, ".git/go.sum", "ignored")
+	if h, _ := HashFiles(ws, []string{"**/go.sum"}); h != h1 {
+		t.Fatal(".buildit or .git changed the hash")
+	}
 	write(t, ws, "b/go.sum", "3")
 	h2, _ := HashFiles(ws, []string{"**/go.sum"})
 	h3, _ := HashFiles(ws, []string{"a/go.sum"})

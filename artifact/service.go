@@ -490,8 +490,9 @@ func cacheKeys(c pipeline.Cache, step pipeline.Step, vars map[string]string, dir
 
 // HashFiles is hashFiles(globs...): the hex sha256 over the paths
 // (relative, with slashes) and contents of the regular files under dir
-// that the globs match, in path order; "" when none match. Folders
-// matched are not descended into; links are not followed.
+// that the globs match, in path order; "" when none match. Links are not
+// followed; .git and .buildit (where buildit run unpacks artifacts) are
+// not looked into.
 func HashFiles(dir string, globs []string) (string, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -503,7 +504,7 @@ func HashFiles(dir string, globs []string) (string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (name == ".git" || strings.HasPrefix(d.Name(), ".buildit-cache-")) {
+		if d.IsDir() && (name == ".git" || name == ".buildit" || strings.HasPrefix(d.Name(), ".buildit-cache-")) {
 			return fs.SkipDir
 		}
 		if !d.Type().IsRegular() {
