@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/artifact"
 	"github.com/buildit-ci/buildit/blobstore"
+	"github.com/buildit-ci/buildit/executor/executortest"
 	"github.com/buildit-ci/buildit/executor/host"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/workflows"
@@ -150,5 +153,52 @@ func TestRunStageArtifactsNeedABlobStore(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeConfig || !strings.Contains(err.Error(), "no blob store") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A server-mode host stage that runs as its run's own user (the worker is
+// root) finds the restored artifact and the cache in its home owned by
+// that user, and can change them.
+func TestSecurityRestoredFilesBelongToTheRunsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: host stages change user only when the worker runs as root (CI runs this as root)")
+	}
+	a, sink, _ := artifactStages(t)
+	a.AllowHostStages = true
+	srv := &ServerMode{WorkRoot: filepath.Join(executortest.ReachableDir(t), "work"), present: a.present}
+	ref := &buildit.RunRef{TenantID: "t1", RunID: "r"}
+	prepare := func(run string) string {
+		res, err := srv.PrepareWorkspace(context.Background(), workflows.PrepareInput{RunID: run})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Workspace
+	}
+	const run = "run/t1/p/1"
+	build := hostStep("build", "mkdir -p dist ~/.tool && echo v1 > dist/app && echo warm > ~/.tool/c")
+	build.Artifacts = []pipeline.ArtifactSpec{{Name: "app", Paths: []string{"dist"}}}
+	build.Cache = []pipeline.Cache{{Key: "tool", Paths: []string{"~/.tool"}}}
+	res, err := runStage(t, a, workflows.StageInput{RunID: run, Pipeline: "p", Step: build, Attempt: 1, Workspace: prepare(run), Record: ref})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("build: %+v %v\n%q", res, err, sink.lines())
+	}
+	// The same run's workspace made again (as on another host).
+	const rerun = "run/t1/p/2"
+	ws := prepare(rerun)
+	use := hostStep("use", "echo v2 > dist/app", "echo hot > ~/.tool/c")
+	use.Cache = build.Cache
+	in := workflows.StageInput{RunID: rerun, Pipeline: "p", Step: use, Attempt: 1, Workspace: ws, Record: ref, Restore: res.Artifacts}
+	if res, err := runStage(t, a, in); err != nil || res.ExitCode != 0 {
+		t.Fatalf("use: %+v %v\n%q", res, err, sink.lines())
+	}
+	want := stageUser(rerun)
+	for _, p := range []string{filepath.Join(ws, "dist", "app"), filepath.Join(filepath.Dir(ws), "home", ".tool", "c")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != want.UID || st.Gid != want.GID {
+			t.Errorf("%s belongs to %d:%d, want %d:%d", p, st.Uid, st.Gid, want.UID, want.GID)
+		}
 	}
 }
