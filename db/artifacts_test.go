@@ -66,7 +66,9 @@ func TestArtifactsRecordListReplace(t *testing.T) {
 		t.Errorf("after a retry: %+v", got)
 	}
 	queued := must[[]db.BlobDeletion](t)(repo.BlobDeletions(ctx, 1000))
-	if !slices.ContainsFunc(queued, func(d db.BlobDeletion) bool { return d.BlobKey == newArtifact(a.run.WorkflowID, "build", "dist", 100).BlobKey }) {
+	if !slices.ContainsFunc(queued, func(d db.BlobDeletion) bool {
+		return d.BlobKey == newArtifact(a.run.WorkflowID, "build", "dist", 100).BlobKey
+	}) {
 		t.Errorf("the replaced blob is not queued for deletion: %+v", queued)
 	}
 	if u := must[db.ArtifactUsage](t)(repo.Usage(ctx, a.tenant.ID)); u.Used != 210 || u.Plan != db.PlanFree || u.Limit != 1<<30 {
