@@ -33,13 +33,13 @@ type artifactEnv struct {
 	base   string // the run's path
 }
 
-func setupArtifacts(t *testing.T, orgName, tenantSlug string) artifactEnv {
+func setupArtifacts(t testing.TB, orgName, tenantSlug string) artifactEnv {
 	t.Helper()
 	e := setup(t)
 	return addArtifactTenant(t, e, orgName, tenantSlug)
 }
 
-func addArtifactTenant(t *testing.T, e *env, orgName, tenantSlug string) artifactEnv {
+func addArtifactTenant(t testing.TB, e *env, orgName, tenantSlug string) artifactEnv {
 	t.Helper()
 	ctx := context.Background()
 	if e.api.cfg.Blobs == nil {
@@ -54,7 +54,11 @@ func addArtifactTenant(t *testing.T, e *env, orgName, tenantSlug string) artifac
 	owner := e.signup("owner@"+org+".test", orgName)
 	owner.must(201, "POST", "/orgs/"+org+"/tenants", map[string]string{"name": tenantSlug})
 	owner.must(201, "POST", "/orgs/"+org+"/tenants/"+tenantSlug+"/pipelines", map[string]string{"name": "app", "source": artifactPipeline})
-	tn, err := e.store.Tenants().Get(ctx, mustOrg(t, e, org), tenantSlug)
+	o, err := e.store.Organizations().GetBySlug(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := e.store.Tenants().Get(ctx, o.ID, tenantSlug)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +80,7 @@ func addArtifactTenant(t *testing.T, e *env, orgName, tenantSlug string) artifac
 
 // keep packs files (path → contents) as artifact name of stage build, and
 // records it.
-func (a artifactEnv) keep(t *testing.T, name string, files map[string]string) db.Artifact {
+func (a artifactEnv) keep(t testing.TB, name string, files map[string]string) db.Artifact {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
