@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -114,8 +115,9 @@ func (r ArtifactRepo) PutArtifact(ctx context.Context, tenantID uuid.UUID, a New
 		out = toArtifact(row)
 		return err
 	})
-	if _, ok := err.(*ArtifactQuotaError); ok { //nolint:errorlint // returned as is above
-		return Artifact{}, err
+	var q *ArtifactQuotaError
+	if errors.As(err, &q) {
+		return Artifact{}, q
 	}
 	return out, wrap(err, "record artifact %q of stage %s", a.Name, a.StageID)
 }

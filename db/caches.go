@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,12 +42,12 @@ const MaxCacheList = 1000
 // and '_' in them are plain characters.
 func (r ArtifactRepo) FindCache(ctx context.Context, s CacheScope, key string, prefixes []string) (Cache, error) {
 	row, err := r.h.q.TouchCache(ctx, sqlcdb.TouchCacheParams{TenantID: s.TenantID, Pipeline: s.Pipeline, Branch: s.Branch, Key: key})
-	if err == nil || translate(err) != ErrNotFound { //nolint:errorlint // translate returns the sentinel itself
+	if !errors.Is(translate(err), ErrNotFound) {
 		return toCache(row), wrap(err, "find cache %q", key)
 	}
 	for _, p := range prefixes {
 		row, err = r.h.q.TouchCacheByPrefix(ctx, sqlcdb.TouchCacheByPrefixParams{TenantID: s.TenantID, Pipeline: s.Pipeline, Branch: s.Branch, Prefix: p})
-		if err == nil || translate(err) != ErrNotFound { //nolint:errorlint // as above
+		if !errors.Is(translate(err), ErrNotFound) {
 			return toCache(row), wrap(err, "find cache by prefix %q", p)
 		}
 	}
