@@ -168,3 +168,17 @@ func TestArtifactDirRefusesPaths(t *testing.T) {
 		t.Errorf("artifactDir(dist) = %q, %v", d, err)
 	}
 }
+
+// --cache-max-size takes a size; BUILDIT_CACHE_MAX_SIZE that is not one is
+// refused at start, not ignored.
+func TestCacheMaxSizeFlag(t *testing.T) {
+	t.Setenv("BUILDIT_CACHE_MAX_SIZE", "lots")
+	code, _, stderr := run(t, "worker", "--database-url", "postgres://127.0.0.1:1/none", "--temporal-address", "127.0.0.1:1")
+	if code != 2 || !strings.Contains(stderr, "BUILDIT_CACHE_MAX_SIZE") {
+		t.Errorf("a bad BUILDIT_CACHE_MAX_SIZE: exit %d %s", code, stderr)
+	}
+	t.Setenv("BUILDIT_CACHE_MAX_SIZE", "")
+	if code, _, stderr := run(t, "worker", "--cache-max-size", "0", "--temporal-address", "127.0.0.1:1"); code != 2 || !strings.Contains(stderr, "not a size") {
+		t.Errorf("--cache-max-size 0: exit %d %s", code, stderr)
+	}
+}

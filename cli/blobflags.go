@@ -21,6 +21,9 @@ import (
 type blobFlags struct {
 	url          string
 	cacheMaxSize byteSize
+	// envErr is a BUILDIT_CACHE_MAX_SIZE that is not a size, said at
+	// start rather than ignored.
+	envErr error
 }
 
 // defaultServerBlobDir is where buildit server and buildit worker keep
@@ -45,7 +48,7 @@ func (f *blobFlags) register(cmd *cobra.Command, def string, cacheMax bool) {
 		f.cacheMaxSize = byteSize(artifact.DefaultCacheMaxBytes)
 		if v := os.Getenv("BUILDIT_CACHE_MAX_SIZE"); v != "" {
 			if err := f.cacheMaxSize.Set(v); err != nil {
-				f.cacheMaxSize = byteSize(artifact.DefaultCacheMaxBytes)
+				f.envErr = fmt.Errorf("BUILDIT_CACHE_MAX_SIZE: %w", err)
 			}
 		}
 		fl.Var(&f.cacheMaxSize, "cache-max-size", "most bytes of caches a tenant keeps; the least recently used go first (env BUILDIT_CACHE_MAX_SIZE)")
@@ -59,8 +62,19 @@ func orDefault(v, def string) string {
 	return v
 }
 
+// check reports a bad setting from the environment, before anything starts.
+func (f *blobFlags) check() error {
+	if f.envErr != nil {
+		return usageError(f.envErr)
+	}
+	return nil
+}
+
 // open opens the blob store, saying where it is (its URL redacted).
 func (f *blobFlags) open(ctx context.Context, log *slog.Logger) (*blobstore.Store, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	s, err := blobstore.Open(ctx, f.url)
 	if err != nil {
 		return nil, usageError(fmt.Errorf("--blob-url %s: %w", blobstore.Redact(f.url), err))

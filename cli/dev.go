@@ -137,6 +137,9 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := f.blobs.check(); err != nil {
+		return err
+	}
 	limits, err := f.limits.limits()
 	if err != nil {
 		return err

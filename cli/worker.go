@@ -200,6 +200,9 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := f.blobs.check(); err != nil {
+		return err
+	}
 	var store *db.Store
 	if f.databaseURL != "" {
 		box, err := secretBox(f.secretKey, log)
