@@ -8,7 +8,7 @@ import (
 
 func TestQuotaErrorMessage(t *testing.T) {
 	t.Parallel()
-	var err error = fmt.Errorf("save artifact dist: %w", &QuotaError{Plan: "free", Limit: 1 << 30, Used: 1<<30 - 512<<20})
+	err := fmt.Errorf("save artifact dist: %w", &QuotaError{Plan: "free", Limit: 1 << 30, Used: 1<<30 - 512<<20})
 	var q *QuotaError
 	if !errors.As(err, &q) {
 		t.Fatal("errors.As does not find the QuotaError")
