@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/klauspost/compress/zstd"
@@ -64,11 +65,13 @@ var errNoBlobStore = errorf(http.StatusServiceUnavailable, CodeUnavailable, "thi
 // The blob store's reader checks the archive's size and digest as it is
 // read and fails at its end on a mismatch. A status cannot change once the
 // body has begun, so the body is written one buffer behind what was read:
-// a corrupt archive's last buffer is never sent, and the client sees a
-// body shorter than its Content-Length (the connection is cut), never a
-// complete wrong archive. With ?path= the file's bytes are sent as they
-// are decompressed, its last buffer held back until the rest of the
-// archive was read and checked. Either way the corruption is logged.
+// a corrupt archive's last buffer is never sent and the connection is
+// dropped, so the client sees a body shorter than its Content-Length,
+// never a complete wrong archive. With ?path= the file's bytes are sent as
+// they are decompressed, its last buffer held back until the rest of the
+// archive was read and checked. Either way the corruption is logged. Each
+// write has Config.StreamWriteTimeout: a client that takes nothing for
+// that long is cut off, however long the whole download takes.
 func (s *Server) getArtifact(c *gin.Context) {
 	_, r, err := s.runOf(c)
 	if err != nil {
@@ -109,14 +112,18 @@ func (s *Server) getArtifact(c *gin.Context) {
 	h.Set("Digest", digestHeader(a.Digest))
 	h.Set("X-Checksum-Sha256", strings.TrimPrefix(a.Digest, "sha256:"))
 	c.Status(http.StatusOK)
-	if err := copyBehind(c.Writer, body, nil); err != nil {
+	out := stream(c, s.cfg.StreamWriteTimeout, time.Time{})
+	if err := copyBehind(out, body, nil); err != nil {
 		log.Error("streaming an artifact failed; the response was cut short", "error", err)
+		out.Abort(c)
 	}
 }
 
 // sendArchivedFile finds the regular file at p in the archive and streams
 // it; 404 when the archive has none there.
 func (s *Server) sendArchivedFile(c *gin.Context, body io.Reader, a db.Artifact, p string) {
+	// body is read to its end before the file's last buffer goes, so that
+	// the blob store's reader checks the whole archive.
 	want := path.Clean("/" + strings.TrimPrefix(p, "./"))[1:]
 	log := logger(c).With("artifact", a.ID, "name", a.Name)
 	if p == "" || want == "" {
@@ -152,8 +159,10 @@ func (s *Server) sendArchivedFile(c *gin.Context, body io.Reader, a db.Artifact,
 		// Before the last buffer goes: read the rest of the archive, so
 		// that the blob store's reader checks its size and digest.
 		drain := func() error { _, err := io.Copy(io.Discard, body); return err }
-		if err := copyBehind(c.Writer, tr, drain); err != nil {
+		out := stream(c, s.cfg.StreamWriteTimeout, time.Time{})
+		if err := copyBehind(out, tr, drain); err != nil {
 			log.Error("streaming a file of an artifact failed; the response was cut short", "path", want, "error", err)
+			out.Abort(c)
 		}
 		return
 	}

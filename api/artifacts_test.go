@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -168,7 +169,14 @@ func TestArtifactsListAndDownload(t *testing.T) {
 func TestArtifactCorruptBlobIsCutShort(t *testing.T) {
 	t.Parallel()
 	a := setupArtifacts(t, "Acme", "web")
-	dist := a.keep(t, "dist", map[string]string{"dist/app": strings.Repeat("x", 1<<20)})
+	// Incompressible, so that the archive spans several buffers and the
+	// answer has begun when the damage shows.
+	noise := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(3, 4)) //nolint:gosec // test data
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	dist := a.keep(t, "dist", map[string]string{"dist/app": string(noise)})
 	// Same size, other bytes.
 	if _, err := a.blobs.Put(context.Background(), dist.BlobKey, bytes.NewReader(bytes.Repeat([]byte{1}, int(dist.Size)))); err != nil {
 		t.Fatal(err)
@@ -182,8 +190,22 @@ func TestArtifactCorruptBlobIsCutShort(t *testing.T) {
 	defer res.Body.Close()
 	var got bytes.Buffer
 	_, err = got.ReadFrom(res.Body)
-	if err == nil || int64(got.Len()) >= dist.Size {
-		t.Errorf("a corrupt artifact was sent whole: %d of %d bytes, read error %v", got.Len(), dist.Size, err)
+	if res.StatusCode != 200 || err == nil || int64(got.Len()) >= dist.Size {
+		t.Errorf("a corrupt artifact: %d, %d of %d bytes, read error %v; want 200 cut short", res.StatusCode, got.Len(), dist.Size, err)
+	}
+	// One file from it: refused or cut short, never sent whole.
+	req, _ = http.NewRequestWithContext(context.Background(), "GET", a.srv.URL+"/api/v1"+a.base+"/artifacts/dist?path=dist/app", nil)
+	req.Header.Set("Authorization", "Bearer "+a.owner.apiKey("acme", map[string]any{"name": "dl2", "scopes": []string{ScopeRunsRead}, "tenant": "web"}))
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		var file bytes.Buffer
+		_, rerr := file.ReadFrom(res.Body)
+		res.Body.Close()
+		if res.StatusCode == 200 && rerr == nil {
+			t.Errorf("a file of a corrupt artifact was sent as if whole (%d bytes)", file.Len())
+		}
+		if res.StatusCode != 200 && res.StatusCode != 502 {
+			t.Errorf("a file of a corrupt artifact: %d", res.StatusCode)
+		}
 	}
 	if !strings.Contains(a.logs.String(), "streaming an artifact failed") {
 		t.Errorf("the corruption is not logged:\n%s", a.logs.String())
