@@ -9,6 +9,7 @@ import (
 
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/apiview"
+	"github.com/buildit-ci/buildit/blobstore"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -72,6 +73,31 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return d.ID.String()
 	}
 	deployment1 := succeededDeployment("svc1")
+	// An artifact of run 1, in a blob store, to download.
+	{
+		blobs, err := blobstore.Open(ctx, "file://"+t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = blobs.Close() })
+		e.api.cfg.Blobs = blobs
+		p1, err := e.store.Pipelines().Get(ctx, t1.ID, "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r1, err := e.store.Runs().GetRunByNumber(ctx, t1.ID, p1.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := blobs.Put(ctx, "a1", strings.NewReader("an archive"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Artifacts().PutArtifact(ctx, t1.ID, db.NewArtifact{Run: r1.WorkflowID, StageID: "greet", Name: "a1",
+			BlobKey: obj.Key, Size: obj.Size, Digest: obj.Digest, Files: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// freshRun starts a run of pipeline and waits until stage is at want.
 	freshRun := func(pipeline, stage string, want buildit.StageStatus) string {
@@ -264,6 +290,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return call{"POST", path + "/cancel", nil}
 		}},
 		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/rerun", true, runWriters, func(bool) call { return call{"POST", run1 + "/rerun", nil} }},
+		{"GET /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/artifacts", true, runReaders, func(bool) call { return call{"GET", run1 + "/artifacts", nil} }},
+		{"GET /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/artifacts/:name", true, runReaders, func(bool) call { return call{"GET", run1 + "/artifacts/a1", nil} }},
+		{"GET /orgs/:org/tenants/:tenant/pipelines/:pipeline/caches", true, runReaders, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/pipelines/p1/caches", nil} }},
+		{"DELETE /orgs/:org/tenants/:tenant/pipelines/:pipeline/caches", true, runWriters, func(bool) call { return call{"DELETE", "/orgs/acme/tenants/t1/pipelines/p1/caches", nil} }},
 		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/approve", true, runWriters, func(ok bool) call {
 			path := run1
 			if ok {

@@ -12,7 +12,8 @@ import (
 	"github.com/buildit-ci/buildit/db"
 )
 
-// Limits of each plan tier; zero means none.
+// Limits of each plan tier; zero means none. A tenant's artifact storage
+// is db.ArtifactQuotas (the worker enforces it too).
 type planLimits struct{ Tenants, Members, ConcurrentRuns int }
 
 var limitsOf = map[db.Plan]planLimits{

@@ -83,6 +83,10 @@ func (s *Server) routes() []route {
 		{http.MethodGet, run + "/logs", runsRead, s.getLogs},
 		{http.MethodPost, run + "/cancel", runsWrite, s.cancelRun},
 		{http.MethodPost, run + "/rerun", runsWrite, s.rerunRun},
+		{http.MethodGet, run + "/artifacts", runsRead, s.listArtifacts},
+		{http.MethodGet, run + "/artifacts/:name", runsRead, s.getArtifact},
+		{http.MethodGet, pipe + "/caches", runsRead, s.listCaches},
+		{http.MethodDelete, pipe + "/caches", runsWrite, s.deleteCaches},
 		{http.MethodPost, run + "/stages/:stage/approve", runsWrite, s.approveStage},
 		{http.MethodPost, run + "/stages/:stage/reject", runsWrite, s.rejectStage},
 

@@ -183,6 +183,17 @@ func (s *Server) startRun(c *gin.Context, p db.Pipeline, t runclient.Trigger) {
 		fail(c, invalid(fmt.Sprintf("the pipeline's stored plan is %d bytes, over this server's limit of %d: push the pipeline again to see what is over it", len(p.Plan), limit)))
 		return
 	}
+	// A tenant at its artifact storage quota starts no run: its stages
+	// could keep nothing.
+	usage, err := s.store.Artifacts().Usage(c, tenantOf(c).ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if usage.Over() {
+		fail(c, artifactQuotaError(usage))
+		return
+	}
 	if s.cfg.Runs == nil {
 		fail(c, runclient.ErrUnavailable)
 		return
@@ -441,8 +452,33 @@ func (s *Server) rerunRun(c *gin.Context) {
 			return
 		}
 		t.Reuse = reusable(plan, latestAttempts(stages, s.now()))
+		if t.ReuseArtifacts, err = s.reusedArtifacts(c, r, t.Reuse); err != nil {
+			fail(c, err)
+			return
+		}
 	}
 	s.startRun(c, p, t)
+}
+
+// reusedArtifacts lists the artifacts the stages in reuse kept in run r,
+// from the catalog, as the rerun's workflow restores them. Their RunID is
+// r's workflow ID, as the engine recorded them.
+func (s *Server) reusedArtifacts(c *gin.Context, r db.Run, reuse []string) ([]buildit.Artifact, error) {
+	if len(reuse) == 0 {
+		return nil, nil
+	}
+	rows, err := s.store.Artifacts().ListArtifacts(c, tenantOf(c).ID, r.ID.String())
+	if err != nil {
+		return nil, err
+	}
+	var out []buildit.Artifact
+	for _, a := range rows {
+		if slices.Contains(reuse, a.StageID) {
+			out = append(out, buildit.Artifact{Name: a.Name, Stage: a.StageID, RunID: r.WorkflowID,
+				Key: a.BlobKey, Size: a.Size, Digest: a.Digest, Files: a.Files})
+		}
+	}
+	return out, nil
 }
 
 // reusable picks the stages of plan that succeeded in a run and that no

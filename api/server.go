@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/buildit-ci/buildit/blobstore"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
 )
@@ -49,6 +50,10 @@ type Config struct {
 	// FollowIdle ends a followed log that had no new line for that long
 	// with an "idle" event. Zero means DefaultFollowIdle.
 	FollowIdle time.Duration
+	// Blobs is the blob store artifacts and caches are kept in
+	// (--blob-url); nil answers artifact downloads with 503.
+	Blobs *blobstore.Store
+
 	// FollowersPerTenant caps the logs one tenant follows at once on this
 	// process; the next gets a 429. Zero means DefaultFollowersPerTenant.
 	FollowersPerTenant int

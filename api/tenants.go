@@ -51,6 +51,8 @@ func (s *Server) listTenants(c *gin.Context) {
 type tenantRequest struct {
 	Name *string `json:"name"`
 	Slug *string `json:"slug"`
+	// ArtifactRetentionDays is taken by PATCH only.
+	ArtifactRetentionDays *int `json:"artifact_retention_days"`
 }
 
 func (s *Server) createTenant(c *gin.Context) {
@@ -124,6 +126,13 @@ func (s *Server) updateTenant(c *gin.Context) {
 		}
 		patch.Slug = req.Slug
 	}
+	if d := req.ArtifactRetentionDays; d != nil {
+		if *d < 1 || *d > 400 {
+			fail(c, invalid("artifact_retention_days must be 1 to 400"))
+			return
+		}
+		patch.ArtifactRetentionDays = d
+	}
 	org, t := orgOf(c), tenantOf(c)
 	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
 		var err error
@@ -133,6 +142,9 @@ func (s *Server) updateTenant(c *gin.Context) {
 		}
 		if req.Slug != nil {
 			meta["slug"] = *req.Slug
+		}
+		if req.ArtifactRetentionDays != nil {
+			meta["artifact_retention_days"] = *req.ArtifactRetentionDays
 		}
 		t, err = tx.Tenants().Update(c, org.ID, t.ID, patch)
 		return auditEntry(c, org.ID, &t.ID, "tenant.update", "tenant", t.Slug, meta), err

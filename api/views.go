@@ -31,7 +31,8 @@ func viewTenantMember(m db.TenantMembership) apiview.Member {
 }
 
 func viewTenant(t db.Tenant, role db.TenantRole) apiview.Tenant {
-	return apiview.Tenant{ID: t.ID, Slug: t.Slug, Name: t.Name, Role: string(role), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	return apiview.Tenant{ID: t.ID, Slug: t.Slug, Name: t.Name, Role: string(role), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		ArtifactRetentionDays: t.ArtifactRetentionDays}
 }
 
 func viewAPIKey(k db.APIKey, tenantSlug string) apiview.APIKey {

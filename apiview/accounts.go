@@ -42,6 +42,8 @@ type Tenant struct {
 	Role      string    `json:"role,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// ArtifactRetentionDays is how long the tenant's artifacts are kept.
+	ArtifactRetentionDays int `json:"artifact_retention_days,omitempty"`
 }
 
 // APIKey is an API key's metadata.

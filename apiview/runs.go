@@ -59,3 +59,28 @@ type TriggerRequest struct {
 	Repository string            `json:"repository,omitempty"`
 	Env        map[string]string `json:"env,omitempty"`
 }
+
+// Artifact is an archive a stage of a run kept, downloadable until it
+// expires.
+type Artifact struct {
+	Name      string    `json:"name"`
+	Stage     string    `json:"stage"`
+	Size      int64     `json:"size"`
+	Digest    string    `json:"digest"`
+	Files     int       `json:"files"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Cache is a cache entry of a pipeline: an archive a run saved under a key,
+// on a branch.
+type Cache struct {
+	Pipeline   string    `json:"pipeline"`
+	Branch     string    `json:"branch"`
+	Key        string    `json:"key"`
+	Size       int64     `json:"size"`
+	Digest     string    `json:"digest"`
+	Files      int       `json:"files"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/buildit-ci/buildit/api"
 	"github.com/buildit-ci/buildit/embedtemporal"
+	"github.com/buildit-ci/buildit/retention"
 	"github.com/buildit-ci/buildit/webui"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
@@ -34,6 +36,8 @@ type devFlags struct {
 	limits                       limitFlags
 	clone                        cloneFlags
 	streams                      *streamFlags
+	blobs                        blobFlags
+	sweepEvery                   time.Duration
 }
 
 func newDevCommand(a *app) *cobra.Command {
@@ -78,6 +82,9 @@ The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 	f.limits.add(cmd)
 	f.clone.register(cmd)
 	f.streams = addStreamFlags(cmd)
+	f.blobs.register(cmd, "DATA-DIR/blobs", true)
+	f.blobs.url = env("BUILDIT_BLOB_URL", "") // under --data-dir, known once parsed
+	cmd.Flags().DurationVar(&f.sweepEvery, "artifact-sweep-every", envDuration("BUILDIT_ARTIFACT_SWEEP_EVERY", retention.DefaultEvery), "how often expired artifacts and the blobs of deleted ones are deleted (env BUILDIT_ARTIFACT_SWEEP_EVERY)")
 	return cmd
 }
 
@@ -130,6 +137,9 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := f.blobs.check(); err != nil {
+		return err
+	}
 	limits, err := f.limits.limits()
 	if err != nil {
 		return err
@@ -174,6 +184,23 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	}
 	acts.Server.Clone = clone
 	defer release()
+	if f.blobs.url == "" {
+		dir, err := filepath.Abs(filepath.Join(f.dataDir, "blobs"))
+		if err != nil {
+			return err
+		}
+		f.blobs.url = "file://" + dir
+	}
+	blobs, err := f.blobs.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	f.blobs.setArtifacts(acts, blobs, store)
+	cfg.Blobs = blobs
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go retention.Run(sweepCtx, store, blobs, log, f.sweepEvery)
 	c, err := client.DialContext(ctx, client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace(), Logger: tlog.NewStructuredLogger(log)})
 	if err != nil {
 		return err

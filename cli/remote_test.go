@@ -28,6 +28,7 @@ type stack struct {
 	temporal string // Temporal's HOST:PORT
 	queue    string
 	key      string // BUILDIT_SECRET_KEY
+	blobURL  string // the blob store the server and workers share
 }
 
 type stackOpts struct {
@@ -40,13 +41,14 @@ type stackOpts struct {
 func startStack(t *testing.T, o stackOpts) *stack {
 	t.Helper()
 	te := temporaltest.Start(t, temporaltest.Options{OwnServer: true, Postgres: o.dbURL == ""})
-	st := &stack{dbURL: o.dbURL, key: strings.Repeat("cd", 32), queue: te.TaskQueue, temporal: te.Server.HostPort()}
+	st := &stack{dbURL: o.dbURL, key: strings.Repeat("cd", 32), queue: te.TaskQueue, temporal: te.Server.HostPort(),
+		blobURL: "file://" + t.TempDir()}
 	if st.dbURL == "" {
 		st.dbURL = te.DBURL
 	}
 	addr := freeAddr(t)
 	server := []string{"server", "--database-url", st.dbURL, "--addr", addr, "--secret-key", st.key, "--temporal-address", st.temporal,
-		"--task-queue", st.queue, "--temporal-ui-url", "http://ui.test", "--allow-host-stages"}
+		"--task-queue", st.queue, "--temporal-ui-url", "http://ui.test", "--allow-host-stages", "--blob-url", st.blobURL}
 	if o.hostQueueTimeout != "" {
 		server = append(server, "--host-queue-timeout", o.hostQueueTimeout)
 	}
@@ -94,7 +96,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 // runs host stages (a single-tenant setup).
 func (st *stack) workerArgs(t *testing.T, hostID string) []string {
 	return []string{"worker", "--database-url", st.dbURL, "--secret-key", st.key, "--temporal-address", st.temporal,
-		"--task-queue", st.queue, "--executor", "host", "--work-dir", executortest.ReachableDir(t), "--host-id", hostID, "--allow-host-stages"}
+		"--task-queue", st.queue, "--executor", "host", "--work-dir", executortest.ReachableDir(t), "--host-id", hostID, "--allow-host-stages", "--blob-url", st.blobURL}
 }
 
 func freeAddr(t *testing.T) string {

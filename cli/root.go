@@ -91,6 +91,7 @@ runs on your laptop (buildit run) and on a BuildIt server.`,
 		newPipelinesCommand(a),
 		newTriggerCommand(a),
 		newRunsCommand(a),
+		newCacheCommand(a),
 		newDeploymentsCommand(a),
 	)
 	return root

@@ -14,7 +14,7 @@ func newRunsCommand(a *app) *cobra.Command {
 	f := &remoteFlags{}
 	cmd := &cobra.Command{
 		Use:   "runs",
-		Short: "List, show, follow, cancel, approve and rerun a pipeline's runs on the server",
+		Short: "List, show, follow, cancel, approve and rerun a pipeline's runs on the server, and download their artifacts",
 	}
 	f.add(cmd)
 	cmd.AddCommand(
@@ -24,6 +24,8 @@ func newRunsCommand(a *app) *cobra.Command {
 		newRunsCancelCommand(a, f),
 		newRunsApproveCommand(a, f),
 		newRunsRerunCommand(a, f),
+		newRunsArtifactsCommand(a, f),
+		newRunsDownloadCommand(a, f),
 	)
 	return cmd
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/buildit-ci/buildit/api"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/secretbox"
+	"github.com/buildit-ci/buildit/retention"
 	"github.com/buildit-ci/buildit/runclient"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -93,6 +94,8 @@ type serverFlags struct {
 	limits                        limitFlags
 	allowHTTPRepositories         bool
 	streams                       *streamFlags
+	blobs                         blobFlags
+	sweepEvery                    time.Duration
 }
 
 // stageFlags say where stages without an image run, for buildit server
@@ -162,6 +165,8 @@ requests in flight get 15 seconds to finish.`,
 	f.stages.register(cmd)
 	f.limits.add(cmd)
 	allowHTTPRepositories(cmd, &f.allowHTTPRepositories)
+	f.blobs.register(cmd, defaultServerBlobDir(), false)
+	fl.DurationVar(&f.sweepEvery, "artifact-sweep-every", envDuration("BUILDIT_ARTIFACT_SWEEP_EVERY", retention.DefaultEvery), "how often expired artifacts and the blobs of deleted ones are deleted (env BUILDIT_ARTIFACT_SWEEP_EVERY)")
 	return cmd
 }
 
@@ -249,6 +254,15 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		proxies = strings.Split(f.proxies, ",")
 	}
 	cfg.TrustedProxies, cfg.Logs, cfg.PipelineLimits = proxies, pg.notifier, limits
+	blobs, err := f.blobs.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	cfg.Blobs = blobs
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go retention.Run(sweepCtx, store, blobs, log, f.sweepEvery)
 	var checks []api.ReadinessCheck
 	if f.temporalAddress != "" {
 		svc, check, closeClient, err := runService(ctx, store, f.temporalAddress, f.namespace, f.taskQueue, f.uiURL, log)

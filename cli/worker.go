@@ -33,6 +33,7 @@ type workerFlags struct {
 	maxStages                                       int
 	allowHostStages                                 bool
 	clone                                           cloneFlags
+	blobs                                           blobFlags
 }
 
 func newWorkerCommand(a *app) *cobra.Command {
@@ -91,6 +92,7 @@ their heartbeat timeout, which attaches to containers still running.`,
 	fl.StringVar(&f.secretKey, "secret-key", "", "key opening tenant secrets, as for buildit server (env BUILDIT_SECRET_KEY; prefer the environment)")
 	fl.StringVar(&f.workDir, "work-dir", env("BUILDIT_WORK_DIR", ""), "where run workspaces are made (env BUILDIT_WORK_DIR; default a folder under the system's temp dir)")
 	fl.StringVar(&f.hostID, "host-id", env("BUILDIT_HOST_ID", host), "names this host's workspace queue; workers sharing a work dir share it (env BUILDIT_HOST_ID)")
+	f.blobs.register(cmd, defaultServerBlobDir(), true)
 	fl.BoolVar(&f.allowHostStages, "allow-host-stages", envBool("BUILDIT_ALLOW_HOST_STAGES"), "run stages without an image on this host, outside any container: only for a single-tenant setup where everyone who can push a pipeline is trusted with this host (env BUILDIT_ALLOW_HOST_STAGES)")
 	f.clone.register(cmd)
 	return cmd
@@ -198,6 +200,9 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := f.blobs.check(); err != nil {
+		return err
+	}
 	var store *db.Store
 	if f.databaseURL != "" {
 		box, err := secretBox(f.secretKey, log)
@@ -223,6 +228,14 @@ func (a *app) runWorker(ctx context.Context, f *workerFlags) error {
 	}
 	acts.Server.Clone = clone
 	defer closeActs()
+	if store != nil {
+		blobs, err := f.blobs.open(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer blobs.Close()
+		f.blobs.setArtifacts(acts, blobs, store)
+	}
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  f.temporalAddress,
 		Namespace: f.namespace,

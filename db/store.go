@@ -104,6 +104,13 @@ func (s *Store) Logs() LogRepo { return LogRepo{s.h} }
 // deployments.
 func (s *Store) Deployments() DeploymentRepo { return DeploymentRepo{s.h} }
 
+// Artifacts returns the catalog of artifacts and caches.
+func (s *Store) Artifacts() ArtifactRepo { return ArtifactRepo{s.h} }
+
+// Artifacts returns the catalog of artifacts and caches, in this
+// transaction.
+func (t *Tx) Artifacts() ArtifactRepo { return ArtifactRepo{t.h} }
+
 // Organizations returns the repository of organizations and their members,
 // in this transaction.
 func (t *Tx) Organizations() OrganizationRepo { return OrganizationRepo{t.h} }

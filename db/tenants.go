@@ -37,6 +37,10 @@ type Tenant struct {
 	Name      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// ArtifactRetentionDays is how long the tenant's artifacts are kept
+	// (1 to 400 days; 30 by default). A change applies to artifacts kept
+	// afterwards.
+	ArtifactRetentionDays int
 }
 
 // NewTenant is what Create needs.
@@ -47,8 +51,9 @@ type NewTenant struct {
 
 // TenantPatch changes the fields that are not nil.
 type TenantPatch struct {
-	Slug *string
-	Name *string
+	Slug                  *string
+	Name                  *string
+	ArtifactRetentionDays *int
 }
 
 // MemberTenant is a tenant as one of its members sees it.
@@ -125,7 +130,14 @@ func (r TenantRepo) ListForMember(ctx context.Context, orgID, userID uuid.UUID, 
 
 // Update changes a tenant's slug or name.
 func (r TenantRepo) Update(ctx context.Context, orgID, id uuid.UUID, p TenantPatch) (Tenant, error) {
-	row, err := r.h.q.UpdateTenant(ctx, sqlcdb.UpdateTenantParams{OrgID: orgID, ID: id, Slug: p.Slug, Name: p.Name})
+	var days *int32
+	if p.ArtifactRetentionDays != nil {
+		if d := *p.ArtifactRetentionDays; d < 1 || d > 400 {
+			return Tenant{}, invalid("artifact retention of %d days: 1 to 400", d)
+		}
+		days = new(int32(*p.ArtifactRetentionDays)) //nolint:gosec // bounded above
+	}
+	row, err := r.h.q.UpdateTenant(ctx, sqlcdb.UpdateTenantParams{OrgID: orgID, ID: id, Slug: p.Slug, Name: p.Name, ArtifactRetentionDays: days})
 	return toTenant(row), wrap(err, "update tenant %s", id)
 }
 
@@ -201,6 +213,8 @@ func toTenant(row sqlcdb.Tenant) Tenant {
 		Name:      row.Name,
 		CreatedAt: row.CreatedAt,
 		UpdatedAt: row.UpdatedAt,
+
+		ArtifactRetentionDays: int(row.ArtifactRetentionDays),
 	}
 }
 

@@ -87,6 +87,10 @@ type Trigger struct {
 	// results it takes from there instead of running them.
 	RerunOf *int64
 	Reuse   []string
+	// ReuseArtifacts are the artifacts the reused stages kept in the run
+	// this one reruns (from the catalog), restored from the blob store for
+	// the stages that run again.
+	ReuseArtifacts []buildit.Artifact
 	// MaxActive, when above zero, is the most runs the organization may
 	// have in progress: a start beyond it is a *LimitError.
 	MaxActive int
@@ -278,6 +282,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 			HostQueueTimeout: s.HostQueueTimeout,
 			ConcurrencyGroup: group,
 			Reuse:            t.Reuse,
+			ReuseArtifacts:   t.ReuseArtifacts,
 		},
 	}
 	if t.RerunOf != nil {

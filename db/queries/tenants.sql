@@ -26,6 +26,7 @@ LIMIT @lim;
 UPDATE tenants
 SET slug = coalesce(sqlc.narg('slug'), slug),
     name = coalesce(sqlc.narg('name'), name),
+    artifact_retention_days = coalesce(sqlc.narg('artifact_retention_days'), artifact_retention_days),
     updated_at = now()
 WHERE org_id = @org_id AND id = @id
 RETURNING *;

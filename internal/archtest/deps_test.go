@@ -32,6 +32,8 @@ var linkRules = map[string][]string{
 	// adapters belong to workers only.
 	"api":       workerOnly,
 	"runclient": workerOnly,
+	// The artifact sweeper runs in the API server.
+	"retention": workerOnly,
 	// The deploy backends are given to the activities by the wiring
 	// (deploy/backends), not made by them.
 	"activities": {

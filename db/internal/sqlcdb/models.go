@@ -27,6 +27,20 @@ type ApiKey struct {
 	RevokedAt  *time.Time
 }
 
+type Artifact struct {
+	ID        uuid.UUID
+	TenantID  uuid.UUID
+	RunID     uuid.UUID
+	StageID   string
+	Name      string
+	BlobKey   string
+	Size      int64
+	Digest    string
+	Files     int32
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 type AuditLog struct {
 	ID            int64
 	OrgID         uuid.UUID
@@ -39,6 +53,29 @@ type AuditLog struct {
 	Metadata      json.RawMessage
 	Ip            *netip.Addr
 	CreatedAt     time.Time
+}
+
+type BlobDeletion struct {
+	ID        int64
+	TenantID  uuid.UUID
+	BlobKey   string
+	QueuedAt  time.Time
+	Attempts  int32
+	LastError string
+}
+
+type Cach struct {
+	ID         uuid.UUID
+	TenantID   uuid.UUID
+	Pipeline   string
+	Branch     string
+	Key        string
+	BlobKey    string
+	Size       int64
+	Digest     string
+	Files      int32
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 }
 
 type Deployment struct {
@@ -189,12 +226,13 @@ type Target struct {
 }
 
 type Tenant struct {
-	ID        uuid.UUID
-	OrgID     uuid.UUID
-	Slug      string
-	Name      string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID                    uuid.UUID
+	OrgID                 uuid.UUID
+	Slug                  string
+	Name                  string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+	ArtifactRetentionDays int32
 }
 
 type TenantMembership struct {

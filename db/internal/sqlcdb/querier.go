@@ -16,6 +16,7 @@ type Querier interface {
 	// org_memberships refuses a user who is not in that org.
 	AddTenantMember(ctx context.Context, arg AddTenantMemberParams) (AddTenantMemberRow, error)
 	AppendStageLogs(ctx context.Context, arg []AppendStageLogsParams) (int64, error)
+	ArtifactUsage(ctx context.Context, tenantID uuid.UUID) (ArtifactUsageRow, error)
 	// Runs of an organization's tenants that have not ended, for the plan's
 	// limit.
 	CountActiveRuns(ctx context.Context, orgID uuid.UUID) (int64, error)
@@ -39,7 +40,15 @@ type Querier interface {
 	// email returns the account that has it (locked, unchanged) instead of
 	// failing: the caller tells the two apart by the id.
 	CreateUserForSignup(ctx context.Context, arg CreateUserForSignupParams) (User, error)
+	DeleteArtifact(ctx context.Context, arg DeleteArtifactParams) (int64, error)
+	// A pipeline's entries: every branch's when branch is '', every key's
+	// when key is ''.
+	DeleteCaches(ctx context.Context, arg DeleteCachesParams) ([]Cach, error)
 	DeleteEnvironment(ctx context.Context, arg DeleteEnvironmentParams) (int64, error)
+	// The sweeper's, across tenants (an operator's job, not a tenant's
+	// request): at most lim expired rows, each deleted once even when two
+	// servers sweep at once. The trigger queues their blobs.
+	DeleteExpiredArtifacts(ctx context.Context, arg DeleteExpiredArtifactsParams) ([]DeleteExpiredArtifactsRow, error)
 	DeleteExpiredSessions(ctx context.Context) (int64, error)
 	DeleteOrganization(ctx context.Context, id uuid.UUID) (int64, error)
 	DeletePipeline(ctx context.Context, arg DeletePipelineParams) (int64, error)
@@ -50,8 +59,17 @@ type Querier interface {
 	DeleteTenant(ctx context.Context, arg DeleteTenantParams) (int64, error)
 	DeleteUser(ctx context.Context, id uuid.UUID) (int64, error)
 	DeleteUserSessions(ctx context.Context, userID uuid.UUID) (int64, error)
+	DoneBlobDeletion(ctx context.Context, arg DoneBlobDeletionParams) error
+	// A queued blob that a row uses again (a rerun's record of a reused
+	// artifact) is not deleted.
+	DropReferencedBlobDeletions(ctx context.Context) (int64, error)
+	// The least recently used entries beyond max_bytes in all, in one
+	// statement: a running sum from the most recently used down.
+	EvictCaches(ctx context.Context, arg EvictCachesParams) ([]Cach, error)
+	FailBlobDeletion(ctx context.Context, arg FailBlobDeletionParams) error
 	FinishDeployment(ctx context.Context, arg FinishDeploymentParams) (Deployment, error)
 	GetAPIKey(ctx context.Context, arg GetAPIKeyParams) (ApiKey, error)
+	GetArtifactByName(ctx context.Context, arg GetArtifactByNameParams) (Artifact, error)
 	GetDeployment(ctx context.Context, arg GetDeploymentParams) (Deployment, error)
 	GetDeploymentByRevision(ctx context.Context, arg GetDeploymentByRevisionParams) (Deployment, error)
 	GetEnvironment(ctx context.Context, arg GetEnvironmentParams) (Environment, error)
@@ -77,6 +95,8 @@ type Querier interface {
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GetUserByOAuthIdentity(ctx context.Context, arg GetUserByOAuthIdentityParams) (User, error)
 	InsertAuditEntry(ctx context.Context, arg InsertAuditEntryParams) (AuditLog, error)
+	// Entries are immutable: a key taken already inserts nothing.
+	InsertCache(ctx context.Context, arg InsertCacheParams) (int64, error)
 	// The highest seq stored of an attempt's log, 0 when none is: max() over
 	// the primary key's prefix is one backward index scan, whatever the log's
 	// length.
@@ -85,8 +105,14 @@ type Querier interface {
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]ApiKey, error)
 	// Runs of a tenant in a concurrency group that have not ended, oldest first.
 	ListActiveRunsInGroup(ctx context.Context, arg ListActiveRunsInGroupParams) ([]PipelineRun, error)
+	// run is the run's workflow ID or its row's ID.
+	ListArtifactsOfRun(ctx context.Context, arg ListArtifactsOfRunParams) ([]Artifact, error)
 	// Newest first. A NULL filter matches every row.
 	ListAuditEntries(ctx context.Context, arg ListAuditEntriesParams) ([]AuditLog, error)
+	// The sweeper's, across tenants: the oldest queued blobs.
+	ListBlobDeletions(ctx context.Context, lim int32) ([]BlobDeletion, error)
+	// Most recently used first; of one pipeline when pipeline is not ''.
+	ListCaches(ctx context.Context, arg ListCachesParams) ([]Cach, error)
 	// Newest first, across the tenant's services and environments.
 	ListDeployments(ctx context.Context, arg ListDeploymentsParams) ([]Deployment, error)
 	// An environment's deployments of every service, newest first.
@@ -126,12 +152,21 @@ type Querier interface {
 	LockOrganizationsOwnedBy(ctx context.Context, userID uuid.UUID) ([]LockOrganizationsOwnedByRow, error)
 	// Serializes revision numbers of a service's deployments.
 	LockService(ctx context.Context, arg LockServiceParams) (uuid.UUID, error)
+	// Locks the tenant's row, so that two writers of one tenant check its
+	// quota and insert one after the other. The sum is read by another
+	// statement after it: under READ COMMITTED that one sees what the writer
+	// before committed (a subquery here would use the snapshot taken before
+	// the lock was granted).
+	LockTenantArtifacts(ctx context.Context, tenantID uuid.UUID) (uuid.UUID, error)
 	// Only keys that still work: not revoked, not expired, and whose creator
 	// still holds the membership that let them make it (owner or admin of the
 	// key's organization). A key acts with its creator's current role, which
 	// creator_role is; a key without a creator works for no one.
 	LookupAPIKey(ctx context.Context, prefix string) (LookupAPIKeyRow, error)
 	LookupSession(ctx context.Context, tokenHash []byte) (LookupSessionRow, error)
+	// run is the run's workflow ID (what the engine knows) or its row's ID.
+	// A record of the same run, stage and name replaces the earlier one.
+	PutArtifact(ctx context.Context, arg PutArtifactParams) (Artifact, error)
 	PutEnvironment(ctx context.Context, arg PutEnvironmentParams) (Environment, error)
 	// Creates the pipeline or replaces its source and plan, bumping its version.
 	PutPipeline(ctx context.Context, arg PutPipelineParams) (PutPipelineRow, error)
@@ -147,6 +182,9 @@ type Querier interface {
 	ReadStageLogs(ctx context.Context, arg ReadStageLogsParams) ([]ReadStageLogsRow, error)
 	RemoveOrgMember(ctx context.Context, arg RemoveOrgMemberParams) (int64, error)
 	RemoveTenantMember(ctx context.Context, arg RemoveTenantMemberParams) (int64, error)
+	// The size of the record an upsert would replace (a retried attempt), 0
+	// when none.
+	ReplacedArtifactSize(ctx context.Context, arg ReplacedArtifactSizeParams) (int64, error)
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (ApiKey, error)
 	// The names of those of a tenant's services whose id is among ids.
 	ServiceNames(ctx context.Context, arg ServiceNamesParams) ([]ServiceNamesRow, error)
@@ -157,6 +195,11 @@ type Querier interface {
 	SetRunWorkflowID(ctx context.Context, arg SetRunWorkflowIDParams) (PipelineRun, error)
 	// Writes at most once a minute per key: the lookup is on every request.
 	TouchAPIKey(ctx context.Context, arg TouchAPIKeyParams) (int64, error)
+	// The entry under key, marked used.
+	TouchCache(ctx context.Context, arg TouchCacheParams) (Cach, error)
+	// The newest entry whose key starts with prefix (compared as text, so
+	// that no character of it is a pattern), marked used.
+	TouchCacheByPrefix(ctx context.Context, arg TouchCacheByPrefixParams) (Cach, error)
 	// Writes at most once a minute per session: the lookup is on every request.
 	TouchSession(ctx context.Context, arg TouchSessionParams) (int64, error)
 	UpdateOrgMemberRole(ctx context.Context, arg UpdateOrgMemberRoleParams) (UpdateOrgMemberRoleRow, error)

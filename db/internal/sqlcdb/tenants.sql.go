@@ -67,7 +67,7 @@ func (q *Queries) CountTenants(ctx context.Context, orgID uuid.UUID) (int64, err
 const createTenant = `-- name: CreateTenant :one
 INSERT INTO tenants (org_id, slug, name)
 VALUES ($1, $2, $3)
-RETURNING id, org_id, slug, name, created_at, updated_at
+RETURNING id, org_id, slug, name, created_at, updated_at, artifact_retention_days
 `
 
 type CreateTenantParams struct {
@@ -86,6 +86,7 @@ func (q *Queries) CreateTenant(ctx context.Context, arg CreateTenantParams) (Ten
 		&i.Name,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ArtifactRetentionDays,
 	)
 	return i, err
 }
@@ -108,7 +109,7 @@ func (q *Queries) DeleteTenant(ctx context.Context, arg DeleteTenantParams) (int
 }
 
 const getTenant = `-- name: GetTenant :one
-SELECT id, org_id, slug, name, created_at, updated_at FROM tenants WHERE org_id = $1 AND slug = $2
+SELECT id, org_id, slug, name, created_at, updated_at, artifact_retention_days FROM tenants WHERE org_id = $1 AND slug = $2
 `
 
 type GetTenantParams struct {
@@ -126,12 +127,13 @@ func (q *Queries) GetTenant(ctx context.Context, arg GetTenantParams) (Tenant, e
 		&i.Name,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ArtifactRetentionDays,
 	)
 	return i, err
 }
 
 const getTenantByID = `-- name: GetTenantByID :one
-SELECT id, org_id, slug, name, created_at, updated_at FROM tenants WHERE org_id = $1 AND id = $2
+SELECT id, org_id, slug, name, created_at, updated_at, artifact_retention_days FROM tenants WHERE org_id = $1 AND id = $2
 `
 
 type GetTenantByIDParams struct {
@@ -149,6 +151,7 @@ func (q *Queries) GetTenantByID(ctx context.Context, arg GetTenantByIDParams) (T
 		&i.Name,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ArtifactRetentionDays,
 	)
 	return i, err
 }
@@ -240,7 +243,7 @@ func (q *Queries) ListTenantMembers(ctx context.Context, arg ListTenantMembersPa
 }
 
 const listTenants = `-- name: ListTenants :many
-SELECT id, org_id, slug, name, created_at, updated_at FROM tenants
+SELECT id, org_id, slug, name, created_at, updated_at, artifact_retention_days FROM tenants
 WHERE org_id = $1 AND slug > $2
 ORDER BY slug
 LIMIT $3
@@ -268,6 +271,7 @@ func (q *Queries) ListTenants(ctx context.Context, arg ListTenantsParams) ([]Ten
 			&i.Name,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ArtifactRetentionDays,
 		); err != nil {
 			return nil, err
 		}
@@ -280,7 +284,7 @@ func (q *Queries) ListTenants(ctx context.Context, arg ListTenantsParams) ([]Ten
 }
 
 const listTenantsForMember = `-- name: ListTenantsForMember :many
-SELECT t.id, t.org_id, t.slug, t.name, t.created_at, t.updated_at, m.role
+SELECT t.id, t.org_id, t.slug, t.name, t.created_at, t.updated_at, t.artifact_retention_days, m.role
 FROM tenant_memberships m JOIN tenants t ON t.id = m.tenant_id
 WHERE m.org_id = $1 AND m.user_id = $2 AND t.slug > $3
 ORDER BY t.slug
@@ -320,6 +324,7 @@ func (q *Queries) ListTenantsForMember(ctx context.Context, arg ListTenantsForMe
 			&i.Tenant.Name,
 			&i.Tenant.CreatedAt,
 			&i.Tenant.UpdatedAt,
+			&i.Tenant.ArtifactRetentionDays,
 			&i.Role,
 		); err != nil {
 			return nil, err
@@ -353,22 +358,25 @@ const updateTenant = `-- name: UpdateTenant :one
 UPDATE tenants
 SET slug = coalesce($1, slug),
     name = coalesce($2, name),
+    artifact_retention_days = coalesce($3, artifact_retention_days),
     updated_at = now()
-WHERE org_id = $3 AND id = $4
-RETURNING id, org_id, slug, name, created_at, updated_at
+WHERE org_id = $4 AND id = $5
+RETURNING id, org_id, slug, name, created_at, updated_at, artifact_retention_days
 `
 
 type UpdateTenantParams struct {
-	Slug  *string
-	Name  *string
-	OrgID uuid.UUID
-	ID    uuid.UUID
+	Slug                  *string
+	Name                  *string
+	ArtifactRetentionDays *int32
+	OrgID                 uuid.UUID
+	ID                    uuid.UUID
 }
 
 func (q *Queries) UpdateTenant(ctx context.Context, arg UpdateTenantParams) (Tenant, error) {
 	row := q.db.QueryRow(ctx, updateTenant,
 		arg.Slug,
 		arg.Name,
+		arg.ArtifactRetentionDays,
 		arg.OrgID,
 		arg.ID,
 	)
@@ -380,6 +388,7 @@ func (q *Queries) UpdateTenant(ctx context.Context, arg UpdateTenantParams) (Ten
 		&i.Name,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ArtifactRetentionDays,
 	)
 	return i, err
 }
