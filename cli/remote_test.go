@@ -36,13 +36,17 @@ type stackOpts struct {
 	worker           bool
 	hostQueueTimeout string
 	serverArgs       []string // more flags of buildit server
+	blobURL          string   // default: a folder of the test's own
 }
 
 func startStack(t *testing.T, o stackOpts) *stack {
 	t.Helper()
 	te := temporaltest.Start(t, temporaltest.Options{OwnServer: true, Postgres: o.dbURL == ""})
 	st := &stack{dbURL: o.dbURL, key: strings.Repeat("cd", 32), queue: te.TaskQueue, temporal: te.Server.HostPort(),
-		blobURL: "file://" + t.TempDir()}
+		blobURL: o.blobURL}
+	if st.blobURL == "" {
+		st.blobURL = "file://" + t.TempDir()
+	}
 	if st.dbURL == "" {
 		st.dbURL = te.DBURL
 	}
