@@ -226,9 +226,13 @@ func (s *stageStore) save(ctx context.Context, ok bool) ([]buildit.Artifact, err
 		s.known.add(s.ws.Dir, a)
 	}
 	var missing *artifact.MissingError
+	var quota *artifact.QuotaError
 	switch {
 	case errors.As(err, &missing):
 		return kept, s.artifactError(err.Error())
+	case errors.As(err, &quota):
+		// Retrying would only run the stage again into the same wall.
+		return kept, s.artifactError(quota.Error())
 	case err != nil:
 		s.log("buildit: " + err.Error())
 		return kept, err

@@ -202,3 +202,36 @@ func TestSecurityRestoredFilesBelongToTheRunsUser(t *testing.T) {
 		}
 	}
 }
+
+// quotaCatalog refuses every artifact as over the plan's quota, as the
+// Postgres catalog does for a tenant at its limit.
+type quotaCatalog struct{ artifact.Catalog }
+
+func (quotaCatalog) AddArtifact(context.Context, artifact.Scope, buildit.Artifact) error {
+	return &artifact.QuotaError{Plan: "free", Limit: 1 << 30, Used: 1 << 30}
+}
+
+// An artifact over the tenant's quota fails the attempt for good with the
+// plan_limit message, and its blob is not kept.
+func TestRunStageArtifactOverQuota(t *testing.T) {
+	t.Parallel()
+	a, sink, blobs := artifactStages(t)
+	a.Artifacts.Catalog = quotaCatalog{a.Artifacts.Catalog}
+	st := hostStep("build", "mkdir -p dist && echo v1 > dist/app")
+	st.Artifacts = []pipeline.ArtifactSpec{{Name: "app", Paths: []string{"dist"}}}
+	_, err := runStage(t, a, workflows.StageInput{RunID: "r1", Pipeline: "p", Step: st, Attempt: 1, Workspace: t.TempDir()})
+	wantArtifactError(t, err, "plan_limit: artifact storage of plan free is 1 GiB")
+	if !hasLine(sink.lines(), "stderr|buildit: plan_limit: artifact storage of plan free is 1 GiB (used 1 GiB)") {
+		t.Fatalf("log %q", sink.lines())
+	}
+	var left []string
+	_ = filepath.WalkDir(blobs, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".tar.zst") {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("blobs kept over the quota: %q", left)
+	}
+}

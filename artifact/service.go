@@ -167,6 +167,11 @@ func (s *Service) SaveArtifacts(ctx context.Context, scope Scope, runID string, 
 		}
 		a := buildit.Artifact{Name: spec.Name, Stage: step.ID, RunID: runID, Key: key, Size: obj.Size, Digest: obj.Digest, Files: st.Files}
 		if err := s.Catalog.AddArtifact(ctx, scope, a); err != nil {
+			// Unrecorded, the blob would be kept for nobody (over the
+			// plan's quota, say): it goes.
+			if derr := s.Store.Delete(context.WithoutCancel(ctx), key); derr != nil {
+				err = errors.Join(err, derr)
+			}
 			return kept, events, fmt.Errorf("record artifact %s: %w", spec.Name, err)
 		}
 		kept = append(kept, a)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -20,6 +19,7 @@ import (
 	"github.com/buildit-ci/buildit/archive"
 	"github.com/buildit-ci/buildit/artifact"
 	"github.com/buildit-ci/buildit/blobstore"
+	"github.com/buildit-ci/buildit/localrun"
 )
 
 func newRunsArtifactsCommand(a *app, f *remoteFlags) *cobra.Command {
@@ -144,30 +144,14 @@ type cacheFlags struct {
 	blobURL string
 }
 
-// LocalCatalog opens the catalog of local runs' artifacts and caches on
-// their blob store (artifact.NewBlobCatalog); buildit cache --local uses
-// it. Nil leaves --local unavailable.
-var LocalCatalog func(*blobstore.Store) artifact.Catalog
-
-// defaultLocalBlobDir is where local runs keep blobs without --blob-url.
-func defaultLocalBlobDir() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "buildit", "blobs")
-}
-
+// openLocal opens the blob store of local runs and the catalog kept in
+// it, as buildit run does (localrun.OpenArtifacts).
 func (f *cacheFlags) openLocal(ctx context.Context) (*blobstore.Store, artifact.Catalog, error) {
-	if LocalCatalog == nil {
-		return nil, nil, usageError(errors.New("--local: this build has no local artifact catalog"))
-	}
-	u := firstOf(f.blobURL, os.Getenv("BUILDIT_BLOB_URL"), "file://"+defaultLocalBlobDir())
-	s, err := blobstore.Open(ctx, u)
+	svc, err := localrun.OpenArtifacts(ctx, f.blobURL)
 	if err != nil {
-		return nil, nil, usageError(fmt.Errorf("--blob-url %s: %w", blobstore.Redact(u), err))
+		return nil, nil, usageError(fmt.Errorf("--blob-url: %w", err))
 	}
-	return s, LocalCatalog(s), nil
+	return svc.Store, svc.Catalog, nil
 }
 
 func newCacheCommand(a *app) *cobra.Command {
@@ -179,7 +163,7 @@ func newCacheCommand(a *app) *cobra.Command {
 	f.remote.add(cmd)
 	pf := cmd.PersistentFlags()
 	pf.BoolVar(&f.local, "local", false, "the caches of local runs (buildit run), in the local blob store, instead of the server's")
-	pf.StringVar(&f.blobURL, "blob-url", "", "with --local: the blob store (env BUILDIT_BLOB_URL; default file://"+defaultLocalBlobDir()+")")
+	pf.StringVar(&f.blobURL, "blob-url", "", "with --local: the blob store (env BUILDIT_BLOB_URL; default: a folder under the user's cache folder, as buildit run)")
 	cmd.AddCommand(newCacheListCommand(a, f), newCacheDeleteCommand(a, f))
 	return cmd
 }
