@@ -82,22 +82,25 @@ func (e *EscapeError) Error() string { return fmt.Sprintf("%q %s", e.Path, e.Rea
 // window, so that memory stays flat whatever the archive's size.
 const maxWindow = 8 << 20
 
-// Pack writes an archive of trees to w.
+// Pack writes an archive of trees to w. When it fails, what it wrote to w
+// is not a whole archive.
 func Pack(ctx context.Context, w io.Writer, trees []Tree) (Stats, error) {
+	for _, t := range trees {
+		if err := checkPrefix(t.Prefix); err != nil {
+			return Stats{}, err
+		}
+	}
 	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
 	if err != nil {
 		return Stats{}, err
 	}
+	defer zw.Close() // a no-op after the Close below
 	tw := tar.NewWriter(zw)
 	p := &packer{ctx: ctx, tw: tw, seen: map[string]bool{}, buf: make([]byte, 256<<10)}
 	var missing []string
 	for _, t := range trees {
-		if err := checkPrefix(t.Prefix); err != nil {
-			return p.st, err
-		}
 		m, err := p.tree(t)
 		if err != nil {
-			zw.Close()
 			return p.st, err
 		}
 		if !t.Optional {
@@ -105,7 +108,6 @@ func Pack(ctx context.Context, w io.Writer, trees []Tree) (Stats, error) {
 		}
 	}
 	if len(missing) > 0 {
-		zw.Close()
 		return p.st, &MissingError{Paths: missing}
 	}
 	if err := tw.Close(); err != nil {
@@ -145,7 +147,7 @@ func (p *packer) tree(t Tree) (missing []string, err error) {
 		if hasMeta(rel) {
 			matches, err = glob(root, rel)
 			if err != nil {
-				return nil, err
+				return nil, pathError(raw, err)
 			}
 		} else if _, err := root.Lstat(rel); err == nil {
 			matches = []string{rel}
@@ -190,9 +192,18 @@ func localPath(raw string) (string, error) {
 }
 
 // walk packs rel (as its own name, below prefix) and, for a folder,
-// everything in it. Links are packed as links and not followed.
+// everything in it. Links are packed as links and not followed, rel
+// included.
 func (p *packer) walk(root *os.Root, prefix, rel string) error {
-	return fs.WalkDir(root.FS(), filepath.ToSlash(rel), func(name string, d fs.DirEntry, err error) error {
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	name := filepath.ToSlash(rel)
+	if !fi.IsDir() {
+		return p.add(root, prefix, name, fs.FileInfoToDirEntry(fi))
+	}
+	return fs.WalkDir(root.FS(), name, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -205,7 +216,12 @@ func (p *packer) walk(root *os.Root, prefix, rel string) error {
 
 func (p *packer) add(root *os.Root, prefix, name string, d fs.DirEntry) error {
 	entry := name
-	if prefix != "" {
+	switch {
+	case name == "." && prefix == "":
+		return nil // the archive's root
+	case name == ".":
+		entry = prefix
+	case prefix != "":
 		entry = prefix + "/" + name
 	}
 	if p.seen[entry] {
