@@ -25,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // azblob://
 	"gocloud.dev/blob/fileblob"
@@ -64,6 +65,10 @@ type Store struct {
 	bucket *blob.Bucket
 	url    string
 	dir    bool // a folder (file://)
+	// uploadAborts: the driver's upload reads the stream itself and, when
+	// a read fails, aborts the upload (s3blob and azureblob: the
+	// multipart upload is aborted, which needs a live context).
+	uploadAborts bool
 }
 
 // tempName matches the names fileblob gives the files it writes before
@@ -120,7 +125,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, redactErr(rawURL, err)
 	}
-	return &Store{bucket: b, url: Redact(rawURL)}, nil
+	return &Store{bucket: b, url: Redact(rawURL), uploadAborts: u.Scheme == "s3" || u.Scheme == "azblob"}, nil
 }
 
 // openDir opens a folder: made when missing (0700), with temporary files
@@ -229,32 +234,56 @@ func (s *Store) Close() error { return s.bucket.Close() }
 
 // Put streams r into the object key, replacing any object there, and
 // answers with its size and digest. Nothing is visible under key unless
-// the whole stream was written: a failed Put leaves no object.
+// the whole stream was written: a failed Put leaves no object (nor, on S3,
+// an unfinished multipart upload), and a failed overwrite leaves the
+// object that was there.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (Object, error) {
 	if err := CheckKey(key); err != nil {
 		return Object{}, err
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{
+	hr := &hashingReader{r: r, h: sha256.New()}
+	if !s.uploadAborts {
+		// The driver would commit what it has when r fails: a canceled
+		// write is its only way back.
+		hr.onErr = cancel
+	}
+	err := s.bucket.Upload(wctx, key, hr, &blob.WriterOptions{
 		ContentType:    "application/octet-stream",
 		BufferSize:     PartSize,
 		MaxConcurrency: PartConcurrency,
 	})
+	if hr.err != nil {
+		return Object{}, fmt.Errorf("put %s: %w", key, hr.err)
+	}
 	if err != nil {
 		return Object{}, s.err("put", key, err)
 	}
-	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), r, make([]byte, 256<<10))
-	if err != nil {
-		cancel() // aborts the write: nothing is committed
-		_ = w.Close()
-		return Object{}, fmt.Errorf("put %s: %w", key, err)
+	return Object{Key: key, Size: hr.n, Digest: digest(hr.h)}, nil
+}
+
+// hashingReader hashes and counts what is read through it and keeps the
+// first error other than io.EOF.
+type hashingReader struct {
+	r     io.Reader
+	h     hash.Hash
+	n     int64
+	err   error
+	onErr func()
+}
+
+func (r *hashingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	r.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) && r.err == nil {
+		r.err = err
+		if r.onErr != nil {
+			r.onErr()
+		}
 	}
-	if err := w.Close(); err != nil {
-		return Object{}, s.err("put", key, err)
-	}
-	return Object{Key: key, Size: n, Digest: digest(h)}, nil
+	return n, err
 }
 
 // Get opens the object key for reading. When want has a size or a digest,
@@ -264,7 +293,7 @@ func (s *Store) Get(ctx context.Context, key string, want Object) (io.ReadCloser
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
-	r, err := s.bucket.NewReader(ctx, key, nil)
+	r, err := s.bucket.NewReader(ctx, key, &blob.ReaderOptions{BeforeRead: quietS3})
 	if err != nil {
 		return nil, s.err("get", key, err)
 	}
@@ -328,6 +357,17 @@ func (s *Store) err(op, key string, err error) error {
 		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
 	}
 	return fmt.Errorf("%s %s in %s: %w", op, key, s.url, err)
+}
+
+// quietS3 turns off the S3 client's warning, on every read of an object
+// uploaded in parts, that it did not check the parts' checksums: the
+// blob store checks the whole object's sha256 itself.
+func quietS3(as func(any) bool) error {
+	var opts *[]func(*s3.Options)
+	if as(&opts) {
+		*opts = append(*opts, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+	}
+	return nil
 }
 
 func digest(h hash.Hash) string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
