@@ -51,12 +51,12 @@ var ErrBadKey = errors.New("bad blob key")
 const MaxKeyLen = 1024
 
 // PartSize and PartConcurrency bound what an upload to S3 holds in memory:
-// a stream of unknown size goes up in parts of PartSize, at most
-// PartConcurrency of them in flight, from a pool of PartConcurrency+1
-// buffers (24 MiB). 8 MiB parts let one object reach S3's 10,000 parts at
-// 78 GiB.
+// a stream of unknown size goes up in parts of PartSize (S3's smallest),
+// at most PartConcurrency of them in flight, from a pool of
+// PartConcurrency+1 buffers (15 MiB). With S3's 10,000 parts, one object
+// can reach 48 GiB.
 const (
-	PartSize        = 8 << 20
+	PartSize        = 5 << 20
 	PartConcurrency = 2
 )
 
