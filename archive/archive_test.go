@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -447,4 +448,48 @@ func FuzzUnpack(f *testing.F) {
 		// test above checked that nothing was written beside dst.
 		_ = tree(t, dst)
 	})
+}
+
+func TestModeAndTimeKept(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, src, "bin/tool", "#!/bin/sh")
+	write(t, src, "bin/secret", "s")
+	if err := os.Chmod(filepath.Join(src, "bin/tool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "bin/secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	when := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(src, "bin/tool"), when, when); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := archive.Pack(context.Background(), &buf, []archive.Tree{{Dir: src, Paths: []string{"bin"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Over an older copy: the files are replaced, not written into.
+	write(t, dst, "bin/tool", "old contents, longer than the new")
+	if _, err := archive.Unpack(context.Background(), &buf, []archive.Tree{{Dir: dst}}); err != nil {
+		t.Fatal(err)
+	}
+	for rel, want := range map[string]fs.FileMode{"bin/tool": 0o755, "bin/secret": 0o600} {
+		fi, err := os.Stat(filepath.Join(dst, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", rel, fi.Mode().Perm(), want)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(dst, "bin/tool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.ModTime().Equal(when) {
+		t.Errorf("bin/tool modified %v, want %v", fi.ModTime(), when)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "bin/tool")); string(got) != "#!/bin/sh" {
+		t.Errorf("bin/tool = %q", got)
+	}
 }
