@@ -34,13 +34,13 @@ type backend struct {
 
 var backends = []struct {
 	name string
-	open func(t *testing.T) backend
+	open func(t testing.TB) backend
 }{
 	{"file", openFile},
 	{"s3", openS3},
 }
 
-func openFile(t *testing.T) backend {
+func openFile(t testing.TB) backend {
 	dir := t.TempDir()
 	st, err := blobstore.Open(context.Background(), "file://"+dir)
 	if err != nil {
@@ -67,7 +67,7 @@ func openFile(t *testing.T) backend {
 	}
 }
 
-func openS3(t *testing.T) backend {
+func openS3(t testing.TB) backend {
 	u := s3test.Start(t)
 	st, err := blobstore.Open(context.Background(), u)
 	if err != nil {

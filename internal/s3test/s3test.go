@@ -29,8 +29,9 @@ const Version = "v1.8.0"
 // scripts/versitygw.sh is tried.
 const BinaryEnv = "BUILDIT_VERSITYGW"
 
-// RequireEnv, set to 1, fails a test that would skip for want of the
-// binary (CI sets it, or BUILDIT_REQUIRE_DOCKER=1, which CI sets too).
+// RequireEnv names the variable that, set to 1, fails a test that would
+// skip for want of the binary (so does BUILDIT_REQUIRE_DOCKER=1, which CI
+// sets).
 const RequireEnv = "BUILDIT_REQUIRE_S3"
 
 // Credentials and region of the server's root user.
@@ -97,8 +98,9 @@ func Start(t testing.TB) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start versitygw: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error // set before exited is closed
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -110,7 +112,7 @@ func Start(t testing.TB) string {
 		logf.Close()
 	})
 	endpoint := "http://" + addr
-	if err := waitHealthy(endpoint, exited); err != nil {
+	if err := waitHealthy(endpoint, exited, &waitErr); err != nil {
 		log, _ := os.ReadFile(logf.Name())
 		t.Fatalf("versitygw: %v\n%s", err, log)
 	}
@@ -167,12 +169,12 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func waitHealthy(endpoint string, exited <-chan error) error {
+func waitHealthy(endpoint string, exited <-chan struct{}, waitErr *error) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return fmt.Errorf("exited before it was ready: %v", err)
+		case <-exited:
+			return fmt.Errorf("exited before it was ready: %w", *waitErr)
 		default:
 		}
 		resp, err := http.Get(endpoint + "/healthz")
