@@ -3,6 +3,7 @@ package blobstore_test
 import (
 	"context"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -101,5 +102,40 @@ func BenchmarkRestore(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkCopyTree is the floor restore is measured against: the same
+// tree copied file by file (read, then os.WriteFile) into an empty
+// folder, with no archive, compression or store.
+func BenchmarkCopyTree(b *testing.B) {
+	src, size := benchTree(b)
+	base := b.TempDir()
+	b.SetBytes(size)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		dst := filepath.Join(base, "dst")
+		if err := os.RemoveAll(dst); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			if d.IsDir() {
+				return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }
