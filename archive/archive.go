@@ -347,6 +347,10 @@ func matchSegs(pat, name []string) bool {
 // Unpack reads an archive from r into trees, by prefix; entries whose
 // prefix names no tree are skipped. It reads r to its end, so that a
 // reader that checks what it reads (the blob store's) gets to check it.
+// Small files are written by a few goroutines of its own (see writers),
+// in the archive's order wherever order matters: before a folder, a link,
+// a large file or a repeated name, the files before it are done. When
+// Unpack fails, what it unpacked so far stays.
 func Unpack(ctx context.Context, r io.Reader, trees []Tree) (Stats, error) {
 	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxWindow))
 	if err != nil {
