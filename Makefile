@@ -4,12 +4,22 @@ BIN     ?= bin/buildit
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS    ?= ./...
 
-.PHONY: build test security race lint bench fuzz generate check-generated clean
+.PHONY: build test testdeps security race lint bench fuzz generate check-generated clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/buildit
 
-test:
+# What the tests need besides Go's build cache: versitygw, the S3 server
+# the blob store's tests run against, built once outside the clone
+# (scripts/versitygw.sh: about 5 minutes the first time, then nothing).
+# Its path reaches the tests as BUILDIT_VERSITYGW.
+VERSITYGW_SH = scripts/versitygw.sh
+testdeps:
+	@GO="$(GO)" $(VERSITYGW_SH) >/dev/null
+
+export BUILDIT_VERSITYGW ?= $(shell GO="$(GO)" $(VERSITYGW_SH) --path)
+
+test: testdeps
 	$(GO) test -count=1 $(PKGS)
 
 # The security suite alone: every attack of SECURITY.md, kept as a test
@@ -23,8 +33,8 @@ security:
 # bounds) a run took 11 minutes with the server's race build cached: api's
 # tests 6, cli's 4, the Docker executor's 1.5; a cold cache adds the race
 # build of the server and its dependencies (not measured alone).
-RACE_PKGS ?= ./api/... ./db/... ./deploy/... ./executor/host ./executor/docker ./kdl ./pipeline ./runlog ./activities ./workflows ./cli
-race:
+RACE_PKGS ?= ./api/... ./archive ./db/... ./deploy/... ./executor/host ./executor/docker ./kdl ./pipeline ./runlog ./activities ./workflows ./cli
+race: testdeps
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
 # golangci-lint v2, pinned in tools/go.mod (its own module, so its
@@ -42,7 +52,7 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GOLANGCI_LINT) run $(PKGS)
 
-bench:
+bench: testdeps
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 # sqlc, run from the module proxy at a pinned version (not a go.mod
@@ -59,13 +69,14 @@ generate:
 check-generated:
 	$(SQLC) diff
 
-# Runs the fuzzers one after the other, FUZZTIME each: the KDL parser's
-# and the pipeline loader's (which parses, decodes and plans). FUZZTIME=10m
-# for a longer run.
+# Runs the fuzzers one after the other, FUZZTIME each: the KDL parser's,
+# the pipeline loader's (which parses, decodes and plans) and the archive
+# unpacker's. FUZZTIME=10m for a longer run.
 FUZZTIME ?= 2m
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./kdl
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./pipeline
+	$(GO) test -run '^$$' -fuzz '^FuzzUnpack$$' -fuzztime $(FUZZTIME) ./archive
 
 clean:
 	rm -rf bin

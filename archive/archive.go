@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -82,22 +83,25 @@ func (e *EscapeError) Error() string { return fmt.Sprintf("%q %s", e.Path, e.Rea
 // window, so that memory stays flat whatever the archive's size.
 const maxWindow = 8 << 20
 
-// Pack writes an archive of trees to w.
+// Pack writes an archive of trees to w. When it fails, what it wrote to w
+// is not a whole archive.
 func Pack(ctx context.Context, w io.Writer, trees []Tree) (Stats, error) {
+	for _, t := range trees {
+		if err := checkPrefix(t.Prefix); err != nil {
+			return Stats{}, err
+		}
+	}
 	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
 	if err != nil {
 		return Stats{}, err
 	}
+	defer zw.Close() // a no-op after the Close below
 	tw := tar.NewWriter(zw)
 	p := &packer{ctx: ctx, tw: tw, seen: map[string]bool{}, buf: make([]byte, 256<<10)}
 	var missing []string
 	for _, t := range trees {
-		if err := checkPrefix(t.Prefix); err != nil {
-			return p.st, err
-		}
 		m, err := p.tree(t)
 		if err != nil {
-			zw.Close()
 			return p.st, err
 		}
 		if !t.Optional {
@@ -105,7 +109,6 @@ func Pack(ctx context.Context, w io.Writer, trees []Tree) (Stats, error) {
 		}
 	}
 	if len(missing) > 0 {
-		zw.Close()
 		return p.st, &MissingError{Paths: missing}
 	}
 	if err := tw.Close(); err != nil {
@@ -145,7 +148,7 @@ func (p *packer) tree(t Tree) (missing []string, err error) {
 		if hasMeta(rel) {
 			matches, err = glob(root, rel)
 			if err != nil {
-				return nil, err
+				return nil, pathError(raw, err)
 			}
 		} else if _, err := root.Lstat(rel); err == nil {
 			matches = []string{rel}
@@ -190,9 +193,18 @@ func localPath(raw string) (string, error) {
 }
 
 // walk packs rel (as its own name, below prefix) and, for a folder,
-// everything in it. Links are packed as links and not followed.
+// everything in it. Links are packed as links and not followed, rel
+// included.
 func (p *packer) walk(root *os.Root, prefix, rel string) error {
-	return fs.WalkDir(root.FS(), filepath.ToSlash(rel), func(name string, d fs.DirEntry, err error) error {
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	name := filepath.ToSlash(rel)
+	if !fi.IsDir() {
+		return p.add(root, prefix, name, fs.FileInfoToDirEntry(fi))
+	}
+	return fs.WalkDir(root.FS(), name, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -205,7 +217,12 @@ func (p *packer) walk(root *os.Root, prefix, rel string) error {
 
 func (p *packer) add(root *os.Root, prefix, name string, d fs.DirEntry) error {
 	entry := name
-	if prefix != "" {
+	switch {
+	case name == "." && prefix == "":
+		return nil // the archive's root
+	case name == ".":
+		entry = prefix
+	case prefix != "":
 		entry = prefix + "/" + name
 	}
 	if p.seen[entry] {
@@ -330,13 +347,17 @@ func matchSegs(pat, name []string) bool {
 // Unpack reads an archive from r into trees, by prefix; entries whose
 // prefix names no tree are skipped. It reads r to its end, so that a
 // reader that checks what it reads (the blob store's) gets to check it.
+// Small files are written by a few goroutines of its own (see writers),
+// in the archive's order wherever order matters: before a folder, a link,
+// a large file or a repeated name, the files before it are done. When
+// Unpack fails, what it unpacked so far stays.
 func Unpack(ctx context.Context, r io.Reader, trees []Tree) (Stats, error) {
 	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxWindow))
 	if err != nil {
 		return Stats{}, err
 	}
 	defer zr.Close()
-	u := &unpacker{roots: map[string]*os.Root{}, owners: map[string]*Owner{}, buf: make([]byte, 256<<10)}
+	u := &unpacker{roots: map[string]*os.Root{}, owners: map[string]*Owner{}, dirs: map[string]bool{}, buf: make([]byte, 256<<10)}
 	defer u.close()
 	for _, t := range trees {
 		if err := checkPrefix(t.Prefix); err != nil {
@@ -352,21 +373,13 @@ func Unpack(ctx context.Context, r io.Reader, trees []Tree) (Stats, error) {
 		u.roots[t.Prefix] = root
 		u.owners[t.Prefix] = t.Owner
 	}
-	tr := tar.NewReader(zr)
-	for {
-		if err := ctx.Err(); err != nil {
-			return u.st, err
-		}
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return u.st, fmt.Errorf("archive: %w", err)
-		}
-		if err := u.entry(hdr, tr); err != nil {
-			return u.st, err
-		}
+	u.startWriters()
+	err = u.run(ctx, tar.NewReader(zr))
+	if werr := u.stopWriters(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		return u.st, err
 	}
 	// Drain what follows the tar's end, so that the whole stream is read
 	// (and checked by whoever reads it).
@@ -376,11 +389,170 @@ func Unpack(ctx context.Context, r io.Reader, trees []Tree) (Stats, error) {
 	return u.st, nil
 }
 
+func (u *unpacker) run(ctx context.Context, tr *tar.Reader) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("archive: %w", err)
+		}
+		if err := u.entry(hdr, tr); err != nil {
+			return err
+		}
+	}
+}
+
+// Small files are written by writers goroutines, which overlap the
+// kernel's work of creating files (most of a restore's time, on a tree of
+// many small files) with each other and with decompression. Each holds
+// one file of at most smallFile bytes, so that memory stays bounded:
+// (writers + queued) × smallFile.
+const (
+	writers   = 4
+	queued    = 4
+	smallFile = 256 << 10
+)
+
+// job is a small file for a writer: its contents read from the archive.
+type job struct {
+	root  *os.Root
+	rel   string
+	hdr   *tar.Header
+	owner *Owner
+	data  []byte
+}
+
+func (u *unpacker) startWriters() {
+	jobs := make(chan job, queued)
+	u.jobs = jobs
+	u.free = make(chan []byte, writers+queued+1)
+	for range writers + queued + 1 {
+		u.free <- make([]byte, smallFile)
+	}
+	u.pending = map[*os.Root]map[string]bool{}
+	for range writers {
+		u.wg.Go(func() {
+			for j := range jobs {
+				err := u.writeSmall(j)
+				u.mu.Lock()
+				if err != nil && u.err == nil {
+					u.err = err
+				}
+				u.mu.Unlock()
+				u.free <- j.data[:cap(j.data)]
+			}
+		})
+	}
+}
+
+// barrier waits until every file handed to the writers is written and
+// answers with the first error, so that an entry that is not a small
+// file (a folder, a link, a large file) sees the ones before it done.
+func (u *unpacker) barrier() error {
+	if len(u.free) != cap(u.free) {
+		// Taking every buffer back means every job is done.
+		bufs := make([][]byte, 0, cap(u.free))
+		for range cap(u.free) {
+			bufs = append(bufs, <-u.free)
+		}
+		for _, b := range bufs {
+			u.free <- b
+		}
+	}
+	clear(u.pending)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// stopWriters waits for the writers to finish and stop; it answers with
+// their first error. Later calls do nothing.
+func (u *unpacker) stopWriters() error {
+	if u.jobs == nil {
+		return nil
+	}
+	close(u.jobs)
+	u.jobs = nil
+	u.wg.Wait()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// queueSmall reads a small file's contents and hands it to a writer.
+func (u *unpacker) queueSmall(root *os.Root, rel string, hdr *tar.Header, owner *Owner, r io.Reader) error {
+	if u.pending[root][rel] {
+		// The same name twice: the later one must win.
+		if err := u.barrier(); err != nil {
+			return err
+		}
+	}
+	buf := <-u.free
+	n, err := io.ReadFull(r, buf[:hdr.Size])
+	if err != nil {
+		u.free <- buf
+		return fmt.Errorf("archive: %s: %w", hdr.Name, err)
+	}
+	u.mu.Lock()
+	err = u.err
+	u.mu.Unlock()
+	if err != nil {
+		u.free <- buf
+		return err
+	}
+	if u.pending[root] == nil {
+		u.pending[root] = map[string]bool{}
+	}
+	u.pending[root][rel] = true
+	u.jobs <- job{root: root, rel: rel, hdr: hdr, owner: owner, data: buf[:n]}
+	return nil
+}
+
+// writeSmall is a writer's work: one small file.
+func (u *unpacker) writeSmall(j job) error {
+	f, err := createFile(j.root, j.rel, j.hdr)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(j.data)
+	return u.finishFile(j.root, f, j.rel, j.hdr, j.owner, int64(len(j.data)), err)
+}
+
+// createFile makes the regular file rel, replacing what is there.
+func createFile(root *os.Root, rel string, hdr *tar.Header) (*os.File, error) {
+	mode := fs.FileMode(hdr.Mode) & fs.ModePerm
+	// Optimistically: most restores are into an empty folder, where
+	// O_EXCL alone is enough (a link there is never written through).
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if errors.Is(err, fs.ErrExist) {
+		if err := removeExisting(root, rel); err != nil {
+			return nil, err
+		}
+		f, err = root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	}
+	if err != nil {
+		return nil, escapeOr(hdr.Name, err)
+	}
+	return f, nil
+}
+
 type unpacker struct {
-	roots  map[string]*os.Root
-	owners map[string]*Owner
-	st     Stats
-	buf    []byte
+	roots   map[string]*os.Root
+	owners  map[string]*Owner
+	dirs    map[string]bool // prefix NUL folder: known to be a folder
+	jobs    chan job        // small files for the writers
+	free    chan []byte     // the writers' buffers not in use
+	pending map[*os.Root]map[string]bool
+	wg      sync.WaitGroup
+	mu      sync.Mutex // guards st and err
+	err     error      // the writers' first error
+	st      Stats
+	buf     []byte
 }
 
 func (u *unpacker) close() {
@@ -413,43 +585,41 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	mode := fs.FileMode(hdr.Mode) & fs.ModePerm
 	switch hdr.Typeflag {
 	case tar.TypeDir:
+		if err := u.barrier(); err != nil {
+			return err
+		}
 		if rel != "." {
-			if err := u.mkdirAll(root, rel, mode|0o700, owner); err != nil {
+			if err := u.mkdirAll(root, prefix, rel, mode|0o700, owner); err != nil {
 				return err
 			}
 		}
 	case tar.TypeReg:
-		if err := u.mkdirAll(root, path.Dir(rel), 0o755, owner); err != nil {
+		if err := u.mkdirAll(root, prefix, path.Dir(rel), 0o755, owner); err != nil {
 			return err
 		}
-		if err := removeExisting(root, rel); err != nil {
+		u.replacing(prefix, rel)
+		if hdr.Size <= smallFile {
+			return u.queueSmall(root, rel, hdr, owner, r)
+		}
+		if err := u.barrier(); err != nil {
 			return err
 		}
-		f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		f, err := createFile(root, rel, hdr)
 		if err != nil {
-			return escapeOr(hdr.Name, err)
-		}
-		n, err := io.CopyBuffer(f, r, u.buf)
-		u.st.Bytes += n
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("archive: %s: %w", hdr.Name, err)
-		}
-		if err := root.Chmod(rel, mode); err != nil {
 			return err
 		}
-		if owner != nil {
-			if err := root.Lchown(rel, owner.UID, owner.GID); err != nil {
-				return err
-			}
-		}
-		_ = root.Chtimes(rel, hdr.ModTime, hdr.ModTime)
+		// Not io.CopyBuffer(f, ...): *os.File's ReadFrom would take over
+		// and allocate a buffer of its own.
+		n, err := io.CopyBuffer(writerOnly{f}, r, u.buf)
+		return u.finishFile(root, f, rel, hdr, owner, n, err)
 	case tar.TypeSymlink:
-		if err := u.mkdirAll(root, path.Dir(rel), 0o755, owner); err != nil {
+		if err := u.barrier(); err != nil {
 			return err
 		}
+		if err := u.mkdirAll(root, prefix, path.Dir(rel), 0o755, owner); err != nil {
+			return err
+		}
+		u.replacing(prefix, rel)
 		if err := removeExisting(root, rel); err != nil {
 			return err
 		}
@@ -464,13 +634,74 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	default:
 		return nil // hard links, devices and the like are not kept
 	}
+	u.mu.Lock()
 	u.st.Files++
+	u.mu.Unlock()
 	return nil
 }
 
+// finishFile sets a written file's mode, owner and time through the open
+// file, without walking its path again, and closes it; writeErr is the
+// error of writing its n bytes.
+func (u *unpacker) finishFile(root *os.Root, f *os.File, rel string, hdr *tar.Header, owner *Owner, n int64, writeErr error) error {
+	err := writeErr
+	if err == nil {
+		err = f.Chmod(fs.FileMode(hdr.Mode) & fs.ModePerm)
+	}
+	if err == nil && owner != nil {
+		err = f.Chown(owner.UID, owner.GID)
+	}
+	timed := false
+	if err == nil {
+		timed = setModTime(f, hdr.ModTime) == nil
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("archive: %s: %w", hdr.Name, err)
+	}
+	if !timed {
+		_ = root.Chtimes(rel, hdr.ModTime, hdr.ModTime)
+	}
+	u.mu.Lock()
+	u.st.Files++
+	u.st.Bytes += n
+	u.mu.Unlock()
+	return nil
+}
+
+type writerOnly struct{ io.Writer }
+
 // mkdirAll makes dir and its parents in root; only what it makes is given
-// to owner.
-func (u *unpacker) mkdirAll(root *os.Root, dir string, perm fs.FileMode, owner *Owner) error {
+// to owner. The folders it made or found are remembered (until an entry
+// replaces one of them), so that a restore of many files in few folders
+// does not look each folder up again for every file.
+func (u *unpacker) mkdirAll(root *os.Root, prefix, dir string, perm fs.FileMode, owner *Owner) error {
+	if dir == "." || u.dirs[prefix+"\x00"+dir] {
+		return nil
+	}
+	// A file the writers have yet to make may be in the way: let them
+	// finish first (once per new folder).
+	if err := u.barrier(); err != nil {
+		return err
+	}
+	if err := u.mkdirAllSlow(root, dir, perm, owner); err != nil {
+		return err
+	}
+	u.dirs[prefix+"\x00"+dir] = true
+	return nil
+}
+
+// replacing forgets the folders known when an entry is about to replace
+// rel, which may be one of them.
+func (u *unpacker) replacing(prefix, rel string) {
+	if u.dirs[prefix+"\x00"+rel] {
+		clear(u.dirs)
+	}
+}
+
+func (u *unpacker) mkdirAllSlow(root *os.Root, dir string, perm fs.FileMode, owner *Owner) error {
 	if dir == "." {
 		return nil
 	}
@@ -480,7 +711,7 @@ func (u *unpacker) mkdirAll(root *os.Root, dir string, perm fs.FileMode, owner *
 		}
 		return nil
 	}
-	if err := u.mkdirAll(root, path.Dir(dir), 0o755, owner); err != nil {
+	if err := u.mkdirAllSlow(root, path.Dir(dir), 0o755, owner); err != nil {
 		return err
 	}
 	if err := root.Mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {

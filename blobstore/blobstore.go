@@ -20,9 +20,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // azblob://
 	"gocloud.dev/blob/fileblob"
@@ -38,10 +41,60 @@ var ErrNotFound = errors.New("blob not found")
 // size or its digest differ from those recorded.
 var ErrCorrupt = errors.New("blob is corrupt")
 
+// ErrBadKey reports a key the store refuses: empty, absolute, with an
+// empty, "." or ".." segment, a backslash or a control character, or
+// longer than MaxKeyLen. Such keys would name different objects on
+// different backends (or, in a folder, a file outside it).
+var ErrBadKey = errors.New("bad blob key")
+
+// MaxKeyLen is the longest key the store takes (S3's limit).
+const MaxKeyLen = 1024
+
+// PartSize and PartConcurrency bound what an upload to S3 holds in memory:
+// a stream of unknown size goes up in parts of PartSize (S3's smallest),
+// at most PartConcurrency of them in flight, from a pool of
+// PartConcurrency+1 buffers (15 MiB). With S3's 10,000 parts, one object
+// can reach 48 GiB.
+const (
+	PartSize        = 5 << 20
+	PartConcurrency = 2
+)
+
 // Store is an open blob store.
 type Store struct {
 	bucket *blob.Bucket
 	url    string
+	dir    bool // a folder (file://)
+	// uploadAborts: the driver's upload reads the stream itself and, when
+	// a read fails, aborts the upload (s3blob and azureblob: the
+	// multipart upload is aborted, which needs a live context).
+	uploadAborts bool
+}
+
+// tempName matches the names fileblob gives the files it writes before
+// renaming them into place ("<key>.<hex nanoseconds>.tmp").
+var tempName = regexp.MustCompile(`\.[0-9a-f]+\.tmp$`)
+
+// CheckKey reports whether the store takes key, with an error wrapping
+// ErrBadKey when it does not.
+func CheckKey(key string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrBadKey, key, why) }
+	switch {
+	case key == "":
+		return bad("empty")
+	case len(key) > MaxKeyLen:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxKeyLen))
+	case !utf8.ValidString(key):
+		return bad("not UTF-8")
+	case strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }):
+		return bad("a control character or a backslash")
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return bad(`an empty, "." or ".." segment (or a leading or trailing "/")`)
+		}
+	}
+	return nil
 }
 
 // Object is a stored object: its key, size and digest ("sha256:<hex>").
@@ -70,9 +123,9 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("blob store %s: %w", Redact(rawURL), err)
+		return nil, redactErr(rawURL, err)
 	}
-	return &Store{bucket: b, url: Redact(rawURL)}, nil
+	return &Store{bucket: b, url: Redact(rawURL), uploadAborts: u.Scheme == "s3" || u.Scheme == "azblob"}, nil
 }
 
 // openDir opens a folder: made when missing (0700), with temporary files
@@ -98,7 +151,7 @@ func openDir(u *url.URL) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob store %s: %w", abs, err)
 	}
-	return &Store{bucket: b, url: "file://" + abs}, nil
+	return &Store{bucket: b, url: "file://" + abs, dir: true}, nil
 }
 
 // Redact returns rawURL without a password or secret-bearing query
@@ -113,13 +166,64 @@ func Redact(rawURL string) string {
 	}
 	q := u.Query()
 	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "secret") || strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "password") {
+		if secretParam(k) {
 			q.Set(k, "REDACTED")
 		}
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// secretParam reports whether a query parameter may carry a secret.
+func secretParam(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"secret", "key", "token", "password", "sig", "credential", "sas"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// secrets answers with the secret values in rawURL, to scrub them from
+// error text that quotes the URL.
+func secrets(rawURL string) []string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return []string{rawURL}
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok && p != "" {
+		out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
+	}
+	for k, vs := range u.Query() {
+		if secretParam(k) {
+			for _, v := range vs {
+				if v != "" {
+					out = append(out, v, url.QueryEscape(v))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// redactedError is an error whose text is scrubbed of a URL's secrets
+// (gocloud quotes the URL in some of its errors).
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redactErr(rawURL string, err error) error {
+	msg := err.Error()
+	for _, s := range secrets(rawURL) {
+		msg = strings.ReplaceAll(msg, s, "REDACTED")
+	}
+	return &redactedError{msg: fmt.Sprintf("blob store %s: %s", Redact(rawURL), msg), err: err}
 }
 
 // String names the store (its URL, without secrets).
@@ -130,32 +234,66 @@ func (s *Store) Close() error { return s.bucket.Close() }
 
 // Put streams r into the object key, replacing any object there, and
 // answers with its size and digest. Nothing is visible under key unless
-// the whole stream was written: a failed Put leaves no object.
+// the whole stream was written: a failed Put leaves no object (nor, on S3,
+// an unfinished multipart upload), and a failed overwrite leaves the
+// object that was there.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (Object, error) {
+	if err := CheckKey(key); err != nil {
+		return Object{}, err
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: "application/octet-stream"})
+	hr := &hashingReader{r: r, h: sha256.New()}
+	if !s.uploadAborts {
+		// The driver would commit what it has when r fails: a canceled
+		// write is its only way back.
+		hr.onErr = cancel
+	}
+	err := s.bucket.Upload(wctx, key, hr, &blob.WriterOptions{
+		ContentType:    "application/octet-stream",
+		BufferSize:     PartSize,
+		MaxConcurrency: PartConcurrency,
+	})
+	if hr.err != nil {
+		return Object{}, fmt.Errorf("put %s: %w", key, hr.err)
+	}
 	if err != nil {
 		return Object{}, s.err("put", key, err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), r)
-	if err != nil {
-		cancel() // aborts the write: nothing is committed
-		_ = w.Close()
-		return Object{}, fmt.Errorf("put %s: %w", key, err)
+	return Object{Key: key, Size: hr.n, Digest: digest(hr.h)}, nil
+}
+
+// hashingReader hashes and counts what is read through it and keeps the
+// first error other than io.EOF.
+type hashingReader struct {
+	r     io.Reader
+	h     hash.Hash
+	n     int64
+	err   error
+	onErr func()
+}
+
+func (r *hashingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	r.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) && r.err == nil {
+		r.err = err
+		if r.onErr != nil {
+			r.onErr()
+		}
 	}
-	if err := w.Close(); err != nil {
-		return Object{}, s.err("put", key, err)
-	}
-	return Object{Key: key, Size: n, Digest: digest(h)}, nil
+	return n, err
 }
 
 // Get opens the object key for reading. When want has a size or a digest,
 // the reader checks them: its last Read returns an error wrapping
 // ErrCorrupt instead of io.EOF when they differ.
 func (s *Store) Get(ctx context.Context, key string, want Object) (io.ReadCloser, error) {
-	r, err := s.bucket.NewReader(ctx, key, nil)
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	r, err := s.bucket.NewReader(ctx, key, &blob.ReaderOptions{BeforeRead: quietS3})
 	if err != nil {
 		return nil, s.err("get", key, err)
 	}
@@ -168,6 +306,9 @@ func (s *Store) Get(ctx context.Context, key string, want Object) (io.ReadCloser
 // Stat answers with the object's size and time; its digest is not stored
 // with it.
 func (s *Store) Stat(ctx context.Context, key string) (Object, error) {
+	if err := CheckKey(key); err != nil {
+		return Object{}, err
+	}
 	a, err := s.bucket.Attributes(ctx, key)
 	if err != nil {
 		return Object{}, s.err("stat", key, err)
@@ -177,6 +318,9 @@ func (s *Store) Stat(ctx context.Context, key string) (Object, error) {
 
 // Delete removes the object key; a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
 	err := s.bucket.Delete(ctx, key)
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return s.err("delete", key, err)
@@ -185,7 +329,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // List calls fn for every object whose key starts with prefix, in key
-// order, until fn returns false or an error.
+// order, until fn returns false or an error. In a folder, the temporary
+// files of writes under way (or of a process that died writing) are not
+// listed.
 func (s *Store) List(ctx context.Context, prefix string, fn func(Object) (bool, error)) error {
 	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
 	for {
@@ -196,7 +342,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(Object) (bool, 
 		if err != nil {
 			return s.err("list", prefix, err)
 		}
-		if o.IsDir {
+		if o.IsDir || (s.dir && tempName.MatchString(o.Key)) {
 			continue
 		}
 		more, err := fn(Object{Key: o.Key, Size: o.Size, ModTime: o.ModTime})
@@ -211,6 +357,17 @@ func (s *Store) err(op, key string, err error) error {
 		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
 	}
 	return fmt.Errorf("%s %s in %s: %w", op, key, s.url, err)
+}
+
+// quietS3 turns off the S3 client's warning, on every read of an object
+// uploaded in parts, that it did not check the parts' checksums: the
+// blob store checks the whole object's sha256 itself.
+func quietS3(as func(any) bool) error {
+	var opts *[]func(*s3.Options)
+	if as(&opts) {
+		*opts = append(*opts, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+	}
+	return nil
 }
 
 func digest(h hash.Hash) string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
