@@ -481,8 +481,12 @@ func (s *Server) reusedArtifacts(c *gin.Context, r db.Run, reuse []string) ([]bu
 	return out, nil
 }
 
-// reusable picks the stages of plan that succeeded in a run and that no
-// stage running again needs, directly or through others.
+// reusable picks the stages of plan that succeeded in a run and that the
+// rerun takes as they are. A stage runs again when it did not succeed, or
+// when a stage that runs again needs it and it kept no artifacts: what it
+// made then lived only in the old run's workspace. A stage that keeps
+// artifacts is reused even so, its artifacts restored for the stages
+// after it (ReuseArtifacts), as GitHub Actions reruns failed jobs.
 func reusable(plan pipeline.Plan, stages []apiview.Stage) []string {
 	succeeded := map[string]bool{}
 	for _, st := range stages {
@@ -490,16 +494,19 @@ func reusable(plan pipeline.Plan, stages []apiview.Stage) []string {
 			succeeded[st.ID] = true
 		}
 	}
-	needed := map[string]bool{} // needed by a stage that runs again
-	var mark func(id string)
 	byID := map[string]pipeline.Step{}
 	for _, st := range plan.Steps {
 		byID[st.ID] = st
 	}
+	again := map[string]bool{} // runs again
+	var mark func(id string)
 	mark = func(id string) {
+		if again[id] {
+			return
+		}
+		again[id] = true
 		for _, n := range byID[id].Needs {
-			if !needed[n] {
-				needed[n] = true
+			if !succeeded[n] || len(byID[n].Artifacts) == 0 {
 				mark(n)
 			}
 		}
@@ -511,7 +518,7 @@ func reusable(plan pipeline.Plan, stages []apiview.Stage) []string {
 	}
 	var out []string
 	for _, st := range plan.Steps {
-		if succeeded[st.ID] && !needed[st.ID] {
+		if succeeded[st.ID] && !again[st.ID] {
 			out = append(out, st.ID)
 		}
 	}
