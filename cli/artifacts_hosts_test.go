@@ -56,7 +56,9 @@ stage "use" needs="gate" {
 	if !strings.Contains(log, "built by run ") || !strings.Contains(log, "restored artifact app") {
 		t.Errorf("stage use did not find build's artifact on the second host:\n%s", log)
 	}
-	var arts struct{ Items []struct{ Name, Stage, Digest string } }
+	var arts struct {
+		Items []struct{ Name, Stage, Digest string }
+	}
 	if code := o.get("hosts/runs/1/artifacts", &arts); code != 200 || len(arts.Items) != 1 || arts.Items[0].Name != "app" || !strings.HasPrefix(arts.Items[0].Digest, "sha256:") {
 		t.Errorf("GET artifacts: %d %+v", code, arts)
 	}
