@@ -584,18 +584,7 @@ func (d *decoder) cache(n *kdl.Node) Cache {
 		}
 	}
 	d.noChildren(n)
-	for _, a := range n.Args {
-		if s, ok := d.text(a, "cache path"); ok {
-			if msg := badPath(s, true); msg != "" {
-				d.errorf(posOf(a.Pos), "cache path %q %s", s, msg)
-				continue
-			}
-			c.Paths = append(c.Paths, s)
-		}
-	}
-	if len(n.Args) == 0 {
-		d.errorf(posOf(n.NamePos), "cache names no path: cache \"target\" key=\"cargo\"")
-	}
+	c.Paths = d.paths(n, "cache", true, `cache "target" key="cargo"`)
 	return c
 }
 
@@ -624,19 +613,28 @@ func (d *decoder) artifacts(n *kdl.Node) ArtifactSpec {
 		}
 	}
 	d.noChildren(n)
+	a.Paths = d.paths(n, "artifacts", false, `artifacts "dist/app" "reports/*.xml"`)
+	return a
+}
+
+// paths decodes the path arguments of a cache or artifacts node: each
+// must stay in the workspace (or, with home, the stage's home); a node
+// without any is an error showing example.
+func (d *decoder) paths(n *kdl.Node, node string, home bool, example string) []string {
+	var out []string
 	for _, v := range n.Args {
-		if s, ok := d.text(v, "artifacts path"); ok {
-			if msg := badPath(s, false); msg != "" {
-				d.errorf(posOf(v.Pos), "artifacts path %q %s", s, msg)
+		if s, ok := d.text(v, node+" path"); ok {
+			if msg := badPath(s, home); msg != "" {
+				d.errorf(posOf(v.Pos), "%s path %q %s", node, s, msg)
 				continue
 			}
-			a.Paths = append(a.Paths, s)
+			out = append(out, s)
 		}
 	}
 	if len(n.Args) == 0 {
-		d.errorf(posOf(n.NamePos), "artifacts names no path: artifacts \"dist/app\" \"reports/*.xml\"")
+		d.errorf(posOf(n.NamePos), "%s names no path: %s", node, example)
 	}
-	return a
+	return out
 }
 
 // badPath says what is wrong with a path of artifacts or cache, or "":
