@@ -22,6 +22,7 @@ import (
 	"github.com/buildit-ci/buildit/api"
 	"github.com/buildit-ci/buildit/embedtemporal"
 	"github.com/buildit-ci/buildit/retention"
+	"github.com/buildit-ci/buildit/triggers"
 	"github.com/buildit-ci/buildit/webui"
 	"github.com/buildit-ci/buildit/worker"
 	"github.com/buildit-ci/buildit/workflows"
@@ -29,6 +30,7 @@ import (
 
 type devFlags struct {
 	addr, dataDir, url, executor string
+	publicURL                    string
 	temporalIP, uiIP             string
 	temporalPort, uiPort         int
 	noUI                         bool
@@ -70,6 +72,7 @@ The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", env("BUILDIT_ADDR", "127.0.0.1:8080"), "API listens on `HOST:PORT` (env BUILDIT_ADDR)")
+	fl.StringVar(&f.publicURL, "public-url", env("BUILDIT_PUBLIC_URL", ""), "the server's base URL as forges and browsers reach it, for webhook URLs and the run links of commit statuses (env BUILDIT_PUBLIC_URL; default http://ADDR)")
 	fl.StringVar(&f.dataDir, "data-dir", env("BUILDIT_DATA_DIR", ".buildit"), "keeps Temporal's database, the secret key and workspaces (env BUILDIT_DATA_DIR)")
 	fl.StringVar(&f.url, "database-url", env("DATABASE_URL", ""), "Postgres URL (env DATABASE_URL)")
 	fl.StringVar(&f.executor, "executor", env("BUILDIT_EXECUTOR", "auto"), "auto, host or docker, as for buildit worker (env BUILDIT_EXECUTOR)")
@@ -219,6 +222,13 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	defer closeClient()
 	f.stages.apply(svc, log)
 	svc.Repositories = clone.Repositories
+	stopServerWorker, err := startServerWorker(c, taskQueue, &triggers.Deps{
+		Store: store, Runs: svc, Client: c, PublicURL: publicURL(f.publicURL, ln.Addr().String()), Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer stopServerWorker()
 	cfg.Runs, cfg.Logs, cfg.PipelineLimits = svc, pg.notifier, limits
 	srv, err := api.New(store, log, cfg, check)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/buildit-ci/buildit/db/secretbox"
 	"github.com/buildit-ci/buildit/retention"
 	"github.com/buildit-ci/buildit/runclient"
+	"github.com/buildit-ci/buildit/triggers"
 	"github.com/buildit-ci/buildit/workflows"
 )
 
@@ -87,7 +88,7 @@ buildit server; it is safe to run when there is nothing to do.`,
 type serverFlags struct {
 	addr, url, secretKey, proxies string
 	temporalAddress, namespace    string
-	taskQueue, uiURL              string
+	taskQueue, uiURL, publicURL   string
 	hostQueueTimeout              time.Duration
 	secureCookies                 bool
 	stages                        stageFlags
@@ -159,6 +160,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.namespace, "namespace", env("BUILDIT_NAMESPACE", "default"), "Temporal namespace (env BUILDIT_NAMESPACE)")
 	fl.StringVar(&f.taskQueue, "task-queue", env("BUILDIT_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue the workers poll (env BUILDIT_TASK_QUEUE)")
 	fl.DurationVar(&f.hostQueueTimeout, "host-queue-timeout", envDuration("BUILDIT_HOST_QUEUE_TIMEOUT", workflows.DefaultHostQueueTimeout), "how long a stage waits for its workspace's host before the run prepares the workspace on another worker (env BUILDIT_HOST_QUEUE_TIMEOUT)")
+	fl.StringVar(&f.publicURL, "public-url", env("BUILDIT_PUBLIC_URL", ""), "the server's base URL as forges and browsers reach it, for webhook URLs and the run links of commit statuses (env BUILDIT_PUBLIC_URL; default http://ADDR)")
 	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
 	f.streams = addStreamFlags(cmd)
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
@@ -227,6 +229,14 @@ func runService(ctx context.Context, store *db.Store, address, namespace, taskQu
 	return svc, check, tc.Close, nil
 }
 
+// publicURL is --public-url, or http://ADDR when it is not set.
+func publicURL(flag, addr string) string {
+	if flag != "" {
+		return strings.TrimRight(flag, "/")
+	}
+	return "http://" + addr
+}
+
 func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	// The server logs every request: at info level, unlike the CLI's
 	// commands, and as JSON for log shippers.
@@ -275,6 +285,13 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		defer closeClient()
 		cfg.Runs = svc
 		checks = append(checks, check)
+		stopServerWorker, err := startServerWorker(svc.Client, f.taskQueue, &triggers.Deps{
+			Store: store, Runs: svc, Client: svc.Client, PublicURL: publicURL(f.publicURL, f.addr), Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer stopServerWorker()
 	} else {
 		log.Warn("no --temporal-address: runs cannot be started, only read")
 	}

@@ -42,6 +42,11 @@ type Pipeline struct {
 	// Concurrency limits how many runs of the pipeline go at once; nil when
 	// the file does not say.
 	Concurrency *Concurrency
+	// On is the `on` node: what starts the pipeline; nil when the file
+	// does not say.
+	On *On
+	// Inputs are the `inputs` node's entries in file order.
+	Inputs []Input
 	// Stages are the `stage` and `deploy` nodes in file order.
 	Stages []*Stage
 	// Templates are the `template` nodes by name.

@@ -32,6 +32,11 @@ type Plan struct {
 	Waves [][]string `json:"waves"`
 	// Targets are the deployment targets by name.
 	Targets map[string]Target `json:"targets,omitempty"`
+	// On is the pipeline's `on` node; nil when the file has none (see
+	// On for the defaults).
+	On *On `json:"on,omitempty"`
+	// Inputs are the pipeline's `inputs`, in file order.
+	Inputs []Input `json:"inputs,omitempty"`
 }
 
 // Step is one instance of a stage: the stage itself, or one combination of

@@ -94,6 +94,35 @@ type Trigger struct {
 	// MaxActive, when above zero, is the most runs the organization may
 	// have in progress: a start beyond it is a *LimitError.
 	MaxActive int
+
+	// Inputs are the values given for the pipeline's inputs: Start
+	// resolves them against the plan (a wrong or missing one is a
+	// *pipeline.InputError and no run is made), replaces ${inputs.NAME}
+	// in the plan, and gives every stage BUILDIT_INPUT_NAME.
+	Inputs map[string]string
+	// Plan, when set, is run instead of the pipeline's stored plan: a
+	// repository's pipeline as it is at the pushed commit.
+	Plan *pipeline.Plan
+	// Key, when set, makes Start idempotent: a second Start of the
+	// pipeline with the same Key returns the run the first made (and
+	// starts its workflow if that did not happen): a webhook's delivery
+	// ID, a schedule's action.
+	Key string
+	// Source is the connected repository the run builds, for its clone
+	// token, fork rule and commit statuses. When nil and the pipeline
+	// belongs to a connected repository, Start takes it from there.
+	Source *RepoSource
+}
+
+// RepoSource is a run's connected repository.
+type RepoSource struct {
+	RepositoryID uuid.UUID
+	Forge        string
+	// TokenSecret names the tenant secret holding the forge token.
+	TokenSecret string
+	// ForkSecrets lets pull requests from forks have the tenant's
+	// secrets (the repository's opt-in).
+	ForkSecrets bool
 }
 
 // LimitError says the organization has MaxActive runs in progress already.

@@ -48,7 +48,15 @@ const (
 	// AwaitTurnActivity waits until no earlier run of the run's
 	// concurrency group is in progress.
 	AwaitTurnActivity = "AwaitTurn"
+	// ReportStatusActivity posts a run's status to its repository's forge
+	// (ServerInput.Report).
+	ReportStatusActivity = "ReportStatus"
 )
+
+// ServerTaskQueue is the task queue of the workflows and activities that
+// buildit server (and buildit dev) runs itself, beside the workers' queue
+// taskQueue: what webhooks and schedules start.
+func ServerTaskQueue(taskQueue string) string { return taskQueue + "-server" }
 
 // Search attributes BuildIt sets on runs (all Keyword).
 var (
@@ -145,6 +153,37 @@ type ServerInput struct {
 	// this one reruns: the stages that need them restore them as if those
 	// stages had run here.
 	ReuseArtifacts []buildit.Artifact `json:"reuse_artifacts,omitempty"`
+	// Report, when set, has the run report its status to the forge of a
+	// connected repository: pending when it starts, and success, failure
+	// or error when it ends, with ReportStatusActivity. A report that
+	// fails (the forge is down) delays the end of the workflow, never the
+	// run's recorded result, and never fails it.
+	Report *StatusReport `json:"report,omitempty"`
+	// NoSecrets withholds the tenant's secrets from every stage: a pull
+	// request from a fork, unless its repository allows them. A stage's
+	// `secrets` are then unset, and its log says so.
+	NoSecrets bool `json:"no_secrets,omitempty"`
+}
+
+// StatusReport names where a run reports its status: a connected
+// repository's commit. The forge token is never here: the activity reads
+// it from the tenant's secrets.
+type StatusReport struct {
+	TenantID     string `json:"tenant_id"`
+	RepositoryID string `json:"repository_id"`
+	Commit       string `json:"commit"`
+	// Context is the status's name on the forge: "buildit/<pipeline>".
+	Context string `json:"context"`
+	// TargetURL is the run's page, linked from the forge; "" for none.
+	TargetURL string `json:"target_url,omitempty"`
+}
+
+// ReportStatusInput is one report: the run's state now.
+type ReportStatusInput struct {
+	StatusReport
+	// State is pending, success, failure or error (forge.State*).
+	State       string `json:"state"`
+	Description string `json:"description,omitempty"`
 }
 
 // AwaitTurnInput names a run and its concurrency group.
@@ -177,6 +216,19 @@ type PrepareInput struct {
 	Repository string `json:"repository,omitempty"`
 	Branch     string `json:"branch,omitempty"`
 	Commit     string `json:"commit,omitempty"`
+	// Auth, for a connected repository, names the tenant secret holding
+	// the forge token the clone authenticates with (never the token).
+	Auth *CloneAuth `json:"auth,omitempty"`
+}
+
+// CloneAuth is how a worker authenticates a clone: with the token in the
+// tenant's secret, sent as an HTTP header git gets from its environment
+// (never on a command line or in a URL).
+type CloneAuth struct {
+	TenantID string `json:"tenant_id"`
+	// Forge is github, gitlab or gitea: it decides the header's form.
+	Forge  string `json:"forge"`
+	Secret string `json:"secret"`
 }
 
 // PrepareResult is a prepared workspace and the task queue that reaches
@@ -250,6 +302,8 @@ type StageInput struct {
 	// Record names the run in the platform's database (server mode): its
 	// tenant's secrets apply and the log is stored under it.
 	Record *buildit.RunRef `json:"record,omitempty"`
+	// NoSecrets is the run's ServerInput.NoSecrets.
+	NoSecrets bool `json:"no_secrets,omitempty"`
 	// Restore are the artifacts of the stages this one needs, directly
 	// or through others (all its ancestors, in plan order), restored
 	// into its workspace before its commands run: where two hold the
@@ -275,9 +329,9 @@ func (in StageInput) Vars() map[string]string {
 	env["BUILDIT_RUN_ID"] = in.RunID
 	env["BUILDIT_STAGE"] = in.Step.ID
 	env["BUILDIT_ATTEMPT"] = strconv.Itoa(in.Attempt)
-	env["BUILDIT_BRANCH"] = in.Branch
-	env["BUILDIT_COMMIT"] = in.Commit
-	env["BUILDIT_EVENT"] = in.Event
+	for k, v := range in.Trigger.Vars() {
+		env[k] = v
+	}
 	return env
 }
 

@@ -1,0 +1,222 @@
+// Package forge speaks to the forges BuildIt takes repositories from:
+// GitHub, GitLab and Gitea (and Forgejo, which speaks Gitea's dialect).
+// It checks and reads their webhooks, posts commit statuses, and knows
+// their OAuth2 endpoints and user APIs. It knows nothing of tenants or
+// runs: the caller gives it secrets and tokens, and it never logs them.
+package forge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Kind names a forge.
+type Kind string
+
+// The forges.
+const (
+	GitHub Kind = "github"
+	GitLab Kind = "gitlab"
+	Gitea  Kind = "gitea"
+)
+
+// Kinds are the forges, in the order the API lists them.
+var Kinds = []Kind{GitHub, GitLab, Gitea}
+
+// ParseKind returns the forge named s, or an error naming the forges.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("unknown forge %q: github, gitlab or gitea", s)
+}
+
+// ErrSignature is a webhook whose signature (or GitLab token) is missing
+// or wrong.
+var ErrSignature = errors.New("the webhook's signature is missing or wrong")
+
+// MaxPayload bounds a webhook's body; GitHub caps its own at 25 MB.
+const MaxPayload = 25 << 20
+
+// Verify checks a webhook's authenticity before anything of its body is
+// parsed: GitHub's X-Hub-Signature-256 and Gitea's X-Gitea-Signature
+// (HMAC-SHA256 of the body with secret), GitLab's X-Gitlab-Token (the
+// secret itself). Comparisons take constant time. A missing or wrong
+// signature is ErrSignature.
+func Verify(kind Kind, secret []byte, h http.Header, body []byte) error {
+	panic("TODO(forge): Verify")
+}
+
+// Delivery is the delivery's unique ID: X-GitHub-Delivery,
+// X-Gitlab-Event-UUID, X-Gitea-Delivery; "" when the header is missing.
+func Delivery(kind Kind, h http.Header) string {
+	panic("TODO(forge): Delivery")
+}
+
+// The kinds of Event.
+const (
+	EventPush        = "push"
+	EventTag         = "tag"
+	EventPullRequest = "pull_request"
+	EventPing        = "ping"
+)
+
+// Event is a webhook, as BuildIt needs it, from any forge.
+type Event struct {
+	// Kind is EventPush, EventTag, EventPullRequest or EventPing; ""
+	// for an event BuildIt ignores (an issue comment, a closed pull
+	// request, a deleted branch), with Ignored saying why.
+	Kind    string
+	Ignored string
+	// Delivery is the delivery's ID (Delivery).
+	Delivery string
+	// Repository is the repository's clone URL over HTTPS (HTTP for a
+	// forge served so) and DefaultBranch its default branch.
+	Repository    string
+	DefaultBranch string
+	// Branch is the pushed branch or the pull request's head branch;
+	// Tag the pushed tag; Commit the commit to build (the push's after,
+	// the pull request's head sha); Before the push's before.
+	Branch string
+	Tag    string
+	Commit string
+	Before string
+	// PR, Base and Action describe a pull request: its number, target
+	// branch and action (pipeline.Action*: opened, synchronized,
+	// reopened; other actions are ignored).
+	PR     int
+	Base   string
+	Action string
+	// Fork reports a pull request whose head repository is not the
+	// base repository.
+	Fork bool
+	// HeadRepository is a pull request's head repository's clone URL.
+	HeadRepository string
+	// Author and Message are the head commit's author's name (or login)
+	// and message.
+	Author  string
+	Message string
+	// Changed are the paths the push's commits added, modified or
+	// removed; nil when the payload does not list them (pull requests,
+	// or a push of more commits than the forge lists).
+	Changed []string
+}
+
+// Parse reads a verified webhook: the event header (X-GitHub-Event,
+// X-Gitlab-Event, X-Gitea-Event) and the JSON body. An event BuildIt does
+// not act on is an Event with Kind "" and no error; a body that is not
+// the event's JSON is an error.
+func Parse(kind Kind, h http.Header, body []byte) (Event, error) {
+	panic("TODO(forge): Parse")
+}
+
+// The states of a commit status.
+const (
+	StatePending = "pending"
+	StateSuccess = "success"
+	StateFailure = "failure"
+	StateError   = "error"
+)
+
+// Status is a commit status.
+type Status struct {
+	State       string
+	Context     string
+	Description string
+	TargetURL   string
+}
+
+// Repo is a repository on a forge, as its API names it.
+type Repo struct {
+	Kind Kind
+	// APIURL is the forge's API base: https://api.github.com,
+	// https://HOST/api/v3 (GitHub Enterprise), https://HOST/api/v4
+	// (GitLab), https://HOST/api/v1 (Gitea).
+	APIURL string
+	// Owner and Name; GitLab's Owner may hold subgroups ("a/b").
+	Owner, Name string
+}
+
+// ParseRepo finds the repository and its API from a clone or web URL
+// (https://github.com/o/r.git, http://127.0.0.1:3000/o/r). apiURL, when
+// not empty, overrides the API base (a forge served under a path).
+func ParseRepo(kind Kind, url, apiURL string) (Repo, error) {
+	panic("TODO(forge): ParseRepo")
+}
+
+// RateLimitError is a forge refusing for now: retry after RetryAfter
+// (from Retry-After or X-RateLimit-Reset; zero when it did not say).
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("the forge's rate limit: retry after %s", e.RetryAfter)
+}
+
+// StatusError is a forge's refusal of a status (its HTTP status and what
+// it said, trimmed); 4xx other than 429 are not worth retrying.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("the forge answered %d: %s", e.Code, e.Body)
+}
+
+// Client posts commit statuses with a token. Its errors never hold the
+// token.
+type Client interface {
+	SetStatus(ctx context.Context, repo Repo, sha string, st Status) error
+}
+
+// NewClient returns the client of repo's forge, with token, over hc (nil:
+// a client with a 30 s timeout).
+func NewClient(kind Kind, token string, hc *http.Client) Client {
+	panic("TODO(forge): NewClient")
+}
+
+// CloneHeader is the HTTP header git sends to clone from the forge with
+// token (GitHub x-access-token, GitLab oauth2, Gitea the token as the
+// user): "Authorization: Basic …".
+func CloneHeader(kind Kind, token string) string {
+	panic("TODO(forge): CloneHeader")
+}
+
+// User is who signed in through a forge.
+type User struct {
+	// Subject is the forge's stable user ID, as text.
+	Subject string
+	Login   string
+	Name    string
+	// Email is the primary email, "" when the forge keeps it private;
+	// EmailVerified when the forge says it verified it.
+	Email         string
+	EmailVerified bool
+}
+
+// OAuthEndpoint is the forge's OAuth2 authorization and token URLs, for
+// a forge at baseURL (https://github.com, https://gitlab.example.com).
+func OAuthEndpoint(kind Kind, baseURL string) oauth2.Endpoint {
+	panic("TODO(forge): OAuthEndpoint")
+}
+
+// OAuthScopes are the scopes BuildIt asks for: enough to read who the
+// user is and their email.
+func OAuthScopes(kind Kind) []string {
+	panic("TODO(forge): OAuthScopes")
+}
+
+// FetchUser asks the forge at apiURL who the token's user is, over hc
+// (an oauth2 client).
+func FetchUser(ctx context.Context, kind Kind, apiURL string, hc *http.Client) (User, error) {
+	panic("TODO(forge): FetchUser")
+}

@@ -1,0 +1,51 @@
+// Package triggers turns what happens in a connected repository into runs:
+// the RepositoryEvent workflow a verified webhook starts (one per
+// delivery) reads the repository's pipelines at the event's commit,
+// validates them, and starts a run of each whose `on` matches. It runs on
+// the server's own task queue (workflows.ServerTaskQueue), in buildit
+// server and buildit dev, which hold the run service's settings.
+package triggers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/runclient"
+)
+
+// Deps is what the server-side workflows' activities need.
+type Deps struct {
+	Store *db.Store
+	// Runs starts runs, as the API does.
+	Runs *runclient.Service
+	// Client reaches Temporal.
+	Client client.Client
+	// PublicURL is the server's base URL as forges and browsers reach it
+	// (--public-url): webhook URLs and the runs' pages linked from commit
+	// statuses are made from it.
+	PublicURL string
+	// Schedules keeps pipelines' Temporal Schedules in step with their
+	// plans; nil when schedules are off.
+	Schedules ScheduleSyncer
+	Log       *slog.Logger
+}
+
+// ScheduleSyncer keeps the Temporal Schedules of a pipeline in step with
+// its plan's `on { schedule … }`: after a pipeline is created or its
+// source changes (through the API or a push to its repository's default
+// branch) Sync creates, updates and deletes them; after it is deleted,
+// Delete removes them. Both are idempotent.
+type ScheduleSyncer interface {
+	Sync(ctx context.Context, p db.Pipeline) error
+	Delete(ctx context.Context, tenantID, pipelineID uuid.UUID) error
+}
+
+// Register registers the package's workflows and activities on r.
+func Register(r worker.Registry, d *Deps) {
+	// TODO(hooks): RepositoryEvent and its activities.
+}
