@@ -13,14 +13,26 @@ build:
 # the blob store's tests run against, built once outside the clone
 # (scripts/versitygw.sh: about 5 minutes the first time, then nothing).
 # Its path reaches the tests as BUILDIT_VERSITYGW.
+# Gitea, the real forge of the webhook, commit-status and sign-in tests,
+# is built the same way (scripts/gitea.sh: 10 to 14 minutes the first
+# time), in the background: its tests wait for the binary while the build
+# runs, so the build overlaps the compilation and the other tests. Its
+# path reaches the tests as BUILDIT_GITEA.
 VERSITYGW_SH = scripts/versitygw.sh
+GITEA_SH     = scripts/gitea.sh
 testdeps:
+	@GO="$(GO)" $(GITEA_SH) --background >/dev/null
 	@GO="$(GO)" $(VERSITYGW_SH) >/dev/null
 
 export BUILDIT_VERSITYGW ?= $(shell GO="$(GO)" $(VERSITYGW_SH) --path)
+export BUILDIT_GITEA ?= $(shell GO="$(GO)" $(GITEA_SH) --path)
+
+# A package's tests may wait for Gitea's first build (see testdeps), so
+# the per-package timeout is longer than go test's 10 minutes.
+TEST_TIMEOUT ?= 40m
 
 test: testdeps
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 # The security suite alone: every attack of SECURITY.md, kept as a test
 # named TestSecurity* beside the code it attacks (make test runs them too).
@@ -35,7 +47,7 @@ security:
 # build of the server and its dependencies (not measured alone).
 RACE_PKGS ?= ./api/... ./archive ./db/... ./deploy/... ./executor/host ./executor/docker ./kdl ./pipeline ./runlog ./activities ./workflows ./cli
 race: testdeps
-	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 # golangci-lint v2, pinned in tools/go.mod (its own module, so its
 # dependencies leave go.mod alone) and built by `go tool` from the module
