@@ -25,6 +25,7 @@ func TestParseGiteaRecorded(t *testing.T) {
 		"push-six-commits":          {kind: forge.EventPush, branch: "main"},
 		"push-new-branch":           {kind: forge.EventPush, branch: "feature"},
 		"push-tag":                  {kind: forge.EventTag, tag: "v1.0.0"},
+		"push-annotated-tag":        {kind: forge.EventTag, tag: "v1.1.0"},
 		"create":                    {},
 		"pull_request-opened":       {kind: forge.EventPullRequest, branch: "feature", action: "opened", pr: 1},
 		"pull_request-synchronized": {kind: forge.EventPullRequest, branch: "feature", action: "synchronized", pr: 1},

@@ -161,6 +161,17 @@ func TestGitea(t *testing.T) {
 			t.Errorf("tag: %+v, want v1.0.0 at %s", r.ev, tagged)
 		}
 
+		// An annotated tag: the tagged commit, not the tag object.
+		dir = g.Checkout(t, repo, "main")
+		giteatest.Git(t, dir, "tag", "-a", "-m", "release 1.1", "v1.1.0")
+		object := giteatest.Git(t, dir, "rev-parse", "v1.1.0")
+		giteatest.Git(t, dir, "push", "--quiet", "origin", "refs/tags/v1.1.0")
+		r = sink.wait(t, "annotated tag push", func(r received) bool { return r.ev.Tag == "v1.1.0" })
+		record(t, "push-annotated-tag", r)
+		if r.ev.Commit != many || object == many {
+			t.Errorf("annotated tag: commit %s, want %s (tag object %s)", r.ev.Commit, many, object)
+		}
+
 		// A pull request: opened, synchronized, closed (ignored), reopened.
 		n := g.OpenPR(t, repo, "feature", "main", "Add the feature")
 		pr := func(action string) received {

@@ -181,3 +181,11 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// BenchmarkStart measures Start: a fresh instance, migrations, the admin
+// user and its token (go test -bench Start -benchtime 3x).
+func BenchmarkStart(b *testing.B) {
+	for b.Loop() {
+		b.Run("one", func(b *testing.B) { giteatest.Start(b) })
+	}
+}
