@@ -358,6 +358,25 @@ func resolveInputs(pipelineName string, inputs []Input, given map[string]string)
 	return out, nil
 }
 
+// InputDefaults are the values of the plan's inputs when none is given and
+// none is required: each input's default, or "" ("false" for a boolean).
+// A run that nobody gives inputs to (a push, a pull request, a tag) has
+// these, even for required inputs.
+func (p Plan) InputDefaults() map[string]string {
+	out := make(map[string]string, len(p.Inputs))
+	for _, in := range p.Inputs {
+		switch {
+		case in.Default != nil:
+			out[in.Name] = *in.Default
+		case in.Type == InputBoolean:
+			out[in.Name] = "false"
+		default:
+			out[in.Name] = ""
+		}
+	}
+	return out
+}
+
 // normalizeInput checks v against the input's type and returns it as
 // runs see it.
 func normalizeInput(in Input, v string) (string, error) {
@@ -424,6 +443,9 @@ func (p *Plan) ApplyInputs(values map[string]string) {
 	if len(values) == 0 {
 		return
 	}
+	// A copy of the steps: a plan copied from another (a stored one)
+	// shares them.
+	p.Steps = slices.Clone(p.Steps)
 	sub := func(s string) string { return substituteInputs(s, values) }
 	subMap := func(m map[string]string) map[string]string {
 		if m == nil {
