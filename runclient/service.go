@@ -352,35 +352,43 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 }
 
 // runInputs resolves the trigger's inputs against plan and replaces
-// ${inputs.NAME} in it. It returns the values and the run's environment:
-// the trigger's, and BUILDIT_INPUT_NAME for every input. A run of a forge
-// event (push, pull request, tag) is given no inputs: it has the
-// defaults, required inputs included (as "").
+// ${inputs.NAME} in it (see ResolveRunInputs).
 func runInputs(plan *pipeline.Plan, t Trigger) (values, env map[string]string, err error) {
-	if len(plan.Inputs) == 0 && len(t.Inputs) == 0 {
-		return nil, t.Env, nil
+	return ResolveRunInputs(plan, t.Event, t.Inputs, t.Env)
+}
+
+// ResolveRunInputs resolves the inputs given to a run of event against
+// plan and replaces ${inputs.NAME} in it, as every run (a server's and
+// buildit run's) does. It returns the values and the run's environment:
+// env and BUILDIT_INPUT_NAME for every input. A run of a forge event
+// (push, pull request, tag) given no inputs has the defaults, required
+// inputs included (as ""): nobody was there to give them. A wrong or
+// missing input is a *pipeline.InputError.
+func ResolveRunInputs(plan *pipeline.Plan, event string, given, env map[string]string) (values, runEnv map[string]string, err error) {
+	if len(plan.Inputs) == 0 && len(given) == 0 {
+		return nil, env, nil
 	}
-	switch t.Event {
+	switch event {
 	case buildit.EventPush, buildit.EventPullRequest, buildit.EventTag:
-		if len(t.Inputs) == 0 {
+		if len(given) == 0 {
 			values = plan.InputDefaults()
 			break
 		}
 		fallthrough
 	default:
-		if values, err = plan.ResolveInputs(t.Inputs); err != nil {
+		if values, err = plan.ResolveInputs(given); err != nil {
 			return nil, nil, err
 		}
 	}
 	plan.ApplyInputs(values)
-	env = make(map[string]string, len(t.Env)+len(values))
-	for k, v := range t.Env {
-		env[k] = v
+	runEnv = make(map[string]string, len(env)+len(values))
+	for k, v := range env {
+		runEnv[k] = v
 	}
 	for k, v := range values {
-		env[pipeline.InputVar(k)] = v
+		runEnv[pipeline.InputVar(k)] = v
 	}
-	return values, env, nil
+	return values, runEnv, nil
 }
 
 // runGroup is the run's concurrency group: the plan's, expanded with the
