@@ -92,3 +92,17 @@ func TestTriggerInputs(t *testing.T) {
 		t.Errorf("trigger with inputs: %d %s%s", code, stdout, stderr)
 	}
 }
+
+// buildit validate says what starts a pipeline and what inputs it takes.
+func TestValidatePrintsTriggers(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := run(t, "validate", filepath.Join("..", "examples", "triggers.kdl"))
+	want := []string{
+		`  on: push (main, release/**), pull-request (main), tag (v*), manual, schedule nightly "0 3 * * *" Europe/Berlin`,
+		`  inputs: environment (choice, default "staging"), dry-run (boolean, default "false")`,
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || stderr != "" || len(lines) != 3 || lines[1] != want[0] || lines[2] != want[1] {
+		t.Errorf("exit %d\n%s%s\nwant lines %q", code, stdout, stderr, want)
+	}
+}
