@@ -458,6 +458,7 @@ func (d *decoder) when(n *kdl.Node) *When {
 				if f.name == "branch" {
 					w.Branch = append(w.Branch, s)
 				} else {
+					d.checkEvent(v, s)
 					w.Event = append(w.Event, s)
 				}
 			}

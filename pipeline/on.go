@@ -489,3 +489,21 @@ func (d *decoder) checkSchedules(p *Pipeline) {
 		}
 	}
 }
+
+// whenEvents are the events a run has (buildit.Event*; pipeline imports
+// nothing of ours).
+var whenEvents = []string{"push", "pull_request", "tag", "manual", "schedule", "api"}
+
+// checkEvent warns of a `when event` that no run has: `pull-request` (the
+// name of on's node) where the event is pull_request. A warning, since
+// events were never checked and a glob ("pull*") is allowed.
+func (d *decoder) checkEvent(v kdl.Value, event string) {
+	if contains(whenEvents, event) || strings.ContainsAny(event, "*?[") {
+		return
+	}
+	msg := fmt.Sprintf("when event %q matches no run: events are %s", event, strings.Join(whenEvents, ", "))
+	if s := suggest(event, whenEvents); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	d.warnf(posOf(v.Pos), "%s", msg)
+}

@@ -432,3 +432,13 @@ func TestExpandGroup(t *testing.T) {
 		t.Errorf("plan group = %q", got)
 	}
 }
+
+// A `when event` no run has is a warning, with the event's right name.
+func TestWhenEventWarning(t *testing.T) {
+	t.Parallel()
+	p, diags := Load("p.kdl", []byte("pipeline \"p\"\nstage \"a\" { run \"x\"; when event=\"pull-request\"; }\nstage \"b\" { run \"x\"; when { event \"tag\" \"pu*\"; }; }\n"))
+	want := []string{`2:33: warning: when event "pull-request" matches no run: events are push, pull_request, tag, manual, schedule, api; did you mean "pull_request"?`}
+	if p == nil || !slices.Equal(diagLines(diags), want) {
+		t.Errorf("diagnostics %q, want %q", diagLines(diags), want)
+	}
+}
