@@ -218,11 +218,34 @@ func prActionMatches(types []string, action string) bool {
 // globsMatch reports whether name matches one of globs; no globs match
 // anything.
 func globsMatch(globs []string, name string) bool {
-	if len(globs) == 0 {
-		return true
+	return len(globs) == 0 || compileGlobs(globs).match(name)
+}
+
+// globSet is a list of globs compiled once, for matching many names.
+type globSet struct {
+	exact []string
+	res   []*regexp.Regexp
+}
+
+func compileGlobs(globs []string) globSet {
+	var g globSet
+	for _, p := range globs {
+		g.exact = append(g.exact, p)
+		if re, err := globRegexp(p); err == nil {
+			g.res = append(g.res, re)
+		}
 	}
-	for _, g := range globs {
-		if MatchGlob(g, name) {
+	return g
+}
+
+func (g globSet) match(name string) bool {
+	for _, p := range g.exact {
+		if p == name {
+			return true
+		}
+	}
+	for _, re := range g.res {
+		if re.MatchString(name) {
 			return true
 		}
 	}
@@ -235,8 +258,9 @@ func pathsMatch(paths, ignore []string, changed []string) bool {
 	if changed == nil || len(paths) == 0 && len(ignore) == 0 {
 		return true
 	}
+	want, skip := compileGlobs(paths), compileGlobs(ignore)
 	for _, f := range changed {
-		if (len(paths) == 0 || globsMatch(paths, f)) && !(len(ignore) > 0 && globsMatch(ignore, f)) {
+		if (len(paths) == 0 || want.match(f)) && !(len(ignore) > 0 && skip.match(f)) {
 			return true
 		}
 	}
