@@ -45,7 +45,7 @@ func TestRunInputsAndTrigger(t *testing.T) {
 	}{
 		"not a choice":  {[]string{"-i", "environment=prod"}, `input environment: "prod" is not one of staging, production`},
 		"not a boolean": {[]string{"-i", "dry-run=maybe"}, `input dry-run: "maybe" is not a boolean`},
-		"undeclared":    {[]string{"-i", "enviroment=x"}, `input enviroment: pipeline "deploy" declares no such input; did you mean "environment"?`},
+		"undeclared":    {[]string{"-i", "environmen=x"}, `input environmen: pipeline "deploy" declares no such input; did you mean "environment"?`},
 		"no value":      {[]string{"-i", "environment"}, `--input "environment": want NAME=VALUE`},
 		"twice":         {[]string{"-i", "dry-run=1", "-i", "dry-run=0"}, `--input dry-run is given twice`},
 	} {

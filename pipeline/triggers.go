@@ -260,7 +260,7 @@ func pathsMatch(paths, ignore []string, changed []string) bool {
 	}
 	want, skip := compileGlobs(paths), compileGlobs(ignore)
 	for _, f := range changed {
-		if (len(paths) == 0 || want.match(f)) && !(len(ignore) > 0 && skip.match(f)) {
+		if (len(paths) == 0 || want.match(f)) && (len(ignore) == 0 || !skip.match(f)) {
 			return true
 		}
 	}
