@@ -65,3 +65,24 @@ stage "on-base" needs="build" { when branch="main"; run "x"; }
 		}
 	}
 }
+
+// A run without the tenant's secrets (a pull request from a fork) runs no
+// deploy: a deploy uses the tenant's target credentials, and the fork
+// chooses the branch name environments' rules test. The stage fails
+// saying why, and no Deploy child starts.
+func TestSecurityForkRunDeploysNothing(t *testing.T) {
+	env, _ := setup(t, nil)
+	f := &fakeTarget{}
+	f.register(env)
+	env.ExecuteWorkflow(PipelineRunWorkflow, PipelineRunInput{
+		RunInput:    RunInput{Plan: planOf(t, deployPipeline), Workspace: "/w", Trigger: buildit.Trigger{Event: buildit.EventPullRequest, Branch: "main", PR: 3, Fork: true}},
+		ServerInput: ServerInput{NoSecrets: true},
+	})
+	st := outcome(t, env)
+	if a := stage(st, "api"); a.Status != buildit.StageFailed || a.Error != NoSecretsDeployError {
+		t.Errorf("deploy stage %+v", a)
+	}
+	if len(f.begun) != 0 || st.Status != buildit.RunFailed {
+		t.Errorf("deploys begun: %d; run %s", len(f.begun), st.Status)
+	}
+}
