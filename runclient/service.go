@@ -380,7 +380,9 @@ func ResolveRunInputs(plan *pipeline.Plan, event string, given, env map[string]s
 			return nil, nil, err
 		}
 	}
-	plan.ApplyInputs(values)
+	if err := applyBounded(plan, values); err != nil {
+		return nil, nil, err
+	}
 	runEnv = make(map[string]string, len(env)+len(values))
 	for k, v := range env {
 		runEnv[k] = v
@@ -389,6 +391,38 @@ func ResolveRunInputs(plan *pipeline.Plan, event string, given, env map[string]s
 		runEnv[pipeline.InputVar(k)] = v
 	}
 	return values, runEnv, nil
+}
+
+// MaxInputGrowth bounds how much larger a plan may grow, as JSON, when
+// inputs replace ${inputs.NAME} in it: a value written many times would
+// otherwise take the run's workflow input past what Temporal accepts.
+const MaxInputGrowth = 512 << 10
+
+// applyBounded applies values to plan unless that grows it by more than
+// MaxInputGrowth, which is an *pipeline.InputError naming the largest
+// value.
+func applyBounded(plan *pipeline.Plan, values map[string]string) error {
+	before, err := json.Marshal(plan)
+	if err != nil {
+		return err
+	}
+	applied := *plan
+	applied.ApplyInputs(values)
+	after, err := json.Marshal(&applied)
+	if err != nil {
+		return err
+	}
+	if growth := len(after) - len(before); growth > MaxInputGrowth {
+		largest := ""
+		for k, v := range values {
+			if largest == "" || len(v) > len(values[largest]) || len(v) == len(values[largest]) && k < largest {
+				largest = k
+			}
+		}
+		return &pipeline.InputError{Input: largest, Msg: fmt.Sprintf("the inputs make the plan %d KiB larger where ${inputs.…} is written; at most %d KiB", growth>>10, MaxInputGrowth>>10)}
+	}
+	*plan = applied
+	return nil
 }
 
 // runGroup is the run's concurrency group: the plan's, expanded with the
