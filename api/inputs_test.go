@@ -176,3 +176,24 @@ func logLines(t *testing.T, c *client, path string) []string {
 	}
 	return out
 }
+
+// A run of a forge event has its inputs' defaults, required ones as "";
+// a rerun of it does too, and is not refused for the empty required one.
+func TestRerunOfAPushWithRequiredInputs(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "deploy", "source": inputsKDL})
+	base := "/orgs/acme/tenants/web/pipelines/deploy/runs"
+	owner.must(201, "POST", base, map[string]any{"event": "push", "branch": "main"})
+	done := owner.waitRun(base+"/1", ended)
+	want := map[string]string{"environment": "staging", "replicas": "", "dry-run": "false"}
+	if done.Status != buildit.RunSucceeded || !maps.Equal(done.Inputs, want) {
+		t.Fatalf("push run %s inputs %v", done.Status, done.Inputs)
+	}
+	owner.must(201, "POST", base+"/1/rerun", nil)
+	if rerun := owner.waitRun(base+"/2", ended); rerun.Status != buildit.RunSucceeded || !maps.Equal(rerun.Inputs, want) || rerun.TriggerDetail.Event != "push" {
+		t.Errorf("rerun %s inputs %v trigger %+v", rerun.Status, rerun.Inputs, rerun.TriggerDetail)
+	}
+}

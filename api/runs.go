@@ -462,11 +462,17 @@ func (s *Server) rerunRun(c *gin.Context) {
 		Trigger:    buildit.Trigger{Branch: r.Branch, Commit: r.Commit, Event: r.Event},
 		Repository: params.Repository, Env: params.Env,
 		Actor: actorName(c), Via: "rerun", RerunOf: &r.Number,
-		// The same inputs, resolved against the pipeline as it is now.
-		Inputs: params.Inputs,
 	}
 	if params.Trigger != nil {
 		t.Trigger = *params.Trigger
+	}
+	switch t.Event {
+	case buildit.EventPush, buildit.EventPullRequest, buildit.EventTag:
+		// A forge's event is given no inputs: the rerun has the
+		// defaults of the pipeline as it is now, as the run had then.
+	default:
+		// The same inputs, resolved against the pipeline as it is now.
+		t.Inputs = params.Inputs
 	}
 	if onlyFailed {
 		if r.Status == buildit.RunSucceeded {
