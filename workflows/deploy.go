@@ -377,6 +377,10 @@ func DeployWorkflowID(tenant, environment, service string) string {
 	return "deploy/" + tenant + "/" + environment + "/" + service
 }
 
+// NoSecretsDeployError is why a deploy stage of a run without the tenant's
+// secrets (a pull request from a fork) fails without deploying.
+const NoSecretsDeployError = "deploys are not run for a pull request from a fork: they use the tenant's credentials, which it does not get"
+
 // runDeploy runs deploy stage i as a Deploy child workflow. Another deploy
 // of the same service to the same environment holds the workflow ID while
 // it runs: this one waits its turn.
@@ -385,6 +389,13 @@ func (r *run) runDeploy(ctx workflow.Context, i int) {
 	d := st.Deploy
 	if d == nil {
 		r.finishStage(ctx, i, buildit.StageFailed, "deploy stage without its settings")
+		return
+	}
+	if r.in.NoSecrets {
+		// A deploy uses the tenant's target credentials: a pull request
+		// from a fork gets none (ServerInput.NoSecrets). Only runs that
+		// have NoSecrets take this branch, and none did before it was.
+		r.finishStage(ctx, i, buildit.StageFailed, NoSecretsDeployError)
 		return
 	}
 	target, ok := r.in.Plan.Targets[d.Target]
