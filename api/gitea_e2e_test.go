@@ -1,0 +1,87 @@
+package api
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/apiview"
+	"github.com/buildit-ci/buildit/internal/giteatest"
+)
+
+// giteaSetup is a real Gitea and a BuildIt API (real Postgres, embedded
+// Temporal, a worker and the server's worker) whose tenant acme/web has
+// connected a repository of that Gitea, with the webhook registered in
+// Gitea with the URL and secret BuildIt gave.
+type giteaSetup struct {
+	e     *env
+	g     *giteatest.Gitea
+	repo  giteatest.Repo
+	owner *client
+}
+
+func startGitea(t testing.TB) giteaSetup {
+	t.Helper()
+	g := giteatest.Start(t)
+	e := setup(t).withRuns(t)
+	// Gitea and the API are on 127.0.0.1 over plain HTTP.
+	e.svc.Repositories.AllowHTTP = true
+	e.acts.Server.Clone.Repositories.AllowHTTP = true
+	e.api.cfg.Repositories.AllowHTTP = true
+	e.api.cfg.PublicURL, e.svc.PublicURL = e.srv.URL, e.srv.URL
+	e.serveHooks(t)
+	repo := g.CreateRepo(t, "app")
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "PUT", "/orgs/acme/tenants/web/secrets/GITEA_TOKEN", map[string]string{"value": g.Token})
+	var r apiview.Repository
+	owner.must(201, "POST", "/orgs/acme/tenants/web/repositories", map[string]any{
+		"forge": "gitea", "url": repo.CloneURL, "token_secret": "GITEA_TOKEN",
+	}).json(t, &r)
+	g.AddWebhook(t, repo, r.WebhookURL, r.WebhookSecret, "push", "pull_request")
+	return giteaSetup{e: e, g: g, repo: repo, owner: owner}
+}
+
+const giteaCI = "pipeline \"ci\"\non { push { branch \"main\"; }; }\nstage \"test\" { run \"echo built $BUILDIT_COMMIT\"; }\n"
+
+// A push to a real Gitea reaches BuildIt as Gitea's own webhook, and the
+// repository's pipeline runs at the pushed commit.
+func TestGiteaPushRunsPipeline(t *testing.T) {
+	t.Parallel()
+	s := startGitea(t)
+	sha := s.g.Push(t, s.repo, "main", map[string]string{".buildit/ci.kdl": giteaCI, "version": "1\n"}, "add ci")
+	run := s.owner.waitRun("/orgs/acme/tenants/web/pipelines/ci/runs/1", ended)
+	if run.Status != buildit.RunSucceeded || run.Commit != sha || run.Branch != "main" || run.Event != "push" || run.Trigger != "webhook" {
+		t.Fatalf("the run: %+v\n%s", run, s.g.Log())
+	}
+	var logs apiview.Logs
+	s.owner.must(200, "GET", "/orgs/acme/tenants/web/pipelines/ci/runs/1/logs?stage=test", nil).json(t, &logs)
+	if len(logs.Lines) != 1 || logs.Lines[0].Line != "built "+sha {
+		t.Errorf("the log: %+v", logs.Lines)
+	}
+	// TODO(lead): once the status helper's ReportStatus (i14/status) is
+	// merged, assert the commit status in Gitea:
+	// s.g.Statuses(t, s.repo, sha) holds success for "buildit/ci".
+}
+
+// BenchmarkGiteaPushToFirstStage measures from a push to the real Gitea
+// (before git push starts) to the first stage's start, as the run
+// records it, over several pushes; it reports the median.
+func BenchmarkGiteaPushToFirstStage(b *testing.B) {
+	s := startGitea(b)
+	var took []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		s.g.Push(b, s.repo, "main", map[string]string{".buildit/ci.kdl": giteaCI, "n": time.Now().String()}, "change")
+		path := "/orgs/acme/tenants/web/pipelines/ci/runs/" + itoa(i+1)
+		run := s.owner.waitRun(path, func(v apiview.Run) bool { return len(v.Stages) > 0 && v.Stages[0].StartedAt != nil })
+		took = append(took, run.Stages[0].StartedAt.Sub(start))
+		s.owner.waitRun(path, ended)
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "median-ms")
+	b.ReportMetric(0, "ns/op")
+}
