@@ -261,6 +261,10 @@ func (s *Server) updateRepository(c *gin.Context) {
 // rotateRepositorySecret gives the repository a new webhook secret,
 // shown in this answer only; the forge's webhook must be given it.
 func (s *Server) rotateRepositorySecret(c *gin.Context) {
+	if err := bindOptional(c, &struct{}{}); err != nil {
+		fail(c, err)
+		return
+	}
 	id, okID := repositoryID(c)
 	if !okID {
 		return
