@@ -11,16 +11,29 @@ import (
 )
 
 // BenchmarkWebhookBurst sends bursts of 100 distinct push deliveries at
-// once to the API on the real Postgres, with the embedded Temporal and the
-// server's worker behind it, and reports the accept latency (the 202's)
-// at p50 and p99 over every delivery. The repository has no pipelines, so
-// the workflows end quickly.
+// once to the API on the real Postgres, and reports the accept latency
+// (the 202's) at p50 and p99 over every delivery: "temporal" with the
+// embedded Temporal and the server's worker behind the route (each
+// delivery starts a RepositoryEvent workflow, which fetches the commit:
+// the repository has no pipelines, so no run starts), "route" with a
+// starter that does nothing, the route's own cost (signature, parse,
+// the delivery's row).
 func BenchmarkWebhookBurst(b *testing.B) {
+	for _, temporal := range []bool{true, false} {
+		name := map[bool]string{true: "temporal", false: "route"}[temporal]
+		b.Run(name, func(b *testing.B) { benchmarkWebhookBurst(b, temporal) })
+	}
+}
+
+func benchmarkWebhookBurst(b *testing.B, temporal bool) {
 	gittest.Need(b)
 	e := setup(b).withRuns(b)
 	e.api.cfg.Repositories.AllowHTTP = true
 	e.svc.Repositories.AllowHTTP = true
 	e.serveHooks(b)
+	if !temporal {
+		e.api.cfg.Hooks = &fakeHooks{}
+	}
 	root := b.TempDir()
 	commit := gittest.Repo(b, root, "app", map[string]string{"README": "app\n"})
 	clone := gittest.Serve(b, root) + "/app"
