@@ -445,4 +445,16 @@ func TestWebhookStartsRepositoryRuns(t *testing.T) {
 	if in := e.runInput(t, prRun.WorkflowID); !in.NoSecrets || in.PR != 7 || !in.Fork || in.Base != "main" {
 		t.Errorf("the fork's run: no secrets %v, trigger %+v", in.NoSecrets, in.Trigger)
 	}
+
+	// A manual run of the repository's pipeline clones the repository's
+	// default branch (the webhooks told it) with the token.
+	var manual apiview.Run
+	owner.must(201, "POST", runs+"ci/runs", nil).json(t, &manual)
+	if in := e.runInput(t, manual.WorkflowID); in.Prepare == nil || in.Prepare.Repository != clone || in.Prepare.Branch != "main" ||
+		in.Prepare.Auth == nil || in.Prepare.Auth.Secret != "GITEA_TOKEN" || in.NoSecrets {
+		t.Errorf("the manual run's workspace: %+v", in.Prepare)
+	}
+	if run := owner.waitRun(runs+"ci/runs/3", ended); run.Status != buildit.RunSucceeded {
+		t.Errorf("the manual run: %+v", run)
+	}
 }
