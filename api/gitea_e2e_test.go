@@ -43,6 +43,21 @@ func startGitea(t testing.TB) giteaSetup {
 	return giteaSetup{e: e, g: g, repo: repo, owner: owner}
 }
 
+// waitExists polls path until it answers 200 (a run a webhook starts
+// appears some time after the push), for up to a minute.
+func (s giteaSetup) waitExists(t testing.TB, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		r := s.owner.do("GET", path, nil)
+		if r.status == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d %s\nBuildIt's log:\n%s\nGitea's log:\n%s", path, r.status, r.body, s.e.logs.String(), s.g.Log())
+		}
+	}
+}
+
 const giteaCI = "pipeline \"ci\"\non { push { branch \"main\"; }; }\nstage \"test\" { run \"echo built $BUILDIT_COMMIT\"; }\n"
 
 // A push to a real Gitea reaches BuildIt as Gitea's own webhook, and the
@@ -51,6 +66,7 @@ func TestGiteaPushRunsPipeline(t *testing.T) {
 	t.Parallel()
 	s := startGitea(t)
 	sha := s.g.Push(t, s.repo, "main", map[string]string{".buildit/ci.kdl": giteaCI, "version": "1\n"}, "add ci")
+	s.waitExists(t, "/orgs/acme/tenants/web/pipelines/ci/runs/1")
 	run := s.owner.waitRun("/orgs/acme/tenants/web/pipelines/ci/runs/1", ended)
 	if run.Status != buildit.RunSucceeded || run.Commit != sha || run.Branch != "main" || run.Event != "push" || run.Trigger != "webhook" {
 		t.Fatalf("the run: %+v\n%s", run, s.g.Log())
@@ -76,6 +92,7 @@ func BenchmarkGiteaPushToFirstStage(b *testing.B) {
 		start := time.Now()
 		s.g.Push(b, s.repo, "main", map[string]string{".buildit/ci.kdl": giteaCI, "n": time.Now().String()}, "change")
 		path := "/orgs/acme/tenants/web/pipelines/ci/runs/" + itoa(i+1)
+		s.waitExists(b, path)
 		run := s.owner.waitRun(path, func(v apiview.Run) bool { return len(v.Stages) > 0 && v.Stages[0].StartedAt != nil })
 		took = append(took, run.Stages[0].StartedAt.Sub(start))
 		s.owner.waitRun(path, ended)
