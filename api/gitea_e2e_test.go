@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,7 +67,11 @@ const giteaCI = "pipeline \"ci\"\non { push { branch \"main\"; }; }\nstage \"tes
 func TestGiteaPushRunsPipeline(t *testing.T) {
 	t.Parallel()
 	s := startGitea(t)
-	sha := s.g.Push(t, s.repo, "main", map[string]string{".buildit/ci.kdl": giteaCI, "version": "1\n"}, "add ci")
+	sha := s.g.Push(t, s.repo, "main", map[string]string{
+		".buildit/ci.kdl":  giteaCI,
+		".buildit/bad.kdl": "pipeline \"bad\"\nstage \"x\" { nonsense 1; }\n",
+		"version":          "1\n",
+	}, "add ci")
 	s.waitExists(t, "/orgs/acme/tenants/web/pipelines/ci/runs/1")
 	run := s.owner.waitRun("/orgs/acme/tenants/web/pipelines/ci/runs/1", ended)
 	if run.Status != buildit.RunSucceeded || run.Commit != sha || run.Branch != "main" || run.Event != "push" || run.Trigger != "webhook" {
@@ -76,6 +81,19 @@ func TestGiteaPushRunsPipeline(t *testing.T) {
 	s.owner.must(200, "GET", "/orgs/acme/tenants/web/pipelines/ci/runs/1/logs?stage=test", nil).json(t, &logs)
 	if len(logs.Lines) != 1 || logs.Lines[0].Line != "built "+sha {
 		t.Errorf("the log: %+v", logs.Lines)
+	}
+	// The invalid file's failure reached Gitea as a commit status, posted
+	// by the RepositoryEvent workflow with the repository's token (before
+	// ci's run started: files go in order).
+	var bad *giteatest.Status
+	for _, st := range s.g.Statuses(t, s.repo, sha) {
+		if st.Context == "buildit/bad" {
+			bad = &st
+			break
+		}
+	}
+	if bad == nil || bad.State != "failure" || !strings.Contains(bad.Description, ".buildit/bad.kdl:2:") {
+		t.Errorf("the invalid file's status in Gitea: %+v", bad)
 	}
 	// TODO(lead): once the status helper's ReportStatus (i14/status) is
 	// merged, assert the commit status in Gitea:
