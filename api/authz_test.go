@@ -36,6 +36,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "t2"})
 	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "p1", "source": helloKDL})
 	owner.must(201, "PUT", "/orgs/acme/tenants/t1/secrets/S1", map[string]string{"value": "v"})
+	var repoID string
+	{
+		var r apiview.Repository
+		owner.must(201, "POST", "/orgs/acme/tenants/t1/repositories", map[string]string{"forge": "gitea", "url": "https://git.example.com/acme/app", "token_secret": "S1"}).json(t, &r)
+		repoID = r.ID
+	}
 	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "slow", "source": slowKDL})
 	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "gated",
 		"source": "pipeline \"gated\"\nstage \"gate\" { approval; }\n"})
@@ -262,6 +268,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 				owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": name, "source": helloKDL})
 			}
 			return call{"DELETE", "/orgs/acme/tenants/t1/pipelines/" + name, nil}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/repositories", true, runReaders, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/repositories", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/repositories", true, []string{"owner", "admin", "tadmin", "kAdmin"}, func(bool) call {
+			return call{"POST", "/orgs/acme/tenants/t1/repositories", map[string]string{"forge": "gitea", "url": "https://git.example.com/acme/" + fresh(), "token_secret": "S1"}}
+		}},
+		{"GET /orgs/:org/tenants/:tenant/repositories/:id", true, runReaders, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/repositories/" + repoID, nil} }},
+		{"PATCH /orgs/:org/tenants/:tenant/repositories/:id", true, []string{"owner", "admin", "tadmin", "kAdmin"}, func(bool) call {
+			return call{"PATCH", "/orgs/acme/tenants/t1/repositories/" + repoID, map[string]any{"fork_secrets": false}}
+		}},
+		{"POST /orgs/:org/tenants/:tenant/repositories/:id/rotate-secret", true, []string{"owner", "admin", "tadmin", "kAdmin"}, func(bool) call {
+			return call{"POST", "/orgs/acme/tenants/t1/repositories/" + repoID + "/rotate-secret", nil}
+		}},
+		{"DELETE /orgs/:org/tenants/:tenant/repositories/:id", true, []string{"owner", "admin", "tadmin", "kAdmin"}, func(ok bool) call {
+			var r apiview.Repository
+			owner.must(201, "POST", "/orgs/acme/tenants/t1/repositories", map[string]string{"forge": "gitea", "url": "https://git.example.com/acme/" + fresh(), "token_secret": "S1"}).json(t, &r)
+			return call{"DELETE", "/orgs/acme/tenants/t1/repositories/" + r.ID, nil}
 		}},
 		{"GET /orgs/:org/tenants/:tenant/secrets", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/secrets", nil} }},
 		{"GET /orgs/:org/tenants/:tenant/secrets/:name", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/secrets/S1", nil} }},

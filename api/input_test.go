@@ -20,6 +20,7 @@ var optionalBody = map[string]bool{
 	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/approve": true,
 	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/reject":  true,
 	"POST /orgs/:org/tenants/:tenant/deployments/:id/rollback":                               true,
+	"POST /orgs/:org/tenants/:tenant/repositories/:id/rotate-secret":                         true,
 }
 
 // Bad input on every endpoint that takes a body: malformed JSON, a wrong

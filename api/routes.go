@@ -42,6 +42,7 @@ func (s *Server) routes() []route {
 		pipe    = tenant + "/pipelines/:pipeline"
 		secrets = tenant + "/secrets"
 		run     = pipe + "/runs/:number"
+		repos   = tenant + "/repositories"
 		targets = tenant + "/targets"
 		envs    = tenant + "/environments"
 		svcs    = tenant + "/services"
@@ -112,6 +113,13 @@ func (s *Server) routes() []route {
 		{http.MethodGet, secrets + "/:name", secretsRead, s.getSecret},
 		{http.MethodPut, secrets + "/:name", secretsWrite, s.putSecret},
 		{http.MethodDelete, secrets + "/:name", secretsWrite, s.deleteSecret},
+
+		{http.MethodGet, repos, runsRead, s.listRepositories},
+		{http.MethodPost, repos, tenantAdmin, s.createRepository},
+		{http.MethodGet, repos + "/:id", runsRead, s.getRepository},
+		{http.MethodPatch, repos + "/:id", tenantAdmin, s.updateRepository},
+		{http.MethodDelete, repos + "/:id", tenantAdmin, s.deleteRepository},
+		{http.MethodPost, repos + "/:id/rotate-secret", tenantAdmin, s.rotateRepositorySecret},
 
 		{http.MethodGet, org + "/audit-logs", orgAdmin, s.listAudit},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/buildit-ci/buildit/blobstore"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/pipeline"
+	"github.com/buildit-ci/buildit/repourl"
 )
 
 // Config configures a Server. The zero value serves plain HTTP on a
@@ -57,6 +58,17 @@ type Config struct {
 	// FollowersPerTenant caps the logs one tenant follows at once on this
 	// process; the next gets a 429. Zero means DefaultFollowersPerTenant.
 	FollowersPerTenant int
+
+	// PublicURL is the server's base URL as forges and browsers reach it
+	// (--public-url): connected repositories' webhook URLs are made from
+	// it.
+	PublicURL string
+	// Repositories is the policy on the repositories tenants connect
+	// (the run service's, --allow-http-repositories).
+	Repositories repourl.Policy
+	// Hooks starts the work of verified webhooks; nil answers them with
+	// 503.
+	Hooks HookStarter
 }
 
 // defaultSignupFloor is Server.signupFloor: well over what a signup costs
@@ -141,6 +153,9 @@ func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck
 	for _, r := range s.routes() {
 		v1.Handle(r.method, r.path, s.guard(r.access), r.handler)
 	}
+	// Webhooks: no session or key, so none of guard's rules; the
+	// repository's webhook secret authenticates them.
+	v1.POST("/hooks/:forge/:id", s.hook)
 	s.engine = e
 	return s, nil
 }

@@ -222,14 +222,17 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	defer closeClient()
 	f.stages.apply(svc, log)
 	svc.Repositories = clone.Repositories
+	svc.PublicURL = publicURL(f.publicURL, ln.Addr().String())
 	stopServerWorker, err := startServerWorker(c, taskQueue, &triggers.Deps{
-		Store: store, Runs: svc, Client: c, PublicURL: publicURL(f.publicURL, ln.Addr().String()), Log: log,
+		Store: store, Runs: svc, Client: c, PublicURL: svc.PublicURL, Log: log, PipelineLimits: limits,
 	})
 	if err != nil {
 		return err
 	}
 	defer stopServerWorker()
 	cfg.Runs, cfg.Logs, cfg.PipelineLimits = svc, pg.notifier, limits
+	cfg.PublicURL, cfg.Repositories = svc.PublicURL, svc.Repositories
+	cfg.Hooks = triggers.Starter{Client: c, TaskQueue: taskQueue}
 	srv, err := api.New(store, log, cfg, check)
 	if err != nil {
 		return err

@@ -283,10 +283,14 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		f.stages.apply(svc, log)
 		svc.Repositories.AllowHTTP = f.allowHTTPRepositories
 		defer closeClient()
+		svc.PublicURL = publicURL(f.publicURL, f.addr)
 		cfg.Runs = svc
+		cfg.Repositories = svc.Repositories
+		cfg.Hooks = triggers.Starter{Client: svc.Client, TaskQueue: f.taskQueue}
 		checks = append(checks, check)
 		stopServerWorker, err := startServerWorker(svc.Client, f.taskQueue, &triggers.Deps{
-			Store: store, Runs: svc, Client: svc.Client, PublicURL: publicURL(f.publicURL, f.addr), Log: log,
+			Store: store, Runs: svc, Client: svc.Client, PublicURL: svc.PublicURL, Log: log,
+			PipelineLimits: cfg.PipelineLimits,
 		})
 		if err != nil {
 			return err
@@ -295,6 +299,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	} else {
 		log.Warn("no --temporal-address: runs cannot be started, only read")
 	}
+	cfg.PublicURL = publicURL(f.publicURL, f.addr)
 	srv, err := api.New(store, log, cfg, checks...)
 	if err != nil {
 		return usageError(err)

@@ -24,6 +24,11 @@ type Pipeline struct {
 	Version   int
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// RepositoryID is the connected repository the pipeline comes from,
+	// nil for one stored through the API only; RepositoryPath is its file
+	// there.
+	RepositoryID   *uuid.UUID
+	RepositoryPath string
 }
 
 // PipelineSpec is a pipeline's content: what Create and Put take.
@@ -60,6 +65,9 @@ func (r PipelineRepo) Put(ctx context.Context, tenantID uuid.UUID, p PipelineSpe
 		Version:   int(row.Version),
 		CreatedAt: row.CreatedAt,
 		UpdatedAt: row.UpdatedAt,
+
+		RepositoryID:   row.RepositoryID,
+		RepositoryPath: row.RepositoryPath,
 	}, row.Inserted, nil
 }
 
@@ -140,5 +148,8 @@ func toPipeline(row sqlcdb.Pipeline) Pipeline {
 		Version:   int(row.Version),
 		CreatedAt: row.CreatedAt,
 		UpdatedAt: row.UpdatedAt,
+
+		RepositoryID:   row.RepositoryID,
+		RepositoryPath: row.RepositoryPath,
 	}
 }

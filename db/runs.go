@@ -40,6 +40,10 @@ type Run struct {
 	// ConcurrencyGroup is the pipeline's concurrency group for this run,
 	// "" when it has none.
 	ConcurrencyGroup string
+	// TriggerKey is the key the run was started with (runclient's
+	// Trigger.Key: a webhook's delivery and file), "" for none; a
+	// pipeline has one run per key.
+	TriggerKey string
 }
 
 // NewRun is what CreateRun needs; the run starts queued.
@@ -55,6 +59,9 @@ type NewRun struct {
 	// ConcurrencyGroup, when set, puts the run in a group whose runs in
 	// progress ListActiveRunsInGroup finds.
 	ConcurrencyGroup string
+	// TriggerKey, when set, is unique among the pipeline's runs: a second
+	// run with it is an ErrConflict.
+	TriggerKey string
 }
 
 // StageRun is one attempt (from 1) of one stage instance of a run.
@@ -94,6 +101,7 @@ func (r RunRepo) CreateRun(ctx context.Context, tenantID, pipelineID uuid.UUID, 
 		RerunOf:    n.RerunOf,
 
 		ConcurrencyGroup: n.ConcurrencyGroup,
+		TriggerKey:       n.TriggerKey,
 	})
 	return toRun(row), wrap(err, "create run of pipeline %s", pipelineID)
 }
@@ -236,6 +244,7 @@ func toRun(row sqlcdb.PipelineRun) Run {
 		RerunOf:    row.RerunOf,
 
 		ConcurrencyGroup: row.ConcurrencyGroup,
+		TriggerKey:       row.TriggerKey,
 	}
 }
 

@@ -36,6 +36,9 @@ type RunOptions struct {
 	Tenant           string
 	Trigger          string
 	Actor            string
+	// RejectDuplicate refuses to start a workflow whose ID has been used,
+	// even by one that has closed (a keyed start that must run once).
+	RejectDuplicate bool
 }
 
 // StartRun starts a PipelineRun workflow.
@@ -49,6 +52,10 @@ func StartRun(ctx context.Context, c client.Client, in workflows.PipelineRunInpu
 		// With a worker in the same process the first workflow task runs
 		// without a round trip through the matching service.
 		EnableEagerStart: true,
+	}
+	if o.RejectDuplicate {
+		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+		opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	}
 	if o.SearchAttributes {
 		in.SearchAttributes = true

@@ -71,6 +71,10 @@ type Service struct {
 	// Repositories is the policy on what a run may clone: a trigger
 	// naming anything else is refused with a *repourl.Error.
 	Repositories repourl.Policy
+	// PublicURL is the server's base URL as forges and browsers reach it
+	// (--public-url): the commit statuses of runs of connected
+	// repositories link to the runs' pages under it. "" links nowhere.
+	PublicURL string
 }
 
 // Trigger is what starts a run, besides the pipeline: the run's
@@ -252,6 +256,9 @@ func (s *Service) namespace() string {
 // Temporal cannot take it, the run is recorded as failed with why, and the
 // error is ErrUnavailable.
 func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tenant, p db.Pipeline, t Trigger) (db.Run, error) {
+	if err := s.sourceFromPipeline(ctx, tenant.ID, p, &t); err != nil {
+		return db.Run{}, err
+	}
 	// Every start checks its repository here, a rerun's too: a run
 	// stored before the policy (or under a laxer one) starts no clone.
 	if err := s.Repositories.Check(t.Repository); err != nil {
@@ -260,9 +267,9 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	if s.Client == nil {
 		return db.Run{}, ErrUnavailable
 	}
-	var plan pipeline.Plan
-	if err := json.Unmarshal(p.Plan, &plan); err != nil {
-		return db.Run{}, fmt.Errorf("plan of pipeline %s: %w", p.ID, err)
+	plan, err := planOf(p, t)
+	if err != nil {
+		return db.Run{}, err
 	}
 	if t.Plan != nil {
 		plan = *t.Plan
@@ -282,6 +289,17 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	group := runGroup(plan, t.Trigger, inputs)
 	var run db.Run
 	err = s.Store.InTx(ctx, func(tx *db.Tx) error {
+		if t.Key != "" {
+			// A keyed start made its run already: take it.
+			r, err := tx.Runs().GetRunByTriggerKey(ctx, tenant.ID, p.ID, t.Key)
+			if err == nil {
+				run = r
+				return nil
+			}
+			if !errors.Is(err, db.ErrNotFound) {
+				return err
+			}
+		}
 		if t.MaxActive > 0 {
 			// Count and insert under the organization's lock: two
 			// starts at once cannot both take the last place.
@@ -298,7 +316,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 		}
 		r, err := tx.Runs().CreateRun(ctx, tenant.ID, p.ID, db.NewRun{
 			Branch: t.Branch, Commit: t.Commit, Event: t.Event, Trigger: t.Via, Actor: t.Actor,
-			Params: params, RerunOf: t.RerunOf, ConcurrencyGroup: group,
+			Params: params, RerunOf: t.RerunOf, ConcurrencyGroup: group, TriggerKey: t.Key,
 		})
 		if err != nil {
 			return err
@@ -306,8 +324,16 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 		run, err = tx.Runs().SetRunWorkflowID(ctx, tenant.ID, r.ID, WorkflowID(tenant.ID, p.ID, r.Number))
 		return err
 	})
+	if t.Key != "" && errors.Is(err, db.ErrConflict) {
+		// A concurrent start with the same key won the insert.
+		run, err = s.Store.Runs().GetRunByTriggerKey(ctx, tenant.ID, p.ID, t.Key)
+	}
 	if err != nil {
 		return db.Run{}, err
+	}
+	if t.Key != "" && run.Status != buildit.RunQueued {
+		// Its workflow started (it records more than queued).
+		return run, nil
 	}
 
 	in := workflows.PipelineRunInput{
@@ -330,6 +356,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	if t.RerunOf != nil {
 		in.ReusedFrom = fmt.Sprintf("run %d", *t.RerunOf)
 	}
+	s.applySource(&in.ServerInput, org, tenant, p, run, t)
 	_, err = StartRun(ctx, s.Client, in, RunOptions{
 		ID:               run.WorkflowID,
 		TaskQueue:        s.TaskQueue,
@@ -337,9 +364,19 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 		Tenant:           Label(org, tenant),
 		Trigger:          t.Via,
 		Actor:            t.Actor,
+		RejectDuplicate:  t.Key != "",
 	})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if t.Key != "" && errors.As(err, &started) {
+		// An earlier start of the same key started it: done.
+		return run, nil
+	}
 	if err != nil {
 		s.log().Error("starting a run's workflow failed", "run", run.ID, "workflow", run.WorkflowID, "error", err)
+		if t.Key != "" {
+			// The row stays queued: a retry with the key starts it.
+			return run, ErrUnavailable
+		}
 		if r, ferr := s.Store.Runs().SetRunResult(ctx, tenant.ID, run.ID, buildit.RunFailed, "the run could not be started: the workflow service is unavailable"); ferr == nil {
 			run = r
 		}
@@ -443,6 +480,82 @@ func runGroup(plan pipeline.Plan, t buildit.Trigger, inputs map[string]string) s
 // allows them.
 func withholdSecrets(t Trigger) bool {
 	return t.Fork && (t.Source == nil || !t.Source.ForkSecrets)
+}
+
+// planOf is the plan a run follows: the trigger's (a repository's
+// pipeline at the pushed commit) or the pipeline's stored one.
+func planOf(p db.Pipeline, t Trigger) (pipeline.Plan, error) {
+	var plan pipeline.Plan
+	if t.Plan != nil {
+		// A deep copy: containerize and the inputs change it.
+		b, err := json.Marshal(t.Plan)
+		if err != nil {
+			return plan, fmt.Errorf("plan of pipeline %s: %w", p.Name, err)
+		}
+		err = json.Unmarshal(b, &plan)
+		return plan, err
+	}
+	if err := json.Unmarshal(p.Plan, &plan); err != nil {
+		return plan, fmt.Errorf("plan of pipeline %s: %w", p.ID, err)
+	}
+	return plan, nil
+}
+
+// sourceFromPipeline gives a trigger without a Source the connected
+// repository of its pipeline, if it has one: a manual or scheduled run of
+// a repository's pipeline clones the repository (when the trigger names
+// none) and reports its status there.
+func (s *Service) sourceFromPipeline(ctx context.Context, tenantID uuid.UUID, p db.Pipeline, t *Trigger) error {
+	if t.Source != nil || p.RepositoryID == nil {
+		return nil
+	}
+	repo, err := s.Store.Repositories().Get(ctx, tenantID, *p.RepositoryID)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t.Source = &RepoSource{RepositoryID: repo.ID, Forge: repo.Forge, TokenSecret: repo.TokenSecret, ForkSecrets: repo.ForkSecrets}
+	if t.Repository == "" {
+		t.Repository = repo.URL
+		if t.Branch == "" && t.Commit == "" {
+			t.Branch = repo.DefaultBranch
+		}
+	}
+	return nil
+}
+
+// applySource has a run of a connected repository clone with its token,
+// report its status to the forge, and (a pull request from a fork the
+// repository does not trust) run without the tenant's secrets.
+func (s *Service) applySource(in *workflows.ServerInput, org db.Organization, tenant db.Tenant, p db.Pipeline, run db.Run, t Trigger) {
+	if t.Source == nil {
+		return
+	}
+	src := t.Source
+	if src.TokenSecret != "" && in.Prepare != nil {
+		in.Prepare.Auth = &workflows.CloneAuth{TenantID: tenant.ID.String(), Forge: src.Forge, Secret: src.TokenSecret}
+	}
+	if t.Commit != "" {
+		in.Report = &workflows.StatusReport{
+			TenantID:     tenant.ID.String(),
+			RepositoryID: src.RepositoryID.String(),
+			Commit:       t.Commit,
+			Context:      "buildit/" + p.Name,
+			TargetURL:    s.RunURL(org, tenant, p, run),
+		}
+	}
+	in.NoSecrets = t.Fork && !src.ForkSecrets
+}
+
+// RunURL is the run's page under PublicURL, "" without one.
+func (s *Service) RunURL(org db.Organization, tenant db.Tenant, p db.Pipeline, run db.Run) string {
+	if s.PublicURL == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/api/v1/orgs/%s/tenants/%s/pipelines/%s/runs/%d", strings.TrimRight(s.PublicURL, "/"),
+		url.PathEscape(org.Slug), url.PathEscape(tenant.Slug), url.PathEscape(p.Name), run.Number)
 }
 
 // cancelOthersInGroup cancels the runs of run's concurrency group that

@@ -9,12 +9,16 @@ package triggers
 import (
 	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/google/uuid"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/runclient"
 )
 
@@ -33,6 +37,12 @@ type Deps struct {
 	// plans; nil when schedules are off.
 	Schedules ScheduleSyncer
 	Log       *slog.Logger
+	// PipelineLimits bound the pipelines read from repositories, as the
+	// API's bound those pushed to it (zero: the defaults).
+	PipelineLimits pipeline.Limits
+	// HTTPClient posts commit statuses of files that fail before any run
+	// starts; nil: the forge package's default.
+	HTTPClient *http.Client
 }
 
 // ScheduleSyncer keeps the Temporal Schedules of a pipeline in step with
@@ -47,5 +57,7 @@ type ScheduleSyncer interface {
 
 // Register registers the package's workflows and activities on r.
 func Register(r worker.Registry, d *Deps) {
-	// TODO(hooks): RepositoryEvent and its activities.
+	r.RegisterWorkflowWithOptions(RepositoryEvent, workflow.RegisterOptions{Name: RepositoryEventWorkflow})
+	a := &Activities{d: d}
+	r.RegisterActivityWithOptions(a.StartRepositoryRuns, activity.RegisterOptions{Name: StartRepositoryRunsActivity})
 }

@@ -7,9 +7,9 @@ WITH n AS (
     RETURNING pipelines.tenant_id, pipelines.id, next_run_number - 1 AS number
 )
 INSERT INTO pipeline_runs (tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
-                           params, rerun_of, concurrency_group)
+                           params, rerun_of, concurrency_group, trigger_key)
 SELECT n.tenant_id, n.id, n.number, @status, @branch, @commit_sha, @event, @trigger, @actor, @workflow_id,
-       @params, sqlc.narg('rerun_of'), @concurrency_group
+       @params, sqlc.narg('rerun_of'), @concurrency_group, @trigger_key
 FROM n
 RETURNING *;
 
@@ -24,7 +24,7 @@ WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number = @number
 -- Newest first, across the tenant's pipelines. Lists leave out the trigger's
 -- env (up to a request body, 1 MiB, a run), which only a run itself shows.
 SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
-       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group, trigger_key
 FROM pipeline_runs
 WHERE tenant_id = @tenant_id
   AND (created_at, id) < (@before_time::timestamptz, @before_id::uuid)
@@ -35,7 +35,7 @@ LIMIT @lim;
 -- Newest first: by number, below before_number; status and branch filter
 -- when not null. Without the trigger's env, as ListRuns.
 SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
-       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group, trigger_key
 FROM pipeline_runs
 WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number < @before_number
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)

@@ -131,15 +131,17 @@ type Organization struct {
 }
 
 type Pipeline struct {
-	ID            uuid.UUID
-	TenantID      uuid.UUID
-	Name          string
-	Source        string
-	Plan          json.RawMessage
-	Version       int32
-	NextRunNumber int64
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID             uuid.UUID
+	TenantID       uuid.UUID
+	Name           string
+	Source         string
+	Plan           json.RawMessage
+	Version        int32
+	NextRunNumber  int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	RepositoryID   *uuid.UUID
+	RepositoryPath string
 }
 
 type PipelineRun struct {
@@ -161,6 +163,24 @@ type PipelineRun struct {
 	Params           json.RawMessage
 	RerunOf          *int64
 	ConcurrencyGroup string
+	TriggerKey       string
+}
+
+type Repository struct {
+	ID                uuid.UUID
+	TenantID          uuid.UUID
+	Forge             string
+	Url               string
+	ApiUrl            string
+	TokenSecret       string
+	WebhookCiphertext []byte
+	WebhookNonce      []byte
+	WebhookKeyID      string
+	PipelinesPath     string
+	ForkSecrets       bool
+	DefaultBranch     string
+	CreatedBy         string
+	CreatedAt         time.Time
 }
 
 type Secret struct {
@@ -251,4 +271,10 @@ type User struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	EmailCanonical string
+}
+
+type WebhookDelivery struct {
+	RepositoryID uuid.UUID
+	DeliveryID   string
+	ReceivedAt   time.Time
 }

@@ -27,7 +27,7 @@ func (q *Queries) CountPipelines(ctx context.Context, tenantID uuid.UUID) (int64
 const createPipeline = `-- name: CreatePipeline :one
 INSERT INTO pipelines (tenant_id, name, source, plan)
 VALUES ($1, $2, $3, $4)
-RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at
+RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path
 `
 
 type CreatePipelineParams struct {
@@ -55,6 +55,8 @@ func (q *Queries) CreatePipeline(ctx context.Context, arg CreatePipelineParams) 
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RepositoryID,
+		&i.RepositoryPath,
 	)
 	return i, err
 }
@@ -77,7 +79,7 @@ func (q *Queries) DeletePipeline(ctx context.Context, arg DeletePipelineParams) 
 }
 
 const getPipeline = `-- name: GetPipeline :one
-SELECT id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at FROM pipelines WHERE tenant_id = $1 AND name = $2
+SELECT id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path FROM pipelines WHERE tenant_id = $1 AND name = $2
 `
 
 type GetPipelineParams struct {
@@ -98,12 +100,14 @@ func (q *Queries) GetPipeline(ctx context.Context, arg GetPipelineParams) (Pipel
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RepositoryID,
+		&i.RepositoryPath,
 	)
 	return i, err
 }
 
 const getPipelineByID = `-- name: GetPipelineByID :one
-SELECT id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at FROM pipelines WHERE tenant_id = $1 AND id = $2
+SELECT id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path FROM pipelines WHERE tenant_id = $1 AND id = $2
 `
 
 type GetPipelineByIDParams struct {
@@ -124,6 +128,8 @@ func (q *Queries) GetPipelineByID(ctx context.Context, arg GetPipelineByIDParams
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RepositoryID,
+		&i.RepositoryPath,
 	)
 	return i, err
 }
@@ -187,7 +193,7 @@ SET source = excluded.source,
     plan = excluded.plan,
     version = pipelines.version + 1,
     updated_at = now()
-RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, (xmax = 0)::boolean AS inserted
+RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path, (xmax = 0)::boolean AS inserted
 `
 
 type PutPipelineParams struct {
@@ -198,16 +204,18 @@ type PutPipelineParams struct {
 }
 
 type PutPipelineRow struct {
-	ID            uuid.UUID
-	TenantID      uuid.UUID
-	Name          string
-	Source        string
-	Plan          json.RawMessage
-	Version       int32
-	NextRunNumber int64
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	Inserted      bool
+	ID             uuid.UUID
+	TenantID       uuid.UUID
+	Name           string
+	Source         string
+	Plan           json.RawMessage
+	Version        int32
+	NextRunNumber  int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	RepositoryID   *uuid.UUID
+	RepositoryPath string
+	Inserted       bool
 }
 
 // Creates the pipeline or replaces its source and plan, bumping its version.
@@ -229,6 +237,8 @@ func (q *Queries) PutPipeline(ctx context.Context, arg PutPipelineParams) (PutPi
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RepositoryID,
+		&i.RepositoryPath,
 		&i.Inserted,
 	)
 	return i, err
@@ -242,7 +252,7 @@ SET source = $1,
     updated_at = now()
 WHERE tenant_id = $3 AND name = $4
   AND ($5::integer = 0 OR version = $5::integer)
-RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at
+RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path
 `
 
 type UpdatePipelineParams struct {
@@ -273,6 +283,8 @@ func (q *Queries) UpdatePipeline(ctx context.Context, arg UpdatePipelineParams) 
 		&i.NextRunNumber,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RepositoryID,
+		&i.RepositoryPath,
 	)
 	return i, err
 }

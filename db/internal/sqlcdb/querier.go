@@ -30,6 +30,9 @@ type Querier interface {
 	CreateDeployment(ctx context.Context, arg CreateDeploymentParams) (Deployment, error)
 	CreateOrganization(ctx context.Context, arg CreateOrganizationParams) (Organization, error)
 	CreatePipeline(ctx context.Context, arg CreatePipelineParams) (Pipeline, error)
+	CreateRepository(ctx context.Context, arg CreateRepositoryParams) (Repository, error)
+	// A pipeline of a repository's file; nothing when the name is taken.
+	CreateRepositoryPipeline(ctx context.Context, arg CreateRepositoryPipelineParams) (Pipeline, error)
 	// Takes the pipeline's next run number and inserts the run in one
 	// statement; the UPDATE's row lock orders concurrent callers.
 	CreateRun(ctx context.Context, arg CreateRunParams) (PipelineRun, error)
@@ -52,6 +55,7 @@ type Querier interface {
 	DeleteExpiredSessions(ctx context.Context) (int64, error)
 	DeleteOrganization(ctx context.Context, id uuid.UUID) (int64, error)
 	DeletePipeline(ctx context.Context, arg DeletePipelineParams) (int64, error)
+	DeleteRepository(ctx context.Context, arg DeleteRepositoryParams) (int64, error)
 	DeleteSecret(ctx context.Context, arg DeleteSecretParams) (int64, error)
 	DeleteService(ctx context.Context, arg DeleteServiceParams) (int64, error)
 	DeleteSession(ctx context.Context, tokenHash []byte) (int64, error)
@@ -59,6 +63,7 @@ type Querier interface {
 	DeleteTenant(ctx context.Context, arg DeleteTenantParams) (int64, error)
 	DeleteUser(ctx context.Context, id uuid.UUID) (int64, error)
 	DeleteUserSessions(ctx context.Context, userID uuid.UUID) (int64, error)
+	DeleteWebhookDelivery(ctx context.Context, arg DeleteWebhookDeliveryParams) error
 	DoneBlobDeletion(ctx context.Context, arg DoneBlobDeletionParams) error
 	// A queued blob that a row uses again (a rerun's record of a reused
 	// artifact) is not deleted.
@@ -79,8 +84,13 @@ type Querier interface {
 	GetOrganizationBySlug(ctx context.Context, slug string) (Organization, error)
 	GetPipeline(ctx context.Context, arg GetPipelineParams) (Pipeline, error)
 	GetPipelineByID(ctx context.Context, arg GetPipelineByIDParams) (Pipeline, error)
+	GetRepository(ctx context.Context, arg GetRepositoryParams) (Repository, error)
+	// The webhook route's one lookup: by id alone, since the caller is not
+	// signed in; the id is unguessable and the signature is checked next.
+	GetRepositoryForHook(ctx context.Context, id uuid.UUID) (GetRepositoryForHookRow, error)
 	GetRun(ctx context.Context, arg GetRunParams) (PipelineRun, error)
 	GetRunByNumber(ctx context.Context, arg GetRunByNumberParams) (PipelineRun, error)
+	GetRunByTriggerKey(ctx context.Context, arg GetRunByTriggerKeyParams) (PipelineRun, error)
 	// The deployment a run's deploy stage made, if it made one.
 	GetRunStageDeployment(ctx context.Context, arg GetRunStageDeploymentParams) (Deployment, error)
 	GetSealedSecrets(ctx context.Context, arg GetSealedSecretsParams) ([]GetSealedSecretsRow, error)
@@ -97,6 +107,8 @@ type Querier interface {
 	InsertAuditEntry(ctx context.Context, arg InsertAuditEntryParams) (AuditLog, error)
 	// Entries are immutable: a key taken already inserts nothing.
 	InsertCache(ctx context.Context, arg InsertCacheParams) (int64, error)
+	// Zero rows: the delivery was taken before.
+	InsertWebhookDelivery(ctx context.Context, arg InsertWebhookDeliveryParams) (int64, error)
 	// The highest seq stored of an attempt's log, 0 when none is: max() over
 	// the primary key's prefix is one backward index scan, whatever the log's
 	// length.
@@ -126,6 +138,7 @@ type Querier interface {
 	// Without the source and plan, which lists do not show: each can be as large
 	// as a request body, and a page holds up to 500 pipelines.
 	ListPipelines(ctx context.Context, arg ListPipelinesParams) ([]ListPipelinesRow, error)
+	ListRepositories(ctx context.Context, arg ListRepositoriesParams) ([]Repository, error)
 	// Newest first, across the tenant's pipelines. Lists leave out the trigger's
 	// env (up to a request body, 1 MiB, a run), which only a run itself shows.
 	ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsRow, error)
@@ -189,6 +202,8 @@ type Querier interface {
 	// The names of those of a tenant's services whose id is among ids.
 	ServiceNames(ctx context.Context, arg ServiceNamesParams) ([]ServiceNamesRow, error)
 	SetDeploymentStatus(ctx context.Context, arg SetDeploymentStatusParams) (Deployment, error)
+	SetRepositoryDefaultBranch(ctx context.Context, arg SetRepositoryDefaultBranchParams) error
+	SetRepositoryWebhookSecret(ctx context.Context, arg SetRepositoryWebhookSecretParams) (Repository, error)
 	// A run that has ended keeps its final status: a late or replayed write of
 	// an earlier status changes nothing.
 	SetRunStatus(ctx context.Context, arg SetRunStatusParams) (PipelineRun, error)
@@ -206,6 +221,11 @@ type Querier interface {
 	UpdateOrganization(ctx context.Context, arg UpdateOrganizationParams) (Organization, error)
 	// A zero if_version matches any version.
 	UpdatePipeline(ctx context.Context, arg UpdatePipelineParams) (Pipeline, error)
+	// Null arguments keep the field.
+	UpdateRepository(ctx context.Context, arg UpdateRepositoryParams) (Repository, error)
+	// Replaces the source and plan of a repository's pipeline (a push to its
+	// default branch), when they changed.
+	UpdateRepositoryPipeline(ctx context.Context, arg UpdateRepositoryPipelineParams) (Pipeline, error)
 	UpdateTenant(ctx context.Context, arg UpdateTenantParams) (Tenant, error)
 	UpdateTenantMemberRole(ctx context.Context, arg UpdateTenantMemberRoleParams) (UpdateTenantMemberRoleRow, error)
 	UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error)

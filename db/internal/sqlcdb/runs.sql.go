@@ -41,15 +41,15 @@ func (q *Queries) CountActiveRuns(ctx context.Context, orgID uuid.UUID) (int64, 
 const createRun = `-- name: CreateRun :one
 WITH n AS (
     UPDATE pipelines SET next_run_number = next_run_number + 1
-    WHERE pipelines.tenant_id = $11 AND pipelines.id = $12
+    WHERE pipelines.tenant_id = $12 AND pipelines.id = $13
     RETURNING pipelines.tenant_id, pipelines.id, next_run_number - 1 AS number
 )
 INSERT INTO pipeline_runs (tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
-                           params, rerun_of, concurrency_group)
+                           params, rerun_of, concurrency_group, trigger_key)
 SELECT n.tenant_id, n.id, n.number, $1, $2, $3, $4, $5, $6, $7,
-       $8, $9, $10
+       $8, $9, $10, $11
 FROM n
-RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group
+RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group, trigger_key
 `
 
 type CreateRunParams struct {
@@ -63,6 +63,7 @@ type CreateRunParams struct {
 	Params           json.RawMessage
 	RerunOf          *int64
 	ConcurrencyGroup string
+	TriggerKey       string
 	TenantID         uuid.UUID
 	PipelineID       uuid.UUID
 }
@@ -81,6 +82,7 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (PipelineR
 		arg.Params,
 		arg.RerunOf,
 		arg.ConcurrencyGroup,
+		arg.TriggerKey,
 		arg.TenantID,
 		arg.PipelineID,
 	)
@@ -104,12 +106,13 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (PipelineR
 		&i.Params,
 		&i.RerunOf,
 		&i.ConcurrencyGroup,
+		&i.TriggerKey,
 	)
 	return i, err
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs WHERE tenant_id = $1 AND id = $2
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group, trigger_key FROM pipeline_runs WHERE tenant_id = $1 AND id = $2
 `
 
 type GetRunParams struct {
@@ -139,12 +142,13 @@ func (q *Queries) GetRun(ctx context.Context, arg GetRunParams) (PipelineRun, er
 		&i.Params,
 		&i.RerunOf,
 		&i.ConcurrencyGroup,
+		&i.TriggerKey,
 	)
 	return i, err
 }
 
 const getRunByNumber = `-- name: GetRunByNumber :one
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group, trigger_key FROM pipeline_runs
 WHERE tenant_id = $1 AND pipeline_id = $2 AND number = $3
 `
 
@@ -176,6 +180,7 @@ func (q *Queries) GetRunByNumber(ctx context.Context, arg GetRunByNumberParams) 
 		&i.Params,
 		&i.RerunOf,
 		&i.ConcurrencyGroup,
+		&i.TriggerKey,
 	)
 	return i, err
 }
@@ -208,7 +213,7 @@ func (q *Queries) LastStageLogSeq(ctx context.Context, arg LastStageLogSeqParams
 }
 
 const listActiveRunsInGroup = `-- name: ListActiveRunsInGroup :many
-SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group FROM pipeline_runs
+SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group, trigger_key FROM pipeline_runs
 WHERE tenant_id = $1 AND concurrency_group = $2
   AND status IN ('queued', 'running', 'waiting')
 ORDER BY created_at, id
@@ -248,6 +253,7 @@ func (q *Queries) ListActiveRunsInGroup(ctx context.Context, arg ListActiveRunsI
 			&i.Params,
 			&i.RerunOf,
 			&i.ConcurrencyGroup,
+			&i.TriggerKey,
 		); err != nil {
 			return nil, err
 		}
@@ -261,7 +267,7 @@ func (q *Queries) ListActiveRunsInGroup(ctx context.Context, arg ListActiveRunsI
 
 const listPipelineRuns = `-- name: ListPipelineRuns :many
 SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
-       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group, trigger_key
 FROM pipeline_runs
 WHERE tenant_id = $1 AND pipeline_id = $2 AND number < $3
   AND ($4::text IS NULL OR status = $4::text)
@@ -298,6 +304,7 @@ type ListPipelineRunsRow struct {
 	Params           json.RawMessage
 	RerunOf          *int64
 	ConcurrencyGroup string
+	TriggerKey       string
 }
 
 // Newest first: by number, below before_number; status and branch filter
@@ -337,6 +344,7 @@ func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsPara
 			&i.Params,
 			&i.RerunOf,
 			&i.ConcurrencyGroup,
+			&i.TriggerKey,
 		); err != nil {
 			return nil, err
 		}
@@ -350,7 +358,7 @@ func (q *Queries) ListPipelineRuns(ctx context.Context, arg ListPipelineRunsPara
 
 const listRuns = `-- name: ListRuns :many
 SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id,
-       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group
+       created_at, started_at, ended_at, error, (params - 'env')::jsonb AS params, rerun_of, concurrency_group, trigger_key
 FROM pipeline_runs
 WHERE tenant_id = $1
   AND (created_at, id) < ($2::timestamptz, $3::uuid)
@@ -384,6 +392,7 @@ type ListRunsRow struct {
 	Params           json.RawMessage
 	RerunOf          *int64
 	ConcurrencyGroup string
+	TriggerKey       string
 }
 
 // Newest first, across the tenant's pipelines. Lists leave out the trigger's
@@ -421,6 +430,7 @@ func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsR
 			&i.Params,
 			&i.RerunOf,
 			&i.ConcurrencyGroup,
+			&i.TriggerKey,
 		); err != nil {
 			return nil, err
 		}
@@ -626,7 +636,7 @@ SET status = CASE WHEN status IN ('succeeded', 'failed', 'cancelled') THEN statu
     started_at = CASE WHEN $1 IN ('running', 'waiting', 'succeeded', 'failed') THEN coalesce(started_at, now()) ELSE started_at END,
     ended_at = CASE WHEN $1 IN ('succeeded', 'failed', 'cancelled') THEN coalesce(ended_at, now()) ELSE ended_at END
 WHERE tenant_id = $3 AND id = $4
-RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group
+RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group, trigger_key
 `
 
 type SetRunStatusParams struct {
@@ -665,6 +675,7 @@ func (q *Queries) SetRunStatus(ctx context.Context, arg SetRunStatusParams) (Pip
 		&i.Params,
 		&i.RerunOf,
 		&i.ConcurrencyGroup,
+		&i.TriggerKey,
 	)
 	return i, err
 }
@@ -672,7 +683,7 @@ func (q *Queries) SetRunStatus(ctx context.Context, arg SetRunStatusParams) (Pip
 const setRunWorkflowID = `-- name: SetRunWorkflowID :one
 UPDATE pipeline_runs SET workflow_id = $1
 WHERE tenant_id = $2 AND id = $3
-RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group
+RETURNING id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group, trigger_key
 `
 
 type SetRunWorkflowIDParams struct {
@@ -703,6 +714,7 @@ func (q *Queries) SetRunWorkflowID(ctx context.Context, arg SetRunWorkflowIDPara
 		&i.Params,
 		&i.RerunOf,
 		&i.ConcurrencyGroup,
+		&i.TriggerKey,
 	)
 	return i, err
 }
