@@ -37,7 +37,7 @@ type run struct {
 	workspaceHost
 	recording
 	reports reporting
-	logger interface {
+	logger  interface {
 		Info(string, ...interface{})
 	}
 }
