@@ -63,18 +63,6 @@ func privateGit(t *testing.T, root, want string) (string, func() []string) {
 	}
 }
 
-// cloneHeader is forge.CloneHeader, or a skip while forge's part of the
-// issue is not merged.
-func cloneHeader(t *testing.T, kind forge.Kind, token string) (h string) {
-	t.Helper()
-	defer func() {
-		if recover() != nil {
-			t.Skip("forge.CloneHeader is not implemented on this branch yet")
-		}
-	}()
-	return forge.CloneHeader(kind, token)
-}
-
 // A connected repository's clone authenticates with the token of the
 // tenant's secret, sent as a header git gets from its environment: never
 // in a URL the forge sees, and never in an error, even when the forge
@@ -82,7 +70,7 @@ func cloneHeader(t *testing.T, kind forge.Kind, token string) (h string) {
 func TestSecurityAuthenticatedClone(t *testing.T) {
 	gittest.Need(t)
 	const token = "gta_private_clone_token"
-	header := cloneHeader(t, forge.Gitea, token)
+	header := forge.CloneHeader(forge.Gitea, token)
 	name, value, ok := strings.Cut(header, ": ")
 	if !ok || !strings.EqualFold(name, "Authorization") {
 		t.Fatalf("forge.CloneHeader = %q, want an Authorization header", header)
@@ -124,7 +112,7 @@ func TestSecurityAuthenticatedClone(t *testing.T) {
 	if !strings.Contains(err.Error(), "you sent") {
 		t.Errorf("the forge's words are not in the error (the check below proves nothing): %v", err)
 	}
-	wrongHeader := cloneHeader(t, forge.Gitea, "not-the-token-"+token[4:])
+	wrongHeader := forge.CloneHeader(forge.Gitea, "not-the-token-"+token[4:])
 	_, wrongValue, _ := strings.Cut(wrongHeader, ": ")
 	_, cred, _ := strings.Cut(wrongValue, " ")
 	for _, s := range []string{"not-the-token-" + token[4:], wrongValue, cred} {

@@ -3,11 +3,14 @@ package activities
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +177,88 @@ type secretsFunc func() (map[string]string, error)
 
 func (f secretsFunc) Secrets(context.Context, *buildit.RunRef, []string) (map[string]string, error) {
 	return f()
+}
+
+// giteaStandIn follows Gitea's statuses API (POST
+// /api/v1/repos/{owner}/{repo}/statuses/{sha}, token in Authorization):
+// a stand-in for the tests that need a forge to misbehave, which the real
+// Gitea (forges_gitea_test.go) does not. answer gives each request's
+// status code; a refusal's body echoes the Authorization it got, as a
+// careless proxy might.
+func giteaStandIn(t *testing.T, answer func(n int) (code int, header http.Header)) (*httptest.Server, *[]map[string]string) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []map[string]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		n := len(got)
+		body["path"], body["auth"] = r.URL.Path, r.Header.Get("Authorization")
+		got = append(got, body)
+		mu.Unlock()
+		code, h := answer(n)
+		for k, v := range h {
+			w.Header()[k] = v
+		}
+		if code >= 300 {
+			w.WriteHeader(code)
+			fmt.Fprintf(w, `{"message":"refused %s"}`, r.Header.Get("Authorization"))
+			return
+		}
+		w.WriteHeader(code)
+		fmt.Fprint(w, `{"id":1,"status":"success"}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &got
+}
+
+// Through forge's own client, over HTTP: the status reaches Gitea's
+// endpoint with the token, and the forge's refusals, rate limits and
+// failures are sorted as they should be, without the token they echo.
+func TestSecurityReportStatusOverHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		code      int
+		header    http.Header
+		retryable bool
+		delay     time.Duration
+	}{
+		{"created", http.StatusCreated, nil, false, 0},
+		{"unauthorized", http.StatusUnauthorized, nil, false, 0},
+		{"rate limited", http.StatusTooManyRequests, http.Header{"Retry-After": {"7"}}, true, 7 * time.Second},
+		{"forge down", http.StatusBadGateway, nil, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, got := giteaStandIn(t, func(int) (int, http.Header) { return tc.code, tc.header })
+			f, in, logs := forgesSetup(t, nil)
+			f.NewClient = nil
+			f.Repositories = repoTable{uuid.MustParse(in.RepositoryID): {forge: "gitea", url: srv.URL + "/o/r.git", secret: "GITEA_TOKEN"}}
+			err := f.ReportStatus(context.Background(), in)
+			if len(*got) != 1 {
+				t.Fatalf("%d requests", len(*got))
+			}
+			req := (*got)[0]
+			if req["path"] != "/api/v1/repos/o/r/statuses/abc123" || !strings.Contains(req["auth"], forgeToken) ||
+				req["state"] != "success" || req["context"] != "buildit/ci" || req["target_url"] != "http://ci/runs/1" {
+				t.Errorf("request %v", req)
+			}
+			if tc.code < 300 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) {
+				t.Fatalf("error %v, want an application error", err)
+			}
+			if app.NonRetryable() == tc.retryable || app.NextRetryDelay().Round(time.Second) != tc.delay {
+				t.Errorf("%v: non-retryable %v, next retry %s", err, app.NonRetryable(), app.NextRetryDelay())
+			}
+			if strings.Contains(err.Error(), forgeToken) || strings.Contains(logs.String(), forgeToken) {
+				t.Errorf("the token leaked: error %q, log %q", err, logs)
+			}
+		})
+	}
 }
