@@ -43,7 +43,7 @@ type giteaStatuses struct {
 	fail func(n int) int
 }
 
-func (g *giteaStatuses) start(t *testing.T) string {
+func (g *giteaStatuses) start(t testing.TB) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]string
 		_ = json.NewDecoder(r.Body).Decode(&body)
@@ -75,7 +75,7 @@ const reportToken = "gitea_token_for_statuses"
 
 // reportHarness is a harness whose worker reports statuses to forge (a
 // stand-in's base URL), the repository being forge/o/r.
-func reportHarness(t *testing.T, forge string) (*harness, *workflows.StatusReport) {
+func reportHarness(t testing.TB, forge string) (*harness, *workflows.StatusReport) {
 	h := setupWithoutWorker(t)
 	acts := activities.New(activities.Shared{Sink: h.logs, Secrets: activities.MapSecrets{"GITEA_TOKEN": reportToken}})
 	acts.Stages.Host = host.New(host.Options{InheritEnv: true})
@@ -143,4 +143,33 @@ func recordReportHistory(t *testing.T) {
 		t.Fatalf("%d posts, want a failed pending, pending and success", n)
 	}
 	writeHistory(t, "pipeline_run_report_history.json", h, id)
+}
+
+// BenchmarkReportStatus is a two-stage run on the embedded server without
+// and with commit statuses (pending and success posted to a Gitea
+// stand-in on loopback): what reporting adds to a run's wall time.
+func BenchmarkReportStatus(b *testing.B) {
+	var forge giteaStatuses
+	h, report := reportHarness(b, forge.start(b))
+	for _, withReport := range []bool{false, true} {
+		name := "none"
+		if withReport {
+			name = "pending+success"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				st := h.run(b, reportPipeline, func(in *workflows.PipelineRunInput) {
+					if withReport {
+						in.Report = report
+					}
+				})
+				if st.Status != buildit.RunSucceeded {
+					b.Fatalf("run %s", st.Status)
+				}
+			}
+		})
+	}
+	if len(forge.posts()) == 0 {
+		b.Fatal("no status reached the forge")
+	}
 }
