@@ -43,10 +43,10 @@ func privateGit(t *testing.T, root, want string) (string, func() []string) {
 		urls = append(urls, r.URL.String())
 		mu.Unlock()
 		got := r.Header.Get("Authorization")
-		switch {
-		case got == want:
+		switch got {
+		case want:
 			backend.ServeHTTP(w, r)
-		case got == "":
+		case "":
 			w.Header().Set("WWW-Authenticate", `Basic realm="forge"`)
 			http.Error(w, "private repository", http.StatusUnauthorized)
 		default:

@@ -153,10 +153,10 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// truncate cuts s to max characters, ending it with an ellipsis when cut.
-func truncate(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
+// truncate cuts s to n characters, ending it with an ellipsis when cut.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return string([]rune(s)[:max-1]) + "…"
+	return string([]rune(s)[:n-1]) + "…"
 }
