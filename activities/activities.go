@@ -1,5 +1,5 @@
 // Package activities holds BuildIt's Temporal activities: methods on
-// Stages, ServerMode and Deploys, each carrying the dependencies of its
+// Stages, ServerMode, Deploys and Forges, each carrying the dependencies of its
 // concern (executors, stores, deploy backends), which the wiring (cli)
 // hands in. worker/ registers them; workflows refer to them by name.
 package activities
@@ -58,6 +58,8 @@ type Activities struct {
 	Stages  *Stages
 	Server  *ServerMode
 	Deploys *Deploys
+	// Forges reports commit statuses to forges (forges.go).
+	Forges *Forges
 }
 
 // New returns the activities with shared as the stage and deploy
@@ -66,7 +68,10 @@ type Activities struct {
 func New(shared Shared) *Activities {
 	sh := &shared
 	sh.present = &present{}
-	return &Activities{Shared: sh, Stages: &Stages{Shared: sh}, Server: &ServerMode{present: sh.present}, Deploys: &Deploys{Shared: sh}}
+	return &Activities{
+		Shared: sh, Stages: &Stages{Shared: sh}, Server: &ServerMode{present: sh.present, shared: sh},
+		Deploys: &Deploys{Shared: sh}, Forges: &Forges{Shared: sh},
+	}
 }
 
 // Shared is what the stage and the deploy activities both need: where

@@ -14,6 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/forge"
 	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -58,7 +62,9 @@ var sizePoll = 250 * time.Millisecond
 
 // checkout clones in.Repository into dir and checks out the commit, or the
 // branch when no commit is given. The repository is checked against the
-// policy first; git runs with nothing of the worker's (see gitEnv), under
+// policy first; git runs with nothing of the worker's (see gitEnv) but,
+// for a connected repository (in.Auth), the forge token's header (see
+// cloneAuth), under
 // the timeout and the size cap. Git's own words go into the error, with
 // any password in the repository's URL hidden. What retrying cannot fix (a
 // refused repository, a missing commit, the caps) is Permanent.
@@ -67,12 +73,16 @@ func (a *ServerMode) checkout(ctx context.Context, in workflows.PrepareInput, di
 	if err := opts.Repositories.Check(in.Repository); err != nil {
 		return Permanent(err)
 	}
+	auth, hide, err := a.cloneAuth(ctx, in)
+	if err != nil {
+		return err
+	}
 	home, err := os.MkdirTemp("", "buildit-git-home-")
 	if err != nil {
 		return fmt.Errorf("make git's home: %w", err)
 	}
 	defer os.RemoveAll(home)
-	g := gitRunner{env: gitEnv(home, opts.Repositories), config: gitConfig(opts.Repositories), home: home}
+	g := gitRunner{env: append(gitEnv(home, opts.Repositories), auth...), config: gitConfig(opts.Repositories), home: home}
 
 	errTimeout := Permanent(fmt.Errorf("clone %s: the clone took longer than %s (--clone-timeout)", redactURL(in.Repository), opts.timeout()))
 	errSize := Permanent(fmt.Errorf("clone %s: the repository is larger than the clone size cap of %s (--clone-max-size)", redactURL(in.Repository), formatBytes(opts.maxSize())))
@@ -106,7 +116,7 @@ func (a *ServerMode) checkout(ctx context.Context, in workflows.PrepareInput, di
 		if b := bound(); b != nil {
 			return b
 		}
-		return fmt.Errorf("clone %s: %s", redactURL(in.Repository), hidePassword(err.Error(), in.Repository))
+		return fmt.Errorf("clone %s: %s", redactURL(in.Repository), hideAll(hidePassword(err.Error(), in.Repository), hide))
 	}
 	rev := in.Commit
 	if rev == "" {
@@ -117,7 +127,7 @@ func (a *ServerMode) checkout(ctx context.Context, in workflows.PrepareInput, di
 		return b
 	}
 	if err != nil {
-		msg := hidePassword(err.Error(), in.Repository)
+		msg := hideAll(hidePassword(err.Error(), in.Repository), hide)
 		if in.Commit != "" {
 			// A commit that is not there is the trigger's mistake.
 			return Permanent(fmt.Errorf("check out %s of %s: %s", in.Commit, redactURL(in.Repository), msg))
@@ -292,3 +302,59 @@ func hidePassword(text, repository string) string {
 
 // redactURL hides the password of a URL's user info.
 func redactURL(s string) string { return repourl.Redacted(s) }
+
+// cloneAuth is the environment that has git authenticate a clone of a
+// connected repository (in.Auth) with the forge token of the tenant's
+// secret: the token's HTTP header (forge.CloneHeader) as http.extraHeader,
+// given through git's GIT_CONFIG_* variables, so that it is on no command
+// line (which any user of the host may read) and in no URL (which git
+// prints). The header is scoped to the repository's scheme, host and
+// port: a redirect elsewhere does not get it. hide are the strings that
+// must not leave in an error: the token and the header.
+func (a *ServerMode) cloneAuth(ctx context.Context, in workflows.PrepareInput) (env, hide []string, err error) {
+	if in.Auth == nil {
+		return nil, nil, nil
+	}
+	kind, err := forge.ParseKind(in.Auth.Forge)
+	if err != nil {
+		return nil, nil, Permanent(fmt.Errorf("clone %s: %w", redactURL(in.Repository), err))
+	}
+	u, err := url.Parse(in.Repository)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, nil, Permanent(fmt.Errorf("clone %s: a connected repository is cloned over HTTP(S) with its token, not from this URL", redactURL(in.Repository)))
+	}
+	src := a.secrets()
+	if src == nil {
+		return nil, nil, Permanent(fmt.Errorf("clone %s: this worker has no tenant secrets to read the forge token from", redactURL(in.Repository)))
+	}
+	values, err := src.Secrets(ctx, &buildit.RunRef{TenantID: in.Auth.TenantID}, []string{in.Auth.Secret})
+	if err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("clone %s: read the token secret %q: %w", redactURL(in.Repository), in.Auth.Secret, err)
+	}
+	token := values[in.Auth.Secret]
+	if token == "" {
+		return nil, nil, Permanent(fmt.Errorf("clone %s: the tenant has no secret %q (the repository's forge token)", redactURL(in.Repository), in.Auth.Secret))
+	}
+	header := forge.CloneHeader(kind, token)
+	key := "http." + u.Scheme + "://" + u.Host + "/.extraHeader"
+	env = []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=" + key, "GIT_CONFIG_VALUE_0=" + header}
+	hide = []string{header, token}
+	if _, cred, ok := strings.Cut(header, " Basic "); ok {
+		hide = append(hide, strings.TrimSpace(cred))
+	}
+	return env, hide, nil
+}
+
+// hideAll replaces each of secrets in text.
+func hideAll(text string, secrets []string) string {
+	for _, s := range secrets {
+		if s != "" {
+			text = strings.ReplaceAll(text, s, "xxxxx")
+		}
+	}
+	return text
+}

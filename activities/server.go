@@ -56,10 +56,26 @@ type ServerMode struct {
 	// Clone allows and bounds the repositories PrepareWorkspace clones
 	// (checkout.go).
 	Clone CloneOptions
+	// Secrets resolves the forge token of an authenticated clone
+	// (PrepareInput.Auth); nil is the Shared's, when New made this.
+	Secrets SecretSource
 
 	// present is shared with the stages (artifacts.go): a removed
 	// workspace holds nothing any more.
 	present *present
+	// shared is the other parts' dependencies, when New made this.
+	shared *Shared
+}
+
+// secrets is Secrets, or the Shared's.
+func (a *ServerMode) secrets() SecretSource {
+	if a.Secrets != nil {
+		return a.Secrets
+	}
+	if a.shared != nil {
+		return a.shared.Secrets
+	}
+	return nil
 }
 
 // Permanent marks err as one that retrying the activity cannot fix.

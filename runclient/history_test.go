@@ -78,6 +78,8 @@ func TestRecordHistory(t *testing.T) {
 			in.ConcurrencyGroup = "history"
 		})
 	})
+	// Commit statuses: pending (retried once) and success.
+	t.Run("pipeline_run_report_history.json", recordReportHistory)
 	// Deploy: a revision that never becomes healthy and is rolled back
 	// after its health-check timeout (recorded before deploy stages had a
 	// timeout of their own: deploys in flight then must still replay).

@@ -83,6 +83,9 @@ func registerActivities(r interface {
 	r.RegisterActivityWithOptions(acts.Deploys.DeployApply, activity.RegisterOptions{Name: workflows.DeployApplyActivity})
 	r.RegisterActivityWithOptions(acts.Deploys.DeployWaitHealthy, activity.RegisterOptions{Name: workflows.DeployWaitHealthyActivity})
 	r.RegisterActivityWithOptions(acts.Deploys.DeployFinish, activity.RegisterOptions{Name: workflows.DeployFinishActivity})
+	if acts.Forges != nil {
+		r.RegisterActivityWithOptions(acts.Forges.ReportStatus, activity.RegisterOptions{Name: workflows.ReportStatusActivity})
+	}
 }
 
 // HostQueue names the task queue of one host's workspaces, beside the

@@ -32,6 +32,7 @@ func TestRegisterNamesEveryActivity(t *testing.T) {
 		workflows.RunStageActivity, workflows.RunStageLocalActivity,
 		workflows.RecordRunActivity, workflows.PrepareWorkspaceActivity, workflows.CleanupWorkspaceActivity, workflows.AwaitTurnActivity,
 		workflows.DeployBeginActivity, workflows.DeployApplyActivity, workflows.DeployWaitHealthyActivity, workflows.DeployFinishActivity,
+		workflows.ReportStatusActivity,
 	}
 	slices.Sort(want)
 	slices.Sort(n.activities)

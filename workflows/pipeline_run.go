@@ -36,7 +36,8 @@ type run struct {
 	progress
 	workspaceHost
 	recording
-	logger interface {
+	reports reporting
+	logger  interface {
 		Info(string, ...interface{})
 	}
 }
@@ -122,6 +123,11 @@ func PipelineRun(ctx workflow.Context, in PipelineRunInput) (*RunState, error) {
 	if in.Record != nil || in.Prepare != nil {
 		if workflow.GetVersion(ctx, versionServerMode, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			r.in.Record, r.in.Prepare = nil, nil
+		}
+	}
+	if in.Report != nil {
+		if workflow.GetVersion(ctx, versionCommitStatus, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			r.in.Report = nil
 		}
 	}
 	return r.execute(ctx)
@@ -222,6 +228,7 @@ func (r *run) execute(ctx workflow.Context) (*RunState, error) {
 		}
 	}
 	r.setStatus(dctx, buildit.RunRunning)
+	r.reportPending(dctx)
 	for {
 		r.schedule(ctx)
 		r.refreshStatus(dctx)
@@ -269,6 +276,8 @@ func (r *run) execute(ctx workflow.Context) (*RunState, error) {
 		// The run ends once the database has its final state.
 		_ = workflow.Await(dctx, func() bool { return !r.recordPending() })
 	}
+	// The forge hears of the result once the database holds it.
+	r.reportFinal(dctx, final)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ func TestReplayRecordedHistory(t *testing.T) {
 	r.RegisterWorkflowWithOptions(Deploy, workflow.RegisterOptions{Name: DeployWorkflow})
 	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	for _, file := range []string{"pipeline_run_history.json", "pipeline_run_local_history.json", "pipeline_run_server_history.json",
+		"pipeline_run_report_history.json",
 		"deploy_history.json", "deploy_timeout_history.json",
 		"deploy_supersede_history.json", "pipeline_run_superseded_history.json", "pipeline_run_queued_deploy_history.json"} {
 		if err := r.ReplayWorkflowHistoryFromJSONFile(logger, filepath.Join("testdata", file)); err != nil {
