@@ -42,6 +42,7 @@ func (s *Server) routes() []route {
 		pipe    = tenant + "/pipelines/:pipeline"
 		secrets = tenant + "/secrets"
 		run     = pipe + "/runs/:number"
+		sched   = pipe + "/schedules/:schedule"
 		targets = tenant + "/targets"
 		envs    = tenant + "/environments"
 		svcs    = tenant + "/services"
@@ -76,6 +77,12 @@ func (s *Server) routes() []route {
 		{http.MethodGet, pipe, pipelinesRead, s.getPipeline},
 		{http.MethodPut, pipe, pipelinesEdit, s.putPipeline},
 		{http.MethodDelete, pipe, pipelinesEdit, s.deletePipeline},
+
+		{http.MethodGet, tenant + "/schedules", runsRead, s.listSchedules},
+		{http.MethodPost, sched + "/pause", runsWrite, s.steerSchedule("pause", s.pauseSchedule)},
+		{http.MethodPost, sched + "/resume", runsWrite, s.steerSchedule("resume", s.resumeSchedule)},
+		{http.MethodPost, sched + "/trigger", runsWrite, s.steerSchedule("trigger", s.triggerSchedule)},
+		{http.MethodPost, sched + "/backfill", runsWrite, s.steerSchedule("backfill", s.backfillSchedule)},
 
 		{http.MethodGet, pipe + "/runs", runsRead, s.listRuns},
 		{http.MethodPost, pipe + "/runs", runsWrite, s.triggerRun},

@@ -32,6 +32,10 @@ type Config struct {
 	// Runs starts and steers runs on Temporal; nil answers the run
 	// routes that need Temporal with 503 (reads still work).
 	Runs RunService
+	// Schedules keeps pipelines' Temporal Schedules in step with their
+	// plans (after a create, replace or delete) and steers them; nil
+	// leaves schedules alone and answers their routes with 503.
+	Schedules ScheduleService
 	// Logs, when set and running, wakes followed logs as soon as their
 	// lines are stored; without it they poll every FollowPoll.
 	Logs *db.LogNotifier
