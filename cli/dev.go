@@ -22,6 +22,7 @@ import (
 	"github.com/buildit-ci/buildit/api"
 	"github.com/buildit-ci/buildit/embedtemporal"
 	"github.com/buildit-ci/buildit/retention"
+	"github.com/buildit-ci/buildit/schedules"
 	"github.com/buildit-ci/buildit/triggers"
 	"github.com/buildit-ci/buildit/webui"
 	"github.com/buildit-ci/buildit/worker"
@@ -222,8 +223,10 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	defer closeClient()
 	f.stages.apply(svc, log)
 	svc.Repositories = clone.Repositories
+	sched := &schedules.Syncer{Client: c, TaskQueue: taskQueue, Log: log}
+	cfg.Schedules = sched
 	stopServerWorker, err := startServerWorker(c, taskQueue, &triggers.Deps{
-		Store: store, Runs: svc, Client: c, PublicURL: publicURL(f.publicURL, ln.Addr().String()), Log: log,
+		Store: store, Runs: svc, Client: c, PublicURL: publicURL(f.publicURL, ln.Addr().String()), Log: log, Schedules: sched,
 	})
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/buildit-ci/buildit/db/secretbox"
 	"github.com/buildit-ci/buildit/retention"
 	"github.com/buildit-ci/buildit/runclient"
+	"github.com/buildit-ci/buildit/schedules"
 	"github.com/buildit-ci/buildit/triggers"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -285,8 +286,10 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		defer closeClient()
 		cfg.Runs = svc
 		checks = append(checks, check)
+		sched := &schedules.Syncer{Client: svc.Client, TaskQueue: f.taskQueue, Log: log}
+		cfg.Schedules = sched
 		stopServerWorker, err := startServerWorker(svc.Client, f.taskQueue, &triggers.Deps{
-			Store: store, Runs: svc, Client: svc.Client, PublicURL: publicURL(f.publicURL, f.addr), Log: log,
+			Store: store, Runs: svc, Client: svc.Client, PublicURL: publicURL(f.publicURL, f.addr), Log: log, Schedules: sched,
 		})
 		if err != nil {
 			return err
