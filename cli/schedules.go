@@ -149,4 +149,3 @@ func newScheduleBackfillCommand(a *app, f *remoteFlags) *cobra.Command {
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
 }
-
