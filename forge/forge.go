@@ -7,9 +7,11 @@ package forge
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -50,14 +52,55 @@ const MaxPayload = 25 << 20
 // (HMAC-SHA256 of the body with secret), GitLab's X-Gitlab-Token (the
 // secret itself). Comparisons take constant time. A missing or wrong
 // signature is ErrSignature.
+//
+// An empty secret verifies nothing: every webhook is ErrSignature, so
+// that a repository without a secret never accepts unsigned payloads.
+// Gitea's signature is also read from X-Forgejo-Signature (Forgejo) and
+// X-Hub-Signature-256 (which Gitea sends too) when X-Gitea-Signature is
+// absent.
 func Verify(kind Kind, secret []byte, h http.Header, body []byte) error {
-	panic("TODO(forge): Verify")
+	if len(secret) == 0 {
+		return ErrSignature
+	}
+	switch kind {
+	case GitHub:
+		return verifyHMAC(secret, h.Get("X-Hub-Signature-256"), "sha256=", body)
+	case Gitea:
+		if sig := firstHeader(h, "X-Gitea-Signature", "X-Forgejo-Signature"); sig != "" {
+			return verifyHMAC(secret, sig, "", body)
+		}
+		return verifyHMAC(secret, h.Get("X-Hub-Signature-256"), "sha256=", body)
+	case GitLab:
+		return verifyToken(secret, h.Get("X-Gitlab-Token"))
+	}
+	return ErrSignature
 }
 
 // Delivery is the delivery's unique ID: X-GitHub-Delivery,
 // X-Gitlab-Event-UUID, X-Gitea-Delivery; "" when the header is missing.
+//
+// An ID longer than 128 bytes or holding anything but printable ASCII is
+// "" too: callers make workflow IDs of it.
 func Delivery(kind Kind, h http.Header) string {
-	panic("TODO(forge): Delivery")
+	var id string
+	switch kind {
+	case GitHub:
+		id = h.Get("X-GitHub-Delivery")
+	case GitLab:
+		id = h.Get("X-Gitlab-Event-UUID")
+	case Gitea:
+		id = firstHeader(h, "X-Gitea-Delivery", "X-Forgejo-Delivery")
+	}
+	id = strings.TrimSpace(id)
+	if len(id) > 128 {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return ""
+		}
+	}
+	return id
 }
 
 // The kinds of Event.
@@ -113,8 +156,39 @@ type Event struct {
 // X-Gitlab-Event, X-Gitea-Event) and the JSON body. An event BuildIt does
 // not act on is an Event with Kind "" and no error; a body that is not
 // the event's JSON is an error.
+//
+// What each forge's events become is in docs/i14-forge.md; in short:
+// pushes to branches are EventPush, pushes of tags EventTag (Commit is
+// the tagged commit, not an annotated tag's object), deletions are
+// ignored; pull requests (GitLab merge requests) opened, synchronized
+// (new commits) and reopened are EventPullRequest, their other actions
+// ignored; GitHub's ping is EventPing. A pull request's Message is the
+// head commit's message where the forge sends it (GitLab) and its title
+// otherwise (GitHub, Gitea), Author the head commit's author (GitLab) or
+// the pull request's author (GitHub, Gitea).
 func Parse(kind Kind, h http.Header, body []byte) (Event, error) {
-	panic("TODO(forge): Parse")
+	if len(body) > MaxPayload {
+		return Event{}, fmt.Errorf("the webhook's body is over %d bytes", MaxPayload)
+	}
+	var (
+		ev  Event
+		err error
+	)
+	switch kind {
+	case GitHub:
+		ev, err = parseGitHub(h.Get("X-GitHub-Event"), body)
+	case GitLab:
+		ev, err = parseGitLab(h.Get("X-Gitlab-Event"), body)
+	case Gitea:
+		ev, err = parseGitea(firstHeader(h, "X-Gitea-Event", "X-Forgejo-Event"), body)
+	default:
+		return Event{}, fmt.Errorf("unknown forge %q", kind)
+	}
+	if err != nil {
+		return Event{}, err
+	}
+	ev.Delivery = Delivery(kind, h)
+	return ev, nil
 }
 
 // The states of a commit status.
@@ -147,8 +221,15 @@ type Repo struct {
 // ParseRepo finds the repository and its API from a clone or web URL
 // (https://github.com/o/r.git, http://127.0.0.1:3000/o/r). apiURL, when
 // not empty, overrides the API base (a forge served under a path).
+//
+// An scp-like address (git@host:o/r.git) is read as https://host/o/r.
+// GitHub and Gitea repositories are owner/name; a GitLab repository is
+// everything up to its last path segment ("group/sub/name"), and a web
+// URL's "/-/…" tail is dropped. When apiURL is given with a path (a
+// Gitea served under /git/), that path, less its /api/v…, is dropped from
+// the front of the repository's path.
 func ParseRepo(kind Kind, url, apiURL string) (Repo, error) {
-	panic("TODO(forge): ParseRepo")
+	return parseRepo(kind, url, apiURL)
 }
 
 // RateLimitError is a forge refusing for now: retry after RetryAfter
@@ -180,15 +261,47 @@ type Client interface {
 
 // NewClient returns the client of repo's forge, with token, over hc (nil:
 // a client with a 30 s timeout).
+//
+// The state is sent as is to GitHub and Gitea; GitLab's names differ
+// (pending → running, since BuildIt posts pending when a run starts;
+// failure and error → failed). A description is cut to 140 characters
+// (GitHub's limit). An unknown kind answers with a client whose every
+// call fails.
 func NewClient(kind Kind, token string, hc *http.Client) Client {
-	panic("TODO(forge): NewClient")
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &statusClient{kind: kind, token: token, hc: hc, now: time.Now}
 }
 
 // CloneHeader is the HTTP header git sends to clone from the forge with
 // token (GitHub x-access-token, GitLab oauth2, Gitea the token as the
 // user): "Authorization: Basic …".
 func CloneHeader(kind Kind, token string) string {
-	panic("TODO(forge): CloneHeader")
+	var user, pass string
+	switch kind {
+	case GitHub:
+		user, pass = "x-access-token", token
+	case GitLab:
+		user, pass = "oauth2", token
+	default:
+		// Gitea takes a token as the user name with an empty password.
+		user = token
+	}
+	return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// GitAuthEnv is the environment that makes git send CloneHeader with
+// every HTTP request (http.extraHeader through GIT_CONFIG_COUNT, which
+// keeps the token out of the command line and of .git/config). Append it
+// to a git command's environment; it replaces any GIT_CONFIG_COUNT
+// already there.
+func GitAuthEnv(kind Kind, token string) []string {
+	return []string{
+		"GIT_CONFIG_COUNT=1",
+		"GIT_CONFIG_KEY_0=http.extraHeader",
+		"GIT_CONFIG_VALUE_0=" + CloneHeader(kind, token),
+	}
 }
 
 // User is who signed in through a forge.
@@ -205,18 +318,36 @@ type User struct {
 
 // OAuthEndpoint is the forge's OAuth2 authorization and token URLs, for
 // a forge at baseURL (https://github.com, https://gitlab.example.com).
+// An empty baseURL is https://github.com or https://gitlab.com.
 func OAuthEndpoint(kind Kind, baseURL string) oauth2.Endpoint {
-	panic("TODO(forge): OAuthEndpoint")
+	return oauthEndpoint(kind, baseURL)
 }
 
 // OAuthScopes are the scopes BuildIt asks for: enough to read who the
 // user is and their email.
+//
+// GitHub: read:user and user:email (its /user/emails says which address
+// is verified). GitLab: read_user. Gitea: read:user, which limits the
+// token to reading the user (without a scope Gitea grants full access).
 func OAuthScopes(kind Kind) []string {
-	panic("TODO(forge): OAuthScopes")
+	switch kind {
+	case GitHub:
+		return []string{"read:user", "user:email"}
+	case GitLab:
+		return []string{"read_user"}
+	case Gitea:
+		return []string{"read:user"}
+	}
+	return nil
 }
 
 // FetchUser asks the forge at apiURL who the token's user is, over hc
 // (an oauth2 client).
+//
+// GitHub: /user, and /user/emails for the primary address and whether it
+// is verified. GitLab: /user, whose email is verified when confirmed_at
+// is set. Gitea: /user, which does not say whether the email is verified,
+// so it never is.
 func FetchUser(ctx context.Context, kind Kind, apiURL string, hc *http.Client) (User, error) {
-	panic("TODO(forge): FetchUser")
+	return fetchUser(ctx, kind, apiURL, hc)
 }
