@@ -52,6 +52,10 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/auth/login", access{}, s.login},
 		{http.MethodPost, "/auth/logout", userOnly, s.logout},
 		{http.MethodGet, "/me", signedInAny, s.me},
+		{http.MethodGet, "/auth/oauth/providers", access{}, s.listOAuthProviders},
+		{http.MethodGet, "/auth/oauth/:forge/start", access{}, s.startOAuth},
+		{http.MethodGet, "/auth/oauth/:forge/callback", access{}, s.oauthCallback},
+		{http.MethodPost, "/me/oauth/:forge/link", userOnly, s.linkOAuth},
 
 		{http.MethodGet, "/orgs", signedInAny, s.listOrgs},
 		{http.MethodGet, org, orgMember, s.getOrg},

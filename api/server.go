@@ -6,6 +6,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/buildit-ci/buildit/blobstore"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/forge"
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
@@ -32,6 +34,15 @@ type Config struct {
 	// Runs starts and steers runs on Temporal; nil answers the run
 	// routes that need Temporal with 503 (reads still work).
 	Runs RunService
+	// PublicURL is the server's base URL as browsers reach it
+	// (--public-url): OAuth2 callbacks are made from it.
+	PublicURL string
+	// OAuth are the forges users may sign in with; none when empty.
+	OAuth map[forge.Kind]OAuthProvider
+	// OAuthStateKey signs the cookie that carries a sign-in's state and
+	// PKCE verifier; servers behind one address share it. Empty: a
+	// random key of this process.
+	OAuthStateKey []byte
 	// Schedules keeps pipelines' Temporal Schedules in step with their
 	// plans (after a create, replace or delete) and steers them; nil
 	// leaves schedules alone and answers their routes with 503.
@@ -83,6 +94,7 @@ type Server struct {
 	now    func() time.Time
 
 	loginByIP, loginByEmail, signupByIP *limiter
+	oauthStateKey                       []byte
 	followers                           followers
 
 	// signupFloor is the least time a signup that is not refused takes to
@@ -123,6 +135,10 @@ func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck
 		loginByIP:    newLimiter(10*time.Second, 30),
 		signupByIP:   newLimiter(time.Minute, 10),
 		signupFloor:  defaultSignupFloor,
+	}
+	s.oauthStateKey = make([]byte, 32)
+	if _, err := rand.Read(s.oauthStateKey); err != nil {
+		return nil, err
 	}
 	s.checks = append([]ReadinessCheck{{Name: "postgres", Check: func(ctx context.Context) error {
 		return db.CheckSchema(ctx, store.Pool())
