@@ -35,6 +35,7 @@ type devFlags struct {
 	temporalIP, uiIP             string
 	temporalPort, uiPort         int
 	noUI                         bool
+	oauth                        *oauthFlags
 	stages                       stageFlags
 	limits                       limitFlags
 	clone                        cloneFlags
@@ -86,6 +87,7 @@ The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 	f.limits.add(cmd)
 	f.clone.register(cmd)
 	f.streams = addStreamFlags(cmd)
+	f.oauth = addOAuthFlags(cmd)
 	f.blobs.register(cmd, "DATA-DIR/blobs", true)
 	f.blobs.url = env("BUILDIT_BLOB_URL", "") // under --data-dir, known once parsed
 	cmd.Flags().DurationVar(&f.sweepEvery, "artifact-sweep-every", envDuration("BUILDIT_ARTIFACT_SWEEP_EVERY", retention.DefaultEvery), "how often expired artifacts and the blobs of deleted ones are deleted (env BUILDIT_ARTIFACT_SWEEP_EVERY)")
@@ -233,6 +235,10 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	}
 	defer stopServerWorker()
 	cfg.Runs, cfg.Logs, cfg.PipelineLimits = svc, pg.notifier, limits
+	cfg.PublicURL = publicURL(f.publicURL, ln.Addr().String())
+	if cfg.OAuth, err = f.oauth.providers(); err != nil {
+		return err
+	}
 	srv, err := api.New(store, log, cfg, check)
 	if err != nil {
 		return err
