@@ -144,10 +144,16 @@ func (s *Server) putPipeline(c *gin.Context) {
 		return
 	}
 	org, t := orgOf(c), tenantOf(c)
-	var p db.Pipeline
+	var p, old db.Pipeline
 	isNew := false
 	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
 		var err error
+		// The schedules the pipeline had, to delete those the new
+		// source drops (Sync finds them too, through Temporal's
+		// visibility store, which lists a new schedule a moment late).
+		if prev, err := tx.Pipelines().Get(c, t.ID, name); err == nil {
+			old = prev
+		}
 		if req.Version > 0 {
 			p, err = tx.Pipelines().Update(c, t.ID, name, req.Source, plan, req.Version)
 		} else {
@@ -175,6 +181,9 @@ func (s *Server) putPipeline(c *gin.Context) {
 	}
 	v := viewPipeline(p, true)
 	v.Warning = s.syncSchedules(c, p)
+	if v.Warning == "" && !isNew {
+		v.Warning = s.dropSchedules(c, old, p)
+	}
 	c.JSON(status, v)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -43,6 +44,33 @@ func (s *Server) syncSchedules(c *gin.Context, p db.Pipeline) string {
 	}
 	if err := s.cfg.Schedules.Sync(c, p); err != nil {
 		logger(c).Error("syncing a pipeline's schedules failed", "pipeline", p.ID, "error", err)
+		return "the pipeline is stored, but its schedules could not be synced with Temporal; push it again to retry"
+	}
+	return ""
+}
+
+// dropSchedules deletes the schedules old had and p has not; the
+// answer's warning when that failed.
+func (s *Server) dropSchedules(c *gin.Context, old, p db.Pipeline) string {
+	if s.cfg.Schedules == nil || old.ID != p.ID {
+		return ""
+	}
+	had, err := schedules.PlanSchedules(old)
+	if err != nil {
+		return ""
+	}
+	has, _ := schedules.PlanSchedules(p)
+	var gone []string
+	for _, sc := range had {
+		if !slices.ContainsFunc(has, func(n pipeline.Schedule) bool { return n.Name == sc.Name }) {
+			gone = append(gone, sc.Name)
+		}
+	}
+	if len(gone) == 0 {
+		return ""
+	}
+	if err := s.cfg.Schedules.DeleteNames(c, p.TenantID, p.ID, gone); err != nil {
+		logger(c).Error("deleting a pipeline's dropped schedules failed", "pipeline", p.ID, "error", err)
 		return "the pipeline is stored, but its schedules could not be synced with Temporal; push it again to retry"
 	}
 	return ""

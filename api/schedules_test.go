@@ -238,8 +238,8 @@ func TestScheduleSyncLifecycle(t *testing.T) {
 	}
 
 	// A push through the API of a source without schedules deletes them
-	// (the API syncs after every change).
-	eventually(t, "the nightly schedule listed", func() bool { return listed(c, id) })
+	// (the API syncs after every change, and deletes what the previous
+	// source had without waiting for Temporal to list it).
 	var pv apiview.Pipeline
 	owner.must(200, "PUT", "/orgs/acme/tenants/web/pipelines/app", map[string]string{"source": fmt.Sprintf(sleepKDL, 1)}).json(t, &pv)
 	if pv.Warning != "" {
@@ -257,6 +257,25 @@ func TestScheduleSyncLifecycle(t *testing.T) {
 	owner.must(204, "DELETE", "/orgs/acme/tenants/web/pipelines/app", nil)
 	if _, err := describe(t, c, id); !scheduleGone(err) {
 		t.Errorf("the deleted pipeline's schedule is still there: %v", err)
+	}
+	// A pipeline that goes without a sync (its tenant deleted): its
+	// schedule's next run finds nothing, starts nothing and removes the
+	// schedule.
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "app", "source": fmt.Sprintf(sleepKDL, 0)})
+	p = e.setSchedules(t, "web", "app", nightly)
+	id = schedules.ID(p.TenantID, p.ID, "nightly")
+	if err := e.store.Pipelines().Delete(context.Background(), p.TenantID, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sy.Trigger(context.Background(), p.TenantID, p.ID, "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the orphaned schedule removed", func() bool {
+		_, err := describe(t, c, id)
+		return scheduleGone(err)
+	})
+	if n, err := e.store.Runs().ListPipelineRuns(context.Background(), p.TenantID, p.ID, db.RunFilter{}, "", 10); err != nil || len(n.Items) != 0 {
+		t.Errorf("the orphaned schedule started runs: %+v, %v", n.Items, err)
 	}
 	var audit struct{ Items []apiview.Audit }
 	owner.must(200, "GET", "/orgs/acme/audit-logs", nil).json(t, &audit)

@@ -120,23 +120,29 @@ func (a *acts) start(ctx context.Context, in StartInput) (Started, error) {
 		return Started{}, temporal.NewNonRetryableApplicationError("bad schedule input", "BadInput", err)
 	}
 	store := a.d.Store
+	// gone removes the schedule of something that no longer exists (a
+	// deleted tenant's pipelines go without a sync), and ends quietly.
+	gone := func() (Started, error) {
+		a.removeSchedule(ctx, ID(tenantID, pipelineID, in.Schedule))
+		return Started{}, nil
+	}
 	tenant, err := store.Tenants().Lookup(ctx, tenantID)
 	if errors.Is(err, db.ErrNotFound) {
-		return Started{}, nil
+		return gone()
 	}
 	if err != nil {
 		return Started{}, err
 	}
 	org, err := store.Organizations().Get(ctx, tenant.OrgID)
 	if errors.Is(err, db.ErrNotFound) {
-		return Started{}, nil
+		return gone()
 	}
 	if err != nil {
 		return Started{}, err
 	}
 	p, err := store.Pipelines().GetByID(ctx, tenant.ID, pipelineID)
 	if errors.Is(err, db.ErrNotFound) {
-		return Started{}, nil
+		return gone()
 	}
 	if err != nil {
 		return Started{}, err
@@ -152,7 +158,7 @@ func (a *acts) start(ctx context.Context, in StartInput) (Started, error) {
 		}
 	}
 	if sc == nil {
-		return Started{}, nil
+		return gone()
 	}
 	run, err := a.d.Runs.Start(ctx, org, tenant, p, runclient.Trigger{
 		Trigger: buildit.Trigger{Event: buildit.EventSchedule, Schedule: sc.Name, Branch: sc.Branch},
@@ -175,6 +181,19 @@ func (a *acts) start(ctx context.Context, in StartInput) (Started, error) {
 		return Started{}, fmt.Errorf("start a run of %s: %w", p.Name, err)
 	}
 	return Started{TenantID: tenant.ID.String(), RunID: run.ID.String(), Number: run.Number, WorkflowID: run.WorkflowID}, nil
+}
+
+// removeSchedule deletes the schedule with id, logging a failure: a
+// schedule left behind starts ScheduledRun again, which tries again.
+func (a *acts) removeSchedule(ctx context.Context, id string) {
+	if a.d.Client == nil {
+		return
+	}
+	err := a.d.Client.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) && a.d.Log != nil {
+		a.d.Log.Warn("removing the schedule of a deleted pipeline failed", "schedule", id, "error", err)
+	}
 }
 
 // wait waits for the run's workflow to end, heartbeating. How the run
