@@ -274,7 +274,14 @@ func (a *Stages) execute(ctx context.Context, in workflows.StageInput, resume *e
 	if err != nil {
 		return configError(err.Error())
 	}
-	secrets, missing, err := a.resolveSecrets(ctx, in.Record, st.Secrets)
+	names := st.Secrets
+	if in.NoSecrets && len(names) > 0 {
+		// A pull request from a fork: its code is not the tenant's to
+		// trust with the tenant's secrets.
+		sink.WriteLine(st.ID, executor.Stderr, withheldLine(names))
+		names = nil
+	}
+	secrets, missing, err := a.resolveSecrets(ctx, in.Record, names)
 	switch {
 	case err != nil: // the store failed: worth retrying, unless it says not
 		return workflows.StageResult{}, err
@@ -382,6 +389,13 @@ func (a *Stages) executorFor(in workflows.StageInput) (executor.Executor, error)
 		return nil, fmt.Errorf("stage %q needs a container (image %q) but this worker has no Docker engine; use --executor local to run it on the host", in.Step.ID, in.Step.Image)
 	}
 	return a.Docker, nil
+}
+
+// withheldLine is the line a stage's log gets when its secrets are
+// withheld (StageInput.NoSecrets).
+func withheldLine(names []string) string {
+	return "buildit: secrets withheld because this run is a pull request from a fork: " + strings.Join(names, ", ") +
+		" (not set; the repository may allow them to forks)"
 }
 
 // resolveSecrets looks up the secrets a stage names; it returns those the

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/repourl"
 	"github.com/buildit-ci/buildit/runclient"
 )
@@ -69,6 +70,7 @@ func fail(c *gin.Context, err error) {
 	var decision *runclient.DecisionError
 	var hostStages *runclient.HostStagesError
 	var repo *repourl.Error
+	var input *pipeline.InputError
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
@@ -90,6 +92,9 @@ func fail(c *gin.Context, err error) {
 		e = invalid(hostStages.Error())
 	case errors.As(err, &repo):
 		e = invalid(repo.Error())
+	case errors.As(err, &input):
+		e = invalid(input.Error())
+		e.Details = gin.H{"input": input.Input}
 	case errors.Is(err, runclient.ErrUnavailable):
 		e = errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; try again shortly")
 	case db.IsUnavailable(err):

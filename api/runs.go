@@ -27,6 +27,7 @@ func (s *Server) viewRun(r db.Run, pipelineName string) apiview.Run {
 		Number: r.Number, Pipeline: pipelineName, Status: r.Status, Branch: r.Branch, Commit: r.Commit, Event: r.Event,
 		Repository: repourl.Redacted(p.Repository), Env: p.Env, Trigger: r.Trigger, Actor: r.Actor, Error: r.Error, RerunOf: r.RerunOf,
 		Reused: p.Reuse, ConcurrencyGroup: r.ConcurrencyGroup, WorkflowID: r.WorkflowID,
+		TriggerDetail: p.Trigger, Inputs: p.Inputs,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 	}
 	if s.cfg.Runs != nil {
@@ -117,6 +118,8 @@ func (r *triggerRequest) check() error {
 		return invalid("event must be at most 64 characters on one line")
 	case len(r.Env) > 100:
 		return invalid("env holds at most 100 variables")
+	case len(r.Inputs) > pipeline.MaxInputs:
+		return invalid(fmt.Sprintf("inputs holds at most %d values", pipeline.MaxInputs))
 	}
 	total := 0
 	for k, v := range r.Env {
@@ -128,10 +131,16 @@ func (r *triggerRequest) check() error {
 		}
 		total += len(k) + len(v)
 	}
+	for k, v := range r.Inputs {
+		if len(k) > 64 || len(v) > 32<<10 || strings.ContainsRune(v, 0) {
+			return invalid(fmt.Sprintf("input %q: a name of at most 64 characters, a value of at most 32 KiB without NUL", k))
+		}
+		total += len(k) + len(v)
+	}
 	// The env travels in the run's workflow input with the plan (at most
 	// --max-plan-bytes), and Temporal refuses inputs over 2 MB.
 	if total > maxTriggerEnvBytes {
-		return invalid(fmt.Sprintf("env holds at most %d KiB in all", maxTriggerEnvBytes>>10))
+		return invalid(fmt.Sprintf("env and inputs hold at most %d KiB in all", maxTriggerEnvBytes>>10))
 	}
 	if r.Event == "" {
 		r.Event = "api"
@@ -167,11 +176,29 @@ func (s *Server) triggerRun(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if err := manualAllowed(p); err != nil {
+		fail(c, err)
+		return
+	}
 	s.startRun(c, p, runclient.Trigger{
 		Trigger:    buildit.Trigger{Branch: req.Branch, Commit: req.Commit, Event: req.Event},
-		Repository: req.Repository, Env: req.Env,
+		Repository: req.Repository, Env: req.Env, Inputs: req.Inputs,
 		Actor: actorName(c), Via: "api",
 	})
+}
+
+// manualAllowed refuses a trigger through the API of a pipeline whose `on`
+// does not list `manual`, as GitHub refuses a workflow_dispatch of a
+// workflow without it. A pipeline without `on` may be run by hand.
+func manualAllowed(p db.Pipeline) error {
+	plan, err := planOf(p)
+	if err != nil {
+		return err
+	}
+	if plan.On != nil && !plan.On.Manual {
+		return invalid(fmt.Sprintf("pipeline %s does not allow manual runs: add `manual` to its `on`", p.Name))
+	}
+	return nil
 }
 
 // startRun checks the plan's limit on runs in progress, starts the run and
@@ -435,6 +462,11 @@ func (s *Server) rerunRun(c *gin.Context) {
 		Trigger:    buildit.Trigger{Branch: r.Branch, Commit: r.Commit, Event: r.Event},
 		Repository: params.Repository, Env: params.Env,
 		Actor: actorName(c), Via: "rerun", RerunOf: &r.Number,
+		// The same inputs, resolved against the pipeline as it is now.
+		Inputs: params.Inputs,
+	}
+	if params.Trigger != nil {
+		t.Trigger = *params.Trigger
 	}
 	if onlyFailed {
 		if r.Status == buildit.RunSucceeded {

@@ -447,3 +447,52 @@ func TestCountFirings(t *testing.T) {
 		t.Error("a bad cron counted")
 	}
 }
+
+// TestSchedulesFromKDL pushes a pipeline whose source has `on { schedule
+// … }` through the API: the language's decoding and the API's sync end
+// to end.
+func TestSchedulesFromKDL(t *testing.T) {
+	t.Parallel()
+	e := setup(t).withRuns(t)
+	e.withSchedules(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	src := `pipeline "app"
+inputs {
+    environment type="choice" default="staging" { values "staging" "production"; }
+}
+on {
+    manual
+    schedule "0 3 * * *" name="nightly" branch="main" timezone="Europe/Berlin" overlap="cancel-other" {
+        inputs environment="production"
+    }
+}
+stage "build" {
+    run "echo deploying to ${inputs.environment}"
+}
+`
+	var pv apiview.Pipeline
+	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "app", "source": src}).json(t, &pv)
+	if pv.Warning != "" {
+		t.Errorf("warning %q", pv.Warning)
+	}
+	p := e.pipeline(t, "web", "app")
+	d, err := describe(t, e.svc.Client, schedules.ID(p.TenantID, p.ID, "nightly"))
+	if err != nil {
+		t.Fatalf("the schedule was not created: %v", err)
+	}
+	if d.Schedule.Spec.TimeZoneName != "Europe/Berlin" || d.Schedule.Policy.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_CANCEL_OTHER {
+		t.Errorf("schedule %+v %+v", d.Schedule.Spec, d.Schedule.Policy)
+	}
+	owner.must(200, "POST", "/orgs/acme/tenants/web/pipelines/app/schedules/nightly/trigger", nil)
+	eventually(t, "a scheduled run", func() bool { return len(runsOf(t, owner)) == 1 })
+	r := owner.waitRun("/orgs/acme/tenants/web/pipelines/app/runs/1", ended)
+	if r.Event != "schedule" || r.Branch != "main" || r.Status != "succeeded" {
+		t.Errorf("run %+v", r)
+	}
+	var logs apiview.Logs
+	owner.must(200, "GET", "/orgs/acme/tenants/web/pipelines/app/runs/1/logs?stage=build", nil).json(t, &logs)
+	if len(logs.Lines) == 0 || logs.Lines[0].Line != "deploying to production" {
+		t.Errorf("logs %+v: want the schedule's input", logs.Lines)
+	}
+}

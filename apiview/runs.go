@@ -8,15 +8,21 @@ import (
 
 // Run is a run, with its stages in a detail.
 type Run struct {
-	Number           int64             `json:"number"`
-	Pipeline         string            `json:"pipeline"`
-	Status           buildit.RunStatus `json:"status"`
-	Branch           string            `json:"branch,omitempty"`
-	Commit           string            `json:"commit,omitempty"`
-	Event            string            `json:"event,omitempty"`
-	Repository       string            `json:"repository,omitempty"`
-	Env              map[string]string `json:"env,omitempty"`
-	Trigger          string            `json:"trigger,omitempty"`
+	Number     int64             `json:"number"`
+	Pipeline   string            `json:"pipeline"`
+	Status     buildit.RunStatus `json:"status"`
+	Branch     string            `json:"branch,omitempty"`
+	Commit     string            `json:"commit,omitempty"`
+	Event      string            `json:"event,omitempty"`
+	Repository string            `json:"repository,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	// Trigger is how the run was started (api, rerun, a webhook…);
+	// TriggerDetail is what started it: the event and what the forge
+	// said of it (tag, pull request, base, author, message, schedule).
+	Trigger       string           `json:"trigger,omitempty"`
+	TriggerDetail *buildit.Trigger `json:"trigger_detail,omitempty"`
+	// Inputs are the run's input values, defaults included.
+	Inputs           map[string]string `json:"inputs,omitempty"`
 	Actor            string            `json:"actor,omitempty"`
 	Error            string            `json:"error,omitempty"`
 	RerunOf          *int64            `json:"rerun_of,omitempty"`
@@ -58,6 +64,9 @@ type TriggerRequest struct {
 	Event      string            `json:"event,omitempty"`
 	Repository string            `json:"repository,omitempty"`
 	Env        map[string]string `json:"env,omitempty"`
+	// Inputs are values for the pipeline's inputs, by name; the run
+	// gets every declared input's default for those left out.
+	Inputs map[string]string `json:"inputs,omitempty"`
 }
 
 // Artifact is an archive a stage of a run kept, downloadable until it

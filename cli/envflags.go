@@ -22,3 +22,23 @@ func parseEnvFlags(kvs []string) (map[string]string, error) {
 	}
 	return env, nil
 }
+
+// parseInputFlags reads -i/--input NAME=VALUE flags (an input's value may
+// be empty or hold '=').
+func parseInputFlags(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	inputs := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageError(fmt.Errorf("--input %q: want NAME=VALUE", kv))
+		}
+		if _, dup := inputs[k]; dup {
+			return nil, usageError(fmt.Errorf("--input %s is given twice", k))
+		}
+		inputs[k] = v
+	}
+	return inputs, nil
+}

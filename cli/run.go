@@ -32,6 +32,10 @@ type runFlags struct {
 	branch          string
 	commit          string
 	event           string
+	inputs          []string
+	tag             string
+	pr              int
+	base            string
 	json            bool
 	executor        string
 	approve         []string
@@ -62,9 +66,19 @@ flag, 130 when interrupted (after the running stages are stopped).`,
 		Example: `  buildit run examples/hello.kdl
   buildit run ci.kdl --only test --env GOFLAGS=-race
   buildit run deploy.kdl --approve approve --secret FLY_API_TOKEN
-  buildit run ci.kdl --temporal-address localhost:7233 --json`,
+  buildit run ci.kdl --temporal-address localhost:7233 --json
+  buildit run deploy.kdl -i environment=production -i dry-run=true
+  buildit run ci.kdl --pr 12 --branch feature/x --base main`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("event") {
+				switch {
+				case f.pr > 0:
+					f.event = buildit.EventPullRequest
+				case f.tag != "":
+					f.event = buildit.EventTag
+				}
+			}
 			return a.run(cmd.Context(), args[0], f)
 		},
 	}
@@ -75,7 +89,11 @@ flag, 130 when interrupted (after the running stages are stopped).`,
 	fl.StringVar(&f.workdir, "workdir", "", "workspace folder (default: the pipeline file's folder)")
 	fl.StringVar(&f.branch, "branch", "", "branch for when conditions (default: the workspace's git branch)")
 	fl.StringVar(&f.commit, "commit", "", "commit for BUILDIT_COMMIT (default: the workspace's git HEAD)")
-	fl.StringVar(&f.event, "event", "manual", "event for when conditions (push, pull_request, tag, manual, …)")
+	fl.StringVar(&f.event, "event", "manual", "event for when conditions (push, pull_request, tag, manual, schedule; default tag with --tag, pull_request with --pr)")
+	fl.StringArrayVarP(&f.inputs, "input", "i", nil, "give the pipeline's input `NAME=VALUE` (repeatable)")
+	fl.StringVar(&f.tag, "tag", "", "the tag, for BUILDIT_TAG (and event tag)")
+	fl.IntVar(&f.pr, "pr", 0, "the pull request's `NUMBER`, for BUILDIT_PR (and event pull_request)")
+	fl.StringVar(&f.base, "base", "", "a pull request's target `BRANCH`, for BUILDIT_BASE_BRANCH")
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout (logs go to stderr)")
 	fl.StringVar(&f.executor, "executor", "auto", "where stages run: auto (Docker for stages with an image), local (all on the host) or docker")
 	fl.StringArrayVar(&f.approve, "approve", nil, "approve the approval stage `STAGE` without asking (repeatable)")
@@ -157,6 +175,13 @@ func (a *app) runOptions(ctx context.Context, file string, f *runFlags) (localru
 	if err != nil {
 		return localrun.Options{}, err
 	}
+	inputs, err := parseInputFlags(f.inputs)
+	if err != nil {
+		return localrun.Options{}, err
+	}
+	if f.pr < 0 {
+		return localrun.Options{}, usageError(fmt.Errorf("--pr must be a pull request number, got %d", f.pr))
+	}
 	plan, err := a.loadPlan(ctx, file)
 	if err != nil {
 		return localrun.Options{}, err
@@ -181,8 +206,9 @@ func (a *app) runOptions(ctx context.Context, file string, f *runFlags) (localru
 		return localrun.Options{}, usageError(err)
 	}
 	opts := localrun.Options{
-		Plan: plan, Workspace: workspace, Trigger: buildit.Trigger{Branch: f.branch, Commit: f.commit, Event: f.event},
-		Env: env, Secrets: secrets, AutoApprove: f.approve, Executor: f.executor,
+		Plan: plan, Workspace: workspace,
+		Trigger: buildit.Trigger{Branch: f.branch, Commit: f.commit, Event: f.event, Tag: f.tag, PR: f.pr, Base: f.base},
+		Env:     env, Inputs: inputs, Secrets: secrets, AutoApprove: f.approve, Executor: f.executor,
 		TemporalAddress: f.temporalAddress, Namespace: f.namespace, UI: f.ui, UIPort: f.uiPort,
 		Actor: os.Getenv("USER"), Stderr: a.stderr, Stdin: os.Stdin,
 		Interactive: term.IsTerminal(int(os.Stdin.Fd())), Logger: a.logger,

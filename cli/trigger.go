@@ -11,7 +11,7 @@ import (
 func newTriggerCommand(a *app) *cobra.Command {
 	f := &remoteFlags{}
 	var req apiview.TriggerRequest
-	var envs []string
+	var envs, inputs []string
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "trigger PIPELINE",
@@ -21,7 +21,8 @@ page in the Temporal UI. With --follow it streams every stage's log as the
 stages run, prints a summary, and exits like buildit run: 0 when the run
 succeeded, 1 when it failed or was cancelled.`,
 		Example: `  buildit trigger simple --branch main --follow
-  buildit trigger app --env DEPLOY=1 --json`,
+  buildit trigger app --env DEPLOY=1 --json
+  buildit trigger deploy -i environment=production -i replicas=3`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := parseEnvFlags(envs)
@@ -29,6 +30,9 @@ succeeded, 1 when it failed or was cancelled.`,
 				return err
 			}
 			req.Env = env
+			if req.Inputs, err = parseInputFlags(inputs); err != nil {
+				return err
+			}
 			s, err := f.connect(cmd.Context(), true)
 			if err != nil {
 				return err
@@ -64,6 +68,7 @@ succeeded, 1 when it failed or was cancelled.`,
 	fl.StringVar(&req.Event, "event", "", "the event (default api)")
 	fl.StringVar(&req.Repository, "repository", "", "the git repository the workers clone into the workspace: an https://, ssh:// or user@host:path URL")
 	fl.StringArrayVar(&envs, "env", nil, "set a variable for every stage, `K=V` (repeatable)")
+	fl.StringArrayVarP(&inputs, "input", "i", nil, "give the pipeline's input `NAME=VALUE` (repeatable); a wrong one is refused naming it")
 	fl.BoolVarP(&follow, "follow", "f", false, "stream the logs until the run ends")
 	return cmd
 }

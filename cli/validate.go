@@ -49,6 +49,12 @@ is invalid, missing or unreadable.`,
 					fmt.Fprintf(a.stdout, "%s: ok: pipeline %q, %d %s in %d %s\n", file, plan.Pipeline,
 						len(plan.Steps), plural(len(plan.Steps), "stage", "stages"),
 						len(plan.Waves), plural(len(plan.Waves), "wave", "waves"))
+					if plan.On != nil {
+						fmt.Fprintf(a.stdout, "  on: %s\n", describeOn(plan.On))
+					}
+					if len(plan.Inputs) > 0 {
+						fmt.Fprintf(a.stdout, "  inputs: %s\n", describeInputs(plan.Inputs))
+					}
 				}
 			}
 			if failed > 0 {
@@ -109,4 +115,55 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// describeOn says what starts a pipeline, on one line: `push (main),
+// pull-request, tag (v*), manual, schedule nightly "0 3 * * *"`.
+func describeOn(on *pipeline.On) string {
+	var parts []string
+	globs := func(name string, gs []string) string {
+		if len(gs) == 0 {
+			return name
+		}
+		return name + " (" + strings.Join(gs, ", ") + ")"
+	}
+	if on.Push != nil {
+		parts = append(parts, globs("push", on.Push.Branches))
+	}
+	if on.PullRequest != nil {
+		parts = append(parts, globs("pull-request", on.PullRequest.Branches))
+	}
+	if on.Tag != nil {
+		parts = append(parts, globs("tag", on.Tag.Tags))
+	}
+	if on.Manual {
+		parts = append(parts, "manual")
+	}
+	for _, sc := range on.Schedules {
+		d := fmt.Sprintf("schedule %s %q", sc.Name, sc.Cron)
+		if sc.Timezone != "" {
+			d += " " + sc.Timezone
+		}
+		parts = append(parts, d)
+	}
+	if len(parts) == 0 {
+		return "nothing (the pipeline never runs)"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// describeInputs lists inputs with their types and defaults.
+func describeInputs(inputs []pipeline.Input) string {
+	parts := make([]string, len(inputs))
+	for i, in := range inputs {
+		d := in.Name + " (" + in.Type
+		switch {
+		case in.Required:
+			d += ", required"
+		case in.Default != nil:
+			d += fmt.Sprintf(", default %q", *in.Default)
+		}
+		parts[i] = d + ")"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -44,6 +44,11 @@ type Options struct {
 	buildit.Trigger
 	// Env is set in every stage's environment.
 	Env map[string]string
+	// Inputs are the values given for the plan's inputs (-i): Run
+	// resolves them as a server does (a wrong one is a UsageError holding
+	// the *pipeline.InputError), replaces ${inputs.NAME} in the plan and
+	// sets BUILDIT_INPUT_NAME.
+	Inputs map[string]string
 	// Secrets are the values of the secrets the stages name.
 	Secrets map[string]string
 	// AutoApprove names the approval stages approved without asking;
@@ -219,6 +224,12 @@ func (o *Options) defaults() error {
 	if o.Event == "" {
 		o.Event = "manual"
 	}
+	plan := *o.Plan
+	_, env, err := runclient.ResolveRunInputs(&plan, o.Event, o.Inputs, o.Env)
+	if err != nil {
+		return &UsageError{err}
+	}
+	o.Plan, o.Env = &plan, env
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -12,7 +12,7 @@ import (
 
 // The names each node accepts, for validation and suggestions.
 var (
-	topLevelNodes   = []string{"pipeline", "env", "defaults", "concurrency", "stage", "deploy", "template", "target"}
+	topLevelNodes   = []string{"pipeline", "env", "defaults", "concurrency", "on", "inputs", "stage", "deploy", "template", "target"}
 	defaultsFields  = []string{"image", "shell", "workdir", "timeout", "retry"}
 	stageProps      = []string{"needs", "allow-failure", "extends"}
 	runStageNodes   = []string{"image", "run", "env", "secrets", "workdir", "shell", "needs", "when", "timeout", "retry", "allow-failure", "matrix", "services", "cache", "artifacts", "approval", "resources", "extends"}
@@ -98,7 +98,7 @@ func (l Limits) Load(file string, src []byte) (*Pipeline, Diagnostics) {
 	p.limits = l
 	// Each step is bounded by a limit checked in the one before; after a
 	// limit is hit, the next steps would only add noise to its message.
-	for _, step := range []func(*Pipeline){d.resolveTemplates, d.nameArtifacts, d.checkReferences, d.checkCycles, d.checkInstances} {
+	for _, step := range []func(*Pipeline){d.resolveTemplates, d.nameArtifacts, d.checkReferences, d.checkSchedules, d.checkCycles, d.checkInstances} {
 		if d.stopped {
 			break
 		}
@@ -120,6 +120,7 @@ func (d *decoder) document(doc *kdl.Document) *Pipeline {
 	var pipelineNode *kdl.Node
 	stagePos := map[string]Position{}
 	stageNodes := 0
+	onePerFile := map[string]kdl.Pos{}
 nodes:
 	for _, n := range doc.Nodes {
 		switch n.Name {
@@ -141,6 +142,17 @@ nodes:
 			d.defaults(n, &p.Defaults)
 		case "concurrency":
 			p.Concurrency = d.concurrency(n)
+		case "on", "inputs":
+			if first, dup := onePerFile[n.Name]; dup {
+				d.errorf(posOf(n.NamePos), "%s is declared twice (first at %d:%d)", n.Name, first.Line, first.Col)
+				continue
+			}
+			onePerFile[n.Name] = n.NamePos
+			if n.Name == "on" {
+				p.On = d.on(n)
+			} else {
+				d.inputs(n, p)
+			}
 		case "stage", "deploy":
 			if stageNodes++; stageNodes > d.lim.Stages {
 				d.refuse(posOf(n.NamePos), "too many stages: a pipeline declares at most %d stage and deploy nodes", d.lim.Stages)
@@ -446,6 +458,7 @@ func (d *decoder) when(n *kdl.Node) *When {
 				if f.name == "branch" {
 					w.Branch = append(w.Branch, s)
 				} else {
+					d.checkEvent(v, s)
 					w.Event = append(w.Event, s)
 				}
 			}

@@ -144,7 +144,7 @@ func (e *expansion) tooBig(s *Stage) error {
 
 func (e *expansion) plan() (*Plan, error) {
 	p := e.p
-	plan := &Plan{Pipeline: p.Name, Concurrency: p.Concurrency}
+	plan := &Plan{Pipeline: p.Name, Concurrency: p.Concurrency, On: p.On, Inputs: p.Inputs}
 	if len(p.Targets) > 0 {
 		plan.Targets = make(map[string]Target, len(p.Targets))
 		for name, t := range p.Targets {
@@ -152,7 +152,7 @@ func (e *expansion) plan() (*Plan, error) {
 		}
 	}
 	// The plan's fields besides its steps come from the file once.
-	e.size.fits(encodedSize(&Plan{Pipeline: plan.Pipeline, Concurrency: plan.Concurrency, Targets: plan.Targets}))
+	e.size.fits(encodedSize(&Plan{Pipeline: plan.Pipeline, Concurrency: plan.Concurrency, Targets: plan.Targets, On: plan.On, Inputs: plan.Inputs}))
 
 	// Expand every stage into its instances, in file order. Load bounded
 	// their number; their size is counted as they are made, since one
@@ -444,7 +444,7 @@ func (p *Plan) Only(names ...string) (*Plan, error) {
 	if len(unknown) > 0 {
 		return nil, fmt.Errorf("no stage named %s in pipeline %q", strings.Join(unknown, ", "), p.Pipeline)
 	}
-	out := &Plan{Pipeline: p.Pipeline, Concurrency: p.Concurrency, Targets: p.Targets}
+	out := &Plan{Pipeline: p.Pipeline, Concurrency: p.Concurrency, Targets: p.Targets, On: p.On, Inputs: p.Inputs}
 	for _, wave := range p.Waves {
 		var ids []string
 		for _, id := range wave {

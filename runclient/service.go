@@ -181,6 +181,13 @@ type Params struct {
 	// whatever the pipeline says now. Empty (not nil) for a run without
 	// gates; nil for a run started before gates were recorded.
 	Gates map[string]Gate `json:"gates"`
+	// Trigger is the run's whole trigger (tag, pull request, author…),
+	// for the run's view and a rerun; nil for a run started before it
+	// was kept, whose branch, commit and event are the run's columns.
+	Trigger *buildit.Trigger `json:"trigger,omitempty"`
+	// Inputs are the run's resolved input values, which a rerun is
+	// given again.
+	Inputs map[string]string `json:"inputs,omitempty"`
 }
 
 // Gate is an approval gate of a run.
@@ -257,17 +264,22 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 	if err := json.Unmarshal(p.Plan, &plan); err != nil {
 		return db.Run{}, fmt.Errorf("plan of pipeline %s: %w", p.ID, err)
 	}
-	if err := s.containerize(&plan); err != nil {
-		return db.Run{}, err
+	if t.Plan != nil {
+		plan = *t.Plan
 	}
-	params, err := json.Marshal(Params{Env: t.Env, Repository: t.Repository, Reuse: t.Reuse, Gates: GatesOf(plan)})
+	inputs, env, err := runInputs(&plan, t)
 	if err != nil {
 		return db.Run{}, err
 	}
-	var group string
-	if plan.Concurrency != nil {
-		group = plan.Concurrency.Group
+	if err := s.containerize(&plan); err != nil {
+		return db.Run{}, err
 	}
+	params, err := json.Marshal(Params{Env: t.Env, Repository: t.Repository, Reuse: t.Reuse, Gates: GatesOf(plan),
+		Trigger: &t.Trigger, Inputs: inputs})
+	if err != nil {
+		return db.Run{}, err
+	}
+	group := runGroup(plan, t.Trigger, inputs)
 	var run db.Run
 	err = s.Store.InTx(ctx, func(tx *db.Tx) error {
 		if t.MaxActive > 0 {
@@ -303,7 +315,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 			RunID:   run.WorkflowID,
 			Plan:    plan,
 			Trigger: t.Trigger,
-			Env:     t.Env,
+			Env:     env,
 		},
 		ServerInput: workflows.ServerInput{
 			Record:           &buildit.RunRef{TenantID: tenant.ID.String(), RunID: run.ID.String()},
@@ -312,6 +324,7 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 			ConcurrencyGroup: group,
 			Reuse:            t.Reuse,
 			ReuseArtifacts:   t.ReuseArtifacts,
+			NoSecrets:        withholdSecrets(t),
 		},
 	}
 	if t.RerunOf != nil {
@@ -336,6 +349,66 @@ func (s *Service) Start(ctx context.Context, org db.Organization, tenant db.Tena
 		s.cancelOthersInGroup(ctx, tenant.ID, run)
 	}
 	return run, nil
+}
+
+// runInputs resolves the trigger's inputs against plan and replaces
+// ${inputs.NAME} in it (see ResolveRunInputs).
+func runInputs(plan *pipeline.Plan, t Trigger) (values, env map[string]string, err error) {
+	return ResolveRunInputs(plan, t.Event, t.Inputs, t.Env)
+}
+
+// ResolveRunInputs resolves the inputs given to a run of event against
+// plan and replaces ${inputs.NAME} in it, as every run (a server's and
+// buildit run's) does. It returns the values and the run's environment:
+// env and BUILDIT_INPUT_NAME for every input. A run of a forge event
+// (push, pull request, tag) given no inputs has the defaults, required
+// inputs included (as ""): nobody was there to give them. A wrong or
+// missing input is a *pipeline.InputError.
+func ResolveRunInputs(plan *pipeline.Plan, event string, given, env map[string]string) (values, runEnv map[string]string, err error) {
+	if len(plan.Inputs) == 0 && len(given) == 0 {
+		return nil, env, nil
+	}
+	switch event {
+	case buildit.EventPush, buildit.EventPullRequest, buildit.EventTag:
+		if len(given) == 0 {
+			values = plan.InputDefaults()
+			break
+		}
+		fallthrough
+	default:
+		if values, err = plan.ResolveInputs(given); err != nil {
+			return nil, nil, err
+		}
+	}
+	plan.ApplyInputs(values)
+	runEnv = make(map[string]string, len(env)+len(values))
+	for k, v := range env {
+		runEnv[k] = v
+	}
+	for k, v := range values {
+		runEnv[pipeline.InputVar(k)] = v
+	}
+	return values, runEnv, nil
+}
+
+// runGroup is the run's concurrency group: the plan's, expanded with the
+// trigger's BUILDIT_* variables and the inputs (`pr-${BUILDIT_PR}`).
+func runGroup(plan pipeline.Plan, t buildit.Trigger, inputs map[string]string) string {
+	if plan.Concurrency == nil {
+		return ""
+	}
+	vars := t.Vars()
+	for k, v := range inputs {
+		vars[pipeline.InputVar(k)] = v
+	}
+	return plan.Concurrency.ExpandGroup(vars)
+}
+
+// withholdSecrets reports whether the run's stages go without the
+// tenant's secrets: a pull request from a fork, unless its repository
+// allows them.
+func withholdSecrets(t Trigger) bool {
+	return t.Fork && (t.Source == nil || !t.Source.ForkSecrets)
 }
 
 // cancelOthersInGroup cancels the runs of run's concurrency group that

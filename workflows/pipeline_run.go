@@ -468,6 +468,7 @@ func (r *run) runCommands(ctx workflow.Context, i int) {
 			Trigger:   r.in.Trigger,
 			Env:       r.in.Env,
 			Record:    r.in.Record,
+			NoSecrets: r.in.NoSecrets,
 			Restore:   r.restoreFor(i),
 		}
 		gen := r.queueGen
