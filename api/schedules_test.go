@@ -193,7 +193,7 @@ func TestScheduleSyncLifecycle(t *testing.T) {
 
 	// Editing the cron and the overlap updates it, and it stays paused.
 	nightly.Cron, nightly.Overlap = "30 4 * * *", pipeline.OverlapCancelOther
-	p = e.setSchedules(t, "web", "app", nightly)
+	e.setSchedules(t, "web", "app", nightly)
 	d, _ = describe(t, c, id)
 	if d.Schedule.Policy.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_CANCEL_OTHER {
 		t.Errorf("overlap after the edit: %v", d.Schedule.Policy.Overlap)
@@ -229,7 +229,7 @@ func TestScheduleSyncLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the hourly schedule listed", func() bool { return listed(c, hid) })
-	p = e.setSchedules(t, "web", "app", nightly)
+	e.setSchedules(t, "web", "app", nightly)
 	if _, err := describe(t, c, hid); !scheduleGone(err) {
 		t.Errorf("the dropped schedule is still there: %v", err)
 	}
@@ -250,7 +250,7 @@ func TestScheduleSyncLifecycle(t *testing.T) {
 	}
 
 	// Deleting the pipeline deletes its schedules.
-	p = e.setSchedules(t, "web", "app", nightly)
+	e.setSchedules(t, "web", "app", nightly)
 	if _, err := describe(t, c, id); err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 
 // CountFirings counts the times sc fires in [start, end] (both ends
 // included, as in a Temporal backfill), in its time
-// zone, up to max (a backfill's bound). Jitter is not counted: it moves a
+// zone, up to limit (a backfill's bound). Jitter is not counted: it moves a
 // run, it adds none.
-func CountFirings(sc pipeline.Schedule, start, end time.Time, max int) (int, error) {
+func CountFirings(sc pipeline.Schedule, start, end time.Time, limit int) (int, error) {
 	expr := sc.Cron
 	if sc.Timezone != "" {
 		if _, err := time.LoadLocation(sc.Timezone); err != nil {
@@ -29,7 +29,7 @@ func CountFirings(sc pipeline.Schedule, start, end time.Time, max int) (int, err
 	// Next is strictly after its argument: start a moment before.
 	for t := s.Next(start.Add(-time.Nanosecond)); !t.After(end) && !t.IsZero(); t = s.Next(t) {
 		n++
-		if n >= max {
+		if n >= limit {
 			break
 		}
 	}

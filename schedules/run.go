@@ -206,10 +206,13 @@ func (a *acts) wait(ctx context.Context, st Started) error {
 	for {
 		activity.RecordHeartbeat(ctx)
 		select {
-		case <-done:
+		case err := <-done:
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			// err is how the run ended (failed, cancelled, or
+			// gone): the run records that itself.
+			_ = err
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
