@@ -95,9 +95,25 @@ func TestGiteaPushRunsPipeline(t *testing.T) {
 	if bad == nil || bad.State != "failure" || !strings.Contains(bad.Description, ".buildit/bad.kdl:2:") {
 		t.Errorf("the invalid file's status in Gitea: %+v", bad)
 	}
-	// TODO(lead): once the status helper's ReportStatus (i14/status) is
-	// merged, assert the commit status in Gitea:
-	// s.g.Statuses(t, s.repo, sha) holds success for "buildit/ci".
+	// The run reported itself: Gitea's statuses API shows success for
+	// buildit/ci at the commit, linking to the run (the final report is
+	// posted after the run's result is recorded, so poll for it).
+	var ci *giteatest.Status
+	for deadline := time.Now().Add(time.Minute); ci == nil || ci.State != "success"; time.Sleep(200 * time.Millisecond) {
+		ci = nil
+		for _, st := range s.g.Statuses(t, s.repo, sha) {
+			if st.Context == "buildit/ci" {
+				ci = &st
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("buildit/ci's status in Gitea: %+v\nBuildIt's log:\n%s", ci, s.e.logs.String())
+		}
+	}
+	if !strings.HasSuffix(ci.TargetURL, "/api/v1/orgs/acme/tenants/web/pipelines/ci/runs/1") {
+		t.Errorf("buildit/ci's target URL: %q", ci.TargetURL)
+	}
 }
 
 // BenchmarkGiteaPushToFirstStage measures from a push to the real Gitea

@@ -100,7 +100,9 @@ func (s *Server) createPipeline(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	created(c, viewPipeline(p, true))
+	v := viewPipeline(p, true)
+	v.Warning = s.syncSchedules(c, p)
+	created(c, v)
 }
 
 func (s *Server) getPipeline(c *gin.Context) {
@@ -142,10 +144,16 @@ func (s *Server) putPipeline(c *gin.Context) {
 		return
 	}
 	org, t := orgOf(c), tenantOf(c)
-	var p db.Pipeline
+	var p, old db.Pipeline
 	isNew := false
 	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
 		var err error
+		// The schedules the pipeline had, to delete those the new
+		// source drops (Sync finds them too, through Temporal's
+		// visibility store, which lists a new schedule a moment late).
+		if prev, err := tx.Pipelines().Get(c, t.ID, name); err == nil {
+			old = prev
+		}
 		if req.Version > 0 {
 			p, err = tx.Pipelines().Update(c, t.ID, name, req.Source, plan, req.Version)
 		} else {
@@ -171,13 +179,25 @@ func (s *Server) putPipeline(c *gin.Context) {
 	if isNew {
 		status = http.StatusCreated
 	}
-	c.JSON(status, viewPipeline(p, true))
+	v := viewPipeline(p, true)
+	v.Warning = s.syncSchedules(c, p)
+	if v.Warning == "" && !isNew {
+		v.Warning = s.dropSchedules(c, old, p)
+	}
+	c.JSON(status, v)
 }
 
 func (s *Server) deletePipeline(c *gin.Context) {
 	name := c.Param("pipeline")
 	org, t := orgOf(c), tenantOf(c)
+	var p db.Pipeline
 	err := s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
+		var err error
+		// Read in the transaction: its schedules are named by its ID
+		// and plan.
+		if p, err = tx.Pipelines().Get(c, t.ID, name); err != nil {
+			return db.AuditEntry{}, err
+		}
 		return auditEntry(c, org.ID, &t.ID, "pipeline.delete", "pipeline", name, nil), tx.Pipelines().Delete(c, t.ID, name)
 	})
 	if errors.Is(err, db.ErrNotFound) {
@@ -185,6 +205,12 @@ func (s *Server) deletePipeline(c *gin.Context) {
 	}
 	if err != nil {
 		fail(c, err)
+		return
+	}
+	if w := s.deleteSchedules(c, p); w != "" {
+		// A 200 with the warning instead of the 204: the pipeline is
+		// gone, but the caller should know its schedules are not.
+		ok(c, gin.H{"warning": w})
 		return
 	}
 	noContent(c)

@@ -43,6 +43,7 @@ func (s *Server) routes() []route {
 		secrets = tenant + "/secrets"
 		run     = pipe + "/runs/:number"
 		repos   = tenant + "/repositories"
+		sched   = pipe + "/schedules/:schedule"
 		targets = tenant + "/targets"
 		envs    = tenant + "/environments"
 		svcs    = tenant + "/services"
@@ -52,6 +53,10 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/auth/login", access{}, s.login},
 		{http.MethodPost, "/auth/logout", userOnly, s.logout},
 		{http.MethodGet, "/me", signedInAny, s.me},
+		{http.MethodGet, "/auth/oauth/providers", access{}, s.listOAuthProviders},
+		{http.MethodGet, "/auth/oauth/:forge/start", access{}, s.startOAuth},
+		{http.MethodGet, "/auth/oauth/:forge/callback", access{}, s.oauthCallback},
+		{http.MethodPost, "/me/oauth/:forge/link", userOnly, s.linkOAuth},
 
 		{http.MethodGet, "/orgs", signedInAny, s.listOrgs},
 		{http.MethodGet, org, orgMember, s.getOrg},
@@ -77,6 +82,12 @@ func (s *Server) routes() []route {
 		{http.MethodGet, pipe, pipelinesRead, s.getPipeline},
 		{http.MethodPut, pipe, pipelinesEdit, s.putPipeline},
 		{http.MethodDelete, pipe, pipelinesEdit, s.deletePipeline},
+
+		{http.MethodGet, tenant + "/schedules", runsRead, s.listSchedules},
+		{http.MethodPost, sched + "/pause", runsWrite, s.steerSchedule("pause", s.pauseSchedule)},
+		{http.MethodPost, sched + "/resume", runsWrite, s.steerSchedule("resume", s.resumeSchedule)},
+		{http.MethodPost, sched + "/trigger", runsWrite, s.steerSchedule("trigger", s.triggerSchedule)},
+		{http.MethodPost, sched + "/backfill", runsWrite, s.steerSchedule("backfill", s.backfillSchedule)},
 
 		{http.MethodGet, pipe + "/runs", runsRead, s.listRuns},
 		{http.MethodPost, pipe + "/runs", runsWrite, s.triggerRun},

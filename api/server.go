@@ -6,6 +6,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/buildit-ci/buildit/blobstore"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/forge"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/repourl"
 )
@@ -33,6 +35,16 @@ type Config struct {
 	// Runs starts and steers runs on Temporal; nil answers the run
 	// routes that need Temporal with 503 (reads still work).
 	Runs RunService
+	// OAuth are the forges users may sign in with; none when empty.
+	OAuth map[forge.Kind]OAuthProvider
+	// OAuthStateKey signs the cookie that carries a sign-in's state and
+	// PKCE verifier; servers behind one address share it. Empty: a
+	// random key of this process.
+	OAuthStateKey []byte
+	// Schedules keeps pipelines' Temporal Schedules in step with their
+	// plans (after a create, replace or delete) and steers them; nil
+	// leaves schedules alone and answers their routes with 503.
+	Schedules ScheduleService
 	// Logs, when set and running, wakes followed logs as soon as their
 	// lines are stored; without it they poll every FollowPoll.
 	Logs *db.LogNotifier
@@ -60,8 +72,8 @@ type Config struct {
 	FollowersPerTenant int
 
 	// PublicURL is the server's base URL as forges and browsers reach it
-	// (--public-url): connected repositories' webhook URLs are made from
-	// it.
+	// (--public-url): connected repositories' webhook URLs and OAuth2
+	// callbacks are made from it.
 	PublicURL string
 	// Repositories is the policy on the repositories tenants connect
 	// (the run service's, --allow-http-repositories).
@@ -91,6 +103,7 @@ type Server struct {
 	now    func() time.Time
 
 	loginByIP, loginByEmail, signupByIP *limiter
+	oauthStateKey                       []byte
 	followers                           followers
 
 	// signupFloor is the least time a signup that is not refused takes to
@@ -131,6 +144,10 @@ func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck
 		loginByIP:    newLimiter(10*time.Second, 30),
 		signupByIP:   newLimiter(time.Minute, 10),
 		signupFloor:  defaultSignupFloor,
+	}
+	s.oauthStateKey = make([]byte, 32)
+	if _, err := rand.Read(s.oauthStateKey); err != nil {
+		return nil, err
 	}
 	s.checks = append([]ReadinessCheck{{Name: "postgres", Check: func(ctx context.Context) error {
 		return db.CheckSchema(ctx, store.Pool())

@@ -13,6 +13,10 @@ type Pipeline struct {
 	Version   int             `json:"version"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// Warning, on a create, replace or delete, says what went wrong after
+	// the change was stored (its schedules could not be synced with
+	// Temporal; the next change of the pipeline tries again).
+	Warning string `json:"warning,omitempty"`
 }
 
 // Problem is one problem of an invalid pipeline: the details of an

@@ -22,6 +22,7 @@ import (
 	"github.com/buildit-ci/buildit/api"
 	"github.com/buildit-ci/buildit/embedtemporal"
 	"github.com/buildit-ci/buildit/retention"
+	"github.com/buildit-ci/buildit/schedules"
 	"github.com/buildit-ci/buildit/triggers"
 	"github.com/buildit-ci/buildit/webui"
 	"github.com/buildit-ci/buildit/worker"
@@ -34,6 +35,7 @@ type devFlags struct {
 	temporalIP, uiIP             string
 	temporalPort, uiPort         int
 	noUI                         bool
+	oauth                        *oauthFlags
 	stages                       stageFlags
 	limits                       limitFlags
 	clone                        cloneFlags
@@ -85,6 +87,7 @@ The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 	f.limits.add(cmd)
 	f.clone.register(cmd)
 	f.streams = addStreamFlags(cmd)
+	f.oauth = addOAuthFlags(cmd)
 	f.blobs.register(cmd, "DATA-DIR/blobs", true)
 	f.blobs.url = env("BUILDIT_BLOB_URL", "") // under --data-dir, known once parsed
 	cmd.Flags().DurationVar(&f.sweepEvery, "artifact-sweep-every", envDuration("BUILDIT_ARTIFACT_SWEEP_EVERY", retention.DefaultEvery), "how often expired artifacts and the blobs of deleted ones are deleted (env BUILDIT_ARTIFACT_SWEEP_EVERY)")
@@ -223,8 +226,10 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	f.stages.apply(svc, log)
 	svc.Repositories = clone.Repositories
 	svc.PublicURL = publicURL(f.publicURL, ln.Addr().String())
+	sched := &schedules.Syncer{Client: c, TaskQueue: taskQueue, Log: log}
+	cfg.Schedules = sched
 	stopServerWorker, err := startServerWorker(c, taskQueue, &triggers.Deps{
-		Store: store, Runs: svc, Client: c, PublicURL: svc.PublicURL, Log: log, PipelineLimits: limits,
+		Store: store, Runs: svc, Client: c, PublicURL: svc.PublicURL, Log: log, PipelineLimits: limits, Schedules: sched,
 	})
 	if err != nil {
 		return err
@@ -233,6 +238,9 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	cfg.Runs, cfg.Logs, cfg.PipelineLimits = svc, pg.notifier, limits
 	cfg.PublicURL, cfg.Repositories = svc.PublicURL, svc.Repositories
 	cfg.Hooks = triggers.Starter{Client: c, TaskQueue: taskQueue}
+	if cfg.OAuth, err = f.oauth.providers(); err != nil {
+		return err
+	}
 	srv, err := api.New(store, log, cfg, check)
 	if err != nil {
 		return err

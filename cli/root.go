@@ -94,6 +94,7 @@ runs on your laptop (buildit run) and on a BuildIt server.`,
 		newRunsCommand(a),
 		newCacheCommand(a),
 		newDeploymentsCommand(a),
+		newSchedulesCommand(a),
 	)
 	return root
 }

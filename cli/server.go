@@ -22,6 +22,7 @@ import (
 	"github.com/buildit-ci/buildit/db/secretbox"
 	"github.com/buildit-ci/buildit/retention"
 	"github.com/buildit-ci/buildit/runclient"
+	"github.com/buildit-ci/buildit/schedules"
 	"github.com/buildit-ci/buildit/triggers"
 	"github.com/buildit-ci/buildit/workflows"
 )
@@ -92,6 +93,7 @@ type serverFlags struct {
 	hostQueueTimeout              time.Duration
 	secureCookies                 bool
 	stages                        stageFlags
+	oauth                         *oauthFlags
 	limits                        limitFlags
 	allowHTTPRepositories         bool
 	streams                       *streamFlags
@@ -163,6 +165,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.publicURL, "public-url", env("BUILDIT_PUBLIC_URL", ""), "the server's base URL as forges and browsers reach it, for webhook URLs and the run links of commit statuses (env BUILDIT_PUBLIC_URL; default http://ADDR)")
 	fl.StringVar(&f.uiURL, "temporal-ui-url", env("BUILDIT_TEMPORAL_UI_URL", ""), "base URL of the Temporal Web UI, for links to runs (env BUILDIT_TEMPORAL_UI_URL)")
 	f.streams = addStreamFlags(cmd)
+	f.oauth = addOAuthFlags(cmd)
 	fl.StringVar(&f.proxies, "trusted-proxies", env("BUILDIT_TRUSTED_PROXIES", ""), "comma-separated proxy addresses whose X-Forwarded-For is believed (env BUILDIT_TRUSTED_PROXIES)")
 	f.stages.register(cmd)
 	f.limits.add(cmd)
@@ -241,7 +244,12 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	// The server logs every request: at info level, unlike the CLI's
 	// commands, and as JSON for log shippers.
 	log := a.jsonLogger()
-	cfg := api.Config{SecureCookies: f.secureCookies}
+	cfg := api.Config{SecureCookies: f.secureCookies, PublicURL: publicURL(f.publicURL, f.addr), OAuthStateKey: oauthStateKey(f.secretKey)}
+	providers, err := f.oauth.providers()
+	if err != nil {
+		return err
+	}
+	cfg.OAuth = providers
 	if err := f.streams.apply(&cfg); err != nil {
 		return err
 	}
@@ -288,9 +296,11 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		cfg.Repositories = svc.Repositories
 		cfg.Hooks = triggers.Starter{Client: svc.Client, TaskQueue: f.taskQueue}
 		checks = append(checks, check)
+		sched := &schedules.Syncer{Client: svc.Client, TaskQueue: f.taskQueue, Log: log}
+		cfg.Schedules = sched
 		stopServerWorker, err := startServerWorker(svc.Client, f.taskQueue, &triggers.Deps{
 			Store: store, Runs: svc, Client: svc.Client, PublicURL: svc.PublicURL, Log: log,
-			PipelineLimits: cfg.PipelineLimits,
+			PipelineLimits: cfg.PipelineLimits, Schedules: sched,
 		})
 		if err != nil {
 			return err

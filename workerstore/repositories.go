@@ -2,9 +2,11 @@ package workerstore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit/activities"
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -19,6 +21,9 @@ type Repositories struct{ Store *db.Store }
 // db.ErrNotFound.
 func (r Repositories) RepositoryForStatus(ctx context.Context, tenantID, repositoryID uuid.UUID) (forge, url, apiURL, tokenSecret string, err error) {
 	repo, err := r.Store.Repositories().Get(ctx, tenantID, repositoryID)
+	if errors.Is(err, db.ErrNotFound) {
+		return "", "", "", "", activities.ErrRepositoryGone
+	}
 	if err != nil {
 		return "", "", "", "", err
 	}

@@ -186,10 +186,14 @@ func parseRef(ref buildit.RunRef) (parsedRef, error) {
 }
 
 // WorkerActivities adds the Postgres-backed parts to acts: run records,
-// stage logs, tenant secrets and deployments.
+// stage logs, tenant secrets, deployments and the repositories commit
+// statuses go to.
 func WorkerActivities(acts *activities.Activities, store *db.Store, log *slog.Logger) {
 	acts.Server.Recorder = Recorder{Store: store}
 	acts.Logs = Logs{Store: store, Logger: log}
 	acts.Secrets = Secrets{Store: store}
 	acts.Deploys.Recorder = Deploys{Store: store}
+	if acts.Forges != nil {
+		acts.Forges.Repositories = Repositories{Store: store}
+	}
 }

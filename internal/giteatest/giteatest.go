@@ -21,8 +21,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -71,11 +73,44 @@ type Gitea struct {
 // Binary answers with the Gitea binary's path, or "" when it is not
 // there.
 func Binary() string {
-	if p := os.Getenv(BinaryEnv); p != "" {
+	p := binaryPath()
+	if p == "" {
+		return ""
+	}
+	// A build in the background (make test's testdeps starts one with
+	// `scripts/gitea.sh --background`, which keeps its pid in
+	// building.pid beside the binary) is waited for.
+	pidFile := filepath.Join(filepath.Dir(p), "building.pid")
+	for deadline := time.Now().Add(BuildWait); ; time.Sleep(2 * time.Second) {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
-		return ""
+		if !building(pidFile) || time.Now().After(deadline) {
+			return ""
+		}
+	}
+}
+
+// BuildWait bounds how long Binary waits for a background build of Gitea.
+const BuildWait = 30 * time.Minute
+
+// building reports whether pidFile names a live process.
+func building(pidFile string) bool {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == nil
+}
+
+// binaryPath is where the Gitea binary is or will be, or "".
+func binaryPath() string {
+	if p := os.Getenv(BinaryEnv); p != "" {
+		return p
 	}
 	var p string
 	if root := moduleRoot(); root != "" {
@@ -94,9 +129,6 @@ func Binary() string {
 			dir = filepath.Join(home, ".cache", "buildit-tools")
 		}
 		p = filepath.Join(dir, "gitea-"+Version, "gitea")
-	}
-	if _, err := os.Stat(p); err != nil {
-		return ""
 	}
 	return p
 }
@@ -245,7 +277,7 @@ func Start(t testing.TB) *Gitea {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
-		msg := "gitea not built: run `sh scripts/gitea.sh` (builds it once, 10 to 14 minutes) or set " + BinaryEnv
+		msg := "gitea not built (and no build of it running): run `sh scripts/gitea.sh` (builds it once, 10 to 14 minutes) or set " + BinaryEnv
 		if os.Getenv(RequireEnv) == "1" {
 			t.Fatal(msg)
 		}

@@ -142,6 +142,9 @@ type Querier interface {
 	// Newest first, across the tenant's pipelines. Lists leave out the trigger's
 	// env (up to a request body, 1 MiB, a run), which only a run itself shows.
 	ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsRow, error)
+	// The tenant's pipelines whose plan has schedules, with only the plan's
+	// `on` (a plan can be as large as a request body).
+	ListScheduledPipelines(ctx context.Context, arg ListScheduledPipelinesParams) ([]ListScheduledPipelinesRow, error)
 	ListSecrets(ctx context.Context, arg ListSecretsParams) ([]ListSecretsRow, error)
 	// A service's deployments to one environment, newest revision first.
 	ListServiceDeployments(ctx context.Context, arg ListServiceDeploymentsParams) ([]Deployment, error)
@@ -177,6 +180,10 @@ type Querier interface {
 	// creator_role is; a key without a creator works for no one.
 	LookupAPIKey(ctx context.Context, prefix string) (LookupAPIKeyRow, error)
 	LookupSession(ctx context.Context, tokenHash []byte) (LookupSessionRow, error)
+	// The tenant with id, whatever its organization: for the server's own
+	// workflows (a schedule's run), which hold only the tenant's ID, which
+	// BuildIt itself put there.
+	LookupTenant(ctx context.Context, id uuid.UUID) (Tenant, error)
 	// run is the run's workflow ID (what the engine knows) or its row's ID.
 	// A record of the same run, stage and name replaces the earlier one.
 	PutArtifact(ctx context.Context, arg PutArtifactParams) (Artifact, error)
