@@ -149,7 +149,7 @@ func (f *fakeHooks) StartEvent(_ context.Context, in triggers.EventInput) (strin
 // The webhook route without Temporal: signatures, ping, ignored events,
 // [skip ci], redeliveries, and a workflow service that is down. GitHub's
 // payloads here are stand-ins following GitHub's webhook documentation.
-func TestWebhookRoute(t *testing.T) {
+func TestSecurityWebhookRoute(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	hooks := &fakeHooks{}

@@ -17,7 +17,7 @@ func sign(secret string, body []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-func TestVerify(t *testing.T) {
+func TestSecurityWebhookSignatures(t *testing.T) {
 	const secret = "It's a Secret to Everybody"
 	body := []byte("Hello, World!")
 	good := sign(secret, body)
