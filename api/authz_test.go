@@ -11,6 +11,7 @@ import (
 	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/blobstore"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
 )
 
 // The authorization matrix: every endpoint × every kind of caller, users by
@@ -45,6 +46,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "slow", "source": slowKDL})
 	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "gated",
 		"source": "pipeline \"gated\"\nstage \"gate\" { approval; }\n"})
+	// A pipeline with a schedule in Temporal, for the schedule routes.
+	e.withSchedules(t)
+	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines", map[string]string{"name": "sc", "source": helloKDL})
+	e.setSchedules(t, "t1", "sc", pipeline.Schedule{Name: "nightly", Cron: "0 3 * * *"})
+	const sc = "/orgs/acme/tenants/t1/pipelines/sc/schedules/nightly"
 	// Run 1 of p1, ended: what callers read, rerun, or are refused.
 	const run1 = "/orgs/acme/tenants/t1/pipelines/p1/runs/1"
 	owner.must(201, "POST", "/orgs/acme/tenants/t1/pipelines/p1/runs", nil)
@@ -285,6 +291,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 			owner.must(201, "POST", "/orgs/acme/tenants/t1/repositories", map[string]string{"forge": "gitea", "url": "https://git.example.com/acme/" + fresh(), "token_secret": "S1"}).json(t, &r)
 			return call{"DELETE", "/orgs/acme/tenants/t1/repositories/" + r.ID, nil}
 		}},
+		{"GET /orgs/:org/tenants/:tenant/schedules", true, runReaders, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/schedules", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/schedules/:schedule/pause", true, runWriters, func(bool) call { return call{"POST", sc + "/pause", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/schedules/:schedule/resume", true, runWriters, func(bool) call { return call{"POST", sc + "/resume", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/schedules/:schedule/trigger", true, runWriters, func(bool) call { return call{"POST", sc + "/trigger", nil} }},
+		{"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/schedules/:schedule/backfill", true, runWriters, func(bool) call {
+			// An hour without a firing: allowed, and starts nothing.
+			return call{"POST", sc + "/backfill", map[string]string{"start": "2020-01-01T10:00:00Z", "end": "2020-01-01T11:00:00Z"}}
+		}},
 		{"GET /orgs/:org/tenants/:tenant/secrets", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/secrets", nil} }},
 		{"GET /orgs/:org/tenants/:tenant/secrets/:name", true, []string{"owner", "admin", "tmember", "tadmin", "kAdmin", "kRead", "kT1"}, func(bool) call { return call{"GET", "/orgs/acme/tenants/t1/secrets/S1", nil} }},
 		{"PUT /orgs/:org/tenants/:tenant/secrets/:name", true, []string{"owner", "admin", "tadmin", "kAdmin", "kT1"}, func(bool) call {
@@ -388,9 +402,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}},
 	}
 
-	// Every route but the three that make or end sessions (tested in the
-	// flow and login tests) is in the matrix.
-	covered := map[string]bool{"POST /auth/signup": true, "POST /auth/login": true, "POST /auth/logout": true}
+	// Every route but those that make or end sessions (tested in the flow,
+	// login and OAuth tests) is in the matrix.
+	// The sign-in routes of the forges need a forge to sign in to: their
+	// access (public, and signed-in users only for link, never keys) is
+	// tested with the real Gitea and the stand-ins (oauth_test.go).
+	covered := map[string]bool{"POST /auth/signup": true, "POST /auth/login": true, "POST /auth/logout": true,
+		"GET /auth/oauth/providers": true, "GET /auth/oauth/:forge/start": true, "GET /auth/oauth/:forge/callback": true,
+		"POST /me/oauth/:forge/link": true}
 	for _, tc := range cases {
 		covered[tc.route] = true
 	}

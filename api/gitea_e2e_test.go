@@ -102,9 +102,8 @@ func TestGiteaPushRunsPipeline(t *testing.T) {
 	for deadline := time.Now().Add(time.Minute); ci == nil || ci.State != "success"; time.Sleep(200 * time.Millisecond) {
 		ci = nil
 		for _, st := range s.g.Statuses(t, s.repo, sha) {
-			if st.Context == "buildit/ci" {
+			if st.Context == "buildit/ci" && (ci == nil || st.State == "success") {
 				ci = &st
-				break
 			}
 		}
 		if time.Now().After(deadline) {

@@ -21,6 +21,10 @@ var optionalBody = map[string]bool{
 	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/runs/:number/stages/:stage/reject":  true,
 	"POST /orgs/:org/tenants/:tenant/deployments/:id/rollback":                               true,
 	"POST /orgs/:org/tenants/:tenant/repositories/:id/rotate-secret":                         true,
+	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/schedules/:schedule/pause":          true,
+	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/schedules/:schedule/resume":         true,
+	"POST /orgs/:org/tenants/:tenant/pipelines/:pipeline/schedules/:schedule/trigger":        true,
+	"POST /me/oauth/:forge/link": true,
 }
 
 // Bad input on every endpoint that takes a body: malformed JSON, a wrong

@@ -196,6 +196,10 @@ func (s *Server) startOAuth(c *gin.Context) {
 // linkOAuth starts the flow that adds a forge identity to the signed-in
 // user: the answer's authorize_url is where the browser goes next.
 func (s *Server) linkOAuth(c *gin.Context) {
+	if err := bindOptional(c, &struct{}{}); err != nil {
+		fail(c, err)
+		return
+	}
 	u, err := s.beginOAuth(c, principalOf(c).user.ID.String())
 	if err != nil {
 		fail(c, err)

@@ -84,10 +84,10 @@ func (s *Server) routes() []route {
 		{http.MethodDelete, pipe, pipelinesEdit, s.deletePipeline},
 
 		{http.MethodGet, tenant + "/schedules", runsRead, s.listSchedules},
-		{http.MethodPost, sched + "/pause", runsWrite, s.steerSchedule("pause", s.pauseSchedule)},
-		{http.MethodPost, sched + "/resume", runsWrite, s.steerSchedule("resume", s.resumeSchedule)},
-		{http.MethodPost, sched + "/trigger", runsWrite, s.steerSchedule("trigger", s.triggerSchedule)},
-		{http.MethodPost, sched + "/backfill", runsWrite, s.steerSchedule("backfill", s.backfillSchedule)},
+		{http.MethodPost, sched + "/pause", runsWrite, s.steerSchedule("pause", scheduleNote, s.pauseSchedule)},
+		{http.MethodPost, sched + "/resume", runsWrite, s.steerSchedule("resume", scheduleNote, s.resumeSchedule)},
+		{http.MethodPost, sched + "/trigger", runsWrite, s.steerSchedule("trigger", noBody, s.triggerSchedule)},
+		{http.MethodPost, sched + "/backfill", runsWrite, s.steerSchedule("backfill", backfillBody, s.backfillSchedule)},
 
 		{http.MethodGet, pipe + "/runs", runsRead, s.listRuns},
 		{http.MethodPost, pipe + "/runs", runsWrite, s.triggerRun},

@@ -189,8 +189,15 @@ var errSchedulesOff = errorf(http.StatusServiceUnavailable, CodeUnavailable, "sc
 
 // steerSchedule is the pause, resume, trigger and backfill routes: find
 // the schedule, do, audit, answer with its state.
-func (s *Server) steerSchedule(action string, do func(c *gin.Context, p db.Pipeline, sc pipeline.Schedule) (map[string]any, error)) gin.HandlerFunc {
+func (s *Server) steerSchedule(action string, body func(c *gin.Context) (any, error), do func(c *gin.Context, p db.Pipeline, sc pipeline.Schedule, req any) (map[string]any, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		// The body is read first, as every route does: a bad one is a
+		// 4xx whatever the path names.
+		req, err := body(c)
+		if err != nil {
+			fail(c, err)
+			return
+		}
 		p, sc, err := s.scheduleOf(c)
 		if err != nil {
 			fail(c, err)
@@ -200,7 +207,7 @@ func (s *Server) steerSchedule(action string, do func(c *gin.Context, p db.Pipel
 			fail(c, errSchedulesOff)
 			return
 		}
-		meta, err := do(c, p, sc)
+		meta, err := do(c, p, sc, req)
 		if errors.Is(err, schedules.ErrNotInTemporal) {
 			err = conflict("the schedule is not in Temporal: push the pipeline again to sync it")
 		}
@@ -228,11 +235,34 @@ func (s *Server) steerSchedule(action string, do func(c *gin.Context, p db.Pipel
 	}
 }
 
-func (s *Server) pauseSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedule) (map[string]any, error) {
+// scheduleNote reads the optional {"note"} of pause and resume.
+func scheduleNote(c *gin.Context) (any, error) {
 	var req apiview.ScheduleNote
 	if err := bindOptional(c, &req); err != nil {
 		return nil, err
 	}
+	if len(req.Note) > 500 {
+		return nil, invalid("note is at most 500 bytes")
+	}
+	return req, nil
+}
+
+// noBody refuses a body that is not empty or {}.
+func noBody(c *gin.Context) (any, error) {
+	return nil, bindOptional(c, &struct{}{})
+}
+
+// backfillBody reads a backfill's {start, end}.
+func backfillBody(c *gin.Context) (any, error) {
+	var req apiview.Backfill
+	if err := bind(c, &req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func (s *Server) pauseSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedule, body any) (map[string]any, error) {
+	req := body.(apiview.ScheduleNote)
 	if len(req.Note) > 500 {
 		return nil, invalid("note is at most 500 bytes")
 	}
@@ -242,11 +272,8 @@ func (s *Server) pauseSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedu
 	return map[string]any{"note": req.Note}, s.cfg.Schedules.Pause(c, p.TenantID, p.ID, sc.Name, req.Note)
 }
 
-func (s *Server) resumeSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedule) (map[string]any, error) {
-	var req apiview.ScheduleNote
-	if err := bindOptional(c, &req); err != nil {
-		return nil, err
-	}
+func (s *Server) resumeSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedule, body any) (map[string]any, error) {
+	req := body.(apiview.ScheduleNote)
 	if len(req.Note) > 500 {
 		return nil, invalid("note is at most 500 bytes")
 	}
@@ -256,15 +283,12 @@ func (s *Server) resumeSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Sched
 	return map[string]any{"note": req.Note}, s.cfg.Schedules.Resume(c, p.TenantID, p.ID, sc.Name, req.Note)
 }
 
-func (s *Server) triggerSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedule) (map[string]any, error) {
+func (s *Server) triggerSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedule, _ any) (map[string]any, error) {
 	return nil, s.cfg.Schedules.Trigger(c, p.TenantID, p.ID, sc.Name)
 }
 
-func (s *Server) backfillSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedule) (map[string]any, error) {
-	var req apiview.Backfill
-	if err := bind(c, &req); err != nil {
-		return nil, err
-	}
+func (s *Server) backfillSchedule(c *gin.Context, p db.Pipeline, sc pipeline.Schedule, body any) (map[string]any, error) {
+	req := body.(apiview.Backfill)
 	if req.Start.IsZero() || req.End.IsZero() {
 		return nil, invalid("start and end are required (RFC 3339 times)")
 	}

@@ -133,7 +133,9 @@ func TestReportPendingThenResult(t *testing.T) {
 }
 
 func TestReportFailedStagesAndTime(t *testing.T) {
-	src := "pipeline \"p\"\nstage \"a\" { run \"x\"; }\nstage \"b\" { when status=\"always\"; run \"x\"; }\nstage \"c\" { run \"x\"; allow-failure #true; }\n"
+	// b runs after a and c have ended (whatever order the test
+	// environment completes a wave's stages in), so both a and b fail.
+	src := "pipeline \"p\"\nstage \"a\" { run \"x\"; }\nstage \"b\" { needs \"a\" \"c\"; when status=\"always\"; run \"x\"; }\nstage \"c\" { run \"x\"; allow-failure #true; }\n"
 	env, _ := setup(t, map[string]fake{"a": {exits: []int{2}}, "b": {exits: []int{3}}, "c": {exits: []int{1}}})
 	f := &forgeReports{}
 	f.register(env)
