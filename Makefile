@@ -45,7 +45,7 @@ security:
 # bounds) a run took 11 minutes with the server's race build cached: api's
 # tests 6, cli's 4, the Docker executor's 1.5; a cold cache adds the race
 # build of the server and its dependencies (not measured alone).
-RACE_PKGS ?= ./api/... ./archive ./db/... ./deploy/... ./executor/host ./executor/docker ./kdl ./pipeline ./runlog ./activities ./workflows ./cli
+RACE_PKGS ?= ./api/... ./archive ./db/... ./deploy/... ./executor/host ./executor/docker ./kdl ./pipeline ./runlog ./activities ./workflows ./cli ./forge ./triggers ./schedules
 race: testdeps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 

@@ -60,7 +60,7 @@ func TestParseGiteaRecorded(t *testing.T) {
 				} `json:"pull_request"`
 				HeadCommit struct{ ID string } `json:"head_commit"`
 			}
-			json.Unmarshal(body, &p)
+			_ = json.Unmarshal(body, &p)
 			commit := p.After
 			if w.kind == forge.EventPullRequest {
 				commit = p.PullRequest.Head.SHA

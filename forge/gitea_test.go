@@ -127,7 +127,7 @@ func TestGitea(t *testing.T) {
 		// unknown.
 		dir := g.Checkout(t, repo, "main")
 		for i := range 6 {
-			os.WriteFile(filepath.Join(dir, "f.txt"), []byte(strings.Repeat("x", i+1)), 0o644)
+			_ = os.WriteFile(filepath.Join(dir, "f.txt"), []byte(strings.Repeat("x", i+1)), 0o644)
 			giteatest.Git(t, dir, "add", "--all")
 			giteatest.Git(t, dir, "commit", "--quiet", "-m", "step")
 		}

@@ -55,7 +55,7 @@ func userStandIn(t *testing.T, answers map[string]string) *httptest.Server {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(a))
+		_, _ = w.Write([]byte(a))
 	}))
 	t.Cleanup(srv.Close)
 	return srv

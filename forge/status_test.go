@@ -56,7 +56,7 @@ func (s *standIn) start(t *testing.T) *httptest.Server {
 			w.Header().Set(k, v)
 		}
 		w.WriteHeader(s.code)
-		io.WriteString(w, s.answer)
+		_, _ = io.WriteString(w, s.answer)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -171,7 +171,7 @@ func TestStatusErrors(t *testing.T) {
 					w.Header().Set(k, v)
 				}
 				w.WriteHeader(c.code)
-				io.WriteString(w, c.answer)
+				_, _ = io.WriteString(w, c.answer)
 			}))
 			defer srv.Close()
 			repo := forge.Repo{Kind: c.kind, APIURL: srv.URL, Owner: "o", Name: "r"}

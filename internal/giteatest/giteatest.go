@@ -169,10 +169,10 @@ var staticRoot = sync.OnceValues(func() (string, error) {
 	}
 	dir := strings.TrimSpace(string(out))
 	if err != nil || dir == "" {
-		return "", fmt.Errorf("find Gitea's source (STATIC_ROOT_PATH): %v", err)
+		return "", fmt.Errorf("find Gitea's source (STATIC_ROOT_PATH): %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "templates")); err != nil {
-		return "", fmt.Errorf("Gitea's source has no templates: %w", err)
+		return "", fmt.Errorf("the Gitea source has no templates: %w", err)
 	}
 	return dir, nil
 })
@@ -395,7 +395,7 @@ func waitHealthy(base string, exited <-chan struct{}, waitErr *error) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			return fmt.Errorf("exited before it was ready: %v", *waitErr)
+			return fmt.Errorf("exited before it was ready: %w", *waitErr)
 		default:
 		}
 		resp, err := c.Get(base + "/api/healthz")
