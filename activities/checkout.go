@@ -62,7 +62,8 @@ var sizePoll = 250 * time.Millisecond
 
 // checkout clones in.Repository into dir and checks out the commit, or the
 // branch when no commit is given. The repository is checked against the
-// policy first; git runs with nothing of the worker's (see gitEnv) but,
+// policy first; git runs with nothing of the worker's (see
+// repourl.Policy.GitEnv) but,
 // for a connected repository (in.Auth), the forge token's header (see
 // cloneAuth), under
 // the timeout and the size cap. Git's own words go into the error, with
@@ -82,7 +83,7 @@ func (a *ServerMode) checkout(ctx context.Context, in workflows.PrepareInput, di
 		return fmt.Errorf("make git's home: %w", err)
 	}
 	defer os.RemoveAll(home)
-	g := gitRunner{env: append(gitEnv(home, opts.Repositories), auth...), config: gitConfig(opts.Repositories), home: home}
+	g := gitRunner{env: append(opts.Repositories.GitEnv(home), auth...), config: opts.Repositories.GitConfig(), home: home}
 
 	errTimeout := Permanent(fmt.Errorf("clone %s: the clone took longer than %s (--clone-timeout)", redactURL(in.Repository), opts.timeout()))
 	errSize := Permanent(fmt.Errorf("clone %s: the repository is larger than the clone size cap of %s (--clone-max-size)", redactURL(in.Repository), formatBytes(opts.maxSize())))
@@ -135,61 +136,6 @@ func (a *ServerMode) checkout(ctx context.Context, in workflows.PrepareInput, di
 		return fmt.Errorf("check out %s: %s", redactURL(in.Repository), msg)
 	}
 	return nil
-}
-
-// gitEnv is the whole environment git runs with: nothing of the worker's
-// (its DATABASE_URL, BUILDIT_SECRET_KEY, SSH agent, git configuration)
-// but PATH, the proxy and CA settings the network may need, and what
-// makes git fail instead of asking for anything.
-func gitEnv(home string, policy repourl.Policy) []string {
-	env := []string{
-		"HOME=" + home,
-		"XDG_CONFIG_HOME=" + home,
-		"LC_ALL=C",
-		// No configuration but our own -c flags and the clone's.
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL=/dev/null",
-		// The clone runs in home: no repository above it is read.
-		"GIT_CEILING_DIRECTORIES=" + filepath.Dir(home),
-		// Never ask: no terminal prompt, no askpass program.
-		"GIT_TERMINAL_PROMPT=0",
-		"SSH_ASKPASS_REQUIRE=never",
-		// Protocols a URL names are allowed; none that git reaches by
-		// itself (a submodule's, a redirect's) unless listed.
-		"GIT_PROTOCOL_FROM_USER=0",
-		"GIT_ALLOW_PROTOCOL=" + strings.Join(protocols(policy), ":"),
-		"GIT_SSH_COMMAND=ssh -o BatchMode=yes",
-	}
-	for _, name := range []string{"PATH", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR"} {
-		if v, ok := os.LookupEnv(name); ok {
-			env = append(env, name+"="+v)
-		}
-	}
-	return env
-}
-
-// protocols are the transports git may use: those the policy allows.
-func protocols(policy repourl.Policy) []string {
-	p := []string{"https", "ssh"}
-	if policy.AllowHTTP {
-		p = append(p, "http")
-	}
-	return p
-}
-
-// gitConfig is the -c configuration of every git command of a checkout.
-func gitConfig(policy repourl.Policy) []string {
-	args := []string{"-c", "protocol.allow=never"}
-	for _, p := range protocols(policy) {
-		args = append(args, "-c", "protocol."+p+".allow=always")
-	}
-	return append(args,
-		// No hook runs: not from a hooks path, not from a template.
-		"-c", "core.hooksPath=/dev/null",
-		"-c", "core.fsmonitor=false",
-		"-c", "submodule.recurse=false",
-		"-c", "credential.helper=",
-	)
 }
 
 // gitRunner runs git commands of one checkout.
@@ -307,9 +253,8 @@ func redactURL(s string) string { return repourl.Redacted(s) }
 // connected repository (in.Auth) with the forge token of the tenant's
 // secret: the token's HTTP header (forge.CloneHeader) as http.extraHeader,
 // given through git's GIT_CONFIG_* variables, so that it is on no command
-// line (which any user of the host may read) and in no URL (which git
-// prints). The header is scoped to the repository's scheme, host and
-// port: a redirect elsewhere does not get it. hide are the strings that
+// line and in no URL, scoped to the repository's scheme, host and port
+// (forge.GitHeaderEnv). hide are the strings that
 // must not leave in an error: the token and the header.
 func (a *ServerMode) cloneAuth(ctx context.Context, in workflows.PrepareInput) (env, hide []string, err error) {
 	if in.Auth == nil {
@@ -318,10 +263,6 @@ func (a *ServerMode) cloneAuth(ctx context.Context, in workflows.PrepareInput) (
 	kind, err := forge.ParseKind(in.Auth.Forge)
 	if err != nil {
 		return nil, nil, Permanent(fmt.Errorf("clone %s: %w", redactURL(in.Repository), err))
-	}
-	u, err := url.Parse(in.Repository)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, nil, Permanent(fmt.Errorf("clone %s: a connected repository is cloned over HTTP(S) with its token, not from this URL", redactURL(in.Repository)))
 	}
 	src := a.secrets()
 	if src == nil {
@@ -340,8 +281,9 @@ func (a *ServerMode) cloneAuth(ctx context.Context, in workflows.PrepareInput) (
 		return nil, nil, Permanent(fmt.Errorf("clone %s: the tenant has no secret %q (the repository's forge token)", redactURL(in.Repository), in.Auth.Secret))
 	}
 	header := forge.CloneHeader(kind, token)
-	key := "http." + u.Scheme + "://" + u.Host + "/.extraHeader"
-	env = []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=" + key, "GIT_CONFIG_VALUE_0=" + header}
+	if env, err = forge.GitHeaderEnv(in.Repository, header); err != nil {
+		return nil, nil, Permanent(fmt.Errorf("clone %s: %w", redactURL(in.Repository), err))
+	}
 	hide = []string{header, token}
 	if _, cred, ok := strings.Cut(header, " Basic "); ok {
 		hide = append(hide, strings.TrimSpace(cred))

@@ -150,7 +150,7 @@ func TestCloneEnvironment(t *testing.T) {
 		t.Setenv(name, "from-the-worker")
 	}
 	t.Setenv("https_proxy", "http://proxy.example.test:3128")
-	env := gitEnv("/tmp/home", repourl.Policy{})
+	env := repourl.Policy{}.GitEnv("/tmp/home")
 	joined := strings.Join(env, "\n")
 	if strings.Contains(joined, "from-the-worker") {
 		t.Errorf("the worker's environment reaches git:\n%s", joined)

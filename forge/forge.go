@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -291,17 +292,30 @@ func CloneHeader(kind Kind, token string) string {
 	return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
-// GitAuthEnv is the environment that makes git send CloneHeader with
-// every HTTP request (http.extraHeader through GIT_CONFIG_COUNT, which
-// keeps the token out of the command line and of .git/config). Append it
-// to a git command's environment; it replaces any GIT_CONFIG_COUNT
-// already there.
-func GitAuthEnv(kind Kind, token string) []string {
+// GitAuthEnv is the environment that makes git send CloneHeader with the
+// HTTP requests it makes to repoURL's scheme, host and port (see
+// GitHeaderEnv). Append it to a git command's environment.
+func GitAuthEnv(kind Kind, repoURL, token string) ([]string, error) {
+	return GitHeaderEnv(repoURL, CloneHeader(kind, token))
+}
+
+// GitHeaderEnv is the environment that makes git send header with the
+// HTTP requests it makes to repoURL's scheme, host and port, and to no
+// other host (a redirect elsewhere does not get it): http.<url>.extraHeader
+// given through GIT_CONFIG_COUNT, which keeps it off the command line
+// (which any user of the host may read) and out of .git/config and of
+// URLs (which git prints). It replaces any GIT_CONFIG_COUNT already in
+// the environment. repoURL must be an http(s) URL with a host.
+func GitHeaderEnv(repoURL, header string) ([]string, error) {
+	u, err := url.Parse(repoURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, errors.New("a repository is cloned with its token over HTTP(S) only")
+	}
 	return []string{
 		"GIT_CONFIG_COUNT=1",
-		"GIT_CONFIG_KEY_0=http.extraHeader",
-		"GIT_CONFIG_VALUE_0=" + CloneHeader(kind, token),
-	}
+		"GIT_CONFIG_KEY_0=http." + u.Scheme + "://" + u.Host + "/.extraHeader",
+		"GIT_CONFIG_VALUE_0=" + header,
+	}, nil
 }
 
 // User is who signed in through a forge.

@@ -265,11 +265,11 @@ func TestGitea(t *testing.T) {
 		if out, err := clone(nil); err == nil {
 			t.Fatalf("cloned without credentials: %s", out)
 		}
-		if out, err := clone(forge.GitAuthEnv(forge.Gitea, "0123456789abcdef0123456789abcdef01234567")); err == nil {
+		if out, err := clone(mustAuthEnv(t, priv.CloneURL, "0123456789abcdef0123456789abcdef01234567")); err == nil {
 			t.Fatalf("cloned with a wrong token: %s", out)
 		}
 		dir := t.TempDir()
-		if out, err := giteatest.RunGit(dir, forge.GitAuthEnv(forge.Gitea, g.Token), "clone", "--quiet", priv.CloneURL, "c"); err != nil {
+		if out, err := giteatest.RunGit(dir, mustAuthEnv(t, priv.CloneURL, g.Token), "clone", "--quiet", priv.CloneURL, "c"); err != nil {
 			t.Fatalf("clone with GitAuthEnv: %v\n%s", err, out)
 		}
 		if head := giteatest.Git(t, filepath.Join(dir, "c"), "rev-parse", "HEAD"); head != sha {
@@ -313,4 +313,14 @@ func TestGitea(t *testing.T) {
 			t.Errorf("creating a repository with the sign-in token: %d, want 403", resp.StatusCode)
 		}
 	})
+}
+
+// mustAuthEnv is forge.GitAuthEnv for a Gitea repository.
+func mustAuthEnv(t *testing.T, repoURL, token string) []string {
+	t.Helper()
+	env, err := forge.GitAuthEnv(forge.Gitea, repoURL, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
 }

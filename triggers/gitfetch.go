@@ -10,10 +10,12 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/buildit-ci/buildit/forge"
 	"github.com/buildit-ci/buildit/repourl"
 )
 
@@ -80,7 +82,10 @@ func (f fetcher) fetchPipelines(ctx context.Context, repo, commit, dir string) (
 	if err := os.Mkdir(work, 0o700); err != nil {
 		return nil, err
 	}
-	g := f.git(home, work)
+	g, err := f.git(home, work, repo)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := g(ctx, "init", "-q"); err != nil {
 		return nil, err
 	}
@@ -128,15 +133,21 @@ func slicesContainsDots(dir string) bool {
 	return false
 }
 
-// git returns a runner of git commands in work, with the environment of
-// gitEnv and its output bounded.
-func (f fetcher) git(home, work string) func(ctx context.Context, args ...string) ([]byte, error) {
-	env := gitEnv(home, f.policy)
+// git returns a runner of git commands in work, with the policy's
+// environment (repourl.Policy.GitEnv), the header sent to repo's host
+// only, and its output bounded.
+func (f fetcher) git(home, work, repo string) (func(ctx context.Context, args ...string) ([]byte, error), error) {
+	env := f.policy.GitEnv(home)
 	if f.header != "" {
-		env = append(env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0="+f.header)
+		auth, err := forge.GitHeaderEnv(repo, f.header)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, auth...)
 	}
+	config := f.policy.GitConfig()
 	return func(ctx context.Context, args ...string) ([]byte, error) {
-		full := append(gitConfig(f.policy), args...)
+		full := append(slices.Clone(config), args...)
 		cmd := exec.CommandContext(ctx, "git", full...)
 		cmd.Dir = work
 		cmd.Env = env
@@ -157,7 +168,7 @@ func (f fetcher) git(home, work string) func(ctx context.Context, args ...string
 			return nil, fmt.Errorf("git %s: output over %d bytes", args[0], maxOutput)
 		}
 		return out.Bytes(), nil
-	}
+	}, nil
 }
 
 // limitedBuffer keeps the first max bytes written to it.
@@ -176,52 +187,4 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
-}
-
-// gitEnv is the whole environment git runs with, as the worker's checkout
-// has it (activities/checkout.go): nothing of the server's (its
-// DATABASE_URL, BUILDIT_SECRET_KEY, SSH agent, git configuration) but
-// PATH, the proxy and CA settings, and what makes git fail instead of
-// asking for anything.
-func gitEnv(home string, policy repourl.Policy) []string {
-	env := []string{
-		"HOME=" + home,
-		"XDG_CONFIG_HOME=" + home,
-		"LC_ALL=C",
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_CEILING_DIRECTORIES=" + filepath.Dir(home),
-		"GIT_TERMINAL_PROMPT=0",
-		"SSH_ASKPASS_REQUIRE=never",
-		"GIT_PROTOCOL_FROM_USER=0",
-		"GIT_ALLOW_PROTOCOL=" + strings.Join(protocols(policy), ":"),
-		"GIT_SSH_COMMAND=ssh -o BatchMode=yes",
-	}
-	for _, name := range []string{"PATH", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR"} {
-		if v, ok := os.LookupEnv(name); ok {
-			env = append(env, name+"="+v)
-		}
-	}
-	return env
-}
-
-func protocols(policy repourl.Policy) []string {
-	p := []string{"https", "ssh"}
-	if policy.AllowHTTP {
-		p = append(p, "http")
-	}
-	return p
-}
-
-func gitConfig(policy repourl.Policy) []string {
-	args := []string{"-c", "protocol.allow=never"}
-	for _, p := range protocols(policy) {
-		args = append(args, "-c", "protocol."+p+".allow=always")
-	}
-	return append(args,
-		"-c", "core.hooksPath=/dev/null",
-		"-c", "core.fsmonitor=false",
-		"-c", "submodule.recurse=false",
-		"-c", "credential.helper=",
-	)
 }
