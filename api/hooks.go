@@ -78,7 +78,7 @@ func (s *Server) hook(c *gin.Context) {
 		fail(c, errorf(http.StatusUnauthorized, CodeUnauthenticated, "the webhook's signature is missing or wrong"))
 		return
 	}
-	if len(delivery) > 100 || !deliveryRE.MatchString(delivery) {
+	if !deliveryRE.MatchString(delivery) {
 		fail(c, badRequest("the delivery ID header is not an ID"))
 		return
 	}

@@ -106,3 +106,28 @@ func TestValidatePrintsTriggers(t *testing.T) {
 		t.Errorf("exit %d\n%s%s\nwant lines %q", code, stdout, stderr, want)
 	}
 }
+
+// An input's value is data, never shell code: whoever may only trigger a
+// run (an API key with runs:write, say) cannot make a stage run commands
+// of their own, with the pipeline's secrets, through ${inputs.NAME} in a
+// `run` command. The value arrives whole, quotes, semicolons and
+// substitutions included, and none of it runs.
+func TestSecurityInputsAreNotShellCode(t *testing.T) {
+	file := writeFile(t, "inject.kdl", `pipeline "inject"
+inputs { message; }
+stage "say" { run "echo said: ${inputs.message}" "echo \"quoted: ${inputs.message}\""; }
+`)
+	payload := `hi"; echo INJECTED-$((6*7)); echo "$(echo SUBST-$((6*7)))` + "`echo TICK-$((6*7))`"
+	code, stdout, stderr := run(t, "run", file, "-i", "message="+payload)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, "-42") {
+		t.Errorf("the input ran as shell code:\n%s", stdout)
+	}
+	// Unquoted, the shell splits the value into words (as it would a
+	// variable's); quoted, it arrives whole.
+	if !strings.Contains(stdout, "quoted: "+payload) {
+		t.Errorf("stdout lacks the whole value %q:\n%s", payload, stdout)
+	}
+}

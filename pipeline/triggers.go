@@ -460,9 +460,29 @@ func substituteInputs(s string, values map[string]string) string {
 	})
 }
 
-// ApplyInputs replaces ${inputs.NAME} in the steps' image, run, env,
-// services and deploy settings with the values (resolved by
-// ResolveInputs), as ${matrix.NAME} is replaced when planning.
+// shellInputRefs replaces ${inputs.NAME} of a declared input in a `run`
+// command with ${BUILDIT_INPUT_NAME}: the shell expands the variable (the
+// stage's environment holds it), so that a value is data and never shell
+// code, whoever gives it (a key that may only trigger runs must not run
+// commands of its own with the pipeline's secrets).
+func shellInputRefs(s string, values map[string]string) string {
+	if len(values) == 0 || !strings.Contains(s, "inputs.") {
+		return s
+	}
+	return inputRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := inputRef.FindStringSubmatch(ref)[1]
+		if _, ok := values[name]; ok {
+			return "${" + InputVar(name) + "}"
+		}
+		return ref
+	})
+}
+
+// ApplyInputs replaces ${inputs.NAME} in the steps' image, env, services
+// and deploy settings with the values (resolved by ResolveInputs), as
+// ${matrix.NAME} is replaced when planning. In `run` commands it becomes
+// ${BUILDIT_INPUT_NAME}, which the shell expands: a value is never read
+// as shell code (see shellInputRefs).
 func (p *Plan) ApplyInputs(values map[string]string) {
 	if len(values) == 0 {
 		return
@@ -488,7 +508,7 @@ func (p *Plan) ApplyInputs(values map[string]string) {
 		// (a copied Plan) is not changed under it.
 		run := make([]string, len(st.Run))
 		for j, r := range st.Run {
-			run[j] = sub(r)
+			run[j] = shellInputRefs(r, values)
 		}
 		if st.Run != nil {
 			st.Run = run
