@@ -301,20 +301,25 @@ func GitAuthEnv(kind Kind, repoURL, token string) ([]string, error) {
 
 // GitHeaderEnv is the environment that makes git send header with the
 // HTTP requests it makes to repoURL's scheme, host and port, and to no
-// other host (a redirect elsewhere does not get it): http.<url>.extraHeader
-// given through GIT_CONFIG_COUNT, which keeps it off the command line
-// (which any user of the host may read) and out of .git/config and of
-// URLs (which git prints). It replaces any GIT_CONFIG_COUNT already in
-// the environment. repoURL must be an http(s) URL with a host.
+// other host: http.<url>.extraHeader given through GIT_CONFIG_COUNT,
+// which keeps it off the command line (which any user of the host may
+// read) and out of .git/config and of URLs (which git prints). Git
+// matches that key against the URL it started with and sends the header
+// after a redirect too, to wherever it leads, so redirects are not
+// followed (http.followRedirects=false): a repository that moved must be
+// connected under its new URL. It replaces any GIT_CONFIG_COUNT already
+// in the environment. repoURL must be an http(s) URL with a host.
 func GitHeaderEnv(repoURL, header string) ([]string, error) {
 	u, err := url.Parse(repoURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, errors.New("a repository is cloned with its token over HTTP(S) only")
 	}
 	return []string{
-		"GIT_CONFIG_COUNT=1",
+		"GIT_CONFIG_COUNT=2",
 		"GIT_CONFIG_KEY_0=http." + u.Scheme + "://" + u.Host + "/.extraHeader",
 		"GIT_CONFIG_VALUE_0=" + header,
+		"GIT_CONFIG_KEY_1=http.followRedirects",
+		"GIT_CONFIG_VALUE_1=false",
 	}, nil
 }
 

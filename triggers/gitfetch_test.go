@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -88,6 +89,68 @@ func TestFetchPipelines(t *testing.T) {
 		}
 		if _, err := g.fetchPipelines(context.Background(), tc.repo, tc.commit, tc.dir); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// A tenant's repository is hostile to the server that reads it: more
+// pipeline files than maxPipelineFiles are refused, naming the bound, and
+// a redirect to another host does not take the forge token's header
+// there: git sends an http.<url>.extraHeader after a redirect too, so an
+// authenticated fetch follows none (forge.GitHeaderEnv). Before that rule
+// the other host got the header.
+func TestSecurityFetchBounds(t *testing.T) {
+	t.Parallel()
+	gittest.Need(t)
+	root := t.TempDir()
+	files := map[string]string{}
+	for i := range maxPipelineFiles + 1 {
+		files[fmt.Sprintf(".buildit/p%02d.kdl", i)] = fmt.Sprintf("pipeline \"p%d\"\n", i)
+	}
+	commit := gittest.Repo(t, root, "many", files)
+	base := gittest.Serve(t, root)
+	f := fetcher{policy: repourl.Policy{AllowHTTP: true}, header: "Authorization: Basic dG9rZW4=", maxFile: 1 << 10}
+	if _, err := f.fetchPipelines(context.Background(), base+"/many", commit, ".buildit"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d pipeline files", maxPipelineFiles)) {
+		t.Errorf("%d files: %v, want the bound named", maxPipelineFiles+1, err)
+	}
+
+	// The repository's host redirects git to another host (localhost
+	// rather than 127.0.0.1: another host to git), which serves the
+	// repository too and records what it was sent.
+	backend, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var elsewhere []string
+	proxy := httputil.NewSingleHostReverseProxy(backend)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Header.Get("Authorization"))
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(other.Close)
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, otherURL+r.URL.RequestURI(), http.StatusFound)
+	}))
+	t.Cleanup(redirect.Close)
+	small := gittest.Repo(t, root, "app", map[string]string{".buildit/ci.kdl": "pipeline \"ci\"\n"})
+	if _, err := f.fetchPipelines(context.Background(), redirect.URL+"/app", small, ".buildit"); err == nil {
+		t.Error("an authenticated fetch followed a redirect to another host")
+	}
+	// Without the header, git follows it: the other host is reachable,
+	// so what it was (not) sent above is what the rule decides.
+	anon := fetcher{policy: f.policy, maxFile: f.maxFile}
+	if _, err := anon.fetchPipelines(context.Background(), redirect.URL+"/app", small, ".buildit"); err != nil {
+		t.Errorf("an anonymous fetch through the redirect: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range elsewhere {
+		if a != "" {
+			t.Errorf("the other host was sent Authorization %q", a)
 		}
 	}
 }
