@@ -291,7 +291,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		f.stages.apply(svc, log)
 		svc.Repositories.AllowHTTP = f.allowHTTPRepositories
 		defer closeClient()
-		svc.PublicURL = publicURL(f.publicURL, f.addr)
+		svc.PublicURL = cfg.PublicURL
 		cfg.Runs = svc
 		cfg.Repositories = svc.Repositories
 		cfg.Hooks = triggers.Starter{Client: svc.Client, TaskQueue: f.taskQueue}
@@ -309,7 +309,6 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	} else {
 		log.Warn("no --temporal-address: runs cannot be started, only read")
 	}
-	cfg.PublicURL = publicURL(f.publicURL, f.addr)
 	srv, err := api.New(store, log, cfg, checks...)
 	if err != nil {
 		return usageError(err)
