@@ -229,7 +229,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	sched := &schedules.Syncer{Client: c, TaskQueue: taskQueue, Log: log}
 	cfg.Schedules = sched
 	stopServerWorker, err := startServerWorker(c, taskQueue, &triggers.Deps{
-		Store: store, Runs: svc, Client: c, PublicURL: svc.PublicURL, Log: log, PipelineLimits: limits, Schedules: sched,
+		Store: store, Runs: svc, Client: c, Log: log, PipelineLimits: limits, Schedules: sched,
 	})
 	if err != nil {
 		return err

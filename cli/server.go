@@ -299,7 +299,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		sched := &schedules.Syncer{Client: svc.Client, TaskQueue: f.taskQueue, Log: log}
 		cfg.Schedules = sched
 		stopServerWorker, err := startServerWorker(svc.Client, f.taskQueue, &triggers.Deps{
-			Store: store, Runs: svc, Client: svc.Client, PublicURL: svc.PublicURL, Log: log,
+			Store: store, Runs: svc, Client: svc.Client, Log: log,
 			PipelineLimits: cfg.PipelineLimits, Schedules: sched,
 		})
 		if err != nil {

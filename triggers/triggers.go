@@ -29,10 +29,6 @@ type Deps struct {
 	Runs *runclient.Service
 	// Client reaches Temporal.
 	Client client.Client
-	// PublicURL is the server's base URL as forges and browsers reach it
-	// (--public-url): webhook URLs and the runs' pages linked from commit
-	// statuses are made from it.
-	PublicURL string
 	// Schedules keeps pipelines' Temporal Schedules in step with their
 	// plans; nil when schedules are off.
 	Schedules ScheduleSyncer
