@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -12,20 +13,40 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/forge"
 	"github.com/buildit-ci/buildit/pipeline"
 	"github.com/buildit-ci/buildit/triggers"
 )
 
-// HookStarter starts the work of a verified webhook in Temporal (the
-// RepositoryEvent workflow of triggers, one per delivery): the webhook
-// route does nothing else. triggers.Starter is the real one.
-type HookStarter interface {
-	// StartEvent starts the event's workflow and returns its ID; a
-	// workflow of the same delivery that started before is no error. An
-	// error means it could not start: the route answers 503 and the
-	// forge retries.
-	StartEvent(ctx context.Context, in triggers.EventInput) (workflowID string, err error)
+// HookQueue takes the verified, recorded deliveries of webhooks whose
+// work (the RepositoryEvent workflow of triggers, one per delivery) starts
+// out of the route's way: triggers.Dispatcher is the real one. The route
+// records each delivery with its workflow input first, so a delivery the
+// queue does not take is still started (by the dispatcher's sweeper).
+type HookQueue interface {
+	// Accept hands in to the starters without blocking.
+	Accept(in triggers.EventInput) bool
+}
+
+// hookRepo is a repository the webhook route looked up; ok when it
+// exists.
+type hookRepo struct {
+	db.HookRepository
+	ok bool
+}
+
+// findHookRepos looks up the repositories of a batch of deliveries.
+func (s *Server) findHookRepos(ctx context.Context, ids []uuid.UUID) ([]hookRepo, error) {
+	found, err := s.store.Repositories().ForHooks(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hookRepo, len(ids))
+	for i, id := range ids {
+		out[i].HookRepository, out[i].ok = found[id]
+	}
+	return out, nil
 }
 
 // deliveryRE is a delivery ID the route takes as it is (it becomes part
@@ -34,8 +55,9 @@ var deliveryRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,100}$`)
 
 // hook is POST /api/v1/hooks/{forge}/{repository-id}: a forge's webhook.
 // Nobody signs in: the repository's webhook secret authenticates it,
-// checked before anything of the body is parsed. It answers as soon as
-// the event's workflow has started (or the event is ignored).
+// checked before anything of the body is parsed. It answers 202 as soon
+// as the delivery is recorded (or the event is ignored); its workflow
+// starts after, from the HookQueue.
 func (s *Server) hook(c *gin.Context) {
 	kind, err := forge.ParseKind(c.Param("forge"))
 	if err != nil {
@@ -57,12 +79,13 @@ func (s *Server) hook(c *gin.Context) {
 		fail(c, badRequest("the body could not be read"))
 		return
 	}
-	repo, err := s.store.Repositories().ForHook(c, id)
+	found, err := s.hookRepos.do(c, id)
 	if err != nil {
 		fail(c, repositoryError(err))
 		return
 	}
-	if repo.Forge != string(kind) {
+	repo := found.HookRepository
+	if !found.ok || repo.Forge != string(kind) {
 		fail(c, notFound("repository"))
 		return
 	}
@@ -104,7 +127,16 @@ func (s *Server) hook(c *gin.Context) {
 		fail(c, errorf(http.StatusServiceUnavailable, CodeUnavailable, "this server runs without Temporal: webhooks cannot start runs"))
 		return
 	}
-	taken, err := s.store.Repositories().TakeDelivery(c, repo.ID, delivery)
+	if len(ev.Changed) > triggers.MaxChanged {
+		ev.Changed = nil
+	}
+	in := triggers.EventInput{OrgID: repo.OrgID.String(), TenantID: repo.TenantID.String(), RepositoryID: repo.ID.String(), Event: ev}
+	input, err := json.Marshal(in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	taken, err := s.deliveries.do(c, db.NewDelivery{RepositoryID: repo.ID, Delivery: delivery, Input: input})
 	if err != nil {
 		fail(c, err)
 		return
@@ -113,20 +145,6 @@ func (s *Server) hook(c *gin.Context) {
 		c.JSON(http.StatusAccepted, gin.H{"status": "duplicate"})
 		return
 	}
-	if len(ev.Changed) > triggers.MaxChanged {
-		ev.Changed = nil
-	}
-	wid, err := s.cfg.Hooks.StartEvent(c, triggers.EventInput{
-		OrgID: repo.OrgID.String(), TenantID: repo.TenantID.String(), RepositoryID: repo.ID.String(), Event: ev,
-	})
-	if err != nil {
-		log.Error("starting a webhook's workflow failed", "error", err)
-		// Forget the delivery, so that the forge's retry is taken.
-		if err := s.store.Repositories().ReleaseDelivery(context.WithoutCancel(c), repo.ID, delivery); err != nil {
-			log.Error("forgetting a delivery failed", "error", err)
-		}
-		fail(c, errorf(http.StatusServiceUnavailable, CodeUnavailable, "the workflow service is unavailable; deliver it again shortly"))
-		return
-	}
-	c.JSON(http.StatusAccepted, gin.H{"status": "accepted", "workflow_id": wid})
+	s.cfg.Hooks.Accept(in)
+	c.JSON(http.StatusAccepted, gin.H{"status": "accepted", "workflow_id": triggers.WorkflowID(repo.ID, delivery)})
 }

@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -129,31 +131,84 @@ func giteaPR(clone, headClone, action string, number int, head, base, sha string
 }
 
 // fakeHooks stands in for Temporal in the route's tests: it records the
-// events it is asked to start, or fails.
+// events it is asked to start, once per delivery as Temporal's workflow
+// IDs do, or fails while fail is set.
 type fakeHooks struct {
-	mu      sync.Mutex
-	started []triggers.EventInput
-	fail    bool
+	mu       sync.Mutex
+	started  []triggers.EventInput
+	fail     bool
+	failures int
 }
 
 func (f *fakeHooks) StartEvent(_ context.Context, in triggers.EventInput) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
+		f.failures++
 		return "", errors.New("temporal is down")
 	}
+	id := "hook/" + in.RepositoryID + "/" + in.Event.Delivery
+	for _, s := range f.started {
+		if s.RepositoryID == in.RepositoryID && s.Event.Delivery == in.Event.Delivery {
+			return id, nil
+		}
+	}
 	f.started = append(f.started, in)
-	return "hook/" + in.RepositoryID + "/" + in.Event.Delivery, nil
+	return id, nil
+}
+
+func (f *fakeHooks) setFail(fail bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = fail
+}
+
+// snapshot returns the events started and the failed starts so far.
+func (f *fakeHooks) snapshot() ([]triggers.EventInput, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.started), f.failures
+}
+
+// waitFor polls cond until it holds or 30 s pass.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: timed out", what)
+		}
+	}
+}
+
+// dispatch gives the webhook route a dispatcher over starter, run until
+// the test ends (or stop), whose sweeper looks every 50 ms for deliveries
+// older than 100 ms that have not started.
+func (e *env) dispatch(t testing.TB, starter triggers.EventStarter, queue int) (d *triggers.Dispatcher, stop func()) {
+	t.Helper()
+	d = triggers.NewDispatcher(starter, e.store, slog.New(slog.DiscardHandler), 0, queue)
+	d.SweepEvery, d.HandOff = 50*time.Millisecond, 100*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.Run(ctx)
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	e.api.cfg.Hooks = d
+	return d, stop
 }
 
 // The webhook route without Temporal: signatures, ping, ignored events,
-// [skip ci], redeliveries, and a workflow service that is down. GitHub's
-// payloads here are stand-ins following GitHub's webhook documentation.
+// [skip ci], redeliveries, and a workflow service that is down (the
+// delivery is accepted and started when it is back). GitHub's payloads
+// here are stand-ins following GitHub's webhook documentation.
 func TestSecurityWebhookRoute(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	hooks := &fakeHooks{}
-	e.api.cfg.Hooks = hooks
+	e.dispatch(t, hooks, 0)
 	owner := e.signup("owner@acme.test", "Acme")
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
 	owner.must(201, "PUT", "/orgs/acme/tenants/web/secrets/GITEA_TOKEN", map[string]string{"value": "tok"})
@@ -217,8 +272,8 @@ func TestSecurityWebhookRoute(t *testing.T) {
 	if r := e.deliver(skip); r.status != 202 || func() string { s, _ := hookStatus(t, r); return s }() != "skipped" {
 		t.Errorf("[skip ci]: %d %s", r.status, r.body)
 	}
-	if len(hooks.started) != 0 {
-		t.Fatalf("started %d events for nothing to do", len(hooks.started))
+	if started, _ := hooks.snapshot(); len(started) != 0 {
+		t.Fatalf("started %d events for nothing to do", len(started))
 	}
 
 	// A push is started once; its redelivery is a duplicate.
@@ -229,10 +284,12 @@ func TestSecurityWebhookRoute(t *testing.T) {
 	if r := e.deliver(call); r.status != 202 || func() string { s, _ := hookStatus(t, r); return s }() != "duplicate" {
 		t.Errorf("redelivery: %d %s", r.status, r.body)
 	}
-	if len(hooks.started) != 1 {
-		t.Fatalf("started %d events, want 1", len(hooks.started))
+	var started []triggers.EventInput
+	waitFor(t, "the push's start", func() bool { started, _ = hooks.snapshot(); return len(started) > 0 })
+	if len(started) != 1 {
+		t.Fatalf("started %d events, want 1", len(started))
 	}
-	ev := hooks.started[0]
+	ev := started[0]
 	if ev.TenantID == "" || ev.OrgID == "" || ev.RepositoryID != repo.ID || ev.Event.Commit != sha || ev.Event.Branch != "main" || ev.Event.Delivery != "d-1" {
 		t.Errorf("started %+v", ev)
 	}
@@ -249,45 +306,113 @@ func TestSecurityWebhookRoute(t *testing.T) {
 		t.Errorf("no delivery header, again: %d %s", r.status, r.body)
 	}
 
-	// Temporal down: 503, and the delivery is not taken, so that the
-	// forge's retry starts it.
-	hooks.fail = true
+	// Temporal down: the delivery is accepted all the same, its start
+	// fails and is retried (with a backoff) until Temporal is back.
+	hooks.setFail(true)
 	down := call
 	down.delivery = "d-2"
-	if r := e.deliver(down); r.status != 503 || r.code() != CodeUnavailable {
+	if r := e.deliver(down); r.status != 202 || func() string { s, _ := hookStatus(t, r); return s }() != "accepted" {
 		t.Errorf("Temporal down: %d %s", r.status, r.body)
 	}
-	hooks.fail = false
-	if r := e.deliver(down); r.status != 202 || func() string { s, _ := hookStatus(t, r); return s }() != "accepted" {
-		t.Errorf("the retry after Temporal came back: %d %s", r.status, r.body)
+	var attempts int
+	var startedAt *time.Time
+	waitFor(t, "a failed start recorded", func() bool {
+		if err := e.store.Pool().QueryRow(context.Background(), "SELECT attempts, started_at FROM webhook_deliveries WHERE delivery_id = 'd-2'").Scan(&attempts, &startedAt); err != nil {
+			t.Fatal(err)
+		}
+		return attempts > 0
+	})
+	if startedAt != nil {
+		t.Errorf("a delivery whose start failed is marked started at %v", startedAt)
 	}
+	hooks.setFail(false)
+	waitFor(t, "d-2's start after Temporal came back", func() bool {
+		started, _ := hooks.snapshot()
+		return slices.ContainsFunc(started, func(in triggers.EventInput) bool { return in.Event.Delivery == "d-2" })
+	})
+	if r := e.deliver(down); func() string { s, _ := hookStatus(t, r); return s }() != "duplicate" {
+		t.Errorf("the forge's redelivery of d-2: %d %s", r.status, r.body)
+	}
+}
+
+// Deliveries accepted while no starter drains the queue (a full queue, a
+// server that stopped before starting them) are started by the next
+// dispatcher's sweeper, once each.
+func TestWebhookDeliveriesSurviveARestart(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	owner := e.signup("owner@acme.test", "Acme")
+	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	owner.must(201, "PUT", "/orgs/acme/tenants/web/secrets/GITEA_TOKEN", map[string]string{"value": "tok"})
+	var repo apiview.Repository
+	owner.must(201, "POST", "/orgs/acme/tenants/web/repositories", map[string]any{
+		"forge": "gitea", "url": "https://gitea.example/acme/app", "token_secret": "GITEA_TOKEN",
+	}).json(t, &repo)
+	sha := strings.Repeat("b", 40)
+	body := giteaPush("https://gitea.example/acme/app.git", "refs/heads/main", sha, sha, "change")
+
+	// A dispatcher that is stopped at once: its queue takes one delivery
+	// and nothing drains it; the others do not fit.
+	first := &fakeHooks{}
+	_, stop := e.dispatch(t, first, 1)
+	stop()
+	for i := range 5 {
+		call := hookCall{forge: "gitea", repo: repo.ID, secret: repo.WebhookSecret, event: "push", delivery: fmt.Sprintf("r-%d", i), body: body}
+		if r := e.deliver(call); r.status != 202 || func() string { s, _ := hookStatus(t, r); return s }() != "accepted" {
+			t.Fatalf("delivery %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if started, _ := first.snapshot(); len(started) != 0 {
+		t.Fatalf("a stopped dispatcher started %d", len(started))
+	}
+	// The next server's dispatcher.
+	next := &fakeHooks{}
+	e.dispatch(t, next, 0)
+	waitFor(t, "the sweeper's starts", func() bool { started, _ := next.snapshot(); return len(started) == 5 })
+	var pending int
+	waitFor(t, "every delivery marked started", func() bool {
+		if err := e.store.Pool().QueryRow(context.Background(), "SELECT count(*) FROM webhook_deliveries WHERE started_at IS NULL OR input IS NOT NULL").Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		return pending == 0
+	})
 }
 
 // serveHooks gives e the server's own worker (the RepositoryEvent
 // workflow) on the run service's server queue, and the webhook route a
-// starter on it, as buildit server wires them.
+// dispatcher starting workflows on it, as buildit server wires them.
 func (e *env) serveHooks(t testing.TB) {
 	t.Helper()
-	w := sdkworker.New(e.svc.Client, workflows.ServerTaskQueue(e.svc.TaskQueue), sdkworker.Options{})
+	// At most 4 activities at once, as buildit server's worker.
+	w := sdkworker.New(e.svc.Client, workflows.ServerTaskQueue(e.svc.TaskQueue), sdkworker.Options{MaxConcurrentActivityExecutionSize: 4})
 	triggers.Register(w, &triggers.Deps{Store: e.store, Runs: e.svc, Client: e.svc.Client, Log: slog.New(slog.DiscardHandler)})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	e.api.cfg.Hooks = triggers.Starter{Client: e.svc.Client, TaskQueue: e.svc.TaskQueue}
+	e.dispatch(t, triggers.Starter{Client: e.svc.Client, TaskQueue: e.svc.TaskQueue}, 0)
 }
 
-// waitHook waits for a delivery's RepositoryEvent workflow and returns
-// what it started.
+// waitHook waits for a delivery's RepositoryEvent workflow (which the
+// dispatcher starts after the route has answered) and returns what it
+// started.
 func (e *env) waitHook(t *testing.T, workflowID string) triggers.EventResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var res triggers.EventResult
-	if err := e.svc.Client.GetWorkflow(ctx, workflowID, "").Get(ctx, &res); err != nil {
-		t.Fatalf("workflow %s: %v", workflowID, err)
+	for {
+		err := e.svc.Client.GetWorkflow(ctx, workflowID, "").Get(ctx, &res)
+		var missing *serviceerror.NotFound
+		if errors.As(err, &missing) && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("workflow %s: %v", workflowID, err)
+		}
+		return res
 	}
-	return res
 }
 
 // historyInput decodes the input a workflow was started with into v.

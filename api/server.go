@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit/blobstore"
 	"github.com/buildit-ci/buildit/db"
@@ -78,9 +79,9 @@ type Config struct {
 	// Repositories is the policy on the repositories tenants connect
 	// (the run service's, --allow-http-repositories).
 	Repositories repourl.Policy
-	// Hooks starts the work of verified webhooks; nil answers them with
-	// 503.
-	Hooks HookStarter
+	// Hooks starts the work of verified webhooks (a triggers.Dispatcher);
+	// nil answers them with 503.
+	Hooks HookQueue
 }
 
 // defaultSignupFloor is Server.signupFloor: well over what a signup costs
@@ -111,6 +112,11 @@ type Server struct {
 	// a millisecond (a rolled-back transaction against a committed one);
 	// waiting out the rest hides that too.
 	signupFloor time.Duration
+
+	// hookRepos and deliveries batch the webhook route's two queries
+	// across concurrent deliveries.
+	hookRepos  *batcher[uuid.UUID, hookRepo]
+	deliveries *batcher[db.NewDelivery, bool]
 
 	engine *gin.Engine
 }
@@ -145,6 +151,8 @@ func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck
 		signupByIP:   newLimiter(time.Minute, 10),
 		signupFloor:  defaultSignupFloor,
 	}
+	s.hookRepos = newBatcher(s.findHookRepos)
+	s.deliveries = newBatcher(store.Repositories().TakeDeliveries)
 	s.oauthStateKey = make([]byte, 32)
 	if _, err := rand.Read(s.oauthStateKey); err != nil {
 		return nil, err

@@ -228,7 +228,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	svc.PublicURL = publicURL(f.publicURL, ln.Addr().String())
 	sched := &schedules.Syncer{Client: c, TaskQueue: taskQueue, Log: log}
 	cfg.Schedules = sched
-	stopServerWorker, err := startServerWorker(c, taskQueue, &triggers.Deps{
+	hooks, stopServerWorker, err := startServerWorker(c, taskQueue, &triggers.Deps{
 		Store: store, Runs: svc, Client: c, Log: log, PipelineLimits: limits, Schedules: sched,
 	})
 	if err != nil {
@@ -237,7 +237,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 	defer stopServerWorker()
 	cfg.Runs, cfg.Logs, cfg.PipelineLimits = svc, pg.notifier, limits
 	cfg.PublicURL, cfg.Repositories = svc.PublicURL, svc.Repositories
-	cfg.Hooks = triggers.Starter{Client: c, TaskQueue: taskQueue}
+	cfg.Hooks = hooks
 	if cfg.OAuth, err = f.oauth.providers(); err != nil {
 		return err
 	}

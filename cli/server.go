@@ -294,11 +294,10 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 		svc.PublicURL = cfg.PublicURL
 		cfg.Runs = svc
 		cfg.Repositories = svc.Repositories
-		cfg.Hooks = triggers.Starter{Client: svc.Client, TaskQueue: f.taskQueue}
 		checks = append(checks, check)
 		sched := &schedules.Syncer{Client: svc.Client, TaskQueue: f.taskQueue, Log: log}
 		cfg.Schedules = sched
-		stopServerWorker, err := startServerWorker(svc.Client, f.taskQueue, &triggers.Deps{
+		hooks, stopServerWorker, err := startServerWorker(svc.Client, f.taskQueue, &triggers.Deps{
 			Store: store, Runs: svc, Client: svc.Client, Log: log,
 			PipelineLimits: cfg.PipelineLimits, Schedules: sched,
 		})
@@ -306,6 +305,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 			return err
 		}
 		defer stopServerWorker()
+		cfg.Hooks = hooks
 	} else {
 		log.Warn("no --temporal-address: runs cannot be started, only read")
 	}

@@ -121,22 +121,41 @@ type HookRepository struct {
 
 // ForHook returns repository id, whatever its tenant, with its webhook
 // secret opened: for the webhook route, which checks the delivery's
-// signature with it before anything else. One indexed query.
+// signature with it before anything else.
 func (r RepositoryRepo) ForHook(ctx context.Context, id uuid.UUID) (HookRepository, error) {
-	row, err := r.h.q.GetRepositoryForHook(ctx, id)
+	found, err := r.ForHooks(ctx, []uuid.UUID{id})
 	if err != nil {
-		return HookRepository{}, wrap(err, "get repository %s", id)
+		return HookRepository{}, err
 	}
-	if r.h.box == nil {
-		return HookRepository{}, fmt.Errorf("open the webhook secret of repository %s: %w", id, ErrNoSecretKey)
+	repo, ok := found[id]
+	if !ok {
+		return HookRepository{}, wrap(ErrNotFound, "get repository %s", id)
 	}
-	repo := row.Repository
-	secret, err := r.h.box.Open(secretbox.Sealed{Ciphertext: repo.WebhookCiphertext, Nonce: repo.WebhookNonce, KeyID: repo.WebhookKeyID},
-		webhookAAD(repo.TenantID, repo.ID))
+	return repo, nil
+}
+
+// ForHooks is ForHook of several repositories at once, in one indexed
+// query (the webhook route batches concurrent deliveries): the
+// repositories found, by id.
+func (r RepositoryRepo) ForHooks(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]HookRepository, error) {
+	rows, err := r.h.q.GetRepositoriesForHooks(ctx, ids)
 	if err != nil {
-		return HookRepository{}, fmt.Errorf("open the webhook secret of repository %s: %w", id, err)
+		return nil, wrap(err, "get repositories for webhooks")
 	}
-	return HookRepository{Repository: toRepository(repo), OrgID: row.OrgID, Secret: secret}, nil
+	if r.h.box == nil && len(rows) > 0 {
+		return nil, fmt.Errorf("open the webhook secret of repository %s: %w", rows[0].Repository.ID, ErrNoSecretKey)
+	}
+	found := make(map[uuid.UUID]HookRepository, len(rows))
+	for _, row := range rows {
+		repo := row.Repository
+		secret, err := r.h.box.Open(secretbox.Sealed{Ciphertext: repo.WebhookCiphertext, Nonce: repo.WebhookNonce, KeyID: repo.WebhookKeyID},
+			webhookAAD(repo.TenantID, repo.ID))
+		if err != nil {
+			return nil, fmt.Errorf("open the webhook secret of repository %s: %w", repo.ID, err)
+		}
+		found[repo.ID] = HookRepository{Repository: toRepository(repo), OrgID: row.OrgID, Secret: secret}
+	}
+	return found, nil
 }
 
 // List lists a tenant's repositories by URL.
@@ -186,18 +205,109 @@ func (r RepositoryRepo) Delete(ctx context.Context, tenantID, id uuid.UUID) erro
 	return wrap(affected(n, err), "delete repository %s", id)
 }
 
-// TakeDelivery records a webhook delivery of the repository; false when
-// it was taken before (a redelivery).
-func (r RepositoryRepo) TakeDelivery(ctx context.Context, repositoryID uuid.UUID, delivery string) (bool, error) {
-	n, err := r.h.q.InsertWebhookDelivery(ctx, sqlcdb.InsertWebhookDeliveryParams{RepositoryID: repositoryID, DeliveryID: delivery})
-	return n == 1, wrap(err, "record delivery %q", delivery)
+// TakeDelivery records a webhook delivery of the repository with the
+// workflow input that starts its work (started later, by StartedDelivery's
+// caller or the sweeper); false when it was taken before (a redelivery).
+func (r RepositoryRepo) TakeDelivery(ctx context.Context, repositoryID uuid.UUID, delivery string, input []byte) (bool, error) {
+	taken, err := r.TakeDeliveries(ctx, []NewDelivery{{RepositoryID: repositoryID, Delivery: delivery, Input: input}})
+	if err != nil {
+		return false, err
+	}
+	return taken[0], nil
 }
 
-// ReleaseDelivery forgets a delivery, so that the forge's retry of it is
-// taken: for a delivery whose work could not be started.
-func (r RepositoryRepo) ReleaseDelivery(ctx context.Context, repositoryID uuid.UUID, delivery string) error {
-	err := r.h.q.DeleteWebhookDelivery(ctx, sqlcdb.DeleteWebhookDeliveryParams{RepositoryID: repositoryID, DeliveryID: delivery})
-	return wrap(err, "forget delivery %q", delivery)
+// NewDelivery is a webhook delivery to record.
+type NewDelivery struct {
+	RepositoryID uuid.UUID
+	Delivery     string
+	// Input is the JSON of the workflow input that starts its work.
+	Input []byte
+}
+
+// TakeDeliveries is TakeDelivery of several deliveries at once, in one
+// statement (the webhook route batches concurrent deliveries): whether
+// each was taken. A delivery twice in ds is taken at its first place at
+// most.
+func (r RepositoryRepo) TakeDeliveries(ctx context.Context, ds []NewDelivery) ([]bool, error) {
+	p := sqlcdb.InsertWebhookDeliveriesParams{
+		RepositoryIds: make([]uuid.UUID, len(ds)), DeliveryIds: make([]string, len(ds)), Inputs: make([]string, len(ds)),
+	}
+	for i, d := range ds {
+		p.RepositoryIds[i], p.DeliveryIds[i], p.Inputs[i] = d.RepositoryID, d.Delivery, string(d.Input)
+	}
+	rows, err := r.h.q.InsertWebhookDeliveries(ctx, p)
+	if err != nil {
+		return nil, wrap(err, "record %d deliveries", len(ds))
+	}
+	type key struct {
+		repo     uuid.UUID
+		delivery string
+	}
+	inserted := make(map[key]bool, len(rows))
+	for _, row := range rows {
+		inserted[key{row.RepositoryID, row.DeliveryID}] = true
+	}
+	taken := make([]bool, len(ds))
+	for i, d := range ds {
+		k := key{d.RepositoryID, d.Delivery}
+		taken[i] = inserted[k]
+		delete(inserted, k)
+	}
+	return taken, nil
+}
+
+// DeliveryKey names a webhook delivery.
+type DeliveryKey struct {
+	RepositoryID uuid.UUID
+	Delivery     string
+}
+
+// StartedDeliveries marks deliveries' work started and forgets their
+// inputs, in one statement.
+func (r RepositoryRepo) StartedDeliveries(ctx context.Context, keys []DeliveryKey) error {
+	p := sqlcdb.MarkWebhookDeliveriesStartedParams{RepositoryIds: make([]uuid.UUID, len(keys)), DeliveryIds: make([]string, len(keys))}
+	for i, k := range keys {
+		p.RepositoryIds[i], p.DeliveryIds[i] = k.RepositoryID, k.Delivery
+	}
+	return wrap(r.h.q.MarkWebhookDeliveriesStarted(ctx, p), "mark %d deliveries started", len(keys))
+}
+
+// FailedDeliveryStart counts a failed start of a delivery's work and backs
+// off its next one.
+func (r RepositoryRepo) FailedDeliveryStart(ctx context.Context, repositoryID uuid.UUID, delivery string) error {
+	err := r.h.q.FailWebhookDeliveryStart(ctx, sqlcdb.FailWebhookDeliveryStartParams{RepositoryID: repositoryID, DeliveryID: delivery})
+	return wrap(err, "count a failed start of delivery %q", delivery)
+}
+
+// PendingDelivery is a delivery whose work has not started.
+type PendingDelivery struct {
+	RepositoryID uuid.UUID
+	Delivery     string
+	// Input is the workflow input recorded with it.
+	Input    []byte
+	Attempts int
+}
+
+// PendingDeliveries lists at most limit deliveries received before
+// before whose work has not started and whose backoff is over, the
+// oldest first.
+func (r RepositoryRepo) PendingDeliveries(ctx context.Context, before time.Time, limit int) ([]PendingDelivery, error) {
+	rows, err := r.h.q.ListPendingWebhookDeliveries(ctx, sqlcdb.ListPendingWebhookDeliveriesParams{ReceivedBefore: before, Lim: int32(limit)})
+	if err != nil {
+		return nil, wrap(err, "list pending deliveries")
+	}
+	out := make([]PendingDelivery, len(rows))
+	for i, row := range rows {
+		out[i] = PendingDelivery{RepositoryID: row.RepositoryID, Delivery: row.DeliveryID, Input: row.Input, Attempts: int(row.Attempts)}
+	}
+	return out, nil
+}
+
+// PruneDeliveries forgets the deliveries received before before and
+// returns how many.
+func (r RepositoryRepo) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	n, err := r.h.q.PruneWebhookDeliveries(ctx, before)
+	return n, wrap(err, "prune deliveries")
 }
 
 func toRepository(row sqlcdb.Repository) Repository {

@@ -3,7 +3,9 @@ package db_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/buildit-ci/buildit/db"
 )
@@ -75,18 +77,54 @@ func TestRepositories(t *testing.T) {
 		t.Errorf("after rotation: %q %v", h.Secret, err)
 	}
 
-	// Deliveries: the first take wins, a redelivery does not; a released
-	// one can be taken again.
+	// Deliveries: the first take wins, a redelivery does not. A delivery
+	// not started is pending once it is older than the cutoff, and after
+	// a failed start only when its backoff is over; a started one is not,
+	// and its input is forgotten. Pruning forgets deliveries.
 	for i, want := range []bool{true, false} {
-		if got, err := s.Repositories().TakeDelivery(ctx, r.ID, "d-1"); err != nil || got != want {
+		if got, err := s.Repositories().TakeDelivery(ctx, r.ID, "d-1", []byte(`{"n":1}`)); err != nil || got != want {
 			t.Errorf("take %d: %v %v", i, got, err)
 		}
 	}
-	if err := s.Repositories().ReleaseDelivery(ctx, r.ID, "d-1"); err != nil {
+	if got, _ := s.Repositories().TakeDelivery(ctx, r.ID, "d-2", []byte(`{"n":2}`)); !got {
+		t.Error("d-2 not taken")
+	}
+	if p, err := s.Repositories().PendingDeliveries(ctx, time.Now().Add(-time.Hour), 10); err != nil || len(p) != 0 {
+		t.Errorf("pending before the cutoff: %+v %v", p, err)
+	}
+	later := time.Now().Add(time.Hour)
+	if p, err := s.Repositories().PendingDeliveries(ctx, later, 10); err != nil || len(p) != 2 || p[0].Delivery != "d-1" || string(p[0].Input) != `{"n": 1}` || p[1].Delivery != "d-2" {
+		t.Errorf("pending: %+v %v", p, err)
+	}
+	if err := s.Repositories().StartedDeliveries(ctx, []db.DeliveryKey{{RepositoryID: r.ID, Delivery: "d-1"}, {RepositoryID: r.ID, Delivery: "nope"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Repositories().TakeDelivery(ctx, r.ID, "d-1"); !got {
-		t.Error("a released delivery is not taken again")
+	if err := s.Repositories().FailedDeliveryStart(ctx, r.ID, "d-2"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Repositories().PendingDeliveries(ctx, later, 10); err != nil || len(p) != 0 {
+		t.Errorf("pending after a start and a failed one (backing off): %+v %v", p, err)
+	}
+	if _, err := s.Pool().Exec(ctx, "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE delivery_id = 'd-2'"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Repositories().PendingDeliveries(ctx, later, 10); err != nil || len(p) != 1 || p[0].Delivery != "d-2" || p[0].Attempts != 1 {
+		t.Errorf("pending after the backoff: %+v %v", p, err)
+	}
+	var input *string
+	if err := s.Pool().QueryRow(ctx, "SELECT input::text FROM webhook_deliveries WHERE delivery_id = 'd-1'").Scan(&input); err != nil || input != nil {
+		t.Errorf("a started delivery's input: %v %v", input, err)
+	}
+	if n, err := s.Repositories().PruneDeliveries(ctx, later); err != nil || n != 2 {
+		t.Errorf("prune: %d %v", n, err)
+	}
+	// A batch: a delivery twice in it is taken once, at its first place.
+	batch := []db.NewDelivery{{RepositoryID: r.ID, Delivery: "x", Input: []byte("{}")}, {RepositoryID: r.ID, Delivery: "x", Input: []byte("{}")}, {RepositoryID: r.ID, Delivery: "y", Input: []byte("{}")}}
+	if taken, err := s.Repositories().TakeDeliveries(ctx, batch); err != nil || !slices.Equal(taken, []bool{true, false, true}) {
+		t.Errorf("a batch: %v %v", taken, err)
+	}
+	if taken, err := s.Repositories().TakeDeliveries(ctx, batch[1:]); err != nil || !slices.Equal(taken, []bool{false, false}) {
+		t.Errorf("the batch again: %v %v", taken, err)
 	}
 
 	// A repository's pipeline: created once, then found; a name taken by

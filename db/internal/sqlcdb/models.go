@@ -274,7 +274,11 @@ type User struct {
 }
 
 type WebhookDelivery struct {
-	RepositoryID uuid.UUID
-	DeliveryID   string
-	ReceivedAt   time.Time
+	RepositoryID  uuid.UUID
+	DeliveryID    string
+	ReceivedAt    time.Time
+	Input         []byte
+	StartedAt     *time.Time
+	Attempts      int32
+	NextAttemptAt *time.Time
 }

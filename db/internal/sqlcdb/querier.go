@@ -6,6 +6,7 @@ package sqlcdb
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -63,7 +64,6 @@ type Querier interface {
 	DeleteTenant(ctx context.Context, arg DeleteTenantParams) (int64, error)
 	DeleteUser(ctx context.Context, id uuid.UUID) (int64, error)
 	DeleteUserSessions(ctx context.Context, userID uuid.UUID) (int64, error)
-	DeleteWebhookDelivery(ctx context.Context, arg DeleteWebhookDeliveryParams) error
 	DoneBlobDeletion(ctx context.Context, arg DoneBlobDeletionParams) error
 	// A queued blob that a row uses again (a rerun's record of a reused
 	// artifact) is not deleted.
@@ -72,6 +72,9 @@ type Querier interface {
 	// statement: a running sum from the most recently used down.
 	EvictCaches(ctx context.Context, arg EvictCachesParams) ([]Cach, error)
 	FailBlobDeletion(ctx context.Context, arg FailBlobDeletionParams) error
+	// Backs off the delivery's next start: 2^attempts seconds, at most 5
+	// minutes.
+	FailWebhookDeliveryStart(ctx context.Context, arg FailWebhookDeliveryStartParams) error
 	FinishDeployment(ctx context.Context, arg FinishDeploymentParams) (Deployment, error)
 	GetAPIKey(ctx context.Context, arg GetAPIKeyParams) (ApiKey, error)
 	GetArtifactByName(ctx context.Context, arg GetArtifactByNameParams) (Artifact, error)
@@ -84,10 +87,11 @@ type Querier interface {
 	GetOrganizationBySlug(ctx context.Context, slug string) (Organization, error)
 	GetPipeline(ctx context.Context, arg GetPipelineParams) (Pipeline, error)
 	GetPipelineByID(ctx context.Context, arg GetPipelineByIDParams) (Pipeline, error)
+	// The webhook route's lookup, of a batch of concurrent deliveries: by id
+	// alone, since the caller is not signed in; the id is unguessable and the
+	// signature is checked next.
+	GetRepositoriesForHooks(ctx context.Context, ids []uuid.UUID) ([]GetRepositoriesForHooksRow, error)
 	GetRepository(ctx context.Context, arg GetRepositoryParams) (Repository, error)
-	// The webhook route's one lookup: by id alone, since the caller is not
-	// signed in; the id is unguessable and the signature is checked next.
-	GetRepositoryForHook(ctx context.Context, id uuid.UUID) (GetRepositoryForHookRow, error)
 	GetRun(ctx context.Context, arg GetRunParams) (PipelineRun, error)
 	GetRunByNumber(ctx context.Context, arg GetRunByNumberParams) (PipelineRun, error)
 	GetRunByTriggerKey(ctx context.Context, arg GetRunByTriggerKeyParams) (PipelineRun, error)
@@ -107,8 +111,10 @@ type Querier interface {
 	InsertAuditEntry(ctx context.Context, arg InsertAuditEntryParams) (AuditLog, error)
 	// Entries are immutable: a key taken already inserts nothing.
 	InsertCache(ctx context.Context, arg InsertCacheParams) (int64, error)
-	// Zero rows: the delivery was taken before.
-	InsertWebhookDelivery(ctx context.Context, arg InsertWebhookDeliveryParams) (int64, error)
+	// Records a batch of concurrent deliveries; returns those taken (a
+	// delivery taken before, or twice in the batch, is returned once at
+	// most).
+	InsertWebhookDeliveries(ctx context.Context, arg InsertWebhookDeliveriesParams) ([]InsertWebhookDeliveriesRow, error)
 	// The highest seq stored of an attempt's log, 0 when none is: max() over
 	// the primary key's prefix is one backward index scan, whatever the log's
 	// length.
@@ -132,6 +138,10 @@ type Querier interface {
 	ListEnvironments(ctx context.Context, arg ListEnvironmentsParams) ([]Environment, error)
 	ListOrgMembers(ctx context.Context, arg ListOrgMembersParams) ([]ListOrgMembersRow, error)
 	ListOrganizationsForUser(ctx context.Context, arg ListOrganizationsForUserParams) ([]ListOrganizationsForUserRow, error)
+	// The sweeper's work: deliveries not started, received before the
+	// cutoff (older than the in-process hand-off), whose backoff is over,
+	// the oldest first.
+	ListPendingWebhookDeliveries(ctx context.Context, arg ListPendingWebhookDeliveriesParams) ([]ListPendingWebhookDeliveriesRow, error)
 	// Newest first: by number, below before_number; status and branch filter
 	// when not null. Without the trigger's env, as ListRuns.
 	ListPipelineRuns(ctx context.Context, arg ListPipelineRunsParams) ([]ListPipelineRunsRow, error)
@@ -184,6 +194,10 @@ type Querier interface {
 	// workflows (a schedule's run), which hold only the tenant's ID, which
 	// BuildIt itself put there.
 	LookupTenant(ctx context.Context, id uuid.UUID) (Tenant, error)
+	MarkWebhookDeliveriesStarted(ctx context.Context, arg MarkWebhookDeliveriesStartedParams) error
+	// Forgets deliveries received before the cutoff: a forge redelivers
+	// within days (GitHub's manual redelivery, within 3), not later.
+	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int64, error)
 	// run is the run's workflow ID (what the engine knows) or its row's ID.
 	// A record of the same run, stage and name replaces the earlier one.
 	PutArtifact(ctx context.Context, arg PutArtifactParams) (Artifact, error)

@@ -8,6 +8,7 @@ package sqlcdb
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -130,18 +131,73 @@ func (q *Queries) DeleteRepository(ctx context.Context, arg DeleteRepositoryPara
 	return result.RowsAffected(), nil
 }
 
-const deleteWebhookDelivery = `-- name: DeleteWebhookDelivery :exec
-DELETE FROM webhook_deliveries WHERE repository_id = $1 AND delivery_id = $2
+const failWebhookDeliveryStart = `-- name: FailWebhookDeliveryStart :exec
+UPDATE webhook_deliveries
+SET attempts = attempts + 1,
+    next_attempt_at = now() + make_interval(secs => least(power(2, attempts + 1), 300))
+WHERE repository_id = $1 AND delivery_id = $2 AND started_at IS NULL
 `
 
-type DeleteWebhookDeliveryParams struct {
+type FailWebhookDeliveryStartParams struct {
 	RepositoryID uuid.UUID
 	DeliveryID   string
 }
 
-func (q *Queries) DeleteWebhookDelivery(ctx context.Context, arg DeleteWebhookDeliveryParams) error {
-	_, err := q.db.Exec(ctx, deleteWebhookDelivery, arg.RepositoryID, arg.DeliveryID)
+// Backs off the delivery's next start: 2^attempts seconds, at most 5
+// minutes.
+func (q *Queries) FailWebhookDeliveryStart(ctx context.Context, arg FailWebhookDeliveryStartParams) error {
+	_, err := q.db.Exec(ctx, failWebhookDeliveryStart, arg.RepositoryID, arg.DeliveryID)
 	return err
+}
+
+const getRepositoriesForHooks = `-- name: GetRepositoriesForHooks :many
+SELECT r.id, r.tenant_id, r.forge, r.url, r.api_url, r.token_secret, r.webhook_ciphertext, r.webhook_nonce, r.webhook_key_id, r.pipelines_path, r.fork_secrets, r.default_branch, r.created_by, r.created_at, t.org_id
+FROM repositories r JOIN tenants t ON t.id = r.tenant_id
+WHERE r.id = ANY($1::uuid[])
+`
+
+type GetRepositoriesForHooksRow struct {
+	Repository Repository
+	OrgID      uuid.UUID
+}
+
+// The webhook route's lookup, of a batch of concurrent deliveries: by id
+// alone, since the caller is not signed in; the id is unguessable and the
+// signature is checked next.
+func (q *Queries) GetRepositoriesForHooks(ctx context.Context, ids []uuid.UUID) ([]GetRepositoriesForHooksRow, error) {
+	rows, err := q.db.Query(ctx, getRepositoriesForHooks, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []GetRepositoriesForHooksRow{}
+	for rows.Next() {
+		var i GetRepositoriesForHooksRow
+		if err := rows.Scan(
+			&i.Repository.ID,
+			&i.Repository.TenantID,
+			&i.Repository.Forge,
+			&i.Repository.Url,
+			&i.Repository.ApiUrl,
+			&i.Repository.TokenSecret,
+			&i.Repository.WebhookCiphertext,
+			&i.Repository.WebhookNonce,
+			&i.Repository.WebhookKeyID,
+			&i.Repository.PipelinesPath,
+			&i.Repository.ForkSecrets,
+			&i.Repository.DefaultBranch,
+			&i.Repository.CreatedBy,
+			&i.Repository.CreatedAt,
+			&i.OrgID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getRepository = `-- name: GetRepository :one
@@ -171,42 +227,6 @@ func (q *Queries) GetRepository(ctx context.Context, arg GetRepositoryParams) (R
 		&i.DefaultBranch,
 		&i.CreatedBy,
 		&i.CreatedAt,
-	)
-	return i, err
-}
-
-const getRepositoryForHook = `-- name: GetRepositoryForHook :one
-SELECT r.id, r.tenant_id, r.forge, r.url, r.api_url, r.token_secret, r.webhook_ciphertext, r.webhook_nonce, r.webhook_key_id, r.pipelines_path, r.fork_secrets, r.default_branch, r.created_by, r.created_at, t.org_id
-FROM repositories r JOIN tenants t ON t.id = r.tenant_id
-WHERE r.id = $1
-`
-
-type GetRepositoryForHookRow struct {
-	Repository Repository
-	OrgID      uuid.UUID
-}
-
-// The webhook route's one lookup: by id alone, since the caller is not
-// signed in; the id is unguessable and the signature is checked next.
-func (q *Queries) GetRepositoryForHook(ctx context.Context, id uuid.UUID) (GetRepositoryForHookRow, error) {
-	row := q.db.QueryRow(ctx, getRepositoryForHook, id)
-	var i GetRepositoryForHookRow
-	err := row.Scan(
-		&i.Repository.ID,
-		&i.Repository.TenantID,
-		&i.Repository.Forge,
-		&i.Repository.Url,
-		&i.Repository.ApiUrl,
-		&i.Repository.TokenSecret,
-		&i.Repository.WebhookCiphertext,
-		&i.Repository.WebhookNonce,
-		&i.Repository.WebhookKeyID,
-		&i.Repository.PipelinesPath,
-		&i.Repository.ForkSecrets,
-		&i.Repository.DefaultBranch,
-		&i.Repository.CreatedBy,
-		&i.Repository.CreatedAt,
-		&i.OrgID,
 	)
 	return i, err
 }
@@ -249,24 +269,94 @@ func (q *Queries) GetRunByTriggerKey(ctx context.Context, arg GetRunByTriggerKey
 	return i, err
 }
 
-const insertWebhookDelivery = `-- name: InsertWebhookDelivery :execrows
-INSERT INTO webhook_deliveries (repository_id, delivery_id)
-VALUES ($1, $2)
+const insertWebhookDeliveries = `-- name: InsertWebhookDeliveries :many
+INSERT INTO webhook_deliveries (repository_id, delivery_id, input)
+SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::text[])::jsonb
 ON CONFLICT DO NOTHING
+RETURNING repository_id, delivery_id
 `
 
-type InsertWebhookDeliveryParams struct {
+type InsertWebhookDeliveriesParams struct {
+	RepositoryIds []uuid.UUID
+	DeliveryIds   []string
+	Inputs        []string
+}
+
+type InsertWebhookDeliveriesRow struct {
 	RepositoryID uuid.UUID
 	DeliveryID   string
 }
 
-// Zero rows: the delivery was taken before.
-func (q *Queries) InsertWebhookDelivery(ctx context.Context, arg InsertWebhookDeliveryParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertWebhookDelivery, arg.RepositoryID, arg.DeliveryID)
+// Records a batch of concurrent deliveries; returns those taken (a
+// delivery taken before, or twice in the batch, is returned once at
+// most).
+func (q *Queries) InsertWebhookDeliveries(ctx context.Context, arg InsertWebhookDeliveriesParams) ([]InsertWebhookDeliveriesRow, error) {
+	rows, err := q.db.Query(ctx, insertWebhookDeliveries, arg.RepositoryIds, arg.DeliveryIds, arg.Inputs)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []InsertWebhookDeliveriesRow{}
+	for rows.Next() {
+		var i InsertWebhookDeliveriesRow
+		if err := rows.Scan(&i.RepositoryID, &i.DeliveryID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listPendingWebhookDeliveries = `-- name: ListPendingWebhookDeliveries :many
+SELECT repository_id, delivery_id, input, attempts
+FROM webhook_deliveries
+WHERE started_at IS NULL AND input IS NOT NULL AND received_at < $1
+  AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+ORDER BY received_at
+LIMIT $2
+`
+
+type ListPendingWebhookDeliveriesParams struct {
+	ReceivedBefore time.Time
+	Lim            int32
+}
+
+type ListPendingWebhookDeliveriesRow struct {
+	RepositoryID uuid.UUID
+	DeliveryID   string
+	Input        []byte
+	Attempts     int32
+}
+
+// The sweeper's work: deliveries not started, received before the
+// cutoff (older than the in-process hand-off), whose backoff is over,
+// the oldest first.
+func (q *Queries) ListPendingWebhookDeliveries(ctx context.Context, arg ListPendingWebhookDeliveriesParams) ([]ListPendingWebhookDeliveriesRow, error) {
+	rows, err := q.db.Query(ctx, listPendingWebhookDeliveries, arg.ReceivedBefore, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListPendingWebhookDeliveriesRow{}
+	for rows.Next() {
+		var i ListPendingWebhookDeliveriesRow
+		if err := rows.Scan(
+			&i.RepositoryID,
+			&i.DeliveryID,
+			&i.Input,
+			&i.Attempts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listRepositories = `-- name: ListRepositories :many
@@ -315,6 +405,36 @@ func (q *Queries) ListRepositories(ctx context.Context, arg ListRepositoriesPara
 		return nil, err
 	}
 	return items, nil
+}
+
+const markWebhookDeliveriesStarted = `-- name: MarkWebhookDeliveriesStarted :exec
+UPDATE webhook_deliveries d SET started_at = now(), input = NULL
+FROM (SELECT unnest($1::uuid[]) AS repository_id, unnest($2::text[]) AS delivery_id) s
+WHERE d.repository_id = s.repository_id AND d.delivery_id = s.delivery_id AND d.started_at IS NULL
+`
+
+type MarkWebhookDeliveriesStartedParams struct {
+	RepositoryIds []uuid.UUID
+	DeliveryIds   []string
+}
+
+func (q *Queries) MarkWebhookDeliveriesStarted(ctx context.Context, arg MarkWebhookDeliveriesStartedParams) error {
+	_, err := q.db.Exec(ctx, markWebhookDeliveriesStarted, arg.RepositoryIds, arg.DeliveryIds)
+	return err
+}
+
+const pruneWebhookDeliveries = `-- name: PruneWebhookDeliveries :execrows
+DELETE FROM webhook_deliveries WHERE received_at < $1
+`
+
+// Forgets deliveries received before the cutoff: a forge redelivers
+// within days (GitHub's manual redelivery, within 3), not later.
+func (q *Queries) PruneWebhookDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneWebhookDeliveries, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setRepositoryDefaultBranch = `-- name: SetRepositoryDefaultBranch :exec
