@@ -155,7 +155,7 @@ func (s *Server) putPipeline(c *gin.Context) {
 			old = prev
 		}
 		if req.Version > 0 {
-			p, err = tx.Pipelines().Update(c, t.ID, name, req.Source, plan, req.Version)
+			p, err = tx.Pipelines().Update(c, t.ID, db.PipelineSpec{Name: name, Source: req.Source, Plan: plan}, req.Version)
 		} else {
 			p, isNew, err = tx.Pipelines().Put(c, t.ID, db.PipelineSpec{Name: name, Source: req.Source, Plan: plan})
 		}
