@@ -7,6 +7,7 @@ import (
 	"regexp"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/db"
@@ -65,6 +66,60 @@ type pipelineRequest struct {
 	// Version, on PUT, makes the change only if the pipeline is still at
 	// that version (optimistic locking); 0 replaces whatever is there.
 	Version int `json:"version"`
+	// RepositoryID names a connected repository of the tenant, whose
+	// webhooks then run the pipeline too: a UUID string; null or "" for
+	// none. Left out, a PUT keeps what the pipeline has. Raw, to tell
+	// left out from null.
+	RepositoryID json.RawMessage `json:"repository_id"`
+}
+
+// repositoryLink reads the request's repository_id: left out keeps the
+// pipeline's repository, null or "" clears it, a UUID sets it.
+func (r pipelineRequest) repositoryLink() (db.RepositoryLink, error) {
+	if len(r.RepositoryID) == 0 {
+		return db.RepositoryLink{}, nil
+	}
+	var id *string
+	if err := json.Unmarshal(r.RepositoryID, &id); err != nil {
+		return db.RepositoryLink{}, badRequest(`field "repository_id": want a string or null`)
+	}
+	if id == nil || *id == "" {
+		return db.RepositoryLink{Set: true}, nil
+	}
+	u, err := uuid.Parse(*id)
+	if err != nil {
+		return db.RepositoryLink{}, invalid("repository_id must be the id of a connected repository (a UUID), or null for none")
+	}
+	return db.RepositoryLink{Set: true, ID: &u}, nil
+}
+
+// errNoRepository answers a repository_id that names no repository of the
+// tenant: an unknown one and another tenant's alike, so that the answer
+// does not tell whether a repository exists elsewhere.
+var errNoRepository = func() *Error {
+	e := invalid("repository not found: repository_id names no repository connected to this tenant")
+	e.Details = gin.H{"field": "repository_id"}
+	return e
+}()
+
+// pipelineChangeError translates the store's refusals of a replace of
+// pipeline name; old is the pipeline as it was, if it existed.
+func pipelineChangeError(err error, name string, old db.Pipeline) error {
+	switch {
+	case errors.Is(err, db.ErrNoRepository):
+		return errNoRepository
+	case errors.Is(err, db.ErrRepositoryFile):
+		where := "a file of a connected repository"
+		if old.RepositoryPath != "" {
+			where = old.RepositoryPath + " of its connected repository"
+		}
+		return conflict("pipeline " + name + " is read from " + where + ": push a change to the file to change it (or disconnect the repository to manage it here)")
+	case errors.Is(err, db.ErrVersionMismatch):
+		return conflict("the pipeline changed since that version; GET it and try again")
+	case errors.Is(err, db.ErrNotFound):
+		return notFound("pipeline")
+	}
+	return err
 }
 
 func (s *Server) createPipeline(c *gin.Context) {
@@ -81,6 +136,11 @@ func (s *Server) createPipeline(c *gin.Context) {
 		fail(c, invalid("version is for PUT only"))
 		return
 	}
+	link, err := req.repositoryLink()
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	plan, err := s.compile(c, req.Name, req.Source)
 	if err != nil {
 		fail(c, err)
@@ -90,10 +150,13 @@ func (s *Server) createPipeline(c *gin.Context) {
 	var p db.Pipeline
 	err = s.change(c, func(tx *db.Tx) (db.AuditEntry, error) {
 		var err error
-		p, err = tx.Pipelines().Create(c, t.ID, db.PipelineSpec{Name: req.Name, Source: req.Source, Plan: plan})
-		return auditEntry(c, org.ID, &t.ID, "pipeline.create", "pipeline", req.Name, nil), err
+		p, err = tx.Pipelines().Create(c, t.ID, db.PipelineSpec{Name: req.Name, Source: req.Source, Plan: plan, Repository: link})
+		return auditEntry(c, org.ID, &t.ID, "pipeline.create", "pipeline", req.Name, repositoryMeta(nil, link)), err
 	})
-	if errors.Is(err, db.ErrConflict) {
+	switch {
+	case errors.Is(err, db.ErrNoRepository):
+		err = errNoRepository
+	case errors.Is(err, db.ErrConflict):
 		err = conflict("the tenant has a pipeline named " + req.Name + " already; PUT replaces it")
 	}
 	if err != nil {
@@ -138,6 +201,11 @@ func (s *Server) putPipeline(c *gin.Context) {
 		fail(c, invalid("version must be positive"))
 		return
 	}
+	link, err := req.repositoryLink()
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	plan, err := s.compile(c, name, req.Source)
 	if err != nil {
 		fail(c, err)
@@ -154,22 +222,20 @@ func (s *Server) putPipeline(c *gin.Context) {
 		if prev, err := tx.Pipelines().Get(c, t.ID, name); err == nil {
 			old = prev
 		}
+		spec := db.PipelineSpec{Name: name, Source: req.Source, Plan: plan, Repository: link}
 		if req.Version > 0 {
-			p, err = tx.Pipelines().Update(c, t.ID, name, req.Source, plan, req.Version)
+			p, err = tx.Pipelines().Update(c, t.ID, spec, req.Version)
 		} else {
-			p, isNew, err = tx.Pipelines().Put(c, t.ID, db.PipelineSpec{Name: name, Source: req.Source, Plan: plan})
+			p, isNew, err = tx.Pipelines().Put(c, t.ID, spec)
 		}
 		action := "pipeline.update"
 		if isNew {
 			action = "pipeline.create"
 		}
-		return auditEntry(c, org.ID, &t.ID, action, "pipeline", name, map[string]any{"version": p.Version}), err
+		return auditEntry(c, org.ID, &t.ID, action, "pipeline", name, repositoryMeta(map[string]any{"version": p.Version}, link)), err
 	})
-	switch {
-	case errors.Is(err, db.ErrVersionMismatch):
-		err = conflict("the pipeline changed since that version; GET it and try again")
-	case errors.Is(err, db.ErrNotFound):
-		err = notFound("pipeline")
+	if err != nil {
+		err = pipelineChangeError(err, name, old)
 	}
 	if err != nil {
 		fail(c, err)
@@ -185,6 +251,23 @@ func (s *Server) putPipeline(c *gin.Context) {
 		v.Warning = s.dropSchedules(c, old, p)
 	}
 	c.JSON(status, v)
+}
+
+// repositoryMeta adds the repository a change links the pipeline to (nil
+// for none) to an audit entry's metadata, when the change sets it.
+func repositoryMeta(meta map[string]any, link db.RepositoryLink) map[string]any {
+	if !link.Set {
+		return meta
+	}
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	if link.ID != nil {
+		meta["repository_id"] = link.ID.String()
+	} else {
+		meta["repository_id"] = nil
+	}
+	return meta
 }
 
 func (s *Server) deletePipeline(c *gin.Context) {

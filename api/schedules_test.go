@@ -58,7 +58,7 @@ func (e *env) setSchedules(t testing.TB, tenant, name string, scheds ...pipeline
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = e.store.Pipelines().Update(ctx, p.TenantID, name, p.Source, raw, p.Version)
+	p, err = e.store.Pipelines().Update(ctx, p.TenantID, db.PipelineSpec{Name: name, Source: p.Source, Plan: raw}, p.Version)
 	if err != nil {
 		t.Fatal(err)
 	}

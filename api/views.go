@@ -42,7 +42,10 @@ func viewAPIKey(k db.APIKey, tenantSlug string) apiview.APIKey {
 
 // viewPipeline shows a pipeline; lists leave out the source and plan.
 func viewPipeline(p db.Pipeline, full bool) apiview.Pipeline {
-	v := apiview.Pipeline{Name: p.Name, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	v := apiview.Pipeline{Name: p.Name, Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, RepositoryPath: p.RepositoryPath}
+	if p.RepositoryID != nil {
+		v.RepositoryID = p.RepositoryID.String()
+	}
 	if full {
 		v.Source, v.Plan = p.Source, p.Plan
 	}

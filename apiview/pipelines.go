@@ -13,6 +13,13 @@ type Pipeline struct {
 	Version   int             `json:"version"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// RepositoryID is the connected repository whose webhooks run the
+	// pipeline: the one it was read from, or the one a pipeline stored
+	// through the API names. Empty for none.
+	RepositoryID string `json:"repository_id,omitempty"`
+	// RepositoryPath is the file of that repository the pipeline is read
+	// from; empty for a pipeline stored through the API.
+	RepositoryPath string `json:"repository_path,omitempty"`
 	// Warning, on a create, replace or delete, says what went wrong after
 	// the change was stored (its schedules could not be synced with
 	// Temporal; the next change of the pipeline tries again).

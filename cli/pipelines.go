@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/pipeline"
 )
 
@@ -28,7 +29,7 @@ func newPipelinesCommand(a *app) *cobra.Command {
 }
 
 func newPipelinesPushCommand(a *app, f *remoteFlags) *cobra.Command {
-	var name string
+	var name, repository string
 	push := &cobra.Command{
 		Use:   "push FILE",
 		Short: "Create or replace a pipeline from a KDL file",
@@ -37,9 +38,17 @@ creates or replaces the tenant's pipeline of that name: --name, else the
 name in the file's pipeline node, else the file's name without .kdl.
 
 A file over one of the default limits (buildit validate --help) is pushed
-all the same, for the server to decide: its operator may have raised them.`,
-		Example: `  buildit pipelines push examples/simple.kdl`,
-		Args:    cobra.ExactArgs(1),
+all the same, for the server to decide: its operator may have raised them.
+
+--repository ID links the pipeline to a connected repository of the tenant
+(buildit repos list): the repository's webhooks then run it, with the
+source pushed here, when its on matches, and its runs clone the repository
+and report their status to its commits. --repository "" unlinks it; without
+the flag the pipeline keeps its repository. A pipeline read from a
+repository's .buildit file cannot be pushed: push to the repository.`,
+		Example: `  buildit pipelines push examples/simple.kdl
+  buildit pipelines push ci.kdl --repository 7d0c…   # run by that repository's webhooks`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := os.ReadFile(args[0])
 			if err != nil {
@@ -66,7 +75,11 @@ all the same, for the server to decide: its operator may have raised them.`,
 			if err != nil {
 				return err
 			}
-			got, err := s.c.PutPipeline(cmd.Context(), s.scope, n, string(src))
+			var repo *string
+			if cmd.Flags().Changed("repository") {
+				repo = &repository
+			}
+			got, err := s.c.PutPipeline(cmd.Context(), s.scope, n, string(src), repo)
 			if err != nil {
 				return apiError(err)
 			}
@@ -78,7 +91,22 @@ all the same, for the server to decide: its operator may have raised them.`,
 		},
 	}
 	push.Flags().StringVar(&name, "name", "", "the pipeline's name on the server")
+	push.Flags().StringVar(&repository, "repository", "", `the id of a connected repository whose webhooks run the pipeline ("" for none)`)
 	return push
+}
+
+// pipelineRepository is what the list shows of a pipeline's repository:
+// its id, and the file when the pipeline is read from one.
+func pipelineRepository(p apiview.Pipeline) string {
+	switch {
+	case p.RepositoryID == "" && p.RepositoryPath == "":
+		return "-"
+	case p.RepositoryPath == "":
+		return p.RepositoryID
+	case p.RepositoryID == "":
+		return "(disconnected) " + p.RepositoryPath
+	}
+	return p.RepositoryID + " " + p.RepositoryPath
 }
 
 func newPipelinesListCommand(a *app, f *remoteFlags) *cobra.Command {
@@ -99,9 +127,9 @@ func newPipelinesListCommand(a *app, f *remoteFlags) *cobra.Command {
 				return a.printJSON(ps)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tUPDATED")
+			fmt.Fprintln(tw, "NAME\tVERSION\tUPDATED\tREPOSITORY")
 			for _, p := range ps {
-				fmt.Fprintf(tw, "%s\t%d\t%s\n", p.Name, p.Version, p.UpdatedAt.Local().Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.Name, p.Version, p.UpdatedAt.Local().Format(time.DateTime), pipelineRepository(p))
 			}
 			return tw.Flush()
 		},

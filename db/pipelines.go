@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,30 +32,73 @@ type Pipeline struct {
 	RepositoryPath string
 }
 
-// PipelineSpec is a pipeline's content: what Create and Put take.
+// PipelineSpec is a pipeline's content: what Create, Put and Update take.
 type PipelineSpec struct {
 	Name   string
 	Source string
 	Plan   json.RawMessage
+	// Repository links a pipeline stored through the API to a connected
+	// repository of its tenant, whose webhooks then run it. A repository's
+	// own files link theirs through RepositoryPipeline, which ignores it.
+	Repository RepositoryLink
 }
+
+// RepositoryLink is what a change through the API does to the pipeline's
+// connected repository.
+type RepositoryLink struct {
+	// Set is false to keep the repository the pipeline has (a new one has
+	// none).
+	Set bool
+	// ID is the repository, nil for none. It must be a repository of the
+	// pipeline's tenant: another tenant's, or an unknown one, is an
+	// ErrNoRepository.
+	ID *uuid.UUID
+}
+
+// Errors of changes to pipelines through the API.
+var (
+	// ErrNoRepository: a RepositoryLink names no repository of the
+	// tenant (none at all, or another tenant's). It is also an ErrInvalid.
+	ErrNoRepository = fmt.Errorf("%w: no such repository in the tenant", ErrInvalid)
+	// ErrRepositoryFile: the pipeline is read from a file of a connected
+	// repository, whose pushes change it, not the API. It is also an
+	// ErrConflict.
+	ErrRepositoryFile = fmt.Errorf("%w: the pipeline is read from a connected repository's file", ErrConflict)
+)
+
+// repositoryFKey is the constraint that keeps a pipeline's repository in
+// its tenant: a violation (the repository disconnected while the change
+// was made) is an ErrNoRepository too.
+const repositoryFKey = "pipelines_repository_fkey"
 
 // PipelineRepo holds pipelines (their runs are RunRepo's, the runs' logs
 // LogRepo's).
 type PipelineRepo struct{ h handle }
 
-// Create creates a pipeline at version 1. A name taken in the tenant is an
-// ErrConflict.
+// Create creates a pipeline at version 1, linked to p.Repository.ID if
+// set. A name taken in the tenant is an ErrConflict; a repository that is
+// not the tenant's an ErrNoRepository.
 func (r PipelineRepo) Create(ctx context.Context, tenantID uuid.UUID, p PipelineSpec) (Pipeline, error) {
-	row, err := r.h.q.CreatePipeline(ctx, sqlcdb.CreatePipelineParams{TenantID: tenantID, Name: p.Name, Source: p.Source, Plan: planJSON(p.Plan)})
+	row, err := r.h.q.CreatePipeline(ctx, sqlcdb.CreatePipelineParams{
+		TenantID: tenantID, Name: p.Name, Source: p.Source, Plan: planJSON(p.Plan), RepositoryID: p.Repository.ID,
+	})
+	if errors.Is(err, pgx.ErrNoRows) || Constraint(translate(err)) == repositoryFKey {
+		err = ErrNoRepository
+	}
 	return toPipeline(row), wrap(err, "create pipeline %q", p.Name)
 }
 
 // Put creates the pipeline or replaces its source and plan, adding one to
-// its version; created reports which.
+// its version; created reports which. p.Repository sets its repository
+// (an ErrNoRepository when that is not the tenant's). A pipeline read from a
+// connected repository's file is not replaced: an ErrRepositoryFile.
 func (r PipelineRepo) Put(ctx context.Context, tenantID uuid.UUID, p PipelineSpec) (_ Pipeline, created bool, _ error) {
-	row, err := r.h.q.PutPipeline(ctx, sqlcdb.PutPipelineParams{TenantID: tenantID, Name: p.Name, Source: p.Source, Plan: planJSON(p.Plan)})
+	row, err := r.h.q.PutPipeline(ctx, sqlcdb.PutPipelineParams{
+		TenantID: tenantID, Name: p.Name, Source: p.Source, Plan: planJSON(p.Plan),
+		SetRepository: p.Repository.Set, RepositoryID: p.Repository.ID,
+	})
 	if err != nil {
-		return Pipeline{}, false, wrap(err, "put pipeline %q", p.Name)
+		return Pipeline{}, false, wrap(r.refused(ctx, tenantID, p.Name, true, 0, err), "put pipeline %q", p.Name)
 	}
 	return Pipeline{
 		ID:        row.ID,
@@ -71,22 +115,53 @@ func (r PipelineRepo) Put(ctx context.Context, tenantID uuid.UUID, p PipelineSpe
 	}, row.Inserted, nil
 }
 
-// Update replaces an existing pipeline's source and plan, adding one to its
-// version. With ifVersion > 0 it changes the pipeline only at that version:
-// at another one it fails with ErrVersionMismatch (optimistic locking).
-func (r PipelineRepo) Update(ctx context.Context, tenantID uuid.UUID, name, source string, plan json.RawMessage, ifVersion int) (Pipeline, error) {
+// Update replaces the source and plan of the existing pipeline p.Name,
+// adding one to its version, and sets its repository as Put does. With
+// ifVersion > 0 it changes the pipeline only at that version: at another
+// one it fails with ErrVersionMismatch (optimistic locking). Put's
+// ErrNoRepository and ErrRepositoryFile apply.
+func (r PipelineRepo) Update(ctx context.Context, tenantID uuid.UUID, p PipelineSpec, ifVersion int) (Pipeline, error) {
 	row, err := r.h.q.UpdatePipeline(ctx, sqlcdb.UpdatePipelineParams{
-		TenantID: tenantID, Name: name, Source: source, Plan: planJSON(plan), IfVersion: int32(ifVersion),
+		TenantID: tenantID, Name: p.Name, Source: p.Source, Plan: planJSON(p.Plan), IfVersion: int32(ifVersion),
+		SetRepository: p.Repository.Set, RepositoryID: p.Repository.ID,
 	})
 	if err == nil {
 		return toPipeline(row), nil
 	}
-	if ifVersion > 0 && errors.Is(err, pgx.ErrNoRows) {
-		if _, getErr := r.h.q.GetPipeline(ctx, sqlcdb.GetPipelineParams{TenantID: tenantID, Name: name}); getErr == nil {
-			err = ErrVersionMismatch
-		}
+	return Pipeline{}, wrap(r.refused(ctx, tenantID, p.Name, false, ifVersion, err), "update pipeline %q", p.Name)
+}
+
+// refused tells why a Put (put) or an Update of pipeline name changed no
+// row (err is pgx.ErrNoRows; others are returned as they are, a violation
+// of the repository's foreign key as ErrNoRepository): an Update's
+// pipeline is missing (ErrNotFound), the pipeline is read from a connected
+// repository's file (ErrRepositoryFile) or at another version than
+// ifVersion (ErrVersionMismatch), or else the repository it was to be
+// linked to is not the tenant's (ErrNoRepository).
+func (r PipelineRepo) refused(ctx context.Context, tenantID uuid.UUID, name string, put bool, ifVersion int, err error) error {
+	if Constraint(translate(err)) == repositoryFKey {
+		return ErrNoRepository
 	}
-	return Pipeline{}, wrap(err, "update pipeline %q", name)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	row, getErr := r.h.q.GetPipeline(ctx, sqlcdb.GetPipelineParams{TenantID: tenantID, Name: name})
+	switch {
+	case errors.Is(getErr, pgx.ErrNoRows):
+		if put {
+			// Put inserts a missing pipeline: no row is the repository's
+			// doing.
+			return ErrNoRepository
+		}
+		return ErrNotFound
+	case getErr != nil:
+		return getErr
+	case row.RepositoryPath != "" && row.RepositoryID != nil:
+		return ErrRepositoryFile
+	case ifVersion > 0 && int(row.Version) != ifVersion:
+		return ErrVersionMismatch
+	}
+	return ErrNoRepository
 }
 
 // Get returns tenantID's pipeline name.
@@ -114,8 +189,29 @@ func (r PipelineRepo) List(ctx context.Context, tenantID uuid.UUID, after string
 		return Page[Pipeline]{}, wrap(err, "list pipelines of tenant %s", tenantID)
 	}
 	return pageOf(rows, size, func(row sqlcdb.ListPipelinesRow) Pipeline {
-		return Pipeline{ID: row.ID, TenantID: row.TenantID, Name: row.Name, Version: int(row.Version), CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}
+		return Pipeline{
+			ID: row.ID, TenantID: row.TenantID, Name: row.Name, Version: int(row.Version), CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
+			RepositoryID: row.RepositoryID, RepositoryPath: row.RepositoryPath,
+		}
 	}, func(row sqlcdb.ListPipelinesRow) string { return nameCursor(row.Name) }), nil
+}
+
+// ListForRepository returns a page of tenantID's pipelines stored through
+// the API that name repository repositoryID (not the pipelines read from
+// its files), by name after after (a name; "" for the first page), with
+// their Source and Plan: the webhooks of the repository run them.
+func (r PipelineRepo) ListForRepository(ctx context.Context, tenantID, repositoryID uuid.UUID, after string, limit int) ([]Pipeline, error) {
+	rows, err := r.h.q.ListRepositoryAPIPipelines(ctx, sqlcdb.ListRepositoryAPIPipelinesParams{
+		TenantID: tenantID, RepositoryID: &repositoryID, After: after, Lim: int32(pageSize(limit)),
+	})
+	if err != nil {
+		return nil, wrap(err, "list the pipelines naming repository %s", repositoryID)
+	}
+	out := make([]Pipeline, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, toPipeline(row))
+	}
+	return out, nil
 }
 
 // Delete deletes tenantID's pipeline name with its runs and their logs.

@@ -14,10 +14,17 @@ func (c *Client) Me(ctx context.Context) (apiview.Me, error) {
 	return m, c.Do(ctx, "GET", "/me", nil, &m)
 }
 
-// PutPipeline creates or replaces a pipeline from its KDL source.
-func (c *Client) PutPipeline(ctx context.Context, s Scope, name, source string) (apiview.Pipeline, error) {
+// PutPipeline creates or replaces a pipeline from its KDL source. A
+// non-nil repository links it to that connected repository of the
+// tenant, whose webhooks then run it ("" unlinks it); nil keeps what the
+// pipeline has.
+func (c *Client) PutPipeline(ctx context.Context, s Scope, name, source string, repository *string) (apiview.Pipeline, error) {
 	var p apiview.Pipeline
-	return p, c.Do(ctx, "PUT", pipelinePath(s, name), map[string]string{"source": source}, &p)
+	body := map[string]any{"source": source}
+	if repository != nil {
+		body["repository_id"] = *repository
+	}
+	return p, c.Do(ctx, "PUT", pipelinePath(s, name), body, &p)
 }
 
 // Pipelines lists the tenant's pipelines, every page.

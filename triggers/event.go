@@ -137,11 +137,7 @@ func (a *Activities) StartRepositoryRuns(ctx context.Context, in EventInput) (Ev
 	}
 	s := &eventRun{a: a, org: org, tenant: tenant, repo: repo, ev: ev, token: token, limits: limits}
 	var res EventResult
-	for _, file := range files {
-		run, failed, err := s.file(ctx, file)
-		if err != nil {
-			return res, fmt.Errorf("%s: %w", file.Path, err)
-		}
+	add := func(run, failed string) {
 		if run != "" {
 			res.Runs = append(res.Runs, run)
 		}
@@ -149,8 +145,37 @@ func (a *Activities) StartRepositoryRuns(ctx context.Context, in EventInput) (Ev
 			res.Failed = append(res.Failed, failed)
 		}
 	}
-	return res, nil
+	for _, file := range files {
+		run, failed, err := s.file(ctx, file)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", file.Path, err)
+		}
+		add(run, failed)
+	}
+	// The pipelines stored through the API that name the repository, a
+	// page at a time: their plans can be large.
+	for after := ""; ; {
+		ps, err := d.Store.Pipelines().ListForRepository(ctx, tenantID, repoID, after, apiPipelinesPage)
+		if err != nil {
+			return res, err
+		}
+		for _, p := range ps {
+			run, failed, err := s.stored(ctx, p)
+			if err != nil {
+				return res, fmt.Errorf("pipeline %s: %w", p.Name, err)
+			}
+			add(run, failed)
+		}
+		if len(ps) < apiPipelinesPage {
+			return res, nil
+		}
+		after = ps[len(ps)-1].Name
+	}
 }
+
+// apiPipelinesPage is how many of the pipelines stored through the API
+// that name a repository StartRepositoryRuns reads at a time.
+const apiPipelinesPage = 50
 
 // gone makes a missing organization, tenant or repository (deleted since
 // the webhook came) not worth retrying.
@@ -174,6 +199,11 @@ type eventRun struct {
 
 // key is the trigger key of file's run of this delivery.
 func (s *eventRun) key(file string) string { return s.ev.Delivery + ":" + file }
+
+// storedKey is the trigger key of the run of this delivery of pipeline
+// id, stored through the API: a file's path always holds a "/", so no
+// file's key is one.
+func (s *eventRun) storedKey(id uuid.UUID) string { return s.ev.Delivery + ":pipeline:" + id.String() }
 
 // file handles one pipeline file: the run it started ("name#n") or why
 // it failed before one could.
@@ -217,13 +247,40 @@ func (s *eventRun) file(ctx context.Context, file pipelineFile) (run, failed str
 			}
 		}
 	}
+	return s.start(ctx, p, plan, s.key(file.Path), file.Path)
+}
+
+// stored handles a pipeline stored through the API that names the
+// repository: it runs, with its stored plan, at the event's commit when
+// its `on` matches the event, as a file's pipeline would.
+func (s *eventRun) stored(ctx context.Context, p db.Pipeline) (run, failed string, err error) {
+	var plan pipeline.Plan
+	if err := json.Unmarshal(p.Plan, &plan); err != nil {
+		// Not the event's fault, and no retry mends it: the result and
+		// the log say so, and the other pipelines run.
+		if s.a.d.Log != nil {
+			s.a.d.Log.Error("a stored plan cannot be read", "pipeline", p.ID, "error", err)
+		}
+		return "", "pipeline " + p.Name + ": its stored plan cannot be read", nil
+	}
+	if !plan.Triggered(s.pipelineEvent()) {
+		return "", "", nil
+	}
+	// The stored plan (nil: runclient reads it from p), not the
+	// repository's files: the API is its source.
+	return s.start(ctx, p, nil, s.storedKey(p.ID), "pipeline "+p.Name)
+}
+
+// start starts the run of pipeline p for the event, under key, with plan
+// (nil for p's stored plan); what names it in a failure.
+func (s *eventRun) start(ctx context.Context, p db.Pipeline, plan *pipeline.Plan, key, what string) (run, failed string, err error) {
 	r, err := s.a.d.Runs.Start(ctx, s.org, s.tenant, p, runclient.Trigger{
 		Trigger:    s.trigger(),
 		Repository: s.repo.URL,
 		Actor:      s.ev.Author,
 		Via:        "webhook",
 		Plan:       plan,
-		Key:        s.key(file.Path),
+		Key:        key,
 		Source: &runclient.RepoSource{
 			RepositoryID: s.repo.ID, Forge: s.repo.Forge, TokenSecret: s.repo.TokenSecret, ForkSecrets: s.repo.ForkSecrets,
 		},
@@ -236,7 +293,7 @@ func (s *eventRun) file(ctx context.Context, file pipelineFile) (run, failed str
 		// runs containers only, a repository the policy refuses): the
 		// status says why; retrying would not change it.
 		s.status(ctx, p.Name, forge.StateError, err.Error())
-		return "", file.Path + ": " + err.Error(), nil
+		return "", what + ": " + err.Error(), nil
 	}
 	return fmt.Sprintf("%s#%d", p.Name, r.Number), "", nil
 }
@@ -254,13 +311,15 @@ var pipelineNameRE = regexp.MustCompile(`(?m)^\s*pipeline\s+"([A-Za-z0-9][A-Za-z
 
 // pipelineRow returns the tenant's pipeline of spec's name, creating it
 // when missing; taken when that name belongs to another repository's
-// pipeline or to one stored through the API.
+// pipeline or to one stored through the API (one that names this
+// repository too: its source is the API's, which a file must not
+// replace).
 func (s *eventRun) pipelineRow(ctx context.Context, spec db.RepositoryPipeline) (db.Pipeline, bool, error) {
 	p, _, err := s.a.d.Store.Pipelines().EnsureForRepository(ctx, s.tenant.ID, spec)
 	if err != nil {
 		return db.Pipeline{}, false, err
 	}
-	if p.RepositoryID == nil || *p.RepositoryID != s.repo.ID {
+	if p.RepositoryID == nil || *p.RepositoryID != s.repo.ID || p.RepositoryPath == "" {
 		return p, true, nil
 	}
 	return p, false, nil

@@ -25,24 +25,31 @@ func (q *Queries) CountPipelines(ctx context.Context, tenantID uuid.UUID) (int64
 }
 
 const createPipeline = `-- name: CreatePipeline :one
-INSERT INTO pipelines (tenant_id, name, source, plan)
-VALUES ($1, $2, $3, $4)
+INSERT INTO pipelines (tenant_id, name, source, plan, repository_id)
+SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::uuid
+WHERE $5::uuid IS NULL
+   OR EXISTS (SELECT 1 FROM repositories r
+              WHERE r.tenant_id = $1::uuid AND r.id = $5::uuid)
 RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path
 `
 
 type CreatePipelineParams struct {
-	TenantID uuid.UUID
-	Name     string
-	Source   string
-	Plan     json.RawMessage
+	TenantID     uuid.UUID
+	Name         string
+	Source       string
+	Plan         json.RawMessage
+	RepositoryID *uuid.UUID
 }
 
+// A repository_id must name a repository of the same tenant: else nothing is
+// inserted (no row). The composite foreign key says the same.
 func (q *Queries) CreatePipeline(ctx context.Context, arg CreatePipelineParams) (Pipeline, error) {
 	row := q.db.QueryRow(ctx, createPipeline,
 		arg.TenantID,
 		arg.Name,
 		arg.Source,
 		arg.Plan,
+		arg.RepositoryID,
 	)
 	var i Pipeline
 	err := row.Scan(
@@ -135,7 +142,7 @@ func (q *Queries) GetPipelineByID(ctx context.Context, arg GetPipelineByIDParams
 }
 
 const listPipelines = `-- name: ListPipelines :many
-SELECT id, tenant_id, name, version, created_at, updated_at FROM pipelines
+SELECT id, tenant_id, name, version, created_at, updated_at, repository_id, repository_path FROM pipelines
 WHERE tenant_id = $1 AND name > $2
 ORDER BY name
 LIMIT $3
@@ -148,12 +155,14 @@ type ListPipelinesParams struct {
 }
 
 type ListPipelinesRow struct {
-	ID        uuid.UUID
-	TenantID  uuid.UUID
-	Name      string
-	Version   int32
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID             uuid.UUID
+	TenantID       uuid.UUID
+	Name           string
+	Version        int32
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	RepositoryID   *uuid.UUID
+	RepositoryPath string
 }
 
 // Without the source and plan, which lists do not show: each can be as large
@@ -174,6 +183,62 @@ func (q *Queries) ListPipelines(ctx context.Context, arg ListPipelinesParams) ([
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RepositoryID,
+			&i.RepositoryPath,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRepositoryAPIPipelines = `-- name: ListRepositoryAPIPipelines :many
+SELECT id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path FROM pipelines
+WHERE tenant_id = $1 AND repository_id = $2 AND repository_path = ''
+  AND name > $3
+ORDER BY name
+LIMIT $4
+`
+
+type ListRepositoryAPIPipelinesParams struct {
+	TenantID     uuid.UUID
+	RepositoryID *uuid.UUID
+	After        string
+	Lim          int32
+}
+
+// A page of the pipelines stored through the API that name a connected
+// repository (not those read from its files): its webhooks run them too.
+func (q *Queries) ListRepositoryAPIPipelines(ctx context.Context, arg ListRepositoryAPIPipelinesParams) ([]Pipeline, error) {
+	rows, err := q.db.Query(ctx, listRepositoryAPIPipelines,
+		arg.TenantID,
+		arg.RepositoryID,
+		arg.After,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Pipeline{}
+	for rows.Next() {
+		var i Pipeline
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.Name,
+			&i.Source,
+			&i.Plan,
+			&i.Version,
+			&i.NextRunNumber,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.RepositoryID,
+			&i.RepositoryPath,
 		); err != nil {
 			return nil, err
 		}
@@ -186,21 +251,31 @@ func (q *Queries) ListPipelines(ctx context.Context, arg ListPipelinesParams) ([
 }
 
 const putPipeline = `-- name: PutPipeline :one
-INSERT INTO pipelines (tenant_id, name, source, plan)
-VALUES ($1, $2, $3, $4)
+INSERT INTO pipelines (tenant_id, name, source, plan, repository_id)
+SELECT $1::uuid, $2::text, $3::text, $4::jsonb,
+       CASE WHEN $5::boolean THEN $6::uuid END
+WHERE NOT $5::boolean
+   OR $6::uuid IS NULL
+   OR EXISTS (SELECT 1 FROM repositories r
+              WHERE r.tenant_id = $1::uuid AND r.id = $6::uuid)
 ON CONFLICT (tenant_id, name) DO UPDATE
 SET source = excluded.source,
     plan = excluded.plan,
+    repository_id = CASE WHEN $5::boolean THEN excluded.repository_id ELSE pipelines.repository_id END,
+    repository_path = '',
     version = pipelines.version + 1,
     updated_at = now()
+WHERE pipelines.repository_path = '' OR pipelines.repository_id IS NULL
 RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path, (xmax = 0)::boolean AS inserted
 `
 
 type PutPipelineParams struct {
-	TenantID uuid.UUID
-	Name     string
-	Source   string
-	Plan     json.RawMessage
+	TenantID      uuid.UUID
+	Name          string
+	Source        string
+	Plan          json.RawMessage
+	SetRepository bool
+	RepositoryID  *uuid.UUID
 }
 
 type PutPipelineRow struct {
@@ -219,12 +294,19 @@ type PutPipelineRow struct {
 }
 
 // Creates the pipeline or replaces its source and plan, bumping its version.
+// set_repository false keeps the pipeline's repository (a new one has none);
+// true sets it to repository_id (null: none), which must be a repository of
+// the same tenant. No row: repository_id names none, or the pipeline is read
+// from a connected repository's file (which pushes change, not the API). A
+// file's pipeline whose repository was disconnected becomes an API one.
 func (q *Queries) PutPipeline(ctx context.Context, arg PutPipelineParams) (PutPipelineRow, error) {
 	row := q.db.QueryRow(ctx, putPipeline,
 		arg.TenantID,
 		arg.Name,
 		arg.Source,
 		arg.Plan,
+		arg.SetRepository,
+		arg.RepositoryID,
 	)
 	var i PutPipelineRow
 	err := row.Scan(
@@ -248,26 +330,39 @@ const updatePipeline = `-- name: UpdatePipeline :one
 UPDATE pipelines
 SET source = $1,
     plan = $2,
+    repository_id = CASE WHEN $3::boolean THEN $4::uuid ELSE repository_id END,
+    repository_path = '',
     version = version + 1,
     updated_at = now()
-WHERE tenant_id = $3 AND name = $4
-  AND ($5::integer = 0 OR version = $5::integer)
+WHERE pipelines.tenant_id = $5 AND pipelines.name = $6
+  AND ($7::integer = 0 OR pipelines.version = $7::integer)
+  AND (pipelines.repository_path = '' OR pipelines.repository_id IS NULL)
+  AND (NOT $3::boolean
+       OR $4::uuid IS NULL
+       OR EXISTS (SELECT 1 FROM repositories r
+                  WHERE r.tenant_id = pipelines.tenant_id AND r.id = $4::uuid))
 RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path
 `
 
 type UpdatePipelineParams struct {
-	Source    string
-	Plan      json.RawMessage
-	TenantID  uuid.UUID
-	Name      string
-	IfVersion int32
+	Source        string
+	Plan          json.RawMessage
+	SetRepository bool
+	RepositoryID  *uuid.UUID
+	TenantID      uuid.UUID
+	Name          string
+	IfVersion     int32
 }
 
-// A zero if_version matches any version.
+// A zero if_version matches any version. set_repository and repository_id
+// are PutPipeline's; no row also when they or the pipeline's being read from
+// a connected repository's file refuse the change.
 func (q *Queries) UpdatePipeline(ctx context.Context, arg UpdatePipelineParams) (Pipeline, error) {
 	row := q.db.QueryRow(ctx, updatePipeline,
 		arg.Source,
 		arg.Plan,
+		arg.SetRepository,
+		arg.RepositoryID,
 		arg.TenantID,
 		arg.Name,
 		arg.IfVersion,

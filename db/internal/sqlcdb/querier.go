@@ -30,6 +30,8 @@ type Querier interface {
 	// be one of the tenant's runs, or nothing is inserted.
 	CreateDeployment(ctx context.Context, arg CreateDeploymentParams) (Deployment, error)
 	CreateOrganization(ctx context.Context, arg CreateOrganizationParams) (Organization, error)
+	// A repository_id must name a repository of the same tenant: else nothing is
+	// inserted (no row). The composite foreign key says the same.
 	CreatePipeline(ctx context.Context, arg CreatePipelineParams) (Pipeline, error)
 	CreateRepository(ctx context.Context, arg CreateRepositoryParams) (Repository, error)
 	// A pipeline of a repository's file; nothing when the name is taken.
@@ -149,6 +151,9 @@ type Querier interface {
 	// as a request body, and a page holds up to 500 pipelines.
 	ListPipelines(ctx context.Context, arg ListPipelinesParams) ([]ListPipelinesRow, error)
 	ListRepositories(ctx context.Context, arg ListRepositoriesParams) ([]Repository, error)
+	// A page of the pipelines stored through the API that name a connected
+	// repository (not those read from its files): its webhooks run them too.
+	ListRepositoryAPIPipelines(ctx context.Context, arg ListRepositoryAPIPipelinesParams) ([]Pipeline, error)
 	// Newest first, across the tenant's pipelines. Lists leave out the trigger's
 	// env (up to a request body, 1 MiB, a run), which only a run itself shows.
 	ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsRow, error)
@@ -203,6 +208,11 @@ type Querier interface {
 	PutArtifact(ctx context.Context, arg PutArtifactParams) (Artifact, error)
 	PutEnvironment(ctx context.Context, arg PutEnvironmentParams) (Environment, error)
 	// Creates the pipeline or replaces its source and plan, bumping its version.
+	// set_repository false keeps the pipeline's repository (a new one has none);
+	// true sets it to repository_id (null: none), which must be a repository of
+	// the same tenant. No row: repository_id names none, or the pipeline is read
+	// from a connected repository's file (which pushes change, not the API). A
+	// file's pipeline whose repository was disconnected becomes an API one.
 	PutPipeline(ctx context.Context, arg PutPipelineParams) (PutPipelineRow, error)
 	PutSecret(ctx context.Context, arg PutSecretParams) (PutSecretRow, error)
 	PutService(ctx context.Context, arg PutServiceParams) (Service, error)
@@ -240,7 +250,9 @@ type Querier interface {
 	TouchSession(ctx context.Context, arg TouchSessionParams) (int64, error)
 	UpdateOrgMemberRole(ctx context.Context, arg UpdateOrgMemberRoleParams) (UpdateOrgMemberRoleRow, error)
 	UpdateOrganization(ctx context.Context, arg UpdateOrganizationParams) (Organization, error)
-	// A zero if_version matches any version.
+	// A zero if_version matches any version. set_repository and repository_id
+	// are PutPipeline's; no row also when they or the pipeline's being read from
+	// a connected repository's file refuse the change.
 	UpdatePipeline(ctx context.Context, arg UpdatePipelineParams) (Pipeline, error)
 	// Null arguments keep the field.
 	UpdateRepository(ctx context.Context, arg UpdateRepositoryParams) (Repository, error)
