@@ -97,6 +97,9 @@ UPDATE pipelines
 SET source = @source, plan = @plan, repository_path = @repository_path,
     version = version + 1, updated_at = now()
 WHERE tenant_id = @tenant_id AND id = @id AND repository_id = @repository_id
+  -- Only a pipeline read from a file: one stored through the API that
+  -- names the repository keeps its source.
+  AND repository_path <> ''
   AND (source <> @source OR repository_path <> @repository_path)
 RETURNING *;
 

@@ -550,6 +550,9 @@ UPDATE pipelines
 SET source = $1, plan = $2, repository_path = $3,
     version = version + 1, updated_at = now()
 WHERE tenant_id = $4 AND id = $5 AND repository_id = $6
+  -- Only a pipeline read from a file: one stored through the API that
+  -- names the repository keeps its source.
+  AND repository_path <> ''
   AND (source <> $1 OR repository_path <> $3)
 RETURNING id, tenant_id, name, source, plan, version, next_run_number, created_at, updated_at, repository_id, repository_path
 `
