@@ -121,6 +121,10 @@ type Querier interface {
 	// the primary key's prefix is one backward index scan, whatever the log's
 	// length.
 	LastStageLogSeq(ctx context.Context, arg LastStageLogSeqParams) (int64, error)
+	// The newest run of each of the tenant's pipelines in pipeline_ids (those
+	// with a run), each found by the (pipeline_id, number) key. Without the
+	// trigger's env, as ListRuns.
+	LatestPipelineRuns(ctx context.Context, arg LatestPipelineRunsParams) ([]LatestPipelineRunsRow, error)
 	LinkOAuthIdentity(ctx context.Context, arg LinkOAuthIdentityParams) error
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]ApiKey, error)
 	// Runs of a tenant in a concurrency group that have not ended, oldest first.
