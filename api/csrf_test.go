@@ -100,4 +100,3 @@ func slugOf(s string) string {
 	}
 	return string(b)
 }
-
