@@ -204,6 +204,9 @@ type Querier interface {
 	// BuildIt itself put there.
 	LookupTenant(ctx context.Context, id uuid.UUID) (Tenant, error)
 	MarkWebhookDeliveriesStarted(ctx context.Context, arg MarkWebhookDeliveriesStartedParams) error
+	// The `on` and `inputs` of the tenant's pipelines in ids, from their plans:
+	// what a list needs to offer a manual run, without the rest of the plan.
+	PipelineTriggerSettings(ctx context.Context, arg PipelineTriggerSettingsParams) ([]PipelineTriggerSettingsRow, error)
 	// Forgets deliveries received before the cutoff: a forge redelivers
 	// within days (GitHub's manual redelivery, within 3), not later.
 	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int64, error)
