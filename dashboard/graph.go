@@ -28,7 +28,7 @@ type graph struct {
 	Waves         []graphLabel
 	Groups        []graphGroup
 	Nodes         []graphNode
-	Edges         []string // SVG path data
+	Edges         []string // SVG path data, one subpath per need
 }
 
 type graphLabel struct {

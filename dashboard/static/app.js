@@ -153,9 +153,7 @@
       if (!a) continue;
       a.setAttribute("class", "node s-" + s.status);
       const d = duration(s.duration_ms);
-      a.setAttribute("aria-label", s.id + ": " + s.status + (d ? ", " + d : ""));
-      $(".icon", a).textContent = ICONS[s.status] || "•";
-      $(".meta", a).textContent = s.status + (d ? " · " + d : "");
+      $(".m", a).textContent = (ICONS[s.status] || "•") + " " + s.status + (d ? " · " + d : "");
     }
     const ended = TERMINAL.includes(run.status);
     $$(".js-when-running").forEach((b) => { b.hidden = ended; });
