@@ -154,7 +154,7 @@ func ansiSpans(line string) []span {
 			i = j + 1
 		case ']': // OSC: up to BEL or ESC \
 			j := i + 2
-			for j < len(line) && line[j] != 0x07 && !(line[j] == 0x1b && j+1 < len(line) && line[j+1] == '\\') {
+			for j < len(line) && line[j] != 0x07 && (line[j] != 0x1b || j+1 >= len(line) || line[j+1] != '\\') {
 				j++
 			}
 			switch {

@@ -63,9 +63,6 @@ func (a *assets) url(name string) string {
 	return "/assets/" + fp
 }
 
-// size is the size of the asset, for the page weight.
-func (a *assets) size(name string) int { return len(a.served[a.byName[name]].body) }
-
 func (a *assets) serve(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -91,14 +91,14 @@ func layoutGraph(plan pipeline.Plan, states map[string]stageState, logHref func(
 				y += groupHead
 				nx += groupPad
 				for _, id := range ms {
-					g.addNode(id, nx, y, states, logHref, pos, len("["+name+"] "))
+					g.addNode(id, nx, y, states, logHref, pos)
 					y += nodeH + rowGap
 				}
 				g.Groups = append(g.Groups, graphGroup{X: x, Y: gy, W: nodeW + 2*groupPad, H: y - gy - rowGap + groupPad, Label: clip(name+" ("+strconv.Itoa(len(ms))+")", labelMax)})
 				y += groupPad + rowGap
 				continue
 			}
-			g.addNode(ms[0], nx, y, states, logHref, pos, 0)
+			g.addNode(ms[0], nx, y, states, logHref, pos)
 			y += nodeH + rowGap
 		}
 		g.Height = max(g.Height, y)
@@ -124,7 +124,7 @@ func layoutGraph(plan pipeline.Plan, states map[string]stageState, logHref func(
 	return g
 }
 
-func (g *graph) addNode(id string, x, y int, states map[string]stageState, logHref func(string) string, pos map[string][2]int, _ int) {
+func (g *graph) addNode(id string, x, y int, states map[string]stageState, logHref func(string) string, pos map[string][2]int) {
 	s, ok := states[id]
 	if !ok {
 		s = stageState{Status: buildit.StagePending}

@@ -53,7 +53,7 @@ func (d *Dashboard) navFor(c *gin.Context, v Viewer) (*nav, error) {
 		return nil, err
 	}
 	for _, o := range orgs.Items {
-		n.Orgs = append(n.Orgs, navItem{Label: o.Organization.Name, Href: orgHref(o.Organization.Slug), Current: o.Organization.ID == v.Org.ID})
+		n.Orgs = append(n.Orgs, navItem{Label: o.Name, Href: orgHref(o.Slug), Current: o.ID == v.Org.ID})
 	}
 	if v.Org.ID == uuid.Nil {
 		return n, nil
@@ -110,7 +110,7 @@ func (d *Dashboard) home(c *gin.Context, v Viewer) {
 		return
 	}
 	if len(orgs.Items) > 0 {
-		c.Redirect(http.StatusSeeOther, orgHref(orgs.Items[0].Organization.Slug))
+		c.Redirect(http.StatusSeeOther, orgHref(orgs.Items[0].Slug))
 		return
 	}
 	d.show(c, v, "home", page{Title: "BuildIt"})
