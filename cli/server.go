@@ -323,6 +323,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(a.stderr, "buildit: serving the API at http://%s/api/v1\n", ln.Addr())
+	fmt.Fprintf(a.stderr, "buildit: the dashboard at http://%s/\n", ln.Addr())
 	return serveHTTP(sctx, ln, srv.Handler(), log, apiWriteTimeout)
 }
 
