@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -99,13 +100,23 @@ const (
 // handler. Anything in an org or tenant the principal cannot see is a 404,
 // exactly as for one that does not exist; what it can see but not do is a
 // 403.
-func (s *Server) guard(a access) gin.HandlerFunc {
+func (s *Server) guard(a access) gin.HandlerFunc { return s.guardWith(a, fail) }
+
+// guardWith is guard answering its refusals with fail: the API's JSON, or
+// the dashboard's pages (failPage).
+func (s *Server) guardWith(a access, fail func(*gin.Context, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if a.level == public {
 			// Signup and login too: a page elsewhere must not sign a
 			// browser into an account of its choosing (login CSRF).
 			if err := requireJSONType(c, "send the body as application/json"); err != nil {
 				fail(c, err)
+				return
+			}
+			if c.GetHeader("Authorization") == "" {
+				if err := s.requireSameOrigin(c); err != nil {
+					fail(c, err)
+				}
 			}
 			return
 		}
@@ -116,6 +127,10 @@ func (s *Server) guard(a access) gin.HandlerFunc {
 		}
 		if p.session != nil {
 			if err := requireJSONType(c, c.Request.Method+" with the session cookie needs Content-Type: application/json, even without a body"); err != nil {
+				fail(c, err)
+				return
+			}
+			if err := s.requireSameOrigin(c); err != nil {
 				fail(c, err)
 				return
 			}
@@ -160,7 +175,8 @@ func (s *Server) guard(a access) gin.HandlerFunc {
 // (text/plain, form types, no type) with the session cookie, but not one
 // with a JSON type without a CORS preflight, which this API never grants.
 // Requests with an API key carry it in a header no other site can set, and
-// are not held to it. (A CSRF token will come with a browser UI.)
+// are not held to it. requireSameOrigin checks where such a request comes
+// from too.
 func requireJSONType(c *gin.Context, msg string) error {
 	switch c.Request.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -170,6 +186,42 @@ func requireJSONType(c *gin.Context, msg string) error {
 		return errorf(http.StatusUnsupportedMediaType, CodeUnsupported, msg)
 	}
 	return nil
+}
+
+// requireSameOrigin refuses (403) a state-changing request that a browser
+// says comes from another site: Sec-Fetch-Site other than same-origin (or
+// none, a request the user made), or an Origin whose host is neither the
+// request's Host nor that of Config.PublicURL. It backs requireJSONType
+// for cookie requests: that rule rests on browsers never sending a JSON
+// type across sites without a preflight, this one on the headers
+// browsers set and pages cannot. Clients that send neither header (the
+// CLI, curl) are not browsers and have no ambient cookie to abuse.
+func (s *Server) requireSameOrigin(c *gin.Context) error {
+	switch c.Request.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	refused := forbidden("cross-site requests with the session cookie are refused: call the API from BuildIt's own pages, or with an API key")
+	switch c.GetHeader("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return refused
+	}
+	origin := c.GetHeader("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return refused // "null" (a sandboxed frame, a data: page) included
+	}
+	if strings.EqualFold(u.Host, c.Request.Host) {
+		return nil
+	}
+	if pub, err := url.Parse(s.cfg.PublicURL); err == nil && pub.Host != "" && strings.EqualFold(u.Host, pub.Host) && u.Scheme == pub.Scheme {
+		return nil
+	}
+	return refused
 }
 
 func (a access) allows(p principal, orgRole db.OrgRole, tenantRole db.TenantRole) error {

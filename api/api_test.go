@@ -192,7 +192,7 @@ func (c *client) apiKey(org string, body map[string]any) string {
 
 const helloKDL = "pipeline \"hello\"\nstage \"greet\" { run \"echo hi\"; }\n"
 
-func mustOrg(t *testing.T, e *env, slug string) uuid.UUID {
+func mustOrg(t testing.TB, e *env, slug string) uuid.UUID {
 	t.Helper()
 	o, err := e.store.Organizations().GetBySlug(t.Context(), slug)
 	if err != nil {

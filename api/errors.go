@@ -66,6 +66,14 @@ var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "s
 // repository the policy refuses as a 422, anything else as a 500 whose
 // detail goes to the log only.
 func fail(c *gin.Context, err error) {
+	e := errorOf(c, err)
+	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
+}
+
+// errorOf translates err for fail and for the dashboard's error pages:
+// one translation, so that a page answers with the status the API route
+// it mirrors would.
+func errorOf(c *gin.Context, err error) *Error {
 	var e *Error
 	var decision *runclient.DecisionError
 	var hostStages *runclient.HostStagesError
@@ -108,7 +116,7 @@ func fail(c *gin.Context, err error) {
 		logger(c).Error("request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
 		e = errorf(http.StatusInternalServerError, CodeInternal, "internal error; it has been logged")
 	}
-	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
+	return e
 }
 
 func logger(c *gin.Context) *slog.Logger {

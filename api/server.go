@@ -1,5 +1,6 @@
 // Package api is BuildIt's REST API (gin, JSON, under /api/v1) over the
-// data layer in db. Every route is declared once, in routes.go, with who
+// data layer in db, and the server of the web dashboard's pages (package
+// dashboard) at /, behind the same guard. Every route is declared once, in routes.go, with who
 // may call it; authentication, tenant resolution and the role and scope
 // checks run from that table before a handler sees the request.
 package api
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buildit-ci/buildit/blobstore"
+	"github.com/buildit-ci/buildit/dashboard"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/forge"
 	"github.com/buildit-ci/buildit/pipeline"
@@ -118,6 +120,9 @@ type Server struct {
 	hookRepos  *batcher[uuid.UUID, hookRepo]
 	deliveries *batcher[db.NewDelivery, bool]
 
+	// dash is the web dashboard, served at /.
+	dash *dashboard.Dashboard
+
 	engine *gin.Engine
 }
 
@@ -167,7 +172,7 @@ func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck
 	}
 	e.HandleMethodNotAllowed = true
 	e.Use(requestLog(log), recoverJSON(), refuseBadBytes())
-	e.NoRoute(func(c *gin.Context) { fail(c, notFound("route")) })
+	e.NoRoute(s.noRoute)
 	e.NoMethod(func(c *gin.Context) {
 		fail(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed here"))
 	})
@@ -181,6 +186,9 @@ func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck
 	// Webhooks: no session or key, so none of guard's rules; the
 	// repository's webhook secret authenticates them.
 	v1.POST("/hooks/:forge/:id", s.hook)
+	if err := s.mountDashboard(e); err != nil {
+		return nil, err
+	}
 	s.engine = e
 	return s, nil
 }

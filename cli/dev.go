@@ -246,6 +246,7 @@ func (a *app) runDev(ctx context.Context, f *devFlags) error {
 		return err
 	}
 	fmt.Fprintf(a.stderr, "buildit dev: API     http://%s/api/v1\n", ln.Addr())
+	fmt.Fprintf(a.stderr, "buildit dev: dashboard http://%s/\n", ln.Addr())
 	if uiURL != "" {
 		fmt.Fprintf(a.stderr, "buildit dev: UI      %s\n", uiURL)
 	}

@@ -157,7 +157,7 @@ requests in flight get 15 seconds to finish.`,
 	fl.StringVar(&f.addr, "addr", env("BUILDIT_ADDR", "127.0.0.1:8080"), "listen on `HOST:PORT` (env BUILDIT_ADDR)")
 	fl.StringVar(&f.url, "database-url", env("DATABASE_URL", ""), "Postgres URL (env DATABASE_URL)")
 	fl.StringVar(&f.secretKey, "secret-key", "", "32-byte key sealing tenant secrets, hex or base64 (env BUILDIT_SECRET_KEY; prefer the environment)")
-	fl.BoolVar(&f.secureCookies, "secure-cookies", env("BUILDIT_SECURE_COOKIES", "") == "true", "mark the session cookie Secure: on behind HTTPS (env BUILDIT_SECURE_COOKIES=true)")
+	fl.BoolVar(&f.secureCookies, "secure-cookies", env("BUILDIT_SECURE_COOKIES", "") == "true", "mark the session cookie Secure: on behind HTTPS, and implied by an https:// --public-url (env BUILDIT_SECURE_COOKIES=true)")
 	fl.StringVar(&f.temporalAddress, "temporal-address", env("BUILDIT_TEMPORAL_ADDRESS", ""), "Temporal frontend `HOST:PORT` where runs start; without it runs can only be read (env BUILDIT_TEMPORAL_ADDRESS)")
 	fl.StringVar(&f.namespace, "namespace", env("BUILDIT_NAMESPACE", "default"), "Temporal namespace (env BUILDIT_NAMESPACE)")
 	fl.StringVar(&f.taskQueue, "task-queue", env("BUILDIT_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue the workers poll (env BUILDIT_TASK_QUEUE)")
@@ -244,7 +244,10 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	// The server logs every request: at info level, unlike the CLI's
 	// commands, and as JSON for log shippers.
 	log := a.jsonLogger()
-	cfg := api.Config{SecureCookies: f.secureCookies, PublicURL: publicURL(f.publicURL, f.addr), OAuthStateKey: oauthStateKey(f.secretKey)}
+	pub := publicURL(f.publicURL, f.addr)
+	// Behind HTTPS (a public URL that says so) the session cookie is
+	// Secure whether or not --secure-cookies was given.
+	cfg := api.Config{SecureCookies: f.secureCookies || strings.HasPrefix(pub, "https://"), PublicURL: pub, OAuthStateKey: oauthStateKey(f.secretKey)}
 	providers, err := f.oauth.providers()
 	if err != nil {
 		return err
@@ -320,6 +323,7 @@ func (a *app) serve(ctx context.Context, f *serverFlags) error {
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(a.stderr, "buildit: serving the API at http://%s/api/v1\n", ln.Addr())
+	fmt.Fprintf(a.stderr, "buildit: the dashboard at http://%s/\n", ln.Addr())
 	return serveHTTP(sctx, ln, srv.Handler(), log, apiWriteTimeout)
 }
 

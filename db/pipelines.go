@@ -249,3 +249,28 @@ func toPipeline(row sqlcdb.Pipeline) Pipeline {
 		RepositoryPath: row.RepositoryPath,
 	}
 }
+
+// TriggerSettings are the parts of a pipeline's plan that say how it may be
+// run by hand: its `on` and `inputs` as the plan's JSON has them (null
+// when the plan has none).
+type TriggerSettings struct {
+	On     json.RawMessage
+	Inputs json.RawMessage
+}
+
+// TriggerSettings returns the TriggerSettings of tenantID's pipelines in
+// ids, by ID: what List leaves out with the plans, for a page of them.
+func (r PipelineRepo) TriggerSettings(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]TriggerSettings, error) {
+	out := make(map[uuid.UUID]TriggerSettings, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := r.h.q.PipelineTriggerSettings(ctx, sqlcdb.PipelineTriggerSettingsParams{TenantID: tenantID, Ids: ids})
+	if err != nil {
+		return nil, wrap(err, "trigger settings of %d pipelines", len(ids))
+	}
+	for _, row := range rows {
+		out[row.ID] = TriggerSettings{On: row.TriggerOn, Inputs: row.Inputs}
+	}
+	return out, nil
+}

@@ -308,3 +308,30 @@ func TestPipelinesRepositoryLink(t *testing.T) {
 		t.Errorf("Put of a disconnected file's pipeline = %+v, %v", put, err)
 	}
 }
+
+// TriggerSettings reads `on` and `inputs` out of the plans of the
+// tenant's pipelines asked for, null where a plan has none.
+func TestPipelineTriggerSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	o := mkOrg(t, s)
+	tn, other := mkTenant(t, s, o.ID), mkTenant(t, s, o.ID)
+	with, err := s.Pipelines().Create(ctx, tn.ID, db.PipelineSpec{Name: "with", Source: "x",
+		Plan: json.RawMessage(`{"pipeline":"with","on":{"manual":true},"inputs":[{"name":"target","type":"string"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := mkPipeline(t, s, tn.ID, "bare")
+	theirs := mkPipeline(t, s, other.ID, "theirs")
+	got, err := s.Pipelines().TriggerSettings(ctx, tn.ID, []uuid.UUID{with.ID, bare.ID, theirs.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !strings.Contains(string(got[with.ID].Inputs), `"target"`) || !strings.Contains(string(got[with.ID].On), `"manual"`) {
+		t.Errorf("TriggerSettings = %s", fmt.Sprint(got))
+	}
+	if b := got[bare.ID]; b.Inputs != nil && string(b.Inputs) != "null" {
+		t.Errorf("a plan without inputs: %s", b.Inputs)
+	}
+}

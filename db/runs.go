@@ -161,6 +161,24 @@ func (r RunRepo) ListPipelineRuns(ctx context.Context, tenantID, pipelineID uuid
 		func(row sqlcdb.ListPipelineRunsRow) string { return numberCursor(row.Number) }), nil
 }
 
+// LatestRuns returns the newest run of each of tenantID's pipelines in
+// pipelineIDs that has one, by pipeline ID, without Params' env as
+// ListRuns: one query for a page of pipelines.
+func (r RunRepo) LatestRuns(ctx context.Context, tenantID uuid.UUID, pipelineIDs []uuid.UUID) (map[uuid.UUID]Run, error) {
+	out := make(map[uuid.UUID]Run, len(pipelineIDs))
+	if len(pipelineIDs) == 0 {
+		return out, nil
+	}
+	rows, err := r.h.q.LatestPipelineRuns(ctx, sqlcdb.LatestPipelineRunsParams{TenantID: tenantID, PipelineIds: pipelineIDs})
+	if err != nil {
+		return nil, wrap(err, "latest runs of %d pipelines", len(pipelineIDs))
+	}
+	for _, row := range rows {
+		out[row.PipelineID] = toListedRun(sqlcdb.ListRunsRow(row))
+	}
+	return out, nil
+}
+
 // SetRunStatus sets a run's status. The first status past queued sets
 // StartedAt, a final one EndedAt; neither moves once set, and a run that
 // has ended keeps its final status.

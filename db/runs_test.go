@@ -382,3 +382,28 @@ func TestReadLogPage(t *testing.T) {
 		t.Errorf("ReadLogPage through another tenant = %d lines, more %v, %v", len(got), more, err)
 	}
 }
+
+// LatestRuns finds the newest run of each pipeline asked for, of the
+// tenant only, and nothing for a pipeline without runs.
+func TestLatestRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	o := mkOrg(t, s)
+	tn, other := mkTenant(t, s, o.ID), mkTenant(t, s, o.ID)
+	a, b, idle := mkPipeline(t, s, tn.ID, "a"), mkPipeline(t, s, tn.ID, "b"), mkPipeline(t, s, tn.ID, "idle")
+	theirs := mkPipeline(t, s, other.ID, "a")
+	for range 3 {
+		must[db.Run](t)(s.Runs().CreateRun(ctx, tn.ID, a.ID, db.NewRun{Branch: "main"}))
+	}
+	must[db.Run](t)(s.Runs().CreateRun(ctx, tn.ID, b.ID, db.NewRun{Branch: "dev"}))
+	must[db.Run](t)(s.Runs().CreateRun(ctx, other.ID, theirs.ID, db.NewRun{}))
+
+	got := must[map[uuid.UUID]db.Run](t)(s.Runs().LatestRuns(ctx, tn.ID, []uuid.UUID{a.ID, b.ID, idle.ID, theirs.ID}))
+	if len(got) != 2 || got[a.ID].Number != 3 || got[b.ID].Number != 1 || got[b.ID].Branch != "dev" {
+		t.Errorf("LatestRuns = %+v, want run 3 of a and run 1 of b only", got)
+	}
+	if none := must[map[uuid.UUID]db.Run](t)(s.Runs().LatestRuns(ctx, tn.ID, nil)); len(none) != 0 {
+		t.Errorf("LatestRuns of no pipeline = %v", none)
+	}
+}

@@ -80,3 +80,9 @@ WHERE tenant_id = @tenant_id AND repository_id = @repository_id AND repository_p
   AND name > @after
 ORDER BY name
 LIMIT @lim;
+
+-- name: PipelineTriggerSettings :many
+-- The `on` and `inputs` of the tenant's pipelines in ids, from their plans:
+-- what a list needs to offer a manual run, without the rest of the plan.
+SELECT id, (plan -> 'on')::jsonb AS trigger_on, (plan -> 'inputs')::jsonb AS inputs FROM pipelines
+WHERE tenant_id = @tenant_id AND id = ANY(@ids::uuid[]);

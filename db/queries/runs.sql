@@ -43,6 +43,20 @@ WHERE tenant_id = @tenant_id AND pipeline_id = @pipeline_id AND number < @before
 ORDER BY number DESC
 LIMIT @lim;
 
+-- name: LatestPipelineRuns :many
+-- The newest run of each of the tenant's pipelines in pipeline_ids (those
+-- with a run), each found by the (pipeline_id, number) key. Without the
+-- trigger's env, as ListRuns.
+SELECT r.id, r.tenant_id, r.pipeline_id, r.number, r.status, r.branch, r.commit_sha, r.event, r.trigger, r.actor, r.workflow_id,
+       r.created_at, r.started_at, r.ended_at, r.error, (r.params - 'env')::jsonb AS params, r.rerun_of, r.concurrency_group, r.trigger_key
+FROM unnest(@pipeline_ids::uuid[]) AS p(id)
+CROSS JOIN LATERAL (
+    SELECT * FROM pipeline_runs
+    WHERE pipeline_runs.tenant_id = @tenant_id AND pipeline_runs.pipeline_id = p.id
+    ORDER BY number DESC
+    LIMIT 1
+) r;
+
 -- name: SetRunStatus :one
 -- A run that has ended keeps its final status: a late or replayed write of
 -- an earlier status changes nothing.

@@ -250,6 +250,44 @@ func (q *Queries) ListRepositoryAPIPipelines(ctx context.Context, arg ListReposi
 	return items, nil
 }
 
+const pipelineTriggerSettings = `-- name: PipelineTriggerSettings :many
+SELECT id, (plan -> 'on')::jsonb AS trigger_on, (plan -> 'inputs')::jsonb AS inputs FROM pipelines
+WHERE tenant_id = $1 AND id = ANY($2::uuid[])
+`
+
+type PipelineTriggerSettingsParams struct {
+	TenantID uuid.UUID
+	Ids      []uuid.UUID
+}
+
+type PipelineTriggerSettingsRow struct {
+	ID        uuid.UUID
+	TriggerOn json.RawMessage
+	Inputs    json.RawMessage
+}
+
+// The `on` and `inputs` of the tenant's pipelines in ids, from their plans:
+// what a list needs to offer a manual run, without the rest of the plan.
+func (q *Queries) PipelineTriggerSettings(ctx context.Context, arg PipelineTriggerSettingsParams) ([]PipelineTriggerSettingsRow, error) {
+	rows, err := q.db.Query(ctx, pipelineTriggerSettings, arg.TenantID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PipelineTriggerSettingsRow{}
+	for rows.Next() {
+		var i PipelineTriggerSettingsRow
+		if err := rows.Scan(&i.ID, &i.TriggerOn, &i.Inputs); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const putPipeline = `-- name: PutPipeline :one
 INSERT INTO pipelines (tenant_id, name, source, plan, repository_id)
 SELECT $1::uuid, $2::text, $3::text, $4::jsonb,

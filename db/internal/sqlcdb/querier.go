@@ -121,6 +121,10 @@ type Querier interface {
 	// the primary key's prefix is one backward index scan, whatever the log's
 	// length.
 	LastStageLogSeq(ctx context.Context, arg LastStageLogSeqParams) (int64, error)
+	// The newest run of each of the tenant's pipelines in pipeline_ids (those
+	// with a run), each found by the (pipeline_id, number) key. Without the
+	// trigger's env, as ListRuns.
+	LatestPipelineRuns(ctx context.Context, arg LatestPipelineRunsParams) ([]LatestPipelineRunsRow, error)
 	LinkOAuthIdentity(ctx context.Context, arg LinkOAuthIdentityParams) error
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]ApiKey, error)
 	// Runs of a tenant in a concurrency group that have not ended, oldest first.
@@ -200,6 +204,9 @@ type Querier interface {
 	// BuildIt itself put there.
 	LookupTenant(ctx context.Context, id uuid.UUID) (Tenant, error)
 	MarkWebhookDeliveriesStarted(ctx context.Context, arg MarkWebhookDeliveriesStartedParams) error
+	// The `on` and `inputs` of the tenant's pipelines in ids, from their plans:
+	// what a list needs to offer a manual run, without the rest of the plan.
+	PipelineTriggerSettings(ctx context.Context, arg PipelineTriggerSettingsParams) ([]PipelineTriggerSettingsRow, error)
 	// Forgets deliveries received before the cutoff: a forge redelivers
 	// within days (GitHub's manual redelivery, within 3), not later.
 	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int64, error)

@@ -212,6 +212,88 @@ func (q *Queries) LastStageLogSeq(ctx context.Context, arg LastStageLogSeqParams
 	return last_seq, err
 }
 
+const latestPipelineRuns = `-- name: LatestPipelineRuns :many
+SELECT r.id, r.tenant_id, r.pipeline_id, r.number, r.status, r.branch, r.commit_sha, r.event, r.trigger, r.actor, r.workflow_id,
+       r.created_at, r.started_at, r.ended_at, r.error, (r.params - 'env')::jsonb AS params, r.rerun_of, r.concurrency_group, r.trigger_key
+FROM unnest($1::uuid[]) AS p(id)
+CROSS JOIN LATERAL (
+    SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group, trigger_key FROM pipeline_runs
+    WHERE pipeline_runs.tenant_id = $2 AND pipeline_runs.pipeline_id = p.id
+    ORDER BY number DESC
+    LIMIT 1
+) r
+`
+
+type LatestPipelineRunsParams struct {
+	PipelineIds []uuid.UUID
+	TenantID    uuid.UUID
+}
+
+type LatestPipelineRunsRow struct {
+	ID               uuid.UUID
+	TenantID         uuid.UUID
+	PipelineID       uuid.UUID
+	Number           int64
+	Status           string
+	Branch           string
+	CommitSha        string
+	Event            string
+	Trigger          string
+	Actor            string
+	WorkflowID       string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	EndedAt          *time.Time
+	Error            string
+	Params           json.RawMessage
+	RerunOf          *int64
+	ConcurrencyGroup string
+	TriggerKey       string
+}
+
+// The newest run of each of the tenant's pipelines in pipeline_ids (those
+// with a run), each found by the (pipeline_id, number) key. Without the
+// trigger's env, as ListRuns.
+func (q *Queries) LatestPipelineRuns(ctx context.Context, arg LatestPipelineRunsParams) ([]LatestPipelineRunsRow, error) {
+	rows, err := q.db.Query(ctx, latestPipelineRuns, arg.PipelineIds, arg.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LatestPipelineRunsRow{}
+	for rows.Next() {
+		var i LatestPipelineRunsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.PipelineID,
+			&i.Number,
+			&i.Status,
+			&i.Branch,
+			&i.CommitSha,
+			&i.Event,
+			&i.Trigger,
+			&i.Actor,
+			&i.WorkflowID,
+			&i.CreatedAt,
+			&i.StartedAt,
+			&i.EndedAt,
+			&i.Error,
+			&i.Params,
+			&i.RerunOf,
+			&i.ConcurrencyGroup,
+			&i.TriggerKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listActiveRunsInGroup = `-- name: ListActiveRunsInGroup :many
 SELECT id, tenant_id, pipeline_id, number, status, branch, commit_sha, event, trigger, actor, workflow_id, created_at, started_at, ended_at, error, params, rerun_of, concurrency_group, trigger_key FROM pipeline_runs
 WHERE tenant_id = $1 AND concurrency_group = $2
