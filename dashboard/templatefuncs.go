@@ -108,13 +108,21 @@ func parsePages(a *assets) (map[string]*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Files named shared_*.html hold parts several pages share; every page
+	// is parsed with them.
+	shared := []string{"templates/layout.html"}
+	for _, n := range names {
+		if strings.HasPrefix(n, "templates/shared_") {
+			shared = append(shared, n)
+		}
+	}
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base == "layout" {
+		if base == "layout" || strings.HasPrefix(base, "shared_") {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(files, "templates/layout.html", n)
+		t, err := template.New(base).Funcs(funcs).ParseFS(files, append(shared, n)...)
 		if err != nil {
 			return nil, fmt.Errorf("dashboard template %s: %w", n, err)
 		}
