@@ -133,7 +133,7 @@ const (
 
 // Routes lists every page.
 func (d *Dashboard) Routes() []Route {
-	return []Route{
+	return append([]Route{
 		{"/login", "", d.loginPage},
 		{"/signup", "", d.signupPage},
 		{"/", "GET /me", d.home},
@@ -143,7 +143,7 @@ func (d *Dashboard) Routes() []Route {
 		{runPath, "GET " + apiRun, d.runPage},
 		{runPath + "/log", "GET " + apiRun + "/logs", d.logPage},
 		{runPath + "/log.txt", "GET " + apiRun + "/logs", d.logText},
-	}
+	}, d.adminRoutes()...)
 }
 
 // Headers sets the headers every page and error page has: the strict CSP,
