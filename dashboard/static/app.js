@@ -289,7 +289,13 @@
     };
     const schedule = () => { if (!scheduled) { scheduled = true; requestAnimationFrame(flush); } };
     const es = new EventSource(log.dataset.follow);
-    es.addEventListener("line", (ev) => { queue.push(JSON.parse(ev.data)); schedule(); });
+    es.addEventListener("line", (ev) => {
+      // A stage that had not started when the page was rendered.
+      const w = $(".js-stage-status .word");
+      if (w && w.textContent === "pending") $(".js-stage-status").replaceChildren(statusEl("running"));
+      queue.push(JSON.parse(ev.data));
+      schedule();
+    });
     es.addEventListener("end", (ev) => {
       es.close();
       const end = JSON.parse(ev.data);
