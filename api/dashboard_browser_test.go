@@ -2,15 +2,18 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/buildit-ci/buildit/apiview"
 	"github.com/buildit-ci/buildit/internal/browsertest"
 )
 
@@ -245,4 +248,56 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitPath(t, tab, "sign out", func(p string) bool { return p == "/login" })
 	do(t, tab, "signed out", chromedp.Navigate(tenant), chromedp.WaitVisible(`form.js-login`))
 	browsertest.NoConsoleErrors(t, tab)
+}
+
+// BenchmarkDashboardFirstLogLine measures, in the browser, a trigger (a
+// POST …/runs, as the Run form sends) to the first line of its stage shown
+// on the stage's log page, opened at once (before the stage has started,
+// as a click on its node would). It reports the median, ms-p50; run it
+// with -benchtime 20x.
+func BenchmarkDashboardFirstLogLine(b *testing.B) {
+	tab := browsertest.Tab(b)
+	e := setup(b).withRuns(b)
+	ann := e.signup("ann@example.com", "Acme")
+	ann.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
+	ann.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "hello", "source": helloKDL})
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(e.srv.URL+"/login"),
+		chromedp.WaitVisible(`form.js-login button`),
+		chromedp.SendKeys(`input[name=email]`, "ann@example.com"),
+		chromedp.SendKeys(`input[name=password]`, "password-ann@example.com"),
+		chromedp.Click(`form.js-login button`),
+	); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if loc, err := chromedp.Run(tab, chromedp.Location()); err == nil && strings.HasSuffix(loc, "/orgs/acme") {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("not signed in")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	base := "/orgs/acme/tenants/web/pipelines/hello/runs"
+	took := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		var v apiview.Run
+		ann.must(201, "POST", base, map[string]string{"branch": "main"}).json(b, &v)
+		if err := chromedp.Do(tab,
+			chromedp.Navigate(fmt.Sprintf("%s%s/%d/log?stage=greet", e.srv.URL, base, v.Number)),
+			chromedp.WaitReady(`#log li`),
+		); err != nil {
+			b.Fatalf("run %d: %v", v.Number, err)
+		}
+		took = append(took, time.Since(start))
+	}
+	b.StopTimer()
+	browsertest.NoConsoleErrors(b, tab)
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-p50")
+	b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "ms-max")
 }
