@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,13 +21,19 @@ import (
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/dbtest"
 	"github.com/buildit-ci/buildit/db/secretbox"
+	"github.com/buildit-ci/buildit/internal/browsertest"
 	"github.com/buildit-ci/buildit/internal/temporaltest"
 	"github.com/buildit-ci/buildit/runclient"
 )
 
-// TestMain stops the shared embedded Temporal server (of the run tests) and
-// the throwaway Postgres cluster after the tests.
-func TestMain(m *testing.M) { temporaltest.Main(m) }
+// TestMain stops the headless browser (of the browser tests), the shared
+// embedded Temporal server (of the run tests) and the throwaway Postgres
+// cluster after the tests.
+func TestMain(m *testing.M) {
+	code := browsertest.Run(m)
+	temporaltest.Stop()
+	os.Exit(code)
+}
 
 // env is an API server on a database of its own, with its log captured.
 type env struct {

@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/pipeline"
 )
 
 // LogTail is how many lines of a log its page renders: the last ones, with
@@ -78,6 +81,12 @@ func (d *Dashboard) logPage(c *gin.Context, v Viewer) {
 		return
 	}
 	sr, attempts, err := d.logAttempt(c, v, r)
+	if ne := (*Error)(nil); errors.As(err, &ne) && ne.Status == http.StatusNotFound && c.Query("attempt") == "" && !r.Status.Terminal() && planHas(p.Plan, c.Query("stage")) {
+		// A stage of the plan that has not started yet (a graph node
+		// clicked early): an empty page that follows the log, as the
+		// API's follow waits for the stage to start.
+		sr, err = db.StageRun{StageID: c.Query("stage"), Status: buildit.StagePending}, nil
+	}
 	if err != nil {
 		d.opts.Fail(c, err)
 		return
@@ -141,6 +150,20 @@ func (d *Dashboard) logPage(c *gin.Context, v Viewer) {
 		Data: gin.H{"Stage": sr, "Lines": lines, "Tabs": tabs, "Earlier": earlier, "Paged": paged, "Latest": here,
 			"Follow": follow, "Text": run + "/log.txt?" + q, "Duration": spanOf(sr.StartedAt, sr.EndedAt, time.Now()),
 			"Run": run, "Tail": LogTail}})
+}
+
+// planHas reports whether the plan (JSON) has a step with the ID stage.
+func planHas(raw []byte, stage string) bool {
+	var plan pipeline.Plan
+	if json.Unmarshal(raw, &plan) != nil {
+		return false
+	}
+	for _, st := range plan.Steps {
+		if st.ID == stage {
+			return true
+		}
+	}
+	return false
 }
 
 // logText sends a stage attempt's whole log as text, read a page at a

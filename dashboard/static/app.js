@@ -133,9 +133,17 @@
       await api("POST", form.dataset.url + "/" + what, { reason: new FormData(form).get("reason") || "" });
       flash(what === "approve" ? "Approved." : "Rejected.");
       form.closest(".gate").hidden = true;
+      hideDecided();
       pollRun();
     } catch (err) { flash(err.message, true); }
   }));
+
+  // The gates section goes when no gate in it waits any more.
+  function hideDecided() {
+    const sec = $(".js-gates");
+    if (sec && $$(".gate", sec).every((g) => g.hidden)) sec.hidden = true;
+  }
+  const gateOf = (id) => $$(".gate").find((g) => g.dataset.gate === id);
 
   // The run page follows the run's status and its stages' by polling the
   // JSON API until the run ends.
@@ -148,13 +156,23 @@
     try { run = await api("GET", main.dataset.api); } catch (err) { runTimer = setTimeout(pollRun, 10000); return; }
     const st = $(".js-run-status");
     if (st) st.replaceChildren(statusEl(run.status));
+    let newGate = false;
     for (const s of run.stages || []) {
       const a = nodes.get(s.id);
       if (!a) continue;
+      const was = a.getAttribute("class");
       a.setAttribute("class", "node s-" + s.status);
       const d = duration(s.duration_ms);
       $(".m", a).textContent = (ICONS[s.status] || "•") + " " + s.status + (d ? " · " + d : "");
+      const g = gateOf(s.id);
+      // A gate that started waiting since the page was rendered: its
+      // form (message, who may decide) comes from the server.
+      if (s.status === "waiting" && was !== "node s-waiting" && !g) newGate = true;
+      // A gate decided elsewhere.
+      if (g && s.status !== "waiting") g.hidden = true;
     }
+    hideDecided();
+    if (newGate) { location.reload(); return; }
     const ended = TERMINAL.includes(run.status);
     $$(".js-when-running").forEach((b) => { b.hidden = ended; });
     $$(".js-when-ended").forEach((b) => { b.hidden = !ended; });
@@ -271,7 +289,13 @@
     };
     const schedule = () => { if (!scheduled) { scheduled = true; requestAnimationFrame(flush); } };
     const es = new EventSource(log.dataset.follow);
-    es.addEventListener("line", (ev) => { queue.push(JSON.parse(ev.data)); schedule(); });
+    es.addEventListener("line", (ev) => {
+      // A stage that had not started when the page was rendered.
+      const w = $(".js-stage-status .word");
+      if (w && w.textContent === "pending") $(".js-stage-status").replaceChildren(statusEl("running"));
+      queue.push(JSON.parse(ev.data));
+      schedule();
+    });
     es.addEventListener("end", (ev) => {
       es.close();
       const end = JSON.parse(ev.data);

@@ -157,6 +157,14 @@ func OwnServer(t testing.TB) *embedtemporal.Server {
 // code; call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the shared server and dbtest's throwaway Postgres cluster,
+// when they were started. Main calls it; a TestMain that must also stop
+// something else (a browser) runs the tests itself and then calls Stop.
+func Stop() {
 	sharedMu.Lock()
 	if shared != nil {
 		_ = shared.Stop()
@@ -164,7 +172,6 @@ func Main(m *testing.M) {
 	shared, sharedErr = nil, nil
 	sharedMu.Unlock()
 	dbtest.Stop()
-	os.Exit(code)
 }
 
 // QueueName is a task queue named after t: unique among the tests of a
