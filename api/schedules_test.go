@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -305,14 +306,26 @@ func TestScheduleBackfillStartsRuns(t *testing.T) {
 	owner := e.signup("owner@acme.test", "Acme")
 	owner.must(201, "POST", "/orgs/acme/tenants", map[string]string{"name": "web"})
 	owner.must(201, "POST", "/orgs/acme/tenants/web/pipelines", map[string]string{"name": "app", "source": fmt.Sprintf(sleepKDL, 0)})
-	e.setSchedules(t, "web", "app", pipeline.Schedule{Name: "every-minute", Cron: "* * * * *", Branch: "main"})
-	base := "/orgs/acme/tenants/web/pipelines/app/schedules/every-minute"
+	// A cron that holds the three minutes the backfill covers (10 to 8
+	// minutes ago), one before them (so that a month holds over 100 of its
+	// times) and no minute of the next half hour: an every-minute cron
+	// would also fire on its own when the test crosses a minute.
+	now := time.Now().UTC().Truncate(time.Minute)
+	var minutes, hours []string
+	for _, at := range []time.Time{now.Add(-11 * time.Minute), now.Add(-10 * time.Minute), now.Add(-9 * time.Minute), now.Add(-8 * time.Minute)} {
+		minutes = append(minutes, strconv.Itoa(at.Minute()))
+		if h := strconv.Itoa(at.Hour()); !slices.Contains(hours, h) {
+			hours = append(hours, h)
+		}
+	}
+	cron := strings.Join(minutes, ",") + " " + strings.Join(hours, ",") + " * * *"
+	e.setSchedules(t, "web", "app", pipeline.Schedule{Name: "backfilled", Cron: cron, Branch: "main"})
+	base := "/orgs/acme/tenants/web/pipelines/app/schedules/backfilled"
 
 	// Bounds.
-	now := time.Now().UTC().Truncate(time.Minute)
 	owner.must(422, "POST", base+"/backfill", map[string]any{"start": now, "end": now.Add(-time.Minute)})
 	owner.must(422, "POST", base+"/backfill", map[string]any{"start": now})
-	owner.must(422, "POST", base+"/backfill", map[string]any{"start": now.Add(-3 * time.Hour), "end": now})
+	owner.must(422, "POST", base+"/backfill", map[string]any{"start": now.Add(-30 * 24 * time.Hour), "end": now})
 	owner.must(422, "POST", base+"/backfill", map[string]any{"start": now.Add(-40 * 24 * time.Hour), "end": now})
 	owner.must(400, "POST", base+"/backfill", `{"start": "yesterday", "end": "today"}`)
 	owner.must(404, "POST", "/orgs/acme/tenants/web/pipelines/app/schedules/nope/backfill", map[string]any{"start": now.Add(-3 * time.Minute), "end": now})
@@ -328,7 +341,7 @@ func TestScheduleBackfillStartsRuns(t *testing.T) {
 		return len(runs) == 3 && !slices.ContainsFunc(runs, func(r apiview.Run) bool { return !r.Ended() })
 	})
 	for _, r := range runsOf(t, owner) {
-		if r.Event != buildit.EventSchedule || r.Trigger != "schedule" || r.Actor != "schedule every-minute" || r.Branch != "main" || r.Status != buildit.RunSucceeded {
+		if r.Event != buildit.EventSchedule || r.Trigger != "schedule" || r.Actor != "schedule backfilled" || r.Branch != "main" || r.Status != buildit.RunSucceeded {
 			t.Errorf("run %d: %+v", r.Number, r)
 		}
 	}
