@@ -4,7 +4,7 @@ BIN     ?= bin/buildit
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS    ?= ./...
 
-.PHONY: build test testdeps security race lint bench fuzz generate check-generated clean
+.PHONY: build test testdeps security race race-build lint bench fuzz generate check-generated clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/buildit
@@ -48,6 +48,14 @@ security:
 RACE_PKGS ?= ./api/... ./archive ./db/... ./deploy/... ./executor/host ./executor/docker ./kdl ./pipeline ./runlog ./activities ./workflows ./cli ./forge ./triggers ./schedules
 race: testdeps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+
+# Compiles the race tests without running them: .ci/run does it beside
+# the tests (which spend much of their time waiting on containers,
+# Postgres and Temporal), so that `make race` finds them built. The
+# binaries go to a temporary folder and are thrown away: what is kept is
+# Go's build cache.
+race-build:
+	dir=$$(mktemp -d) && $(GO) test -race -c -o $$dir/ $(RACE_PKGS) >/dev/null; rc=$$?; rm -rf "$$dir"; exit $$rc
 
 # golangci-lint v2, pinned in tools/go.mod (its own module, so its
 # dependencies leave go.mod alone) and built by `go tool` from the module
