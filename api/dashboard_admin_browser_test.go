@@ -1,0 +1,209 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/buildit-ci/buildit"
+	"github.com/buildit-ci/buildit/db"
+	"github.com/buildit-ci/buildit/deploy/fly/flytest"
+	"github.com/buildit-ci/buildit/internal/browsertest"
+)
+
+// badKDL has two problems the API reports at their line and column.
+const badKDL = "pipeline \"cd\"\nstage \"a\" { rnu \"x\"; }\nstage \"b\" needs=\"zz\" { run \"x\"; }\n"
+
+// waitJS waits until expr is true in the tab's page, across the
+// navigations on the way (a reload after a form was sent).
+func waitJS(t *testing.T, tab context.Context, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s is still not true (%v)", what, expr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDashboardAdminInBrowser drives the pages of admin.js in a headless
+// Chromium against the real server: create a tenant with the
+// organization page's form, a pipeline with the new-pipeline page (an
+// invalid source first: its diagnostics show next to the form), set a
+// secret, create an API key (its secret shown once), and roll a service
+// back from its environment's page through the confirmation dialog.
+func TestDashboardAdminInBrowser(t *testing.T) {
+	t.Parallel()
+	const token = "fo1_browser-secret-token"
+	fly := flytest.New(token, "acme-api")
+	defer fly.Close()
+	tab := browsertest.Tab(t)
+	e := setup(t).withRuns(t)
+	site := e.srv.URL
+	ctx := context.Background()
+
+	do(t, tab, "sign up",
+		chromedp.Navigate(site+"/signup"),
+		chromedp.WaitVisible(`form.js-signup button[type=submit]`),
+		chromedp.SendKeys(`input[name=name]`, "Ann"),
+		chromedp.SendKeys(`input[name=email]`, "ann@example.com"),
+		chromedp.SendKeys(`input[name=password]`, "password-ann@example.com"),
+		chromedp.SendKeys(`input[name=organization]`, "Acme"),
+		chromedp.Click(`form.js-signup button[type=submit]`),
+	)
+	waitPath(t, tab, "sign up", func(p string) bool { return p == "/orgs/acme" })
+
+	// The organization page's form creates a tenant and opens it.
+	do(t, tab, "create a tenant",
+		chromedp.WaitVisible(`form[aria-labelledby=new-tenant] input[name=name]`),
+		chromedp.SendKeys(`form[aria-labelledby=new-tenant] input[name=name]`, "Web"),
+		chromedp.Click(`form[aria-labelledby=new-tenant] button[type=submit]`),
+	)
+	waitPath(t, tab, "create a tenant", func(p string) bool { return p == "/orgs/acme/tenants/web" })
+	do(t, tab, "tenant page", chromedp.WaitVisible(`main h1`))
+	browsertest.NoConsoleErrors(t, tab)
+	tenant := site + "/orgs/acme/tenants/web"
+
+	// The new-pipeline page: an invalid source's diagnostics show as
+	// FILE:LINE:COL next to the form, then a valid one creates it.
+	do(t, tab, "an invalid pipeline",
+		chromedp.Navigate(tenant+"/new-pipeline"),
+		chromedp.WaitVisible(`form.editor textarea[name=source]`),
+		chromedp.SendKeys(`form.editor input[name=name]`, "cd"),
+		chromedp.SetValue(`form.editor textarea[name=source]`, badKDL),
+		chromedp.Click(`form.editor button[type=submit]`),
+		chromedp.WaitVisible(`form.editor .js-problems li`),
+	)
+	problems := eval[string](t, tab, `Array.from(document.querySelectorAll("form.editor .js-problems li")).map((l) => l.textContent).join("\n")`)
+	for _, want := range []string{`pipeline.kdl:2:13: error: unknown node "rnu" in stage "a"; did you mean "run"?`, `pipeline.kdl:3:17: error: stage "b" needs unknown stage "zz"`} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, problems)
+		}
+	}
+	if shown := eval[bool](t, tab, `!document.querySelector("form.editor p.error").hidden`); shown {
+		t.Error("the form shows an error line besides the diagnostics")
+	}
+	browsertest.ExpectProblem(t, tab, browsertest.KindLog, "status of 422")
+	browsertest.NoConsoleErrors(t, tab)
+	src := `pipeline "cd"
+stage "ship" { run "echo ship"; }
+`
+	do(t, tab, "a valid pipeline",
+		chromedp.SetValue(`form.editor textarea[name=source]`, src),
+		chromedp.Click(`form.editor button[type=submit]`),
+	)
+	waitPath(t, tab, "a valid pipeline", func(p string) bool { return p == "/orgs/acme/tenants/web/pipelines/cd" })
+	do(t, tab, "pipeline page", chromedp.WaitVisible(`main h1`))
+	browsertest.NoConsoleErrors(t, tab)
+
+	// A secret: the page lists its name, never its value.
+	do(t, tab, "set a secret",
+		chromedp.Navigate(tenant+"/settings/secrets"),
+		chromedp.WaitVisible(`form[aria-labelledby=set-secret] input[name=name]`),
+		chromedp.SendKeys(`form[aria-labelledby=set-secret] input[name=name]`, "FLY_TOKEN"),
+		chromedp.SendKeys(`form[aria-labelledby=set-secret] textarea[name=value]`, token),
+		chromedp.Click(`form[aria-labelledby=set-secret] button[type=submit]`),
+	)
+	waitJS(t, tab, "the secret listed", `Array.from(document.querySelectorAll("table.list tbody th code")).some((c) => c.textContent === "FLY_TOKEN")`)
+	if html := eval[string](t, tab, `document.documentElement.outerHTML`); strings.Contains(html, token) {
+		t.Error("the secrets page shows the secret's value")
+	}
+	browsertest.NoConsoleErrors(t, tab)
+
+	// An API key: its secret is shown once, in the page that made it.
+	do(t, tab, "create an API key",
+		chromedp.Navigate(site+"/orgs/acme/settings/api-keys"),
+		chromedp.WaitVisible(`form[aria-labelledby=new-key] input[name=name]`),
+		chromedp.SendKeys(`form[aria-labelledby=new-key] input[name=name]`, "ci"),
+		chromedp.Click(`form[aria-labelledby=new-key] input[name=scopes][value="`+ScopeRunsRead+`"]`),
+		chromedp.Click(`form[aria-labelledby=new-key] button[type=submit]`),
+		chromedp.WaitVisible(`form[aria-labelledby=new-key] .js-secret`),
+	)
+	key := eval[string](t, tab, `document.querySelector(".js-secret-value").textContent`)
+	if len(key) < 20 {
+		t.Errorf("the key shown: %q", key)
+	}
+	if key != "" {
+		if r := e.withKey(key).do("GET", "/orgs/acme/tenants/web/pipelines/cd/runs", nil); r.status != 200 {
+			t.Errorf("the key shown does not work: %d %s", r.status, r.body)
+		}
+	}
+	browsertest.NoConsoleErrors(t, tab)
+	do(t, tab, "the key listed", chromedp.Reload(), chromedp.WaitVisible(`table.list tbody th`))
+	if html := eval[string](t, tab, `document.documentElement.outerHTML`); key != "" && strings.Contains(html, key) {
+		t.Error("the API keys page shows the key's secret again")
+	}
+	if row := eval[string](t, tab, `document.querySelector("table.list tbody tr").textContent`); !strings.Contains(row, "ci") || !strings.Contains(row, ScopeRunsRead) {
+		t.Errorf("the key's row: %q", row)
+	}
+	browsertest.NoConsoleErrors(t, tab)
+
+	// Deployments: two succeeded revisions of api in production, to
+	// flytest (a stand-in for Fly's Machines API); roll back to the first.
+	ann := e.anon()
+	ann.must(200, "POST", "/auth/login", map[string]string{"email": "ann@example.com", "password": "password-ann@example.com"})
+	tb := "/orgs/acme/tenants/web"
+	ann.must(201, "POST", tb+"/targets", map[string]any{"name": "fly", "kind": "fly", "credentials_secret": "FLY_TOKEN",
+		"settings": map[string]string{"app": "acme-api", "region": "ams", "api-url": fly.URL}})
+	ann.must(201, "POST", tb+"/environments", map[string]any{"name": "production"})
+	ann.must(201, "POST", tb+"/services", map[string]any{"name": "api"})
+	tn, err := e.store.Tenants().Get(ctx, mustOrg(t, e, "acme"), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := e.store.Deployments()
+	svc, err := deps.GetService(ctx, tn.ID, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := deps.GetEnvironment(ctx, tn.ID, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range []string{"registry.example.com/api:v1", "registry.example.com/api:v2"} {
+		d, err := deps.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: img, Target: "fly", Actor: "ann@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := deps.SetStatus(ctx, tn.ID, d.ID, buildit.DeploySucceeded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(t, tab, "roll back",
+		chromedp.Navigate(tenant+"/environments/production"),
+		chromedp.WaitVisible(`button.js-rollback`),
+		chromedp.Click(`button.js-rollback`),
+		chromedp.WaitVisible(`dialog.js-rollback-dialog .js-rollback-confirm`),
+	)
+	if what := eval[string](t, tab, `document.querySelector(".js-rollback-what").textContent`); !strings.Contains(what, "api in production to revision 1") {
+		t.Errorf("the dialog asks: %q", what)
+	}
+	do(t, tab, "confirm the rollback",
+		chromedp.Click(`dialog.js-rollback-dialog .js-rollback-confirm`),
+		chromedp.Poll[chromedp.Void](`document.querySelector(".flash").textContent.startsWith("Rolling back api in production to revision 1")`),
+	)
+	browsertest.NoConsoleErrors(t, tab)
+	// The new deployment, revision 3, shows on the page once made.
+	for i := 0; ; i++ {
+		do(t, tab, "reload", chromedp.Reload(), chromedp.WaitVisible(`table.list tbody tr`))
+		if n := eval[string](t, tab, `document.querySelector("table.list tbody tr th").textContent`); strings.HasPrefix(n, "3") {
+			break
+		}
+		if i == 300 {
+			t.Fatal("no new deployment on the environment page")
+		}
+		do(t, tab, "wait", chromedp.Sleep(100e6))
+	}
+	if row := eval[string](t, tab, `document.querySelector("table.list tbody tr").textContent`); !strings.Contains(row, "api:v1") {
+		t.Errorf("the new deployment's row: %q", row)
+	}
+	browsertest.NoConsoleErrors(t, tab)
+}
