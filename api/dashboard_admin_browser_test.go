@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/buildit-ci/buildit"
 	"github.com/buildit-ci/buildit/db"
@@ -168,7 +170,7 @@ stage "ship" { run "echo ship"; }
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, img := range []string{"registry.example.com/api:v1", "registry.example.com/api:v2"} {
+	for _, img := range []string{"registry.example.com/api:v1", "registry.example.com/api:v2", "registry.example.com/api:v3"} {
 		d, err := deps.Create(ctx, tn.ID, db.NewDeployment{ServiceID: svc.ID, EnvironmentID: prod.ID, Image: img, Target: "fly", Actor: "ann@example.com"})
 		if err != nil {
 			t.Fatal(err)
@@ -177,33 +179,60 @@ stage "ship" { run "echo ship"; }
 			t.Fatal(err)
 		}
 	}
+	// Revision 3 is live; revisions 2 and 1 have a Roll back button.
+	rb := func(rev int) string {
+		return fmt.Sprintf(`button.js-rollback[data-what$="to revision %d (registry.example.com/api:v%d)"]`, rev, rev)
+	}
+	flash := `document.querySelector(".flash").textContent`
 	do(t, tab, "roll back",
 		chromedp.Navigate(tenant+"/environments/production"),
-		chromedp.WaitVisible(`button.js-rollback`),
-		chromedp.Click(`button.js-rollback`),
+		chromedp.WaitVisible(rb(2)),
+		chromedp.WaitVisible(rb(1)),
+		// Kept: the dialog's other button.
+		chromedp.Click(rb(1)),
+		chromedp.WaitVisible(`dialog.js-rollback-dialog button[value=cancel]`),
+		chromedp.Click(`dialog.js-rollback-dialog button[value=cancel]`),
+		chromedp.WaitNotVisible(`dialog.js-rollback-dialog`),
+		chromedp.Click(rb(2)),
 		chromedp.WaitVisible(`dialog.js-rollback-dialog .js-rollback-confirm`),
 	)
-	if what := eval[string](t, tab, `document.querySelector(".js-rollback-what").textContent`); !strings.Contains(what, "api in production to revision 1") {
+	if what := eval[string](t, tab, `document.querySelector(".js-rollback-what").textContent`); what != "Roll back api in production to revision 2 (registry.example.com/api:v2)." {
 		t.Errorf("the dialog asks: %q", what)
 	}
 	do(t, tab, "confirm the rollback",
 		chromedp.Click(`dialog.js-rollback-dialog .js-rollback-confirm`),
-		chromedp.Poll[chromedp.Void](`document.querySelector(".flash").textContent.startsWith("Rolling back api in production to revision 1")`),
+		chromedp.Poll[chromedp.Void](flash+` === "Rolling back api in production to revision 2. Reload to follow it."`),
 	)
+	// The dialog opened again and dismissed with Escape rolls nothing
+	// back, although the last one was confirmed.
+	do(t, tab, "dismiss a second rollback",
+		chromedp.Click(rb(1)),
+		chromedp.WaitVisible(`dialog.js-rollback-dialog .js-rollback-confirm`),
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotVisible(`dialog.js-rollback-dialog`),
+		chromedp.Sleep(500*time.Millisecond),
+	)
+	if got := eval[string](t, tab, flash); !strings.Contains(got, "revision 2") {
+		t.Errorf("a dismissed dialog rolled back: %q", got)
+	}
+	if eval[bool](t, tab, `document.querySelector('`+rb(1)+`').disabled`) {
+		t.Error("a dismissed dialog rolled back: revision 1's button is disabled")
+	}
 	browsertest.NoConsoleErrors(t, tab)
-	// The new deployment, revision 3, shows on the page once made.
+	// The new deployment, revision 4, shows on the page once made.
 	for i := 0; ; i++ {
 		do(t, tab, "reload", chromedp.Reload(), chromedp.WaitVisible(`table.list tbody tr`))
-		if n := eval[string](t, tab, `document.querySelector("table.list tbody tr th").textContent`); strings.HasPrefix(n, "3") {
+		if n := eval[string](t, tab, `document.querySelector("table.list tbody tr th").textContent`); strings.HasPrefix(n, "4") {
 			break
 		}
 		if i == 300 {
 			t.Fatal("no new deployment on the environment page")
 		}
-		do(t, tab, "wait", chromedp.Sleep(100e6))
+		do(t, tab, "wait", chromedp.Sleep(100*time.Millisecond))
 	}
-	if row := eval[string](t, tab, `document.querySelector("table.list tbody tr").textContent`); !strings.Contains(row, "api:v1") {
-		t.Errorf("the new deployment's row: %q", row)
+	rows := eval[[]string](t, tab, `Array.from(document.querySelectorAll("table.list tbody tr")).map((r) => r.textContent.replace(/\s+/g, " "))`)
+	if len(rows) != 4 || !strings.Contains(rows[0], "api:v2") || !strings.Contains(rows[0], "live") {
+		t.Errorf("the rows after the rollback: %q", rows)
 	}
 	browsertest.NoConsoleErrors(t, tab)
 }
