@@ -91,7 +91,9 @@
   // this script has run. Each is enabled once its form is listened to.
   $$("form.js-api").forEach((form) => form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const errEl = $(".error", form);
+    // The form's own error line, not the diagnostics box's title (also
+    // a p.error, and first in the editor).
+    const errEl = $$(".error", form).find((el) => !el.closest(".js-problems"));
     if (errEl) errEl.hidden = true;
     const btn = $("button[type=submit]", form);
     if (btn) btn.disabled = true;
