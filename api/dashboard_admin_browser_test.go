@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -59,6 +60,7 @@ func TestDashboardAdminInBrowser(t *testing.T) {
 		chromedp.SendKeys(`input[name=email]`, "ann@example.com"),
 		chromedp.SendKeys(`input[name=password]`, "password-ann@example.com"),
 		chromedp.SendKeys(`input[name=organization]`, "Acme"),
+		chromedp.WaitEnabled(`form.js-signup button[type=submit]`),
 		chromedp.Click(`form.js-signup button[type=submit]`),
 	)
 	waitPath(t, tab, "sign up", func(p string) bool { return p == "/orgs/acme" })
@@ -67,6 +69,7 @@ func TestDashboardAdminInBrowser(t *testing.T) {
 	do(t, tab, "create a tenant",
 		chromedp.WaitVisible(`form[aria-labelledby=new-tenant] input[name=name]`),
 		chromedp.SendKeys(`form[aria-labelledby=new-tenant] input[name=name]`, "Web"),
+		chromedp.WaitEnabled(`form[aria-labelledby=new-tenant] button[type=submit]`),
 		chromedp.Click(`form[aria-labelledby=new-tenant] button[type=submit]`),
 	)
 	waitPath(t, tab, "create a tenant", func(p string) bool { return p == "/orgs/acme/tenants/web" })
@@ -81,6 +84,7 @@ func TestDashboardAdminInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`form.editor textarea[name=source]`),
 		chromedp.SendKeys(`form.editor input[name=name]`, "cd"),
 		chromedp.SetValue(`form.editor textarea[name=source]`, badKDL),
+		chromedp.WaitEnabled(`form.editor button[type=submit]`),
 		chromedp.Click(`form.editor button[type=submit]`),
 		chromedp.WaitVisible(`form.editor .js-problems li`),
 	)
@@ -90,8 +94,11 @@ func TestDashboardAdminInBrowser(t *testing.T) {
 			t.Errorf("diagnostics lack %q:\n%s", want, problems)
 		}
 	}
-	if shown := eval[bool](t, tab, `!document.querySelector("form.editor p.error").hidden`); shown {
+	if shown := eval[bool](t, tab, `!document.querySelector("form.editor > p.error").hidden`); shown {
 		t.Error("the form shows an error line besides the diagnostics")
+	}
+	if title := eval[string](t, tab, `(() => { const p = document.querySelector("form.editor .js-problems-title"); return p.checkVisibility() ? p.textContent : "(hidden)"; })()`); title != "the pipeline is invalid" {
+		t.Errorf("the diagnostics' title: %q", title)
 	}
 	browsertest.ExpectProblem(t, tab, browsertest.KindLog, "status of 422")
 	browsertest.NoConsoleErrors(t, tab)
@@ -100,10 +107,61 @@ stage "ship" { run "echo ship"; }
 `
 	do(t, tab, "a valid pipeline",
 		chromedp.SetValue(`form.editor textarea[name=source]`, src),
+		chromedp.WaitEnabled(`form.editor button[type=submit]`),
 		chromedp.Click(`form.editor button[type=submit]`),
 	)
 	waitPath(t, tab, "a valid pipeline", func(p string) bool { return p == "/orgs/acme/tenants/web/pipelines/cd" })
 	do(t, tab, "pipeline page", chromedp.WaitVisible(`main h1`))
+	browsertest.NoConsoleErrors(t, tab)
+
+	// The edit page sends the version it read: an edit made meanwhile
+	// is the API's 409, shown in the form; read again, the save goes.
+	ann := e.anon()
+	ann.must(200, "POST", "/auth/login", map[string]string{"email": "ann@example.com", "password": "password-ann@example.com"})
+	tb := "/orgs/acme/tenants/web"
+	// Sent before admin.js listens, a form would go natively, as a GET
+	// with its fields (a secret's value) in the URL: the pages come with
+	// the submit buttons disabled, for admin.js to enable.
+	for _, path := range []string{"/orgs/acme", tb + "/new-pipeline", tb + "/settings/secrets", "/orgs/acme/settings/api-keys"} {
+		if body := string(ann.page(path).body); !strings.Contains(body, `<button type="submit" disabled`) {
+			t.Errorf("GET %s: the submit button is not disabled before admin.js runs", path)
+		}
+	}
+	do(t, tab, "open the editor",
+		chromedp.Navigate(tenant+"/pipelines/cd/edit"),
+		chromedp.WaitVisible(`form.editor textarea[name=source]`),
+	)
+	ann.must(200, "PUT", tb+"/pipelines/cd", map[string]any{"source": src + "// meanwhile\n", "version": 1})
+	do(t, tab, "save a stale edit",
+		chromedp.SetValue(`form.editor textarea[name=source]`, src+"// stale\n"),
+		chromedp.WaitEnabled(`form.editor button[type=submit]`),
+		chromedp.Click(`form.editor button[type=submit]`),
+		chromedp.WaitVisible(`form.editor > p.error`),
+	)
+	if msg := eval[string](t, tab, `document.querySelector("form.editor > p.error").textContent`); msg == "" {
+		t.Error("the stale save shows no message")
+	}
+	if eval[bool](t, tab, `!document.querySelector("form.editor .js-problems").hidden`) {
+		t.Error("the stale save shows a diagnostics box")
+	}
+	browsertest.ExpectProblem(t, tab, browsertest.KindLog, "status of 409")
+	browsertest.NoConsoleErrors(t, tab)
+	do(t, tab, "save again",
+		chromedp.Reload(),
+		chromedp.WaitVisible(`form.editor textarea[name=source]`),
+		chromedp.SetValue(`form.editor textarea[name=source]`, src+"// edited\n"),
+		chromedp.WaitEnabled(`form.editor button[type=submit]`),
+		chromedp.Click(`form.editor button[type=submit]`),
+	)
+	waitPath(t, tab, "save again", func(p string) bool { return p == "/orgs/acme/tenants/web/pipelines/cd" })
+	var pl struct {
+		Source  string `json:"source"`
+		Version int    `json:"version"`
+	}
+	ann.must(200, "GET", tb+"/pipelines/cd", nil).json(t, &pl)
+	if pl.Version != 3 || !strings.HasSuffix(pl.Source, "// edited\n") {
+		t.Errorf("the pipeline after the edit: version %d\n%s", pl.Version, pl.Source)
+	}
 	browsertest.NoConsoleErrors(t, tab)
 
 	// A secret: the page lists its name, never its value.
@@ -112,11 +170,50 @@ stage "ship" { run "echo ship"; }
 		chromedp.WaitVisible(`form[aria-labelledby=set-secret] input[name=name]`),
 		chromedp.SendKeys(`form[aria-labelledby=set-secret] input[name=name]`, "FLY_TOKEN"),
 		chromedp.SendKeys(`form[aria-labelledby=set-secret] textarea[name=value]`, token),
+		chromedp.WaitEnabled(`form[aria-labelledby=set-secret] button[type=submit]`),
 		chromedp.Click(`form[aria-labelledby=set-secret] button[type=submit]`),
 	)
 	waitJS(t, tab, "the secret listed", `Array.from(document.querySelectorAll("table.list tbody th code")).some((c) => c.textContent === "FLY_TOKEN")`)
 	if html := eval[string](t, tab, `document.documentElement.outerHTML`); strings.Contains(html, token) {
 		t.Error("the secrets page shows the secret's value")
+	}
+	browsertest.NoConsoleErrors(t, tab)
+
+	// Delete asks with confirm(); accepted, the secret is gone.
+	ann.must(201, "PUT", tb+"/secrets/OLD_TOKEN", map[string]string{"value": "old"})
+	asked := make(chan string, 1)
+	if err := chromedp.Listen(tab, func(ev any) {
+		if ev, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			asked <- ev.Message
+			go chromedp.Call(tab, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, tab, "delete a secret",
+		chromedp.Reload(),
+		chromedp.Click(`button.js-api-delete[data-url$="/secrets/OLD_TOKEN"]`),
+	)
+	if msg := <-asked; msg != "Delete the secret OLD_TOKEN? Pipelines that use it will fail." {
+		t.Errorf("delete asks: %q", msg)
+	}
+	waitJS(t, tab, "the secret deleted", `document.readyState === "complete" && !document.querySelector('button.js-api-delete[data-url$="/secrets/OLD_TOKEN"]') && !!document.querySelector('button.js-api-delete[data-url$="/secrets/FLY_TOKEN"]')`)
+	ann.must(404, "GET", tb+"/secrets/OLD_TOKEN", nil)
+	browsertest.NoConsoleErrors(t, tab)
+
+	// An environment, with the form's checkbox and comma-separated list.
+	do(t, tab, "add an environment",
+		chromedp.Navigate(tenant+"/settings/environments"),
+		chromedp.WaitVisible(`form[aria-labelledby=add-env] input[name=name]`),
+		chromedp.SendKeys(`form[aria-labelledby=add-env] input[name=name]`, "production"),
+		chromedp.Click(`form[aria-labelledby=add-env] input[name=require_approval]`),
+		chromedp.SendKeys(`form[aria-labelledby=add-env] input[name=allowed_branches]`, "main, release/*"),
+		chromedp.WaitEnabled(`form[aria-labelledby=add-env] button[type=submit]`),
+		chromedp.Click(`form[aria-labelledby=add-env] button[type=submit]`),
+	)
+	waitJS(t, tab, "the environment listed", `Array.from(document.querySelectorAll("table.list tbody th a")).some((a) => a.textContent === "production")`)
+	if row := eval[string](t, tab, `document.querySelector("table.list tbody tr").textContent`); !strings.Contains(row, "required") || !strings.Contains(row, "main, release/*") {
+		t.Errorf("the environment's row: %q", row)
 	}
 	browsertest.NoConsoleErrors(t, tab)
 
@@ -126,6 +223,7 @@ stage "ship" { run "echo ship"; }
 		chromedp.WaitVisible(`form[aria-labelledby=new-key] input[name=name]`),
 		chromedp.SendKeys(`form[aria-labelledby=new-key] input[name=name]`, "ci"),
 		chromedp.Click(`form[aria-labelledby=new-key] input[name=scopes][value="`+ScopeRunsRead+`"]`),
+		chromedp.WaitEnabled(`form[aria-labelledby=new-key] button[type=submit]`),
 		chromedp.Click(`form[aria-labelledby=new-key] button[type=submit]`),
 		chromedp.WaitVisible(`form[aria-labelledby=new-key] .js-secret`),
 	)
@@ -150,12 +248,8 @@ stage "ship" { run "echo ship"; }
 
 	// Deployments: two succeeded revisions of api in production, to
 	// flytest (a stand-in for Fly's Machines API); roll back to the first.
-	ann := e.anon()
-	ann.must(200, "POST", "/auth/login", map[string]string{"email": "ann@example.com", "password": "password-ann@example.com"})
-	tb := "/orgs/acme/tenants/web"
 	ann.must(201, "POST", tb+"/targets", map[string]any{"name": "fly", "kind": "fly", "credentials_secret": "FLY_TOKEN",
 		"settings": map[string]string{"app": "acme-api", "region": "ams", "api-url": fly.URL}})
-	ann.must(201, "POST", tb+"/environments", map[string]any{"name": "production"})
 	ann.must(201, "POST", tb+"/services", map[string]any{"name": "api"})
 	tn, err := e.store.Tenants().Get(ctx, mustOrg(t, e, "acme"), "web")
 	if err != nil {
