@@ -43,8 +43,11 @@ func waitJS(t *testing.T, tab context.Context, what, expr string) {
 // invalid source first: its diagnostics show next to the form), set a
 // secret, create an API key (its secret shown once), and roll a service
 // back from its environment's page through the confirmation dialog.
+//
+// Not parallel: the tabs of browsertest share one browser context, so one
+// cookie jar for 127.0.0.1 whatever the port, and TestDashboardInBrowser's
+// sign-up would replace this test's session.
 func TestDashboardAdminInBrowser(t *testing.T) {
-	t.Parallel()
 	const token = "fo1_browser-secret-token"
 	fly := flytest.New(token, "acme-api")
 	defer fly.Close()
