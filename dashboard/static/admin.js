@@ -85,9 +85,15 @@
     return true;
   }
 
+  // The forms' submit buttons come disabled, so that nothing is sent
+  // natively (a GET with the fields, a secret's value among them, in the
+  // URL) before this script listens: app.js shows js-only forms before
+  // this script has run. Each is enabled once its form is listened to.
   $$("form.js-api").forEach((form) => form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const errEl = $(".error", form);
+    // The form's own error line, not the diagnostics box's title (also
+    // a p.error, and first in the editor).
+    const errEl = $$(".error", form).find((el) => !el.closest(".js-problems"));
     if (errEl) errEl.hidden = true;
     const btn = $("button[type=submit]", form);
     if (btn) btn.disabled = true;
@@ -108,6 +114,7 @@
       } else if (errEl) errEl.hidden = true;
     } finally { if (btn) btn.disabled = false; }
   }));
+  $$("form.js-api button[type=submit]").forEach((b) => { b.disabled = false; });
 
   $$("button.js-api-delete").forEach((b) => b.addEventListener("click", async () => {
     if (b.dataset.confirm && !window.confirm(b.dataset.confirm)) return;

@@ -225,3 +225,26 @@ func NoConsoleErrors(t testing.TB, tab context.Context) {
 	}
 	t.Errorf("the page raised %d problem(s):%s", len(ps), b.String())
 }
+
+// ExpectProblem takes out of what the pages of tab have raised so far the
+// problems of kind whose text contains text (a refusal the test caused on
+// purpose: Chromium logs every fetch answered 4xx as a failed resource),
+// so that NoConsoleErrors does not report them; it fails the test when
+// there was no such problem.
+func ExpectProblem(t testing.TB, tab context.Context, kind, text string) {
+	t.Helper()
+	Problems(t, tab) // settle
+	c := tab.Value(collectorKey{}).(*collector)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.problems[:0]
+	for _, p := range c.problems {
+		if p.Kind != kind || !strings.Contains(p.Text, text) {
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) == len(c.problems) {
+		t.Errorf("the page raised no %s problem with %q", kind, text)
+	}
+	c.problems = kept
+}
