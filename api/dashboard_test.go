@@ -456,6 +456,26 @@ func TestDashboardSignIn(t *testing.T) {
 	if r := anon.page("/signup"); r.status != 200 || len(findAll(r.doc(t), withAttr("name", "organization"))) != 1 {
 		t.Errorf("GET /signup: %d", r.status)
 	}
+	// Without the script neither form sends anything, and never a
+	// password in a URL: method=post and a submit button the script
+	// enables.
+	for _, path := range []string{"/login", "/signup"} {
+		doc := anon.page(path).doc(t)
+		forms := findAll(doc, withAttr("data-next", ""))
+		if len(forms) != 1 {
+			t.Fatalf("%s: %d forms", path, len(forms))
+		}
+		if m, _ := attr(forms[0], "method"); m != "post" {
+			t.Errorf("%s: the form's method is %q", path, m)
+		}
+		buttons := findAll(forms[0], withAttr("type", "submit"))
+		if len(buttons) != 1 {
+			t.Fatalf("%s: %d submit buttons", path, len(buttons))
+		}
+		if _, disabled := attr(buttons[0], "disabled"); !disabled {
+			t.Errorf("%s: the submit button is enabled before the script runs", path)
+		}
+	}
 	// A browser's path that no page serves is an HTML 404; the API's
 	// stay JSON.
 	if r := anon.page("/nothing/here"); r.status != 404 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {

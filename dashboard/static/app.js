@@ -81,6 +81,10 @@
       location.assign(safeNext(login.dataset.next));
     } catch (err) { formError(login, err); }
   });
+  // The sign-in and sign-up buttons come disabled (and the forms say
+  // method=post): without this script nothing is sent, and never a
+  // password in a URL.
+  if (login) $("button[type=submit]", login).disabled = false;
   const signup = $("form.js-signup");
   if (signup) signup.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -92,6 +96,7 @@
       location.assign(safeNext(signup.dataset.next));
     } catch (err) { formError(signup, err); }
   });
+  if (signup) $("button[type=submit]", signup).disabled = false;
   $$("[data-action=logout]").forEach((b) => b.addEventListener("click", async () => {
     try { await api("POST", "/api/v1/auth/logout"); } catch (err) { /* signed out already */ }
     location.assign("/login");
