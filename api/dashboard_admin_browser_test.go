@@ -188,7 +188,11 @@ stage "ship" { run "echo ship"; }
 	if err := chromedp.Listen(tab, func(ev any) {
 		if ev, ok := ev.(*page.EventJavascriptDialogOpening); ok {
 			asked <- ev.Message
-			go chromedp.Call(tab, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			go func() {
+				// A failure shows as the confirm never answered: the
+				// wait for the secret's removal below fails.
+				_, _ = chromedp.Call(tab, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			}()
 		}
 	}); err != nil {
 		t.Fatal(err)
