@@ -15,10 +15,11 @@ import (
 // of its calls; a call whose context ends returns at once.
 func TestBatcher(t *testing.T) {
 	t.Parallel()
-	var batches, running, most atomic.Int64
+	var batches, running, most, taken atomic.Int64
 	release := make(chan struct{})
 	b := newBatcher(func(_ context.Context, ins []int) ([]int, error) {
 		batches.Add(1)
+		taken.Add(int64(len(ins)))
 		n := running.Add(1)
 		defer running.Add(-1)
 		for {
@@ -51,13 +52,14 @@ func TestBatcher(t *testing.T) {
 			}
 		})
 	}
-	// Let the calls queue behind the first batches, then let them run.
+	// Let the calls queue behind the first batches (which took what was
+	// pending when they began), then let them run.
 	queued := func() int {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return len(b.pending)
 	}
-	for queued() < calls-b.limit {
+	for queued()+int(taken.Load()) < calls {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
