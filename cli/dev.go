@@ -90,7 +90,7 @@ The --max-* flags bound the pipelines tenants push, as for buildit server.`,
 	f.oauth = addOAuthFlags(cmd)
 	f.blobs.register(cmd, "DATA-DIR/blobs", true)
 	f.blobs.url = env("BUILDIT_BLOB_URL", "") // under --data-dir, known once parsed
-	cmd.Flags().DurationVar(&f.sweepEvery, "artifact-sweep-every", envDuration("BUILDIT_ARTIFACT_SWEEP_EVERY", retention.DefaultEvery), "how often expired artifacts and the blobs of deleted ones are deleted (env BUILDIT_ARTIFACT_SWEEP_EVERY)")
+	cmd.Flags().DurationVar(&f.sweepEvery, "artifact-sweep-every", envDuration("BUILDIT_ARTIFACT_SWEEP_EVERY", retention.DefaultEvery), "how often expired artifacts, the blobs of deleted ones and webhook deliveries older than 7 days are deleted (env BUILDIT_ARTIFACT_SWEEP_EVERY)")
 	return cmd
 }
 

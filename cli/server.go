@@ -171,7 +171,7 @@ requests in flight get 15 seconds to finish.`,
 	f.limits.add(cmd)
 	allowHTTPRepositories(cmd, &f.allowHTTPRepositories)
 	f.blobs.register(cmd, defaultServerBlobDir(), false)
-	fl.DurationVar(&f.sweepEvery, "artifact-sweep-every", envDuration("BUILDIT_ARTIFACT_SWEEP_EVERY", retention.DefaultEvery), "how often expired artifacts and the blobs of deleted ones are deleted (env BUILDIT_ARTIFACT_SWEEP_EVERY)")
+	fl.DurationVar(&f.sweepEvery, "artifact-sweep-every", envDuration("BUILDIT_ARTIFACT_SWEEP_EVERY", retention.DefaultEvery), "how often expired artifacts, the blobs of deleted ones and webhook deliveries older than 7 days are deleted (env BUILDIT_ARTIFACT_SWEEP_EVERY)")
 	return cmd
 }
 

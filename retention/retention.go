@@ -1,7 +1,7 @@
 // Package retention deletes what server mode keeps no longer: artifacts
-// past their tenant's retention, and the blobs of catalog rows that are
-// gone (deleted by the API, evicted, or taken away with their run,
-// pipeline or tenant).
+// past their tenant's retention, the blobs of catalog rows that are gone
+// (deleted by the API, evicted, or taken away with their run, pipeline or
+// tenant), and webhook deliveries older than DeliveryRetention.
 //
 // Order: the row goes first, and its blob is queued in the same
 // transaction (a trigger on the artifacts and caches tables writes the
@@ -33,6 +33,11 @@ const Batch = 500
 // as many blobs; the rest waits for the next sweep.
 const maxBatches = 100
 
+// DeliveryRetention is how long a webhook delivery is remembered, so that
+// a redelivery of it starts nothing: forges redeliver within days
+// (GitHub lets a person redeliver within 3), not later.
+const DeliveryRetention = 7 * 24 * time.Hour
+
 // Result is what one sweep did.
 type Result struct {
 	// Expired counts the artifact records deleted for their age.
@@ -40,13 +45,20 @@ type Result struct {
 	// Deleted counts the blobs deleted (or found gone already); Failed
 	// those whose delete failed and stays queued.
 	Deleted, Failed int
+	// Deliveries counts the webhook deliveries forgotten.
+	Deliveries int64
 }
 
-// Sweep deletes the artifact records expired at now, then the queued
-// blobs, in bounded batches. An error is the database's; blob store
-// failures are counted in Failed and logged.
+// Sweep deletes the webhook deliveries older than DeliveryRetention at
+// now, the artifact records expired at now, then the queued blobs, in
+// bounded batches. An error is the database's; blob store failures are
+// counted in Failed and logged.
 func Sweep(ctx context.Context, store *db.Store, blobs *blobstore.Store, log *slog.Logger, now time.Time) (Result, error) {
 	var res Result
+	var err error
+	if res.Deliveries, err = store.Repositories().PruneDeliveries(ctx, now.Add(-DeliveryRetention)); err != nil {
+		return res, err
+	}
 	repo := store.Artifacts()
 	for range maxBatches {
 		n, err := repo.DeleteExpired(ctx, now, Batch)
@@ -102,9 +114,9 @@ func Run(ctx context.Context, store *db.Store, blobs *blobstore.Store, log *slog
 		res, err := Sweep(ctx, store, blobs, log, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
-			log.Error("artifact sweep failed", "error", err, "expired", res.Expired, "blobs_deleted", res.Deleted)
+			log.Error("retention sweep failed", "error", err, "expired", res.Expired, "blobs_deleted", res.Deleted, "deliveries_pruned", res.Deliveries)
 		case res != Result{}:
-			log.Info("artifact sweep", "expired", res.Expired, "blobs_deleted", res.Deleted, "blob_deletes_failed", res.Failed)
+			log.Info("retention sweep", "expired", res.Expired, "blobs_deleted", res.Deleted, "blob_deletes_failed", res.Failed, "deliveries_pruned", res.Deliveries)
 		}
 		select {
 		case <-ctx.Done():

@@ -16,6 +16,7 @@ import (
 	"github.com/buildit-ci/buildit/blobstore"
 	"github.com/buildit-ci/buildit/db"
 	"github.com/buildit-ci/buildit/db/dbtest"
+	"github.com/buildit-ci/buildit/db/secretbox"
 	"github.com/buildit-ci/buildit/retention"
 )
 
@@ -108,5 +109,53 @@ func TestSweep(t *testing.T) {
 	}
 	if q, _ := store.Artifacts().BlobDeletions(ctx, 100); len(q) != 0 {
 		t.Errorf("queue after the sweeps: %+v", q)
+	}
+}
+
+// Sweep forgets the webhook deliveries older than DeliveryRetention, and
+// keeps the younger ones (whose redeliveries must still start nothing).
+func TestSweepPrunesDeliveries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	box, err := secretbox.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := db.NewStore(dbtest.Pool(t), box)
+	blobs, err := blobstore.Open(ctx, "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blobs.Close()
+	o, err := store.Organizations().Create(ctx, db.NewOrganization{Slug: "o-" + uuid.NewString()[:8], Name: "O"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := store.Tenants().Create(ctx, o.ID, db.NewTenant{Slug: "t-" + uuid.NewString()[:8], Name: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.Repositories().Create(ctx, tn.ID, db.NewRepository{Forge: "gitea", URL: "https://gitea.example/acme/app", TokenSecret: "T", WebhookSecret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, err := store.Repositories().TakeDeliveries(ctx, []db.NewDelivery{
+		{RepositoryID: r.ID, Delivery: "old", Input: []byte("{}")}, {RepositoryID: r.ID, Delivery: "young", Input: []byte("{}")},
+	})
+	if err != nil || len(taken) != 2 || !taken[0] || !taken[1] {
+		t.Fatalf("take: %v %v", taken, err)
+	}
+	if _, err := store.Pool().Exec(ctx, "UPDATE webhook_deliveries SET received_at = now() - interval '8 days' WHERE delivery_id = 'old'"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := retention.Sweep(ctx, store, blobs, slog.New(slog.DiscardHandler), time.Now())
+	if err != nil || res.Deliveries != 1 {
+		t.Fatalf("sweep: %+v %v; want 1 delivery pruned", res, err)
+	}
+	again, err := store.Repositories().TakeDeliveries(ctx, []db.NewDelivery{
+		{RepositoryID: r.ID, Delivery: "old", Input: []byte("{}")}, {RepositoryID: r.ID, Delivery: "young", Input: []byte("{}")},
+	})
+	if err != nil || len(again) != 2 || !again[0] || again[1] {
+		t.Errorf("after the sweep, old is forgotten and young is not: %v %v", again, err)
 	}
 }

@@ -40,23 +40,20 @@ type Dispatcher struct {
 
 	// SweepEvery is how often the sweeper looks for deliveries not
 	// started; HandOff is how old a delivery must be before the sweeper
-	// takes it from the queue; Retention is how long deliveries are
-	// remembered (for redeliveries) before they are pruned; StartTimeout
-	// bounds one start.
-	SweepEvery, HandOff, Retention, StartTimeout time.Duration
+	// takes it from the queue; StartTimeout bounds one start. (Old
+	// deliveries are pruned by package retention.)
+	SweepEvery, HandOff, StartTimeout time.Duration
 }
 
 // Dispatcher defaults.
 const (
-	DefaultDispatchWorkers   = 4
-	DefaultDispatchQueue     = 1024
-	DefaultSweepEvery        = 5 * time.Second
-	DefaultHandOff           = 30 * time.Second
-	DefaultDeliveryRetention = 7 * 24 * time.Hour
-	defaultStartTimeout      = 10 * time.Second
-	sweepBatch               = 100
-	sweepBatches             = 10
-	pruneEvery               = time.Hour
+	DefaultDispatchWorkers = 4
+	DefaultDispatchQueue   = 1024
+	DefaultSweepEvery      = 5 * time.Second
+	DefaultHandOff         = 30 * time.Second
+	defaultStartTimeout    = 10 * time.Second
+	sweepBatch             = 100
+	sweepBatches           = 10
 )
 
 // NewDispatcher returns a Dispatcher of starter over store, with workers
@@ -74,8 +71,7 @@ func NewDispatcher(starter EventStarter, store *db.Store, log *slog.Logger, work
 	}
 	return &Dispatcher{
 		starter: starter, store: store, log: log, queue: make(chan EventInput, queue), workers: workers,
-		SweepEvery: DefaultSweepEvery, HandOff: DefaultHandOff, Retention: DefaultDeliveryRetention,
-		StartTimeout: defaultStartTimeout,
+		SweepEvery: DefaultSweepEvery, HandOff: DefaultHandOff, StartTimeout: defaultStartTimeout,
 	}
 }
 
@@ -217,23 +213,12 @@ func (d *Dispatcher) mark(marks <-chan db.DeliveryKey) {
 }
 
 // sweep starts, every SweepEvery, the deliveries older than HandOff that
-// have not started, and prunes old deliveries every hour.
+// have not started.
 func (d *Dispatcher) sweep(ctx context.Context, marks chan<- db.DeliveryKey) {
 	t := time.NewTicker(d.SweepEvery)
 	defer t.Stop()
-	var pruned time.Time
 	for {
 		d.sweepOnce(ctx, marks)
-		if time.Since(pruned) >= pruneEvery {
-			pruned = time.Now()
-			if n, err := d.store.Repositories().PruneDeliveries(ctx, pruned.Add(-d.Retention)); err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("pruning webhook deliveries failed", "error", err)
-				}
-			} else if n > 0 {
-				d.log.Info("pruned webhook deliveries", "count", n)
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return
