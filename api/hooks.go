@@ -1,10 +1,8 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -27,26 +25,6 @@ import (
 type HookQueue interface {
 	// Accept hands in to the starters without blocking.
 	Accept(in triggers.EventInput) bool
-}
-
-// hookRepo is a repository the webhook route looked up; ok when it
-// exists.
-type hookRepo struct {
-	db.HookRepository
-	ok bool
-}
-
-// findHookRepos looks up the repositories of a batch of deliveries.
-func (s *Server) findHookRepos(ctx context.Context, ids []uuid.UUID) ([]hookRepo, error) {
-	found, err := s.store.Repositories().ForHooks(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]hookRepo, len(ids))
-	for i, id := range ids {
-		out[i].HookRepository, out[i].ok = found[id]
-	}
-	return out, nil
 }
 
 // deliveryRE is a delivery ID the route takes as it is (it becomes part
@@ -80,12 +58,15 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	found, err := s.hookRepos.do(c, id)
+	if err == nil {
+		err = found.Err
+	}
 	if err != nil {
 		fail(c, repositoryError(err))
 		return
 	}
 	repo := found.HookRepository
-	if !found.ok || repo.Forge != string(kind) {
+	if repo.Forge != string(kind) {
 		fail(c, notFound("repository"))
 		return
 	}
@@ -127,11 +108,12 @@ func (s *Server) hook(c *gin.Context) {
 		fail(c, errorf(http.StatusServiceUnavailable, CodeUnavailable, "this server runs without Temporal: webhooks cannot start runs"))
 		return
 	}
-	if len(ev.Changed) > triggers.MaxChanged {
-		ev.Changed = nil
-	}
 	in := triggers.EventInput{OrgID: repo.OrgID.String(), TenantID: repo.TenantID.String(), RepositoryID: repo.ID.String(), Event: ev}
-	input, err := json.Marshal(in)
+	input, err := triggers.EncodeEventInput(&in)
+	if errors.Is(err, triggers.ErrEventTooLarge) {
+		log.Info("webhook refused: its event is too large even cut")
+		err = errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error())
+	}
 	if err != nil {
 		fail(c, err)
 		return

@@ -583,3 +583,108 @@ func TestWebhookStartsRepositoryRuns(t *testing.T) {
 		t.Errorf("the manual run: %+v", run)
 	}
 }
+
+// A tenant that holds its own webhook secret is a hostile sender. Its
+// deliveries are batched with other tenants' (the route's two queries),
+// and none of that crosses: each delivery is checked against its own
+// repository's secret (another tenant's secret on this tenant's route is
+// a 401), recorded with its own tenant, and a repository whose secret
+// will not open fails only its own deliveries. What it sends is bounded:
+// a huge commit message is cut, an event over the bound even cut is a
+// 413 that records nothing.
+func TestSecurityWebhookBatchesKeepTenantsApart(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	hooks := &fakeHooks{}
+	e.dispatch(t, hooks, 0)
+	type side struct {
+		repo   apiview.Repository
+		tenant string
+	}
+	connectAs := func(email, org string) side {
+		c := e.signup(email, org)
+		slug := strings.ToLower(org)
+		c.must(201, "POST", "/orgs/"+slug+"/tenants", map[string]string{"name": "web"})
+		c.must(201, "PUT", "/orgs/"+slug+"/tenants/web/secrets/GITEA_TOKEN", map[string]string{"value": "tok"})
+		var s side
+		c.must(201, "POST", "/orgs/"+slug+"/tenants/web/repositories", map[string]any{
+			"forge": "gitea", "url": "https://gitea.example/" + slug + "/app", "token_secret": "GITEA_TOKEN",
+		}).json(t, &s.repo)
+		if err := e.store.Pool().QueryRow(context.Background(), "SELECT tenant_id::text FROM repositories WHERE id = $1", s.repo.ID).Scan(&s.tenant); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := connectAs("a@acme.test", "Acme"), connectAs("b@evil.test", "Evil")
+	sha := strings.Repeat("c", 40)
+	body := giteaPush("https://gitea.example/x/app.git", "refs/heads/main", sha, sha, "change")
+
+	// Concurrent deliveries of both, and B's signed with A's secret.
+	type sent struct {
+		call hookCall
+		want int
+	}
+	var calls []sent
+	for i := range 20 {
+		calls = append(calls,
+			sent{hookCall{forge: "gitea", repo: a.repo.ID, secret: a.repo.WebhookSecret, event: "push", delivery: fmt.Sprintf("a-%d", i), body: body}, 202},
+			sent{hookCall{forge: "gitea", repo: b.repo.ID, secret: b.repo.WebhookSecret, event: "push", delivery: fmt.Sprintf("b-%d", i), body: body}, 202},
+			sent{hookCall{forge: "gitea", repo: b.repo.ID, secret: a.repo.WebhookSecret, event: "push", delivery: fmt.Sprintf("x-%d", i), body: body}, 401})
+	}
+	deliverAll := func(calls []sent) {
+		var wg sync.WaitGroup
+		for _, s := range calls {
+			wg.Go(func() {
+				if r := e.deliver(s.call); r.status != s.want {
+					t.Errorf("%s: %d %s, want %d", s.call.delivery, r.status, r.body, s.want)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	deliverAll(calls)
+	var started []triggers.EventInput
+	waitFor(t, "40 starts", func() bool { started, _ = hooks.snapshot(); return len(started) >= 40 })
+	for _, in := range started {
+		want := map[string]string{a.repo.ID: a.tenant, b.repo.ID: b.tenant}[in.RepositoryID]
+		if in.TenantID != want || strings.HasPrefix(in.Event.Delivery, "x-") {
+			t.Errorf("started %s of repository %s as tenant %s", in.Event.Delivery, in.RepositoryID, in.TenantID)
+		}
+	}
+	if len(started) != 40 {
+		t.Errorf("%d starts, want 40", len(started))
+	}
+
+	// B's repository's secret no longer opens (a key lost, say): B's
+	// deliveries fail, A's batched with them do not.
+	if _, err := e.store.Pool().Exec(context.Background(), "UPDATE repositories SET webhook_ciphertext = '\\x00' WHERE id = $1", b.repo.ID); err != nil {
+		t.Fatal(err)
+	}
+	calls = calls[:0]
+	for i := range 20 {
+		calls = append(calls,
+			sent{hookCall{forge: "gitea", repo: a.repo.ID, secret: a.repo.WebhookSecret, event: "push", delivery: fmt.Sprintf("a2-%d", i), body: body}, 202},
+			sent{hookCall{forge: "gitea", repo: b.repo.ID, secret: b.repo.WebhookSecret, event: "push", delivery: fmt.Sprintf("b2-%d", i), body: body}, 500})
+	}
+	deliverAll(calls)
+
+	// Bounds: a 1 MiB message is cut; a 1 MiB branch name is refused.
+	long := hookCall{forge: "gitea", repo: a.repo.ID, secret: a.repo.WebhookSecret, event: "push", delivery: "long",
+		body: giteaPush("https://gitea.example/x/app.git", "refs/heads/main", sha, sha, strings.Repeat("m", 1<<20))}
+	if r := e.deliver(long); r.status != 202 {
+		t.Errorf("a long message: %d %s", r.status, r.body)
+	}
+	var size int
+	if err := e.store.Pool().QueryRow(context.Background(), "SELECT octet_length(input::text) FROM webhook_deliveries WHERE delivery_id = 'long'").Scan(&size); err != nil || size > triggers.MaxEventInput {
+		t.Errorf("the long message's recorded input: %d bytes, %v", size, err)
+	}
+	huge := hookCall{forge: "gitea", repo: a.repo.ID, secret: a.repo.WebhookSecret, event: "push", delivery: "huge",
+		body: giteaPush("https://gitea.example/x/app.git", "refs/heads/"+strings.Repeat("b", 1<<20), sha, sha, "x")}
+	if r := e.deliver(huge); r.status != 413 || r.code() != CodeTooLarge {
+		t.Errorf("a huge branch: %d %s", r.status, r.body)
+	}
+	var n int
+	if err := e.store.Pool().QueryRow(context.Background(), "SELECT count(*) FROM webhook_deliveries WHERE delivery_id = 'huge'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("the refused event was recorded: %d %v", n, err)
+	}
+}

@@ -117,7 +117,7 @@ type Server struct {
 
 	// hookRepos and deliveries batch the webhook route's two queries
 	// across concurrent deliveries.
-	hookRepos  *batcher[uuid.UUID, hookRepo]
+	hookRepos  *batcher[uuid.UUID, db.HookLookup]
 	deliveries *batcher[db.NewDelivery, bool]
 
 	// dash is the web dashboard, served at /.
@@ -156,7 +156,7 @@ func New(store *db.Store, log *slog.Logger, cfg Config, checks ...ReadinessCheck
 		signupByIP:   newLimiter(time.Minute, 10),
 		signupFloor:  defaultSignupFloor,
 	}
-	s.hookRepos = newBatcher(s.findHookRepos)
+	s.hookRepos = newBatcher(store.Repositories().ForHooks)
 	s.deliveries = newBatcher(store.Repositories().TakeDeliveries)
 	s.oauthStateKey = make([]byte, 32)
 	if _, err := rand.Read(s.oauthStateKey); err != nil {

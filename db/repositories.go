@@ -119,43 +119,48 @@ type HookRepository struct {
 	Secret []byte
 }
 
-// ForHook returns repository id, whatever its tenant, with its webhook
-// secret opened: for the webhook route, which checks the delivery's
-// signature with it before anything else.
-func (r RepositoryRepo) ForHook(ctx context.Context, id uuid.UUID) (HookRepository, error) {
-	found, err := r.ForHooks(ctx, []uuid.UUID{id})
-	if err != nil {
-		return HookRepository{}, err
-	}
-	repo, ok := found[id]
-	if !ok {
-		return HookRepository{}, wrap(ErrNotFound, "get repository %s", id)
-	}
-	return repo, nil
+// HookLookup is one repository ForHooks looked up: the repository, or
+// why not (ErrNotFound, or its webhook secret that would not open).
+type HookLookup struct {
+	HookRepository
+	Err error
 }
 
-// ForHooks is ForHook of several repositories at once, in one indexed
-// query (the webhook route batches concurrent deliveries): the
-// repositories found, by id.
-func (r RepositoryRepo) ForHooks(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]HookRepository, error) {
+// ForHooks returns repositories by id, whatever their tenants, with their
+// webhook secrets opened: for the webhook route, which checks a
+// delivery's signature with it before anything else. One indexed query
+// for several ids (the route batches concurrent deliveries); one lookup
+// per id, in order, each failing alone, so that one repository's secret
+// that will not open fails no other's delivery.
+func (r RepositoryRepo) ForHooks(ctx context.Context, ids []uuid.UUID) ([]HookLookup, error) {
 	rows, err := r.h.q.GetRepositoriesForHooks(ctx, ids)
 	if err != nil {
 		return nil, wrap(err, "get repositories for webhooks")
 	}
-	if r.h.box == nil && len(rows) > 0 {
-		return nil, fmt.Errorf("open the webhook secret of repository %s: %w", rows[0].Repository.ID, ErrNoSecretKey)
-	}
-	found := make(map[uuid.UUID]HookRepository, len(rows))
+	found := make(map[uuid.UUID]HookLookup, len(rows))
 	for _, row := range rows {
 		repo := row.Repository
-		secret, err := r.h.box.Open(secretbox.Sealed{Ciphertext: repo.WebhookCiphertext, Nonce: repo.WebhookNonce, KeyID: repo.WebhookKeyID},
-			webhookAAD(repo.TenantID, repo.ID))
-		if err != nil {
-			return nil, fmt.Errorf("open the webhook secret of repository %s: %w", repo.ID, err)
+		l := HookLookup{HookRepository: HookRepository{Repository: toRepository(repo), OrgID: row.OrgID}}
+		if r.h.box == nil {
+			l.Err = ErrNoSecretKey
+		} else {
+			l.Secret, l.Err = r.h.box.Open(secretbox.Sealed{Ciphertext: repo.WebhookCiphertext, Nonce: repo.WebhookNonce, KeyID: repo.WebhookKeyID},
+				webhookAAD(repo.TenantID, repo.ID))
 		}
-		found[repo.ID] = HookRepository{Repository: toRepository(repo), OrgID: row.OrgID, Secret: secret}
+		if l.Err != nil {
+			l = HookLookup{Err: fmt.Errorf("open the webhook secret of repository %s: %w", repo.ID, l.Err)}
+		}
+		found[repo.ID] = l
 	}
-	return found, nil
+	out := make([]HookLookup, len(ids))
+	for i, id := range ids {
+		l, ok := found[id]
+		if !ok {
+			l.Err = wrap(ErrNotFound, "get repository %s", id)
+		}
+		out[i] = l
+	}
+	return out, nil
 }
 
 // List lists a tenant's repositories by URL.
@@ -205,17 +210,6 @@ func (r RepositoryRepo) Delete(ctx context.Context, tenantID, id uuid.UUID) erro
 	return wrap(affected(n, err), "delete repository %s", id)
 }
 
-// TakeDelivery records a webhook delivery of the repository with the
-// workflow input that starts its work (started later, by StartedDelivery's
-// caller or the sweeper); false when it was taken before (a redelivery).
-func (r RepositoryRepo) TakeDelivery(ctx context.Context, repositoryID uuid.UUID, delivery string, input []byte) (bool, error) {
-	taken, err := r.TakeDeliveries(ctx, []NewDelivery{{RepositoryID: repositoryID, Delivery: delivery, Input: input}})
-	if err != nil {
-		return false, err
-	}
-	return taken[0], nil
-}
-
 // NewDelivery is a webhook delivery to record.
 type NewDelivery struct {
 	RepositoryID uuid.UUID
@@ -224,10 +218,12 @@ type NewDelivery struct {
 	Input []byte
 }
 
-// TakeDeliveries is TakeDelivery of several deliveries at once, in one
-// statement (the webhook route batches concurrent deliveries): whether
-// each was taken. A delivery twice in ds is taken at its first place at
-// most.
+// TakeDeliveries records webhook deliveries with the workflow inputs that
+// start their work (started later, by the dispatcher that marks them with
+// StartedDeliveries, or its sweeper), in one statement (the webhook route
+// batches concurrent deliveries): whether each was taken, false for one
+// taken before (a redelivery). A delivery twice in ds is taken at its
+// first place at most.
 func (r RepositoryRepo) TakeDeliveries(ctx context.Context, ds []NewDelivery) ([]bool, error) {
 	p := sqlcdb.InsertWebhookDeliveriesParams{
 		RepositoryIds: make([]uuid.UUID, len(ds)), DeliveryIds: make([]string, len(ds)), Inputs: make([]string, len(ds)),

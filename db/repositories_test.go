@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/buildit-ci/buildit/db"
 )
 
@@ -43,7 +45,7 @@ func TestRepositories(t *testing.T) {
 	}
 
 	// The hook's lookup opens the secret and names the organization.
-	h, err := s.Repositories().ForHook(ctx, r.ID)
+	h, err := forHook(ctx, s, r.ID)
 	if err != nil || string(h.Secret) != secret || h.OrgID != org.ID || h.TenantID != t1.ID {
 		t.Fatalf("ForHook: %+v %v", h, err)
 	}
@@ -73,7 +75,7 @@ func TestRepositories(t *testing.T) {
 	if _, err := s.Repositories().SetWebhookSecret(ctx, t1.ID, r.ID, "rotated"); err != nil {
 		t.Fatal(err)
 	}
-	if h, err := s.Repositories().ForHook(ctx, r.ID); err != nil || string(h.Secret) != "rotated" {
+	if h, err := forHook(ctx, s, r.ID); err != nil || string(h.Secret) != "rotated" {
 		t.Errorf("after rotation: %q %v", h.Secret, err)
 	}
 
@@ -82,11 +84,11 @@ func TestRepositories(t *testing.T) {
 	// a failed start only when its backoff is over; a started one is not,
 	// and its input is forgotten. Pruning forgets deliveries.
 	for i, want := range []bool{true, false} {
-		if got, err := s.Repositories().TakeDelivery(ctx, r.ID, "d-1", []byte(`{"n":1}`)); err != nil || got != want {
+		if got, err := takeDelivery(ctx, s, r.ID, "d-1", `{"n":1}`); err != nil || got != want {
 			t.Errorf("take %d: %v %v", i, got, err)
 		}
 	}
-	if got, _ := s.Repositories().TakeDelivery(ctx, r.ID, "d-2", []byte(`{"n":2}`)); !got {
+	if got, _ := takeDelivery(ctx, s, r.ID, "d-2", `{"n":2}`); !got {
 		t.Error("d-2 not taken")
 	}
 	if p, err := s.Repositories().PendingDeliveries(ctx, time.Now().Add(-time.Hour), 10); err != nil || len(p) != 0 {
@@ -176,7 +178,61 @@ func TestRepositories(t *testing.T) {
 	if got, err := s.Pipelines().GetByID(ctx, t1.ID, p.ID); err != nil || got.RepositoryID != nil || got.TenantID != t1.ID {
 		t.Errorf("pipeline after disconnect: %+v %v", got, err)
 	}
-	if _, err := s.Repositories().ForHook(ctx, r.ID); !errors.Is(err, db.ErrNotFound) {
+	if _, err := forHook(ctx, s, r.ID); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("hook after disconnect: %v", err)
+	}
+}
+
+// forHook is ForHooks of one repository.
+func forHook(ctx context.Context, s *db.Store, id uuid.UUID) (db.HookRepository, error) {
+	found, err := s.Repositories().ForHooks(ctx, []uuid.UUID{id})
+	if err != nil {
+		return db.HookRepository{}, err
+	}
+	return found[0].HookRepository, found[0].Err
+}
+
+// takeDelivery is TakeDeliveries of one delivery.
+func takeDelivery(ctx context.Context, s *db.Store, repo uuid.UUID, delivery, input string) (bool, error) {
+	taken, err := s.Repositories().TakeDeliveries(ctx, []db.NewDelivery{{RepositoryID: repo, Delivery: delivery, Input: []byte(input)}})
+	if err != nil {
+		return false, err
+	}
+	return taken[0], nil
+}
+
+// ForHooks answers each id alone, in order: a repository whose webhook
+// secret will not open fails its own lookup, not the others' of its
+// batch (other tenants' deliveries among them).
+func TestForHooksFailEachAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := setup(t)
+	org := mkOrg(t, s)
+	ta, tb := mkTenant(t, s, org.ID), mkTenant(t, s, org.ID)
+	good, err := s.Repositories().Create(ctx, ta.ID, db.NewRepository{Forge: "gitea", URL: "https://gitea.example/a/good", TokenSecret: "T", WebhookSecret: "good-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := s.Repositories().Create(ctx, tb.ID, db.NewRepository{Forge: "gitea", URL: "https://gitea.example/b/bad", TokenSecret: "T", WebhookSecret: "bad-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, "UPDATE repositories SET webhook_ciphertext = '\\x00' WHERE id = $1", bad.ID); err != nil {
+		t.Fatal(err)
+	}
+	unknown := uuid.New()
+	found, err := s.Repositories().ForHooks(ctx, []uuid.UUID{bad.ID, unknown, good.ID})
+	if err != nil || len(found) != 3 {
+		t.Fatalf("ForHooks: %v %v", found, err)
+	}
+	if found[0].Err == nil || errors.Is(found[0].Err, db.ErrNotFound) || found[0].Secret != nil || found[0].ID != uuid.Nil {
+		t.Errorf("the repository whose secret will not open: %+v", found[0])
+	}
+	if !errors.Is(found[1].Err, db.ErrNotFound) {
+		t.Errorf("an unknown id: %+v", found[1])
+	}
+	if found[2].Err != nil || string(found[2].Secret) != "good-secret" || found[2].TenantID != ta.ID {
+		t.Errorf("the good repository: %+v", found[2])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -56,10 +57,50 @@ type EventResult struct {
 	Failed []string `json:"failed,omitempty"`
 }
 
-// MaxChanged bounds the changed paths an EventInput carries: a push that
-// changed more is treated as one whose changed paths are unknown (every
-// path filter matches).
-const MaxChanged = 1000
+// Bounds of an EventInput, which is recorded with its delivery and is
+// its workflow's input (Temporal refuses inputs over 2 MB): what a forge
+// (or a tenant holding its own webhook secret) sends is cut to them.
+const (
+	// MaxChanged bounds the changed paths: a push that changed more is
+	// treated as one whose changed paths are unknown (every path filter
+	// matches).
+	MaxChanged = 1000
+	// MaxMessage bounds the head commit's message (BUILDIT_MESSAGE):
+	// a longer one is cut.
+	MaxMessage = 16 << 10
+	// MaxEventInput bounds the whole input as JSON: when the changed
+	// paths take it over, they are dropped (unknown, as above); when it
+	// is over without them, the event is refused.
+	MaxEventInput = 256 << 10
+)
+
+// ErrEventTooLarge is an event over MaxEventInput even cut.
+var ErrEventTooLarge = fmt.Errorf("the event is over %d KiB", MaxEventInput>>10)
+
+// EncodeEventInput cuts in's event to the bounds above and returns in as
+// JSON, or ErrEventTooLarge.
+func EncodeEventInput(in *EventInput) ([]byte, error) {
+	ev := &in.Event
+	if len(ev.Message) > MaxMessage {
+		n := MaxMessage
+		for n > 0 && !utf8.RuneStart(ev.Message[n]) {
+			n--
+		}
+		ev.Message = ev.Message[:n]
+	}
+	if len(ev.Changed) > MaxChanged {
+		ev.Changed = nil
+	}
+	b, err := json.Marshal(in)
+	if err == nil && len(b) > MaxEventInput && ev.Changed != nil {
+		ev.Changed = nil
+		b, err = json.Marshal(in)
+	}
+	if err == nil && len(b) > MaxEventInput {
+		return nil, ErrEventTooLarge
+	}
+	return b, err
+}
 
 // RepositoryEvent reads the repository's pipelines at the event's commit
 // and starts the runs whose `on` matches, with one activity that is
