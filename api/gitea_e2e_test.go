@@ -28,9 +28,7 @@ func startGitea(t testing.TB) giteaSetup {
 	g := giteatest.Start(t)
 	e := setup(t).withRuns(t)
 	// Gitea and the API are on 127.0.0.1 over plain HTTP.
-	e.svc.Repositories.AllowHTTP = true
-	e.acts.Server.Clone.Repositories.AllowHTTP = true
-	e.api.cfg.Repositories.AllowHTTP = true
+	e.allowHTTPRepositories()
 	e.api.cfg.PublicURL, e.svc.PublicURL = e.srv.URL, e.srv.URL
 	e.serveHooks(t)
 	repo := g.CreateRepo(t, "app")

@@ -28,9 +28,7 @@ func TestWebhookStartsAPIPipelines(t *testing.T) {
 	t.Parallel()
 	gittest.Need(t)
 	e := setup(t).withRuns(t)
-	e.svc.Repositories.AllowHTTP = true
-	e.acts.Server.Clone.Repositories.AllowHTTP = true
-	e.api.cfg.Repositories.AllowHTTP = true
+	e.allowHTTPRepositories()
 	e.svc.PublicURL = "https://ci.example.com"
 	e.serveHooks(t)
 

@@ -378,6 +378,14 @@ func TestWebhookDeliveriesSurviveARestart(t *testing.T) {
 	})
 }
 
+// allowHTTPRepositories lets the API, the run service and the workers'
+// clones take http:// repositories (the tests' git http-backend).
+func (e *env) allowHTTPRepositories() {
+	e.svc.Repositories.AllowHTTP = true
+	e.acts.Server.Clone.Repositories.AllowHTTP = true
+	e.api.cfg.Repositories.AllowHTTP = true
+}
+
 // serveHooks gives e the server's own worker (the RepositoryEvent
 // workflow) on the run service's server queue, and the webhook route a
 // dispatcher starting workflows on it, as buildit server wires them.
@@ -448,9 +456,7 @@ func TestWebhookStartsRepositoryRuns(t *testing.T) {
 	t.Parallel()
 	gittest.Need(t)
 	e := setup(t).withRuns(t)
-	e.svc.Repositories.AllowHTTP = true
-	e.acts.Server.Clone.Repositories.AllowHTTP = true
-	e.api.cfg.Repositories.AllowHTTP = true
+	e.allowHTTPRepositories()
 	e.svc.PublicURL = "https://ci.example.com"
 	e.serveHooks(t)
 
