@@ -181,6 +181,9 @@ func (d *Dispatcher) start(ctx context.Context, in EventInput, marks chan<- db.D
 // webhook route answering the burst.
 const markLinger = 200 * time.Millisecond
 
+// markBatch bounds the deliveries one UPDATE marks started.
+const markBatch = 500
+
 // mark marks the started deliveries from marks, in batches, until marks
 // is closed.
 func (d *Dispatcher) mark(marks <-chan db.DeliveryKey) {
@@ -192,7 +195,7 @@ func (d *Dispatcher) mark(marks <-chan db.DeliveryKey) {
 		batch := []db.DeliveryKey{k}
 		linger := time.NewTimer(markLinger)
 	gather:
-		for len(batch) < sweepBatch*5 {
+		for len(batch) < markBatch {
 			select {
 			case k, ok := <-marks:
 				if !ok {
