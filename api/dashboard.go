@@ -35,6 +35,11 @@ func (s *Server) mountDashboard(e *gin.Engine) error {
 	for _, r := range s.routes() {
 		rules[r.method+" "+r.path] = r.access
 	}
+	for _, r := range dashboard.ActionRoutes {
+		if _, ok := rules[r]; !ok {
+			return fmt.Errorf("dashboard action %s is no API route", r)
+		}
+	}
 	for _, p := range d.Routes() {
 		handle := p.Handle
 		if p.API == "" {
@@ -46,15 +51,17 @@ func (s *Server) mountDashboard(e *gin.Engine) error {
 			return fmt.Errorf("dashboard page %s mirrors %s, which is no API route", p.Path, p.API)
 		}
 		a.scope = noKeys
-		e.GET(p.Path, d.Headers, s.guardWith(a, s.failPage), func(c *gin.Context) { handle(c, viewerOf(c)) })
+		e.GET(p.Path, d.Headers, s.guardWith(a, s.failPage), func(c *gin.Context) { handle(c, viewerOf(c, rules)) })
 	}
 	return nil
 }
 
-// viewerOf is who the guard let through to a page.
-func viewerOf(c *gin.Context) dashboard.Viewer {
+// viewerOf is who the guard let through to a page, with what the API's
+// rules (by "METHOD path") let them do there.
+func viewerOf(c *gin.Context, rules map[string]access) dashboard.Viewer {
 	var v dashboard.Viewer
-	if p := principalOf(c); p.user != nil {
+	p := principalOf(c)
+	if p.user != nil {
 		v.User = *p.user
 	}
 	if o, ok := c.Get(orgKey); ok {
@@ -62,6 +69,10 @@ func viewerOf(c *gin.Context) dashboard.Viewer {
 	}
 	if t, ok := c.Get(tenantKey); ok {
 		v.Tenant, v.TenantRole = t.(db.Tenant), tenantRoleOf(c)
+	}
+	v.Can = func(method, route string) bool {
+		a, ok := rules[method+" "+route]
+		return ok && a.allows(p, v.OrgRole, v.TenantRole) == nil
 	}
 	return v
 }

@@ -272,6 +272,17 @@ func TestSecurityDashboardAdminSameAccessAsAPI(t *testing.T) {
 	if doc := member.page("/orgs/acme").doc(t); len(findAll(doc, withAttr("data-url", "/api/v1/orgs/acme/tenants"))) != 0 {
 		t.Errorf("an org member is offered to create a tenant")
 	}
+	// Nor is a viewer offered to edit a pipeline (the API's PUT is a 403
+	// to them), where its owner is.
+	editLinks := func(c *client) int {
+		return len(findAll(c.page(f.base+"/pipelines/app").doc(t), withAttr("href", f.base+"/pipelines/app/edit")))
+	}
+	if n := editLinks(viewer); n != 0 {
+		t.Errorf("a viewer is offered to edit the pipeline")
+	}
+	if n := editLinks(f.owner); n != 1 {
+		t.Errorf("the owner is offered %d links to edit the pipeline", n)
+	}
 	// Things of the tenant that do not exist are 404s, as in the API.
 	for _, p := range []string{f.base + "/environments/nope", f.base + "/services/nope", f.base + "/pipelines/nope/edit"} {
 		if r := f.owner.page(p); r.status != 404 {

@@ -63,6 +63,35 @@ type Viewer struct {
 	OrgRole    db.OrgRole
 	Tenant     db.Tenant
 	TenantRole db.TenantRole
+	// Can reports whether the viewer may call the API route (method and
+	// path as api/routes.go spells them) in this page's organization and
+	// tenant: the API's own rule, so that a page offers exactly the
+	// actions the API would take. nil: none.
+	Can func(method, route string) bool
+}
+
+// The API routes whose rules decide which actions a page offers (the
+// viewer's Can), "METHOD path" as api/routes.go spells them.
+const (
+	actCreateTenant  = "POST " + apiOrg + "/tenants"
+	actOrgMembers    = "POST " + apiOrg + "/members"
+	actAPIKeys       = "POST " + apiOrg + "/api-keys"
+	actTenantMembers = "POST " + apiTenant + "/members"
+	actSecrets       = "PUT " + apiTenant + "/secrets/:name"
+	actTargets       = "POST " + apiTenant + "/targets"
+	actEnvironments  = "POST " + apiTenant + "/environments"
+	actRollback      = "POST " + apiTenant + "/deployments/:id/rollback"
+	actEditPipeline  = "PUT " + apiPipe
+)
+
+// ActionRoutes lists them, for the server to check that each is an API
+// route, as it does the pages'.
+var ActionRoutes = []string{actCreateTenant, actOrgMembers, actAPIKeys, actTenantMembers, actSecrets, actTargets, actEnvironments, actRollback, actEditPipeline}
+
+// may is v.Can of an action route ("METHOD path"), false without one.
+func (v Viewer) may(action string) bool {
+	method, route, _ := strings.Cut(action, " ")
+	return v.Can != nil && v.Can(method, route)
 }
 
 // Route is one page (always GET) and the API route whose access it takes.

@@ -61,10 +61,6 @@ type cell struct {
 	Latest  *deployRow // the latest deployment, when it is not Current
 }
 
-func (d *Dashboard) canDeploy(v Viewer) bool {
-	return v.TenantRole == db.TenantRoleMember || v.TenantRole == db.TenantRoleAdmin
-}
-
 func (d *Dashboard) rowOfDeployment(v Viewer, dep db.Deployment, service, env string) deployRow {
 	return deployRow{
 		ID: dep.ID.String(), Revision: dep.Revision, Service: service, ServiceHref: serviceHref(v.Org.Slug, v.Tenant.Slug, service),
@@ -89,7 +85,7 @@ func (d *Dashboard) markCurrent(v Viewer, rows []deployRow, seen map[string]bool
 			r.Current = true
 			continue
 		}
-		if d.canDeploy(v) {
+		if v.may(actRollback) {
 			r.Rollback = "/api/v1" + tenantHref(v.Org.Slug, v.Tenant.Slug) + "/deployments/" + r.ID + "/rollback"
 		}
 	}

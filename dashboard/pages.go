@@ -131,7 +131,7 @@ func (d *Dashboard) orgPage(c *gin.Context, v Viewer) {
 		rows = append(rows, tenantRow{Name: t.Name, Slug: t.Slug, Href: tenantHref(v.Org.Slug, t.Slug)})
 	}
 	d.show(c, v, "org", page{Title: v.Org.Name, Crumbs: []crumb{{v.Org.Name, ""}},
-		Data: gin.H{"Tenants": rows, "Role": string(v.OrgRole)}})
+		Data: gin.H{"Tenants": rows, "Role": string(v.OrgRole), "CreateTenant": v.may(actCreateTenant)}})
 }
 
 // runRow is a run as the lists show it.
@@ -290,7 +290,7 @@ func (d *Dashboard) runsPage(c *gin.Context, v Viewer) {
 		Crumbs: []crumb{{v.Org.Name, orgHref(v.Org.Slug)}, {v.Tenant.Name, tenantHref(v.Org.Slug, v.Tenant.Slug)}, {p.Name, ""}},
 		API:    api,
 		Data: gin.H{"Pipeline": p.Name, "Runs": rows, "Next": next, "Newest": newest, "Paged": c.Query("after") != "",
-			"Status": string(f.Status), "Branch": f.Branch, "Statuses": runStatuses, "Base": base,
+			"Status": string(f.Status), "Branch": f.Branch, "Statuses": runStatuses, "Base": base, "CanEdit": v.may(actEditPipeline),
 			"Trigger": pipelineRow{Name: p.Name, API: "/api/v1" + base + "/runs", Inputs: head.Inputs, Manual: head.On == nil || head.On.Manual}}})
 }
 

@@ -19,10 +19,6 @@ import (
 // keys a settings page lists; more are paged with ?after=.
 const settingsItems = 100
 
-// isOrgAdmin reports whether v may change the organization's settings, as
-// the API's orgAdmin rule says.
-func isOrgAdmin(v Viewer) bool { return v.OrgRole == db.OrgRoleOwner || v.OrgRole == db.OrgRoleAdmin }
-
 // settingsPage is what every settings page has around its own rows.
 type settingsPage struct {
 	Tabs []navItem
@@ -77,7 +73,7 @@ func (d *Dashboard) tenantMembersPage(c *gin.Context, v Viewer) {
 	}
 	base := tenantHref(v.Org.Slug, v.Tenant.Slug) + "/settings/members"
 	d.tenantSettings(c, v, "tenant_members", "Members", "Members", settingsPage{
-		API: "/api/v1" + tenantHref(v.Org.Slug, v.Tenant.Slug) + "/members", Admin: v.TenantRole == db.TenantRoleAdmin,
+		API: "/api/v1" + tenantHref(v.Org.Slug, v.Tenant.Slug) + "/members", Admin: v.may(actTenantMembers),
 		Rows: ms.Items, Next: pager(base, ms.Next, nil), Base: base, Roles: []string{"viewer", "member", "admin"}})
 }
 
@@ -101,7 +97,7 @@ func (d *Dashboard) secretsPage(c *gin.Context, v Viewer) {
 	}
 	base := tenantHref(v.Org.Slug, v.Tenant.Slug) + "/settings/secrets"
 	d.tenantSettings(c, v, "secrets", "Secrets", "Secrets", settingsPage{
-		API: api, Admin: v.TenantRole == db.TenantRoleAdmin, Rows: rows, Next: pager(base, ss.Next, nil), Base: base})
+		API: api, Admin: v.may(actSecrets), Rows: rows, Next: pager(base, ss.Next, nil), Base: base})
 }
 
 type targetRow struct {
@@ -124,7 +120,7 @@ func (d *Dashboard) targetsPage(c *gin.Context, v Viewer) {
 	}
 	base := tenantHref(v.Org.Slug, v.Tenant.Slug) + "/settings/targets"
 	d.tenantSettings(c, v, "targets", "Targets", "Targets", settingsPage{
-		API: api, Admin: v.TenantRole == db.TenantRoleAdmin, Rows: rows, Next: pager(base, ts.Next, nil), Base: base})
+		API: api, Admin: v.may(actTargets), Rows: rows, Next: pager(base, ts.Next, nil), Base: base})
 }
 
 type environmentRow struct {
@@ -146,11 +142,11 @@ func (d *Dashboard) environmentsPage(c *gin.Context, v Viewer) {
 	}
 	base := tenantHref(v.Org.Slug, v.Tenant.Slug) + "/settings/environments"
 	d.tenantSettings(c, v, "environments", "Environments", "Environments", settingsPage{
-		API: api, Admin: v.TenantRole == db.TenantRoleAdmin, Rows: rows, Next: pager(base, es.Next, nil), Base: base})
+		API: api, Admin: v.may(actEnvironments), Rows: rows, Next: pager(base, es.Next, nil), Base: base})
 }
 
 func (d *Dashboard) orgSettingsPage(c *gin.Context, v Viewer) {
-	d.orgSettings(c, v, "org_settings", "Plan", "Plan", settingsPage{Extra: v.Org, Admin: isOrgAdmin(v)})
+	d.orgSettings(c, v, "org_settings", "Plan", "Plan", settingsPage{Extra: v.Org})
 }
 
 type memberRow struct {
@@ -171,7 +167,7 @@ func (d *Dashboard) orgMembersPage(c *gin.Context, v Viewer) {
 	}
 	base := orgHref(v.Org.Slug) + "/settings/members"
 	d.orgSettings(c, v, "org_members", "Members", "Members", settingsPage{
-		API: api, Admin: isOrgAdmin(v), Rows: rows, Next: pager(base, ms.Next, nil), Base: base, Roles: []string{"member", "admin", "owner"}})
+		API: api, Admin: v.may(actOrgMembers), Rows: rows, Next: pager(base, ms.Next, nil), Base: base, Roles: []string{"member", "admin", "owner"}})
 }
 
 type keyRow struct {
@@ -220,7 +216,7 @@ func (d *Dashboard) apiKeysPage(c *gin.Context, v Viewer) {
 		q.Set("revoked", "true")
 	}
 	d.orgSettings(c, v, "api_keys", "API keys", "API keys", settingsPage{
-		API: api, Admin: isOrgAdmin(v), Rows: rows, Next: pager(base, ks.Next, q), Base: base,
+		API: api, Admin: v.may(actAPIKeys), Rows: rows, Next: pager(base, ks.Next, q), Base: base,
 		Tenants: tenants.Items, Scopes: APIKeyScopes, Extra: revoked})
 }
 
